@@ -1,0 +1,70 @@
+// `npm run models`: writes the generated fixture models into models/, deterministically.
+// With --if-missing it only (re)generates folders that are absent or from an older generator.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { buildBertOnnx } from './fixtures/onnx-bert.js';
+import { configJson, tokenizerConfigJson, tokenizerJson, UNTRAINED_NOTICE } from './fixtures/hub-files.js';
+import { LEXICON_SEED, LEXICON_SIZE, makeLexicon, syllables } from './fixtures/lexicon.js';
+import { GENERATOR_VERSION, PRESETS, type FixturePreset } from './fixtures/presets.js';
+import { buildVocabulary } from './fixtures/vocabulary.js';
+import { generateWeights, parameterCount } from './fixtures/weights.js';
+
+/** Where generated models live, relative to the repository root. */
+export const MODELS_DIR = resolve(import.meta.dirname, '..', 'models');
+const STAMP = '.generated';
+
+/** Writes one preset into `dir` and returns the sha256 of every file written. */
+export function writePreset(preset: FixturePreset, dir: string): Record<string, string> {
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(join(tmp, 'onnx'), { recursive: true });
+  const lexicon = makeLexicon(LEXICON_SIZE, LEXICON_SEED);
+  const vocab = buildVocabulary(preset.dims.vocabSize, lexicon, syllables(LEXICON_SEED));
+  const weights = generateWeights(preset);
+  const description = `${preset.name}: ${UNTRAINED_NOTICE}`;
+  const files: Record<string, Uint8Array | string> = {
+    'config.json': JSON.stringify(configJson(preset), null, 2) + '\n',
+    'tokenizer.json': JSON.stringify(tokenizerJson(vocab)) + '\n',
+    'tokenizer_config.json': JSON.stringify(tokenizerConfigJson(preset), null, 2) + '\n',
+    'onnx/model.onnx': buildBertOnnx(weights, 'fp32', description),
+    'onnx/model_fp16.onnx': buildBertOnnx(weights, 'fp16', description),
+    'README.md': `# ${preset.name}\n\n${UNTRAINED_NOTICE}\n\n${parameterCount(weights).toLocaleString('en')} parameters.\n`,
+  };
+  const hashes: Record<string, string> = {};
+  for (const [name, content] of Object.entries(files)) {
+    writeFileSync(join(tmp, name), content);
+    hashes[name] = createHash('sha256').update(content).digest('hex');
+  }
+  writeFileSync(join(tmp, STAMP), JSON.stringify({ generatorVersion: GENERATOR_VERSION }) + '\n');
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  return hashes;
+}
+
+/** True when `dir` holds a complete folder from the current generator. */
+export function isCurrent(dir: string): boolean {
+  const stamp = join(dir, STAMP);
+  if (!existsSync(stamp)) return false;
+  try {
+    return JSON.parse(readFileSync(stamp, 'utf8')).generatorVersion === GENERATOR_VERSION;
+  } catch {
+    return false;
+  }
+}
+
+function main(): void {
+  const ifMissing = process.argv.includes('--if-missing');
+  mkdirSync(MODELS_DIR, { recursive: true });
+  for (const preset of PRESETS) {
+    const dir = join(MODELS_DIR, preset.name);
+    if (ifMissing && isCurrent(dir)) continue;
+    const started = performance.now();
+    const hashes = writePreset(preset, dir);
+    const ms = Math.round(performance.now() - started);
+    console.log(`${preset.name}: written in ${ms} ms`);
+    for (const [name, hash] of Object.entries(hashes)) console.log(`  ${hash}  ${name}`);
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) main();
