@@ -12,3 +12,4 @@ export type TensorProto = onnxProto.onnx.ITensorProto;
 export const DataType = { FLOAT: 1, INT64: 7, FLOAT16: 10 } as const;
 export type AttributeProto = onnxProto.onnx.IAttributeProto;
 export type ValueInfoProto = onnxProto.onnx.IValueInfoProto;
+export type DecodedGraph = onnxProto.onnx.GraphProto;

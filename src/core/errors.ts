@@ -1,0 +1,56 @@
+// Typed errors: each names the problem and where it is (which text, which file), so callers can
+// branch on the class and users can read the message.
+
+/** Base class of every error this library throws on purpose. */
+export class EmbedError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** An input that is not a string: names its position in the input. */
+export class InvalidTextError extends TypeError {
+  constructor(readonly index: number, value: unknown) {
+    super(`text at index ${index} is ${describe(value)}, not a string`);
+    this.name = 'InvalidTextError';
+  }
+}
+
+/** An option with a value the library cannot use. */
+export class InvalidOptionError extends EmbedError {
+  constructor(readonly option: string, message: string) {
+    super(`option ${option}: ${message}`);
+  }
+}
+
+/** A model file that could not be found or read: names the file and where it was looked for. */
+export class ModelFileError extends EmbedError {
+  constructor(readonly file: string, readonly location: string, reason: string, options?: { cause?: unknown }) {
+    super(`model file ${file} at ${location}: ${reason}`, options);
+  }
+}
+
+/** A model whose graph the library cannot use (no hidden-state output, wrong rank...). */
+export class ModelFormatError extends EmbedError {}
+
+/** A call on an embedder after dispose(). */
+export class DisposedError extends EmbedError {
+  constructor() {
+    super('the embedder was disposed');
+  }
+}
+
+/** An embed cancelled through its AbortSignal. */
+export class AbortError extends EmbedError {
+  constructor(reason?: unknown) {
+    super(`embedding was aborted${reason instanceof Error ? `: ${reason.message}` : reason !== undefined ? `: ${String(reason)}` : ''}`);
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  const type = typeof value;
+  return type === 'object' ? 'an object' : type === 'undefined' ? 'undefined' : `a ${type}`;
+}

@@ -1,0 +1,87 @@
+// The public shapes of the embedding API, shared by every runtime.
+
+/** Where the model comes from: a local folder, a URL base in hub layout, or a hub id. */
+export type ModelLocation = string;
+/** 'auto' picks the fastest device that runs the model correctly. */
+export type Device = 'cpu' | 'webgpu' | 'auto';
+/** Which weights file of the hub layout to load; 'auto' picks by device. */
+export type Dtype = 'fp32' | 'fp16' | 'q8' | 'auto';
+export type Pooling = 'mean' | 'cls';
+
+/** Options of createEmbedder; every field has a default. */
+export interface EmbedderOptions {
+  /** Local folder, URL base, or hub id (resolved with transformers.js `env`). */
+  model?: ModelLocation;
+  device?: Device;
+  dtype?: Dtype;
+  pooling?: Pooling;
+  /** L2-normalise each vector (default true). */
+  normalize?: boolean;
+  /** Padded-token budget of one batch: n texts padded to length L cost n x L. */
+  maxBatchTokens?: number;
+  /** Truncation length in tokens, special tokens included (default: the model's maximum). */
+  maxTokens?: number;
+  /** How over-long texts are cut (default 'cut', as transformers.js; see Truncation). */
+  truncation?: 'cut' | 'keep-special-tokens';
+  /** How many texts are tokenized and length-sorted together (default 4096). */
+  lookahead?: number;
+}
+
+/** Row-major vectors: row i is the vector of input i. */
+export interface Embeddings {
+  count: number;
+  dim: number;
+  data: Float32Array;
+}
+
+/** What an embedder loaded and chose. */
+export interface EmbedderInfo {
+  model: string;
+  device: 'cpu' | 'webgpu' | 'wasm';
+  dtype: 'fp32' | 'fp16' | 'q8';
+  dim: number;
+  maxTokens: number;
+  truncation: 'cut' | 'keep-special-tokens';
+  pooling: Pooling;
+  normalize: boolean;
+  maxBatchTokens: number;
+  /** Why the device and dtype were chosen (e.g. "fp16 refused: ..."). */
+  reasons: string[];
+}
+
+/** Cumulative work counters of an embedder. */
+export interface EmbedderStats {
+  texts: number;
+  /** Real (unpadded) tokens run through the model. */
+  tokens: number;
+  paddingTokens: number;
+  truncatedTexts: number;
+  batches: number;
+}
+
+/** One progress report of an embed call. */
+export interface EmbedProgress {
+  done: number;
+  total: number;
+  tokens: number;
+  elapsedMs: number;
+  textsPerSec: number;
+  tokensPerSec: number;
+  etaMs: number;
+}
+
+/** Options of one embed call. */
+export interface EmbedCallOptions {
+  onProgress?: (progress: EmbedProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** A loaded model ready to embed texts. */
+export interface Embedder {
+  readonly info: EmbedderInfo;
+  readonly stats: Readonly<EmbedderStats>;
+  /** Embeds texts; rows come back in input order. */
+  embed(texts: readonly string[], options?: EmbedCallOptions): Promise<Embeddings>;
+  /** Releases the model session; the embedder cannot be used afterwards. */
+  dispose(): Promise<void>;
+}

@@ -1,0 +1,115 @@
+// Model file resolution: a local folder, a URL base in hub layout, or a hub id resolved the way
+// transformers.js resolves it (its `env`: localModelPath, allowLocalModels, remoteHost,
+// remotePathTemplate, allowRemoteModels). Reading local files is injected, so the same code runs
+// in Node (fs) and in browsers (fetch only).
+import { env as transformersEnv } from '@huggingface/transformers';
+import { ModelFileError } from '../core/errors.js';
+
+/** Reads the files of one model folder in hub layout. */
+export interface ModelFiles {
+  /** Human-readable location, used in info and errors. */
+  readonly location: string;
+  /** Bytes of a file relative to the model root (e.g. "onnx/model.onnx"). */
+  read(name: string): Promise<Uint8Array>;
+}
+
+/** Runtime hooks for reaching files; Node injects fs, browsers rely on fetch. */
+export interface FileAccess {
+  /** Reads a local file, or returns null when it does not exist. */
+  readLocal?: (path: string) => Promise<Uint8Array | null>;
+  /** True when `path` is an existing local directory. */
+  isLocalDirectory?: (path: string) => Promise<boolean>;
+  fetch?: typeof fetch;
+}
+
+/** Reads a JSON file of a model. */
+export async function readModelJson<T = Record<string, unknown>>(files: ModelFiles, name: string): Promise<T> {
+  const bytes = await files.read(name);
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes)) as T;
+  } catch (cause) {
+    throw new ModelFileError(name, files.location, `not valid JSON (${(cause as Error).message})`, { cause });
+  }
+}
+
+const HUB_ID = /^[\w.-]+(\/[\w.-]+)?$/;
+
+/** Picks the reader for a model location: URL base, local folder, or hub id. */
+export async function resolveModelFiles(location: string, access: FileAccess = {}): Promise<ModelFiles> {
+  const doFetch = access.fetch ?? globalThis.fetch?.bind(globalThis);
+  if (/^https?:\/\//i.test(location)) return urlFiles(location, doFetch);
+  if (access.isLocalDirectory && (await access.isLocalDirectory(location))) return localFiles(location, access);
+  if (HUB_ID.test(location) && !location.includes('..')) return hubFiles(location, access, doFetch);
+  throw new ModelFileError('(model root)', location, 'not an existing folder, an http(s) URL, or a hub id like "Xenova/all-MiniLM-L6-v2"');
+}
+
+function localFiles(root: string, access: FileAccess): ModelFiles {
+  const location = root.replace(/\/+$/, '');
+  return {
+    location,
+    async read(name) {
+      const bytes = await access.readLocal!(`${location}/${name}`);
+      if (!bytes) throw new ModelFileError(name, location, 'file not found');
+      return bytes;
+    },
+  };
+}
+
+function urlFiles(base: string, doFetch: typeof fetch | undefined): ModelFiles {
+  const location = base.replace(/\/+$/, '');
+  return {
+    location,
+    async read(name) {
+      const bytes = await fetchBytes(`${location}/${name}`, doFetch);
+      if (!bytes) throw new ModelFileError(name, location, 'not found (HTTP 404)');
+      return bytes;
+    },
+  };
+}
+
+function hubFiles(id: string, access: FileAccess, doFetch: typeof fetch | undefined): ModelFiles {
+  return {
+    location: id,
+    async read(name) {
+      const tried: string[] = [];
+      const env = transformersEnv;
+      if (env.allowLocalModels && env.localModelPath) {
+        const path = `${String(env.localModelPath).replace(/\/+$/, '')}/${id}/${name}`;
+        tried.push(path);
+        const local = access.readLocal ? await access.readLocal(path) : await fetchBytes(path, doFetch).catch(() => null);
+        if (local) return local;
+      }
+      if (env.allowRemoteModels) {
+        const folder = env.remotePathTemplate.replaceAll('{model}', id).replaceAll('{revision}', 'main');
+        const url = `${env.remoteHost.replace(/\/+$/, '')}/${folder.replace(/^\/+|\/+$/g, '')}/${name}`;
+        tried.push(url);
+        const remote = await fetchBytes(url, doFetch);
+        if (remote) return remote;
+      }
+      const reason = tried.length
+        ? `not found (tried ${tried.join(', ')})`
+        : 'not found: transformers.js env allows neither local nor remote models';
+      throw new ModelFileError(name, id, reason);
+    },
+  };
+}
+
+async function fetchBytes(url: string, doFetch: typeof fetch | undefined): Promise<Uint8Array | null> {
+  if (!doFetch) throw new ModelFileError(url, url, 'no fetch() in this runtime');
+  let response: Response;
+  try {
+    response = await doFetch(url);
+  } catch (cause) {
+    throw new ModelFileError(url, url, `request failed (${(cause as Error).message})`, { cause });
+  }
+  if (response.status === 404) return null;
+  if (!response.ok) throw new ModelFileError(url, url, `HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** The weights file of each dtype in the hub layout transformers.js uses. */
+export const DTYPE_FILES = {
+  fp32: 'onnx/model.onnx',
+  fp16: 'onnx/model_fp16.onnx',
+  q8: 'onnx/model_quantized.onnx',
+} as const;
