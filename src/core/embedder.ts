@@ -42,8 +42,9 @@ export async function createEmbedderCore(options: EmbedderOptions, deps: CoreDep
   const lookahead = positiveInteger('lookahead', options.lookahead ?? DEFAULT_LOOKAHEAD);
 
   const { files, backend } = deps;
-  const [config, tokenizer, choice] = await Promise.all([
-    readModelJson(files, 'config.json'),
+  // config.json first: a missing model is then reported by its first file, every time.
+  const config = await readModelJson(files, 'config.json');
+  const [tokenizer, choice] = await Promise.all([
     (deps.loadTokenizer ?? loadTokenizer)(files),
     backend.choose(options),
   ]);

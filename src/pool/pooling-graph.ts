@@ -5,7 +5,7 @@
 // Div, Max, Sqrt), so they work in any BERT-family model, whatever opset it was exported with.
 import { ModelFormatError } from '../core/errors.js';
 import type { Pooling } from '../core/types.js';
-import { DataType, onnx, type AttributeProto, type DecodedGraph, type ModelProto, type NodeProto, type TensorProto } from '../util/onnx-proto.js';
+import { DataType, onnx, type AttributeProto, type DecodedGraph, type ModelProto, type NodeProto, type TensorProto, int64ToNumber } from '../util/onnx-proto.js';
 
 export const POOLED_OUTPUT = 'sentence_embedding';
 const PREFIX = 'bulk_embed_pool/';
@@ -47,7 +47,7 @@ export function appendPooling(modelBytes: Uint8Array, pooling: Pooling, normaliz
   if (elemType !== DataType.FLOAT && elemType !== DataType.FLOAT16) {
     throw new ModelFormatError(`${source}: ${hiddenOutput.name} has element type ${elemType}; float32 or float16 expected`);
   }
-  const hiddenDim = hiddenOutput.type?.tensorType?.shape?.dim?.[2]?.dimValue;
+  const hiddenDim = int64ToNumber(hiddenOutput.type?.tensorType?.shape?.dim?.[2]?.dimValue);
 
   const nodes: NodeProto[] = [];
   const inits: TensorProto[] = [];

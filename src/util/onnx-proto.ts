@@ -13,3 +13,10 @@ export const DataType = { FLOAT: 1, INT64: 7, FLOAT16: 10 } as const;
 export type AttributeProto = onnxProto.onnx.IAttributeProto;
 export type ValueInfoProto = onnxProto.onnx.IValueInfoProto;
 export type DecodedGraph = onnxProto.onnx.GraphProto;
+
+/** protobufjs decodes int64 fields as Long objects; this reads them as numbers. */
+export function int64ToNumber(value: unknown): number | null {
+  if (typeof value === 'number') return value;
+  if (value && typeof (value as { toNumber?: unknown }).toNumber === 'function') return (value as { toNumber(): number }).toNumber();
+  return null;
+}

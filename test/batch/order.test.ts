@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { fillDuplicates, foldDuplicates, scatterRows } from '../../src/batch/order.js';
+
+describe('foldDuplicates', () => {
+  it('keeps the first occurrence of each string and points repeats at it', () => {
+    const { unique, firstOf } = foldDuplicates(['a', 'b', 'a', '', 'b', '']);
+    expect(unique).toEqual([0, 1, 3]);
+    expect(Array.from(firstOf)).toEqual([0, 1, 0, 3, 1, 3]);
+  });
+});
+
+describe('scatterRows + fillDuplicates', () => {
+  it('restores input order from batch order and copies repeated rows', () => {
+    const dim = 2;
+    const out = new Float32Array(5 * dim);
+    // Batches ran positions 3, 0 then 1; position 2 repeats 0 and 4 repeats 3.
+    scatterRows(out, dim, [3, 0], Float32Array.from([30, 31, 0, 1]));
+    scatterRows(out, dim, [1], Float32Array.from([10, 11]));
+    fillDuplicates(out, dim, Int32Array.from([0, 1, 0, 3, 3]));
+    expect(Array.from(out)).toEqual([0, 1, 10, 11, 0, 1, 30, 31, 30, 31]);
+  });
+
+  it('refuses a result of the wrong size', () => {
+    expect(() => scatterRows(new Float32Array(4), 2, [0, 1], new Float32Array(3))).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,50 @@
+import { AutoTokenizer, env } from '@huggingface/transformers';
+import { describe, expect, it } from 'vitest';
+import { loadTokenizer } from '../../src/tokenize/tokenizer.js';
+import { nodeFileAccess } from '../../src/node.js';
+import { resolveModelFiles } from '../../src/model/files.js';
+import { LEXICON_SEED, LEXICON_SIZE, makeLexicon, TextGenerator } from '../../tools/fixtures/lexicon.js';
+import { CLS_ID, SEP_ID } from '../../tools/fixtures/vocabulary.js';
+import { MODELS_DIR, modelDir } from '../helpers/models.js';
+
+env.allowRemoteModels = false;
+env.localModelPath = MODELS_DIR + '/';
+
+describe('loadTokenizer', async () => {
+  const tokenizer = await loadTokenizer(await resolveModelFiles(modelDir('fixture-tiny'), nodeFileAccess));
+  const reference = await AutoTokenizer.from_pretrained('fixture-tiny');
+  const gen = new TextGenerator(makeLexicon(LEXICON_SIZE, LEXICON_SEED), 21);
+  const texts = Array.from({ length: 40 }, () => gen.text(gen.between(0, 120)));
+
+  it('reads model_max_length from tokenizer_config.json', () => {
+    expect(tokenizer.modelMaxLength).toBe(128);
+  });
+
+  it("'cut' truncation gives exactly what transformers.js gives (its trailing [SEP] is lost)", () => {
+    const { ids, truncated } = tokenizer.encode(texts, 64, 'cut');
+    let expectedTruncated = 0;
+    texts.forEach((text, i) => {
+      const want = (reference(text, { truncation: true, max_length: 64, return_tensor: false }) as { input_ids: number[] }).input_ids;
+      if (reference.encode(text).length > 64) expectedTruncated++;
+      expect(Array.from(ids[i]!)).toEqual(want);
+    });
+    expect(truncated).toBe(expectedTruncated);
+    expect(truncated).toBeGreaterThan(5);
+  });
+
+  it("'keep-special-tokens' truncation cuts the text between [CLS] and [SEP]", () => {
+    const { ids } = tokenizer.encode(texts, 64, 'keep-special-tokens');
+    texts.forEach((text, i) => {
+      const full = reference.encode(text);
+      const got = Array.from(ids[i]!);
+      if (full.length <= 64) expect(got).toEqual(full);
+      else expect(got).toEqual([...full.slice(0, 63), SEP_ID]);
+      expect(got[0]).toBe(CLS_ID);
+      expect(got.at(-1)).toBe(SEP_ID);
+    });
+  });
+
+  it('tokenizes the empty string as [CLS] [SEP]', () => {
+    expect(Array.from(tokenizer.encode([''], 64).ids[0]!)).toEqual([CLS_ID, SEP_ID]);
+  });
+});
