@@ -3,7 +3,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { createEmbedderCore, type InferenceBackend } from './core/embedder.js';
+import { createEngine, inProcessParts, type EngineSettings } from './core/engine.js';
+import { loadModel, type InferenceBackend } from './core/load.js';
 import type { Embedder, EmbedderOptions } from './core/types.js';
 import { resolveModelFiles, type FileAccess, type ModelFiles } from './model/files.js';
 import { createOrtSession, type OrtModule } from './run/session.js';
@@ -12,13 +13,13 @@ import { InvalidOptionError } from './core/errors.js';
 export * from './core/types.js';
 export * from './core/errors.js';
 export type { ModelFiles } from './model/files.js';
-export type { InferenceBackend } from './core/embedder.js';
+export type { InferenceBackend } from './core/load.js';
 
 /** The model used when none is named: resolved through transformers.js `env` like any hub id. */
 export const DEFAULT_MODEL = 'Xenova/all-MiniLM-L6-v2';
 
 /** Node options: the shared ones, plus injectable parts. */
-export interface NodeEmbedderOptions extends EmbedderOptions {
+export interface NodeEmbedderOptions extends EmbedderOptions, EngineSettings {
   /** Extra onnxruntime-node session options (threads, optimisation level...). */
   sessionOptions?: Record<string, unknown>;
   /** Replaces model file resolution (e.g. an in-memory model). */
@@ -78,7 +79,8 @@ export function nodeBackend(sessionOptions: Record<string, unknown> = {}): Infer
 /** Loads a model and returns an embedder running on onnxruntime-node. */
 export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise<Embedder> {
   const files = options.files ?? (await resolveModelFiles(options.model ?? DEFAULT_MODEL, nodeFileAccess));
-  return createEmbedderCore(options, { files, backend: options.backend ?? nodeBackend(options.sessionOptions) });
+  const model = await loadModel(options, { files, backend: options.backend ?? nodeBackend(options.sessionOptions) });
+  return createEngine(inProcessParts(model), options);
 }
 
 /** Cores this process may use; the default ONNX Runtime thread count. */

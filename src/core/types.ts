@@ -59,8 +59,14 @@ export interface EmbedderStats {
   batches: number;
 }
 
-/** One progress report of an embed call. */
+/** One progress report: loading the model, compiling/warming up, or embedding. */
 export interface EmbedProgress {
+  phase: 'load' | 'compile' | 'embed';
+  /** Model bytes loaded so far and in all (load phase; browser). */
+  loadedBytes?: number;
+  totalBytes?: number;
+  /** What the page can know of memory: JS heap where measurable, GPU bytes the library allocated. */
+  memory?: { jsHeapBytes?: number; gpuBytes?: number };
   done: number;
   total: number;
   tokens: number;

@@ -1,0 +1,136 @@
+// `npm run bench`: this engine vs the transformers.js pipeline vs the raw onnxruntime-node
+// ceiling, side by side in one process, alternating, after warm-up; medians of RUNS runs.
+//   (a) engine:   createEmbedder(...).embed(corpus)
+//   (b) tjs:      pipeline('feature-extraction') on input-order chunks of 32, mean + normalize
+//   (c) ceiling:  session.run of the unpooled model on pre-tokenized, length-sorted,
+//                 token-budget batches, tensors built beforehand: only the runs are timed.
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { AutoTokenizer, env, pipeline } from '@huggingface/transformers';
+import * as ort from 'onnxruntime-node';
+import { packBatches } from '../src/batch/pack.js';
+import { DEFAULT_MAX_BATCH_TOKENS } from '../src/core/load.js';
+import { createEmbedder } from '../src/node.js';
+import { mixedCorpus, uniformCorpus } from '../tools/fixtures/corpus.js';
+import { measured, median, printTable, writeJson } from './lib.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const MODEL = 'fixture-minilm';
+const MODELS_DIR = resolve(import.meta.dirname, '..', 'models');
+const THREADS = availableParallelism();
+const SESSION_OPTIONS = { intraOpNumThreads: THREADS, interOpNumThreads: 1, graphOptimizationLevel: 'all' as const };
+
+env.allowRemoteModels = false;
+env.localModelPath = MODELS_DIR + '/';
+
+const engine = await createEmbedder({ model: join(MODELS_DIR, MODEL), device: 'cpu', dtype: 'fp32', sessionOptions: SESSION_OPTIONS });
+const extractor = await pipeline('feature-extraction', MODEL, { dtype: 'fp32', device: 'cpu', session_options: SESSION_OPTIONS });
+const tokenizer = await AutoTokenizer.from_pretrained(MODEL);
+const rawSession = await ort.InferenceSession.create(join(MODELS_DIR, MODEL, 'onnx', 'model.onnx'), SESSION_OPTIONS);
+const maxTokens = engine.info.maxTokens;
+
+const engineRun = async (texts: string[]) => {
+  const before = engine.stats;
+  await engine.embed(texts);
+  const s = engine.stats;
+  return { tokens: s.tokens - before.tokens, padding: s.paddingTokens - before.paddingTokens };
+};
+
+const tjsRun = async (texts: string[]) => {
+  let tokens = 0;
+  let padded = 0;
+  for (let i = 0; i < texts.length; i += 32) {
+    const chunk = texts.slice(i, i + 32);
+    await extractor(chunk, { pooling: 'mean', normalize: true });
+    // Padding it paid: every chunk is padded to its longest text (counted outside the run's cost).
+    const lengths = chunk.map((t) => Math.min(tokenizer.encode(t).length, maxTokens));
+    tokens += lengths.reduce((a, b) => a + b, 0);
+    padded += Math.max(...lengths) * chunk.length;
+  }
+  return { tokens, padding: padded - tokens };
+};
+
+/** Pre-tokenizes and pre-builds every batch, returning a function that only runs them. */
+const prepareCeiling = (texts: string[]) => {
+  const ids = texts.map((t) => tokenizer.encode(t).slice(0, maxTokens));
+  const lengths = ids.map((r) => r.length);
+  const feeds = packBatches(lengths, { maxBatchTokens: DEFAULT_MAX_BATCH_TOKENS }).map((b) => {
+    const seq = b.paddedLength;
+    const dims = [b.indices.length, seq];
+    const inputIds = new BigInt64Array(b.indices.length * seq);
+    const mask = new BigInt64Array(b.indices.length * seq);
+    b.indices.forEach((index, r) => ids[index]!.forEach((id, t) => { inputIds[r * seq + t] = BigInt(id); mask[r * seq + t] = 1n; }));
+    return {
+      input_ids: new ort.Tensor('int64', inputIds, dims),
+      attention_mask: new ort.Tensor('int64', mask, dims),
+      token_type_ids: new ort.Tensor('int64', new BigInt64Array(b.indices.length * seq), dims),
+    };
+  });
+  const tokens = lengths.reduce((a, b) => a + b, 0);
+  const padded = feeds.reduce((a, f) => a + f.input_ids.dims[0]! * f.input_ids.dims[1]!, 0);
+  return async () => {
+    for (const feed of feeds) await rawSession.run(feed);
+    return { tokens, padding: padded - tokens };
+  };
+};
+
+type Engine = 'engine' | 'transformersJs' | 'ceiling';
+const corpora = { mixed: mixedCorpus(), uniform: uniformCorpus() };
+const results: Record<string, unknown> = {};
+const tableRows: (string | number)[][] = [];
+
+for (const [name, texts] of Object.entries(corpora)) {
+  const ceilingRun = prepareCeiling(texts);
+  const runners: Record<Engine, () => Promise<{ tokens: number; padding: number }>> = {
+    engine: () => engineRun(texts),
+    transformersJs: () => tjsRun(texts),
+    ceiling: ceilingRun,
+  };
+  // Warm-up: every engine once on a slice that covers short and long shapes.
+  const warm = texts.slice(0, 96);
+  await engineRun(warm);
+  await tjsRun(warm);
+  await prepareCeiling(warm)();
+
+  const samples: Record<Engine, { seconds: number[]; rss: number[]; tokens: number; padding: number }> = {
+    engine: { seconds: [], rss: [], tokens: 0, padding: 0 },
+    transformersJs: { seconds: [], rss: [], tokens: 0, padding: 0 },
+    ceiling: { seconds: [], rss: [], tokens: 0, padding: 0 },
+  };
+  for (let run = 0; run < RUNS; run++) {
+    // Alternate the order each run so no engine always runs first (or after the same one).
+    const order: Engine[] = run % 2 ? ['ceiling', 'transformersJs', 'engine'] : ['engine', 'transformersJs', 'ceiling'];
+    for (const which of order) {
+      const m = await measured(runners[which]);
+      const s = samples[which];
+      s.seconds.push(m.seconds);
+      s.rss.push(m.peakRssMb);
+      s.tokens = m.value.tokens;
+      s.padding = m.value.padding;
+      console.error(`${name} run ${run + 1}/${RUNS} ${which}: ${m.seconds.toFixed(2)} s`);
+    }
+  }
+  const summary = Object.fromEntries(Object.entries(samples).map(([which, s]) => {
+    const seconds = median(s.seconds);
+    return [which, {
+      medianSeconds: seconds, seconds: s.seconds, textsPerSec: texts.length / seconds, tokensPerSec: s.tokens / seconds,
+      realTokens: s.tokens, paddingTokens: s.padding, paddingFraction: s.padding / (s.tokens + s.padding), peakRssMb: Math.max(...s.rss),
+    }];
+  })) as unknown as Record<Engine, { textsPerSec: number; tokensPerSec: number; paddingFraction: number; peakRssMb: number; medianSeconds: number }>;
+  const ratioVsTransformersJs = summary.engine.textsPerSec / summary.transformersJs.textsPerSec;
+  const efficiencyVsCeiling = summary.engine.textsPerSec / summary.ceiling.textsPerSec;
+  results[name] = { texts: texts.length, ...summary, ratioVsTransformersJs, efficiencyVsCeiling };
+  for (const which of ['engine', 'transformersJs', 'ceiling'] as Engine[]) {
+    const s = summary[which];
+    tableRows.push([name, which, s.medianSeconds.toFixed(2), s.textsPerSec.toFixed(1), s.tokensPerSec.toFixed(0), `${(100 * s.paddingFraction).toFixed(1)}%`, s.peakRssMb.toFixed(0),
+      which === 'engine' ? `${ratioVsTransformersJs.toFixed(2)}x tjs, ${(100 * efficiencyVsCeiling).toFixed(1)}% of ceiling` : '']);
+  }
+}
+
+const table = printTable(['corpus', 'engine', 'median s', 'texts/s', 'tokens/s', 'padding', 'peak RSS MB', 'ratio'], tableRows);
+writeJson(resolve(import.meta.dirname, 'results', 'node-cpu.json'), {
+  model: MODEL, runs: RUNS, threads: THREADS, maxBatchTokens: DEFAULT_MAX_BATCH_TOKENS, sessionOptions: SESSION_OPTIONS,
+  node: process.version, date: new Date().toISOString(), corpora: results, table,
+  notes: 'tokensPerSec counts real (unpadded) tokens for every engine. peakRssMb is the process RSS sampled while that engine ran (all three are loaded in the same process).',
+});
+await engine.dispose();

@@ -1,0 +1,174 @@
+// The embed loop shared by every runtime: tokenize a window -> sort and pack -> lanes pull
+// batches (pooled on the device) -> rows written back in input order. A lane is anything that
+// runs one batch at a time: an in-process session in Node, a worker in the browser. Lanes pull
+// from one queue, so a faster lane takes more batches.
+import { packSorted, sortByLengthDescending, type PackedBatch } from '../batch/pack.js';
+import { fillDuplicates, foldDuplicates, scatterRows } from '../batch/order.js';
+import type { TokenizedTexts } from '../tokenize/tokenizer.js';
+import { AbortError, DisposedError, InvalidTextError } from './errors.js';
+import type { LoadedModel } from './load.js';
+import { positiveInteger } from './load.js';
+import { prepareBatch } from '../run/session.js';
+import type { EmbedCallOptions, Embedder, EmbedderInfo, EmbedderStats, Embeddings, EmbedProgress } from './types.js';
+
+/** Runs one padded batch of token rows and returns its [rows, dim] vectors. */
+export interface Lane {
+  run(rows: Int32Array[], seq: number): Promise<Float32Array>;
+}
+
+/** What a runtime hands the engine. */
+export interface EngineParts {
+  info: EmbedderInfo;
+  /** Tokenizes with the model's tokenizer, truncation as in info. */
+  tokenize(texts: string[]): Promise<TokenizedTexts>;
+  lanes: Lane[];
+  release(): Promise<void>;
+  /** Extra fields for each progress report (e.g. memory in the browser). */
+  progressExtras?: () => Partial<EmbedProgress>;
+}
+
+export const DEFAULT_LOOKAHEAD = 4096;
+const MAX_BATCH_SIZE = 512;
+
+/** Engine settings that are not model options. */
+export interface EngineSettings {
+  lookahead?: number;
+  /** Least time between progress reports (the last one is always sent). */
+  progressIntervalMs?: number;
+}
+
+/** Parts for a model loaded in this thread: one lane, tokenizing in place. */
+export function inProcessParts(model: LoadedModel): EngineParts {
+  return {
+    info: model.info,
+    tokenize: async (texts) => model.tokenizer.encode(texts, model.info.maxTokens, model.info.truncation),
+    lanes: [{ run: (rows, seq) => model.session.run(prepareBatch(rows, rows.map((_, i) => i), seq, model.padId)) }],
+    release: () => model.session.release(),
+  };
+}
+
+/** Builds an Embedder over the given parts. */
+export function createEngine(parts: EngineParts, settings: EngineSettings = {}): Embedder {
+  const { info } = parts;
+  const dim = info.dim;
+  const lookahead = positiveInteger('lookahead', settings.lookahead ?? DEFAULT_LOOKAHEAD);
+  const stats: EmbedderStats = { texts: 0, tokens: 0, paddingTokens: 0, truncatedTexts: 0, batches: 0 };
+  let disposed = false;
+  let queue: Promise<unknown> = Promise.resolve();
+
+  const run = async (texts: readonly string[], call: EmbedCallOptions): Promise<Embeddings> => {
+    const count = texts.length;
+    const data = new Float32Array(count * dim);
+    if (count === 0) return { count, dim, data };
+    const { unique, firstOf } = foldDuplicates(texts);
+    const progress = progressReporter(count, call.onProgress, settings.progressIntervalMs ?? 100, parts.progressExtras);
+    const windows: number[][] = [];
+    for (let start = 0; start < unique.length; start += lookahead) windows.push(unique.slice(start, start + lookahead));
+    const tokenize = (w: number) => {
+      // Deferred a tick, so the next window is tokenized while the lanes already run this one.
+      const pending = new Promise((r) => setTimeout(r, 0)).then(() => parts.tokenize(windows[w]!.map((i) => texts[i]!)));
+      pending.catch(() => undefined); // awaited below; this only silences the early-rejection warning
+      return pending;
+    };
+    let tokenizing = tokenize(0);
+    for (let w = 0; w < windows.length; w++) {
+      const window = windows[w]!;
+      const { ids, truncated } = await tokenizing;
+      if (w + 1 < windows.length) tokenizing = tokenize(w + 1);
+      stats.truncatedTexts += truncated;
+      const lengths = ids.map((row) => row.length);
+      const batches = packSorted(sortByLengthDescending(lengths), lengths, { maxBatchTokens: info.maxBatchTokens, maxBatchSize: MAX_BATCH_SIZE });
+      await runOnLanes(parts.lanes, batches, ids, call.signal, (batch, rows) => {
+        scatterRows(data, dim, batch.indices.map((i) => window[i]!), rows);
+        let tokens = 0;
+        for (const i of batch.indices) tokens += lengths[i]!;
+        stats.tokens += tokens;
+        stats.paddingTokens += batch.indices.length * batch.paddedLength - tokens;
+        stats.batches++;
+        stats.texts += batch.indices.length;
+        progress.add(batch.indices.length, tokens);
+      });
+    }
+    fillDuplicates(data, dim, firstOf);
+    stats.texts += count - unique.length;
+    progress.finish();
+    return { count, dim, data };
+  };
+
+  return {
+    info,
+    get stats() {
+      return { ...stats };
+    },
+    embed(texts, call = {}) {
+      if (disposed) return Promise.reject(new DisposedError());
+      if (!Array.isArray(texts)) return Promise.reject(new TypeError(`embed() takes an array of strings, got ${typeof texts}`));
+      const bad = texts.findIndex((t) => typeof t !== 'string');
+      if (bad >= 0) return Promise.reject(new InvalidTextError(bad, texts[bad]));
+      // One embed at a time: concurrent calls would only fight over the same cores.
+      const result = queue.then(() => {
+        if (disposed) throw new DisposedError();
+        return run(texts, call);
+      });
+      queue = result.catch(() => undefined);
+      return result;
+    },
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      await queue;
+      await parts.release();
+    },
+  };
+}
+
+/** Lanes pull batches from one queue until it is empty, an error occurs, or the signal aborts. */
+export async function runOnLanes(
+  lanes: readonly Lane[], batches: readonly PackedBatch[], ids: readonly Int32Array[], signal: AbortSignal | undefined,
+  onRows: (batch: PackedBatch, rows: Float32Array) => void,
+): Promise<void> {
+  let next = 0;
+  let stopped = false;
+  await Promise.all(lanes.map(async (lane) => {
+    try {
+      while (!stopped && next < batches.length) {
+        if (signal?.aborted) throw new AbortError(signal.reason);
+        const batch = batches[next++]!;
+        const rows = await lane.run(batch.indices.map((i) => ids[i]!), batch.paddedLength);
+        if (!stopped) onRows(batch, rows);
+      }
+    } catch (error) {
+      stopped = true;
+      throw error;
+    }
+  }));
+}
+
+function progressReporter(total: number, onProgress: ((p: EmbedProgress) => void) | undefined, intervalMs: number, extras?: () => Partial<EmbedProgress>) {
+  const started = performance.now();
+  let done = 0;
+  let tokens = 0;
+  let lastSent = -Infinity;
+  const send = (): void => {
+    const elapsedMs = performance.now() - started;
+    const seconds = Math.max(elapsedMs, 1e-3) / 1000;
+    const textsPerSec = done / seconds;
+    onProgress!({
+      phase: 'embed', done, total, tokens, elapsedMs, textsPerSec, tokensPerSec: tokens / seconds,
+      etaMs: done >= total ? 0 : textsPerSec > 0 ? ((total - done) / textsPerSec) * 1000 : Infinity,
+      ...extras?.(),
+    });
+    lastSent = performance.now();
+  };
+  return {
+    add(texts: number, batchTokens: number) {
+      done += texts;
+      tokens += batchTokens;
+      if (onProgress && done < total && (done === texts || performance.now() - lastSent >= intervalMs)) send();
+    },
+    finish() {
+      done = total; // duplicates were filled in without running
+      if (onProgress) send();
+    },
+  };
+}
