@@ -6,9 +6,7 @@ import { packSorted, sortByLengthDescending, type PackedBatch } from '../batch/p
 import { fillDuplicates, foldDuplicates, scatterRows } from '../batch/order.js';
 import type { TokenizedTexts } from '../tokenize/tokenizer.js';
 import { AbortError, DisposedError, InvalidTextError } from './errors.js';
-import type { LoadedModel } from './load.js';
-import { positiveInteger } from './load.js';
-import { prepareBatch } from '../run/session.js';
+import { positiveInteger } from './validate.js';
 import type { EmbedCallOptions, Embedder, EmbedderInfo, EmbedderStats, Embeddings, EmbedProgress } from './types.js';
 
 /** Runs one padded batch of token rows and returns its [rows, dim] vectors. */
@@ -25,6 +23,11 @@ export interface EngineParts {
   release(): Promise<void>;
   /** Extra fields for each progress report (e.g. memory in the browser). */
   progressExtras?: () => Partial<EmbedProgress>;
+  /**
+   * Round padded lengths up to a multiple of this (default 1). GPUs compile kernels per shape,
+   * so a few shape buckets, warmed up once, beat exact lengths.
+   */
+  padMultiple?: number;
 }
 
 export const DEFAULT_LOOKAHEAD = 4096;
@@ -35,16 +38,6 @@ export interface EngineSettings {
   lookahead?: number;
   /** Least time between progress reports (the last one is always sent). */
   progressIntervalMs?: number;
-}
-
-/** Parts for a model loaded in this thread: one lane, tokenizing in place. */
-export function inProcessParts(model: LoadedModel): EngineParts {
-  return {
-    info: model.info,
-    tokenize: async (texts) => model.tokenizer.encode(texts, model.info.maxTokens, model.info.truncation),
-    lanes: [{ run: (rows, seq) => model.session.run(prepareBatch(rows, rows.map((_, i) => i), seq, model.padId)) }],
-    release: () => model.session.release(),
-  };
 }
 
 /** Builds an Embedder over the given parts. */
@@ -78,6 +71,8 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
       stats.truncatedTexts += truncated;
       const lengths = ids.map((row) => row.length);
       const batches = packSorted(sortByLengthDescending(lengths), lengths, { maxBatchTokens: info.maxBatchTokens, maxBatchSize: MAX_BATCH_SIZE });
+      const multiple = parts.padMultiple ?? 1;
+      if (multiple > 1) for (const b of batches) b.paddedLength = Math.min(Math.ceil(b.paddedLength / multiple) * multiple, Math.max(b.paddedLength, info.maxTokens));
       await runOnLanes(parts.lanes, batches, ids, call.signal, (batch, rows) => {
         scatterRows(data, dim, batch.indices.map((i) => window[i]!), rows);
         let tokens = 0;

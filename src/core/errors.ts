@@ -2,10 +2,11 @@
 // branch on the class and users can read the message.
 
 /** Base class of every error this library throws on purpose. */
+// Names are literal strings: minifiers rename classes, and callers match on error.name.
 export class EmbedError extends Error {
+  override name = 'EmbedError';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = new.target.name;
   }
 }
 
@@ -19,6 +20,7 @@ export class InvalidTextError extends TypeError {
 
 /** An option with a value the library cannot use. */
 export class InvalidOptionError extends EmbedError {
+  override name = 'InvalidOptionError';
   constructor(readonly option: string, message: string) {
     super(`option ${option}: ${message}`);
   }
@@ -26,16 +28,20 @@ export class InvalidOptionError extends EmbedError {
 
 /** A model file that could not be found or read: names the file and where it was looked for. */
 export class ModelFileError extends EmbedError {
+  override name = 'ModelFileError';
   constructor(readonly file: string, readonly location: string, reason: string, options?: { cause?: unknown }) {
     super(`model file ${file} at ${location}: ${reason}`, options);
   }
 }
 
 /** A model whose graph the library cannot use (no hidden-state output, wrong rank...). */
-export class ModelFormatError extends EmbedError {}
+export class ModelFormatError extends EmbedError {
+  override name = 'ModelFormatError';
+}
 
 /** A call on an embedder after dispose(). */
 export class DisposedError extends EmbedError {
+  override name = 'DisposedError';
   constructor() {
     super('the embedder was disposed');
   }
@@ -43,8 +49,11 @@ export class DisposedError extends EmbedError {
 
 /** An embed cancelled through its AbortSignal. */
 export class AbortError extends EmbedError {
+  override name = 'AbortError';
   constructor(reason?: unknown) {
-    super(`embedding was aborted${reason instanceof Error ? `: ${reason.message}` : reason !== undefined ? `: ${String(reason)}` : ''}`);
+    // A bare abort() gives a DOMException named AbortError whose message adds nothing.
+    const plain = reason === undefined || (reason instanceof Error && reason.name === 'AbortError');
+    super(`embedding was aborted${plain ? '' : `: ${reason instanceof Error ? reason.message : String(reason)}`}`);
   }
 }
 

@@ -2,7 +2,9 @@
 // a session. Node calls it in-process; the browser calls it inside each worker.
 import { DTYPE_FILES, readModelJson, type ModelFiles } from '../model/files.js';
 import { appendPooling } from '../pool/pooling-graph.js';
-import type { EncoderSession } from '../run/session.js';
+import { prepareBatch, type EncoderSession } from '../run/session.js';
+import type { EngineParts } from './engine.js';
+import { positiveInteger } from './validate.js';
 import { loadTokenizer, type TextTokenizer } from '../tokenize/tokenizer.js';
 import { InvalidOptionError, ModelFormatError } from './errors.js';
 import type { EmbedderInfo, EmbedderOptions } from './types.js';
@@ -70,7 +72,12 @@ export async function loadModel(options: EmbedderOptions, deps: LoadDependencies
   };
 }
 
-export function positiveInteger(name: string, value: number): number {
-  if (!Number.isInteger(value) || value <= 0) throw new InvalidOptionError(name, `${String(value)} is not a positive integer`);
-  return value;
+/** Engine parts for a model loaded in this thread: one lane, tokenizing in place. */
+export function inProcessParts(model: LoadedModel): EngineParts {
+  return {
+    info: model.info,
+    tokenize: async (texts) => model.tokenizer.encode(texts, model.info.maxTokens, model.info.truncation),
+    lanes: [{ run: (rows, seq) => model.session.run(prepareBatch(rows, rows.map((_, i) => i), seq, model.padId)) }],
+    release: () => model.session.release(),
+  };
 }

@@ -20,6 +20,8 @@ export interface FileAccess {
   /** True when `path` is an existing local directory. */
   isLocalDirectory?: (path: string) => Promise<boolean>;
   fetch?: typeof fetch;
+  /** Told as bytes of a fetched file arrive (total is 0 when the server gives no length). */
+  onDownload?: (url: string, loaded: number, total: number) => void;
 }
 
 /** Reads a JSON file of a model. */
@@ -37,7 +39,7 @@ const HUB_ID = /^[\w.-]+(\/[\w.-]+)?$/;
 /** Picks the reader for a model location: URL base, local folder, or hub id. */
 export async function resolveModelFiles(location: string, access: FileAccess = {}): Promise<ModelFiles> {
   const doFetch = access.fetch ?? globalThis.fetch?.bind(globalThis);
-  if (/^https?:\/\//i.test(location)) return urlFiles(location, doFetch);
+  if (/^https?:\/\//i.test(location)) return urlFiles(location, doFetch, access.onDownload);
   if (access.isLocalDirectory && (await access.isLocalDirectory(location))) return localFiles(location, access);
   if (HUB_ID.test(location) && !location.includes('..')) return hubFiles(location, access, doFetch);
   throw new ModelFileError('(model root)', location, 'not an existing folder, an http(s) URL, or a hub id like "Xenova/all-MiniLM-L6-v2"');
@@ -55,12 +57,12 @@ function localFiles(root: string, access: FileAccess): ModelFiles {
   };
 }
 
-function urlFiles(base: string, doFetch: typeof fetch | undefined): ModelFiles {
+function urlFiles(base: string, doFetch: typeof fetch | undefined, onDownload?: FileAccess['onDownload']): ModelFiles {
   const location = base.replace(/\/+$/, '');
   return {
     location,
     async read(name) {
-      const bytes = await fetchBytes(`${location}/${name}`, doFetch);
+      const bytes = await fetchBytes(`${location}/${name}`, doFetch, onDownload);
       if (!bytes) throw new ModelFileError(name, location, 'not found (HTTP 404)');
       return bytes;
     },
@@ -76,14 +78,14 @@ function hubFiles(id: string, access: FileAccess, doFetch: typeof fetch | undefi
       if (env.allowLocalModels && env.localModelPath) {
         const path = `${String(env.localModelPath).replace(/\/+$/, '')}/${id}/${name}`;
         tried.push(path);
-        const local = access.readLocal ? await access.readLocal(path) : await fetchBytes(path, doFetch).catch(() => null);
+        const local = access.readLocal ? await access.readLocal(path) : await fetchBytes(path, doFetch, access.onDownload).catch(() => null);
         if (local) return local;
       }
       if (env.allowRemoteModels) {
         const folder = env.remotePathTemplate.replaceAll('{model}', id).replaceAll('{revision}', 'main');
         const url = `${env.remoteHost.replace(/\/+$/, '')}/${folder.replace(/^\/+|\/+$/g, '')}/${name}`;
         tried.push(url);
-        const remote = await fetchBytes(url, doFetch);
+        const remote = await fetchBytes(url, doFetch, access.onDownload);
         if (remote) return remote;
       }
       const reason = tried.length
@@ -94,7 +96,7 @@ function hubFiles(id: string, access: FileAccess, doFetch: typeof fetch | undefi
   };
 }
 
-async function fetchBytes(url: string, doFetch: typeof fetch | undefined): Promise<Uint8Array | null> {
+async function fetchBytes(url: string, doFetch: typeof fetch | undefined, onDownload?: FileAccess['onDownload']): Promise<Uint8Array | null> {
   if (!doFetch) throw new ModelFileError(url, url, 'no fetch() in this runtime');
   let response: Response;
   try {
@@ -104,7 +106,25 @@ async function fetchBytes(url: string, doFetch: typeof fetch | undefined): Promi
   }
   if (response.status === 404) return null;
   if (!response.ok) throw new ModelFileError(url, url, `HTTP ${response.status}`);
-  return new Uint8Array(await response.arrayBuffer());
+  if (!onDownload || !response.body) return new Uint8Array(await response.arrayBuffer());
+  const total = Number(response.headers.get('content-length') ?? 0) || 0;
+  const chunks: Uint8Array[] = [];
+  let loaded = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.byteLength;
+    onDownload(url, loaded, total);
+  }
+  const bytes = new Uint8Array(loaded);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
 }
 
 /** The weights file of each dtype in the hub layout transformers.js uses. */

@@ -1,0 +1,92 @@
+// Device planning for the browser: which workers to start, on what, and why. Pure, so the rules
+// ("fp16 only with shader-f16 and a passing probe", "WASM threads only when cross-origin
+// isolated") are tested directly.
+import { InvalidOptionError } from '../core/errors.js';
+import type { Dtype } from '../core/types.js';
+
+/** What the page can find out about itself before loading anything. */
+export interface BrowserCapabilities {
+  /** A WebGPU adapter was granted. */
+  webgpu: boolean;
+  /** The adapter has the shader-f16 feature. */
+  shaderF16: boolean;
+  crossOriginIsolated: boolean;
+  /** navigator.hardwareConcurrency. */
+  cores: number;
+  /** Adapter description for info (vendor / architecture). */
+  adapter?: string;
+  /** A software adapter (SwiftShader): correct, but warming up kernels costs more than it saves. */
+  softwareAdapter?: boolean;
+}
+
+export type BrowserDevice = 'webgpu' | 'wasm';
+/** A device, 'auto', 'cpu' (= 'wasm' in a browser), or several devices to run together. */
+export type BrowserDeviceRequest = 'auto' | 'cpu' | BrowserDevice | BrowserDevice[];
+
+/** Workers to start. */
+export interface DevicePlan {
+  gpu: null | { dtype: 'fp32' | 'fp16' | 'q8'; tryFp16: boolean };
+  /** WASM workers, each with `wasmThreads` threads. */
+  wasmWorkers: number;
+  wasmThreads: number;
+  wasmDtype: 'fp32' | 'fp16' | 'q8';
+  reasons: string[];
+}
+
+/** Decides the workers from the request and the capabilities. */
+export function planDevices(request: BrowserDeviceRequest, dtype: Dtype, caps: BrowserCapabilities, workers?: number): DevicePlan {
+  const wanted = normalise(request);
+  const reasons: string[] = [];
+  let useGpu = false;
+  let useWasm = false;
+  if (wanted === 'auto') {
+    useGpu = caps.webgpu;
+    useWasm = !caps.webgpu;
+    reasons.push(caps.webgpu ? `device auto: webgpu (adapter ${caps.adapter ?? 'found'})` : 'device auto: wasm (no WebGPU adapter)');
+  } else {
+    if (wanted.includes('webgpu')) {
+      if (!caps.webgpu) throw new InvalidOptionError('device', 'webgpu was asked for, but this browser grants no WebGPU adapter');
+      useGpu = true;
+    }
+    useWasm = wanted.includes('wasm');
+  }
+  let gpu: DevicePlan['gpu'] = null;
+  if (useGpu) {
+    if (dtype === 'fp32' || dtype === 'q8') {
+      gpu = { dtype, tryFp16: false };
+    } else if (!caps.shaderF16) {
+      gpu = { dtype: 'fp32', tryFp16: false };
+      reasons.push(`fp16 refused: the adapter lacks shader-f16${dtype === 'fp16' ? ' (fp16 was asked for; using fp32)' : ''}`);
+    } else {
+      gpu = { dtype: 'fp16', tryFp16: true }; // confirmed or refused by the probe in the GPU worker
+    }
+  }
+  const wasmDtype = dtype === 'auto' || dtype === 'fp16' ? 'fp32' : dtype;
+  if (useWasm && dtype === 'fp16') reasons.push('fp16 refused on wasm: no speed-up on CPU; using fp32');
+  let wasmWorkers = 0;
+  let wasmThreads = 1;
+  if (useWasm) {
+    const cores = Math.max(1, caps.cores || 1);
+    // A GPU worker also needs a core to feed it.
+    const free = Math.max(1, useGpu ? cores - 1 : cores);
+    if (caps.crossOriginIsolated) {
+      wasmWorkers = 1;
+      wasmThreads = Math.min(workers ?? free, free);
+      reasons.push(`wasm: one worker with ${wasmThreads} threads (cross-origin isolated)`);
+    } else {
+      wasmWorkers = Math.min(workers ?? free, free);
+      reasons.push(`wasm: ${wasmWorkers} single-threaded worker(s), one per core (not cross-origin isolated, so no WASM threads)`);
+    }
+  }
+  return { gpu, wasmWorkers, wasmThreads, wasmDtype, reasons };
+}
+
+function normalise(request: BrowserDeviceRequest): 'auto' | BrowserDevice[] {
+  if (request === 'auto') return 'auto';
+  const list = Array.isArray(request) ? request : [request === 'cpu' ? 'wasm' : request];
+  if (list.length === 0) throw new InvalidOptionError('device', 'an empty list names no device');
+  for (const d of list) {
+    if (d !== 'webgpu' && d !== 'wasm') throw new InvalidOptionError('device', `"${String(d)}" is not 'webgpu', 'wasm', 'cpu' or 'auto'`);
+  }
+  return list;
+}

@@ -1,0 +1,66 @@
+// The messages between the coordinator (main thread) and its workers, carried by Comlink.
+import type { EmbedderInfo, EmbedderOptions } from '../core/types.js';
+
+/** Settings of transformers.js `env` that hub ids are resolved with, copied into each worker. */
+export interface HubSettings {
+  remoteHost?: string;
+  remotePathTemplate?: string;
+  localModelPath?: string;
+  allowRemoteModels?: boolean;
+  allowLocalModels?: boolean;
+}
+
+export interface WorkerLoadRequest {
+  /** Absolute URL base, or a hub id. */
+  model: string;
+  options: Omit<EmbedderOptions, 'device' | 'dtype'>;
+  device: 'webgpu' | 'wasm';
+  dtype: 'fp32' | 'fp16' | 'q8';
+  /** Load fp16 and fp32, keep fp16 only if a probe batch agrees. */
+  tryFp16: boolean;
+  threads: number;
+  /** Absolute URL of the folder serving onnxruntime-web's .wasm/.mjs files. */
+  wasmPaths: string;
+  hub?: HubSettings;
+  /** Run each batch shape once before use (GPU shader compilation). */
+  warmup: boolean;
+  padMultiple: number;
+}
+
+export interface WorkerLoadProgress {
+  phase: 'load' | 'compile';
+  loadedBytes: number;
+  totalBytes: number;
+}
+
+export interface WorkerLoadResult {
+  info: EmbedderInfo;
+}
+
+/** Token rows packed flat: row r is flat[offsets[r] .. offsets[r + 1]). */
+export interface FlatRows {
+  flat: Int32Array;
+  offsets: Int32Array;
+}
+
+export interface WorkerApi {
+  load(request: WorkerLoadRequest, onProgress?: (p: WorkerLoadProgress) => void): Promise<WorkerLoadResult>;
+  tokenize(texts: string[]): Promise<FlatRows & { truncated: number }>;
+  run(rows: FlatRows, seq: number): Promise<{ vectors: Float32Array; gpuBytes: number }>;
+  gpuBytes(): number;
+  dispose(): Promise<void>;
+}
+
+/** Packs rows into one transferable buffer. */
+export function flattenRows(rows: readonly Int32Array[]): FlatRows {
+  const offsets = new Int32Array(rows.length + 1);
+  rows.forEach((r, i) => (offsets[i + 1] = offsets[i]! + r.length));
+  const flat = new Int32Array(offsets[rows.length]!);
+  rows.forEach((r, i) => flat.set(r, offsets[i]!));
+  return { flat, offsets };
+}
+
+/** Views the rows of a flat buffer (no copy). */
+export function unflattenRows({ flat, offsets }: FlatRows): Int32Array[] {
+  return Array.from({ length: offsets.length - 1 }, (_, i) => flat.subarray(offsets[i]!, offsets[i + 1]!));
+}

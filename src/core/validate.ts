@@ -1,0 +1,7 @@
+import { InvalidOptionError } from './errors.js';
+
+/** Returns `value` if it is a positive integer, else throws an error naming the option. */
+export function positiveInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value <= 0) throw new InvalidOptionError(name, `${String(value)} is not a positive integer`);
+  return value;
+}

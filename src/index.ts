@@ -1,0 +1,154 @@
+// Browser entry (`bulk-embed`): the shared engine over a pool of dedicated module workers running
+// onnxruntime-web on WebGPU (fp16 where it is safe) or WASM. Node users import `bulk-embed/node`.
+import { createEngine, type EngineSettings } from './core/engine.js';
+import { AbortError } from './core/errors.js';
+import type { Dtype, Embedder, EmbedderInfo, EmbedderOptions, EmbedProgress } from './core/types.js';
+import { planDevices, type BrowserCapabilities, type BrowserDeviceRequest } from './browser/plan.js';
+import { defaultWorkerFactory, memberLane, roundRobinTokenizer, startMember, stopMembers, type PoolMember, type WorkerFactory } from './browser/pool.js';
+import type { HubSettings, WorkerLoadProgress, WorkerLoadRequest } from './browser/protocol.js';
+
+export * from './core/types.js';
+export * from './core/errors.js';
+export { planDevices, type BrowserCapabilities, type BrowserDeviceRequest, type DevicePlan } from './browser/plan.js';
+export type { HubSettings } from './browser/protocol.js';
+export type { WorkerFactory } from './browser/pool.js';
+
+/** The model used when none is named: resolved like any hub id. */
+export const DEFAULT_MODEL = 'Xenova/all-MiniLM-L6-v2';
+
+/** Browser options: the shared ones, plus the pool, progress, cancellation and asset locations. */
+export interface BrowserEmbedderOptions extends Omit<EmbedderOptions, 'device'>, EngineSettings {
+  /** 'auto' (default), 'webgpu', 'wasm' ('cpu' is an alias), or several: ['webgpu', 'wasm']. */
+  device?: BrowserDeviceRequest;
+  /** WASM pool size (workers, or threads when cross-origin isolated); default one per free core. */
+  workers?: number;
+  /** Load and compile progress, then each embed's progress unless the call passes its own. */
+  onProgress?: (progress: EmbedProgress) => void;
+  /** Cancels loading. */
+  signal?: AbortSignal;
+  /** Absolute or page-relative URL of the folder serving onnxruntime-web's .wasm files (default "ort/"). */
+  wasmPaths?: string;
+  /** transformers.js-style hub settings for hub ids (remoteHost, localModelPath...). */
+  hub?: HubSettings;
+  /** Warm up GPU kernels for the batch shapes before the first embed (default: on a hardware GPU). */
+  warmup?: boolean;
+  /** Replaces how workers are created. */
+  workerFactory?: WorkerFactory;
+  /** Replaces capability detection (tests; forcing a path). */
+  capabilities?: BrowserCapabilities;
+}
+
+/** An embedder whose info also lists its workers. */
+export interface BrowserEmbedder extends Embedder {
+  readonly workers: readonly { name: string; device: 'webgpu' | 'wasm'; dtype: EmbedderInfo['dtype'] }[];
+}
+
+/** Finds out what this browser offers: WebGPU adapter and features, isolation, cores. */
+export async function detectCapabilities(): Promise<BrowserCapabilities> {
+  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<GPUAdapterLike | null> } }).gpu;
+  let adapter: GPUAdapterLike | null = null;
+  try {
+    adapter = (await gpu?.requestAdapter()) ?? null;
+  } catch {
+    adapter = null;
+  }
+  const info = adapter?.info;
+  return {
+    webgpu: adapter !== null,
+    shaderF16: adapter?.features.has('shader-f16') ?? false,
+    crossOriginIsolated: globalThis.crossOriginIsolated === true,
+    cores: navigator.hardwareConcurrency || 1,
+    adapter: info ? [info.vendor, info.architecture].filter(Boolean).join(' ') || undefined : undefined,
+    softwareAdapter: Boolean(info?.isFallbackAdapter) || /swiftshader/i.test(`${info?.vendor} ${info?.architecture}`),
+  };
+}
+
+interface GPUAdapterLike {
+  features: ReadonlySet<string>;
+  info?: { vendor?: string; architecture?: string; isFallbackAdapter?: boolean };
+}
+
+const isUrlLike = (model: string): boolean => /^(https?:)?\/\/|^\.{0,2}\//.test(model);
+
+/** Loads a model in a pool of workers and returns an embedder. */
+export async function createEmbedder(options: BrowserEmbedderOptions = {}): Promise<BrowserEmbedder> {
+  const { onProgress, signal } = options;
+  const caps = options.capabilities ?? (await detectCapabilities());
+  const dtype: Dtype = options.dtype ?? 'auto';
+  const plan = planDevices(options.device ?? 'auto', dtype, caps, options.workers);
+  const model = options.model ?? DEFAULT_MODEL;
+  const base = typeof document !== 'undefined' ? document.baseURI : location.href;
+  const shared = {
+    model: isUrlLike(model) ? new URL(model, base).href.replace(/\/+$/, '') : model,
+    options: {
+      pooling: options.pooling, normalize: options.normalize, maxBatchTokens: options.maxBatchTokens,
+      maxTokens: options.maxTokens, truncation: options.truncation,
+    },
+    wasmPaths: new URL(options.wasmPaths ?? 'ort/', base).href.replace(/\/?$/, '/'),
+    hub: options.hub,
+  };
+  const requests: [string, WorkerLoadRequest][] = [];
+  const warmup = options.warmup ?? !caps.softwareAdapter;
+  if (plan.gpu && options.warmup === undefined && caps.softwareAdapter) plan.reasons.push('warm-up skipped: software adapter (kernels compile on first use)');
+  if (plan.gpu) {
+    requests.push(['bulk-embed-gpu', {
+      ...shared, device: 'webgpu', dtype: plan.gpu.dtype, tryFp16: plan.gpu.tryFp16, threads: 1,
+      warmup, padMultiple: 16,
+    }]);
+  }
+  for (let i = 0; i < plan.wasmWorkers; i++) {
+    requests.push([`bulk-embed-wasm-${i}`, {
+      ...shared, device: 'wasm', dtype: plan.wasmDtype, tryFp16: false, threads: plan.wasmThreads, warmup: false, padMultiple: 1,
+    }]);
+  }
+
+  // Load progress: bytes summed over workers (each fetches the files; the HTTP cache serves repeats).
+  const loadState = new Map<string, WorkerLoadProgress>();
+  const reportLoad = (name: string, p: WorkerLoadProgress) => {
+    loadState.set(name, p);
+    let loadedBytes = 0, totalBytes = 0;
+    for (const s of loadState.values()) { loadedBytes += s.loadedBytes; totalBytes += s.totalBytes; }
+    onProgress?.({ phase: p.phase, loadedBytes, totalBytes, done: 0, total: 0, tokens: 0, elapsedMs: 0, textsPerSec: 0, tokensPerSec: 0, etaMs: Infinity });
+  };
+  const factory = options.workerFactory ?? defaultWorkerFactory;
+  const settled = await Promise.allSettled(requests.map(([name, request]) => startMember(factory, name, request, reportLoad)));
+  const members = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failure || signal?.aborted) {
+    await stopMembers(members);
+    throw signal?.aborted ? new AbortError(signal.reason) : failure!.reason;
+  }
+
+  const first = members[0]!;
+  const gpuMember = members.find((m) => m.device === 'webgpu');
+  const info: EmbedderInfo = {
+    ...first.info,
+    device: gpuMember ? 'webgpu' : 'wasm',
+    dtype: (gpuMember ?? first).info.dtype,
+    reasons: [...plan.reasons, ...members.flatMap((m) => m.info.reasons)],
+  };
+  const tokenizers = members.filter((m) => m.device === 'wasm');
+  const engine = createEngine({
+    info,
+    tokenize: roundRobinTokenizer(tokenizers.length ? tokenizers : members),
+    lanes: members.map(memberLane),
+    release: () => stopMembers(members),
+    padMultiple: gpuMember && members.length === 1 ? 16 : 1,
+    progressExtras: () => ({ memory: memoryReadout(members) }),
+  }, options);
+  return {
+    info,
+    get stats() {
+      return engine.stats;
+    },
+    embed: (texts, call = {}) => engine.embed(texts, { onProgress: call.onProgress ?? onProgress, signal: call.signal }),
+    dispose: () => engine.dispose(),
+    workers: members.map((m: PoolMember) => ({ name: m.name, device: m.device, dtype: m.info.dtype })),
+  };
+}
+
+function memoryReadout(members: readonly PoolMember[]): EmbedProgress['memory'] {
+  const heap = (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize;
+  const gpu = members.reduce((sum, m) => sum + m.gpuBytes, 0);
+  return { ...(heap !== undefined ? { jsHeapBytes: heap } : {}), ...(members.some((m) => m.device === 'webgpu') ? { gpuBytes: gpu } : {}) };
+}

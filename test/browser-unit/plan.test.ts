@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { planDevices, type BrowserCapabilities } from '../../src/browser/plan.js';
+import { InvalidOptionError } from '../../src/core/errors.js';
+
+const gpuF16: BrowserCapabilities = { webgpu: true, shaderF16: true, crossOriginIsolated: true, cores: 8, adapter: 'nvidia ampere' };
+const gpuNoF16: BrowserCapabilities = { ...gpuF16, shaderF16: false };
+const noGpu: BrowserCapabilities = { webgpu: false, shaderF16: false, crossOriginIsolated: false, cores: 4 };
+
+describe('planDevices', () => {
+  it('auto with a shader-f16 adapter: one GPU worker that tries fp16 (the probe decides)', () => {
+    const plan = planDevices('auto', 'auto', gpuF16);
+    expect(plan.gpu).toEqual({ dtype: 'fp16', tryFp16: true });
+    expect(plan.wasmWorkers).toBe(0);
+    expect(plan.reasons[0]).toBe('device auto: webgpu (adapter nvidia ampere)');
+  });
+
+  it('auto without shader-f16: fp32 on the GPU, with the reason', () => {
+    const plan = planDevices('auto', 'auto', gpuNoF16);
+    expect(plan.gpu).toEqual({ dtype: 'fp32', tryFp16: false });
+    expect(plan.reasons).toContain('fp16 refused: the adapter lacks shader-f16');
+  });
+
+  it('fp16 asked for without shader-f16: falls back to fp32 and says so', () => {
+    expect(planDevices('webgpu', 'fp16', gpuNoF16).reasons).toContain('fp16 refused: the adapter lacks shader-f16 (fp16 was asked for; using fp32)');
+  });
+
+  it('explicit fp32 or q8 on the GPU is taken as asked, without a probe', () => {
+    expect(planDevices('webgpu', 'fp32', gpuF16).gpu).toEqual({ dtype: 'fp32', tryFp16: false });
+    expect(planDevices('webgpu', 'q8', gpuF16).gpu).toEqual({ dtype: 'q8', tryFp16: false });
+  });
+
+  it('no adapter: WASM, one single-threaded worker per core when not cross-origin isolated', () => {
+    const plan = planDevices('auto', 'auto', noGpu);
+    expect(plan).toMatchObject({ gpu: null, wasmWorkers: 4, wasmThreads: 1, wasmDtype: 'fp32' });
+    expect(plan.reasons[0]).toBe('device auto: wasm (no WebGPU adapter)');
+  });
+
+  it('cross-origin isolated: one WASM worker with a thread per core', () => {
+    expect(planDevices('wasm', 'auto', { ...noGpu, crossOriginIsolated: true })).toMatchObject({ wasmWorkers: 1, wasmThreads: 4 });
+    expect(planDevices('cpu', 'auto', { ...noGpu, crossOriginIsolated: true }, 2)).toMatchObject({ wasmWorkers: 1, wasmThreads: 2 });
+  });
+
+  it('webgpu and wasm together leave a core to feed the GPU', () => {
+    const plan = planDevices(['webgpu', 'wasm'], 'fp32', { ...gpuNoF16, crossOriginIsolated: false, cores: 4 });
+    expect(plan.gpu).toEqual({ dtype: 'fp32', tryFp16: false });
+    expect(plan.wasmWorkers).toBe(3);
+  });
+
+  it('refuses webgpu where there is no adapter, and unknown devices', () => {
+    expect(() => planDevices('webgpu', 'auto', noGpu)).toThrow(InvalidOptionError);
+    expect(() => planDevices('webgpu', 'auto', noGpu)).toThrow('option device: webgpu was asked for, but this browser grants no WebGPU adapter');
+    expect(() => planDevices('tpu' as 'wasm', 'auto', noGpu)).toThrow(/"tpu" is not/);
+    expect(() => planDevices([], 'auto', noGpu)).toThrow(/empty list/);
+  });
+});
