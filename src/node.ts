@@ -3,7 +3,15 @@ import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { createEngine, type EngineSettings } from './core/engine.js';
+import { createReadStream } from 'node:fs';
+import { basename } from 'node:path';
+import type { RecordBatch, Schema } from 'apache-arrow';
+import { createEngine, type Engine, type EngineSettings } from './core/engine.js';
+import { arrowFileSink, readBatches, searchBatches, type ArrowSinkOptions, type EmbeddingSink, type ReadOptions, type SearchHit } from './sink/arrow-file.js';
+import { openNodeFile } from './sink/node-file.js';
+import { embedStream, embedTo, type EmbedToOptions, type EmbedToResult, type StreamBatch, type StreamOptions } from './stream/embed-stream.js';
+import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
+import type { EmbedRecord, RecordOptions, RecordSource } from './source/records.js';
 import { inProcessParts, loadModel, type InferenceBackend } from './core/load.js';
 import type { Embedder, EmbedderOptions } from './core/types.js';
 import { resolveModelFiles, type FileAccess, type ModelFiles } from './model/files.js';
@@ -14,6 +22,11 @@ export * from './core/types.js';
 export * from './core/errors.js';
 export type { ModelFiles } from './model/files.js';
 export type { InferenceBackend } from './core/load.js';
+export type { EmbeddingSink, SearchHit, ReadOptions, ArrowSinkOptions } from './sink/arrow-file.js';
+export type { StreamBatch, StreamOptions, EmbedToOptions, EmbedToResult } from './stream/embed-stream.js';
+export type { EmbedRecord, RecordSource, RecordOptions, SourceItem, MetadataValue } from './source/records.js';
+export { arrowFileSink } from './sink/arrow-file.js';
+export { textHash, type FileDescription } from './sink/arrow-ipc.js';
 
 /** The model used when none is named: resolved through transformers.js `env` like any hub id. */
 export const DEFAULT_MODEL = 'Xenova/all-MiniLM-L6-v2';
@@ -76,11 +89,73 @@ export function nodeBackend(sessionOptions: Record<string, unknown> = {}): Infer
   };
 }
 
+/** An embedder that also streams: sources of any size into batches, or into a sink. */
+export interface NodeEmbedder extends Embedder {
+  /** Embeds a source lazily; yields one batch per window, in source order. */
+  embedStream(source: RecordSource | string, options?: StreamOptions): AsyncIterable<StreamBatch>;
+  /** Drives a source (or a file path) into a sink (or an Arrow file path), committing window by window. */
+  embedTo(source: RecordSource | string, sink: EmbeddingSink | string, options?: EmbedToOptions & { overwrite?: boolean }): Promise<EmbedToResult>;
+}
+
 /** Loads a model and returns an embedder running on onnxruntime-node. */
-export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise<Embedder> {
-  const files = options.files ?? (await resolveModelFiles(options.model ?? DEFAULT_MODEL, nodeFileAccess));
+export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise<NodeEmbedder> {
+  const location = options.model ?? DEFAULT_MODEL;
+  // Local folders are recorded absolutely, so a resumed file can tell it is the same model.
+  const files = options.files ?? (await resolveModelFiles((await nodeFileAccess.isLocalDirectory!(location)) ? resolve(location) : location, nodeFileAccess));
   const model = await loadModel(options, { files, backend: options.backend ?? nodeBackend(options.sessionOptions) });
-  return createEngine(inProcessParts(model), options);
+  return withStreaming(createEngine(inProcessParts(model), options));
+}
+
+function withStreaming(engine: Engine): NodeEmbedder {
+  return {
+    get info() { return engine.info; },
+    get stats() { return engine.stats; },
+    embed: (texts, call) => engine.embed(texts, call),
+    dispose: () => engine.dispose(),
+    embedStream(source, options = {}) {
+      return typeof source === 'string'
+        ? embedStream(engine, readRecordFile(source, options), { ...options, parsed: true, sourceName: options.sourceName ?? basename(source) })
+        : embedStream(engine, source, options);
+    },
+    async embedTo(source, sink, options = {}) {
+      const target = typeof sink === 'string' ? await arrowFile(sink, { resume: options.resume, overwrite: options.overwrite }) : sink;
+      if (typeof source === 'string') {
+        return embedTo(engine, readRecordFile(source, options), target, { ...options, parsed: true, sourceName: options.sourceName ?? basename(source) });
+      }
+      return embedTo(engine, source, target, options);
+    },
+  };
+}
+
+/** Reads records from a JSONL, CSV or text file (one text per line), lazily. */
+export function readRecordFile(path: string, options: RecordOptions & { format?: TextFormat } = {}): AsyncIterable<EmbedRecord> {
+  const chunks = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 16 });
+  return parseTextRecords(chunks, options.format ?? formatOf(path), { ...options, sourceName: options.sourceName ?? basename(path) });
+}
+
+/** An Arrow IPC file on disk as a sink (created if absent). */
+export async function arrowFile(path: string, options: ArrowSinkOptions = {}): Promise<EmbeddingSink> {
+  return arrowFileSink(await openNodeFile(path), options);
+}
+
+/** Yields the record batches of an embeddings file lazily (one in memory at a time). */
+export async function* readEmbeddings(path: string, options: ReadOptions = {}): AsyncGenerator<RecordBatch & { schema: Schema }> {
+  const file = await openNodeFile(path, true);
+  try {
+    for await (const { batch } of readBatches(file, options)) yield batch as RecordBatch & { schema: Schema };
+  } finally {
+    await file.close();
+  }
+}
+
+/** Top k rows of an embeddings file by cosine with `query`, streaming the file. */
+export async function searchEmbeddings(path: string, query: Float32Array, k = 10, options: ReadOptions = {}): Promise<SearchHit[]> {
+  const file = await openNodeFile(path, true);
+  try {
+    return await searchBatches(file, query, k, options);
+  } finally {
+    await file.close();
+  }
 }
 
 /** Cores this process may use; the default ONNX Runtime thread count. */

@@ -11,7 +11,8 @@ export function onnxRuntimeDistDir(): string {
   return dirname(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
 }
 
-const RUNTIME_FILE = /^ort-wasm.*\.(wasm|mjs)$/;
+// onnxruntime-web/webgpu (which this library and transformers.js import) runs on the asyncify build.
+const RUNTIME_FILE = /^ort-wasm-simd-threaded\.asyncify\.(wasm|mjs)$/;
 
 interface MiddlewareServer {
   middlewares: { use(path: string, fn: (req: { url?: string }, res: { setHeader(k: string, v: string): void; end(b: Buffer): void }, next: () => void) => void): void };

@@ -7,7 +7,8 @@ import { fillDuplicates, foldDuplicates, scatterRows } from '../batch/order.js';
 import type { TokenizedTexts } from '../tokenize/tokenizer.js';
 import { AbortError, DisposedError, InvalidTextError } from './errors.js';
 import { positiveInteger } from './validate.js';
-import type { EmbedCallOptions, Embedder, EmbedderInfo, EmbedderStats, Embeddings, EmbedProgress } from './types.js';
+import type { EmbedCallOptions, EmbedderInfo, EmbedderStats, Embeddings, EmbedProgress } from './types.js';
+import type { Embedder } from './types.js';
 
 /** Runs one padded batch of token rows and returns its [rows, dim] vectors. */
 export interface Lane {
@@ -40,8 +41,14 @@ export interface EngineSettings {
   progressIntervalMs?: number;
 }
 
+/** An embedder plus the window-level call that streaming builds on. */
+export interface Engine extends Embedder {
+  /** Embeds one window of texts with no progress of its own (or the caller's reporter). */
+  embedWindow(texts: readonly string[], call?: { signal?: AbortSignal; progress?: ProgressReporter }): Promise<Embeddings>;
+}
+
 /** Builds an Embedder over the given parts. */
-export function createEngine(parts: EngineParts, settings: EngineSettings = {}): Embedder {
+export function createEngine(parts: EngineParts, settings: EngineSettings = {}): Engine {
   const { info } = parts;
   const dim = info.dim;
   const lookahead = positiveInteger('lookahead', settings.lookahead ?? DEFAULT_LOOKAHEAD);
@@ -49,12 +56,12 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
   let disposed = false;
   let queue: Promise<unknown> = Promise.resolve();
 
-  const run = async (texts: readonly string[], call: EmbedCallOptions): Promise<Embeddings> => {
-    const count = texts.length;
-    const data = new Float32Array(count * dim);
-    if (count === 0) return { count, dim, data };
+  /**
+   * Embeds a list of texts into `data` (row i at i * dim), in windows of `lookahead` distinct
+   * texts: tokenizing the next window while lanes run this one.
+   */
+  const embedInto = async (texts: readonly string[], data: Float32Array, call: EmbedCallOptions, progress: ProgressReporter): Promise<void> => {
     const { unique, firstOf } = foldDuplicates(texts);
-    const progress = progressReporter(count, call.onProgress, settings.progressIntervalMs ?? 100, parts.progressExtras);
     const windows: number[][] = [];
     for (let start = 0; start < unique.length; start += lookahead) windows.push(unique.slice(start, start + lookahead));
     const tokenize = (w: number) => {
@@ -63,10 +70,10 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
       pending.catch(() => undefined); // awaited below; this only silences the early-rejection warning
       return pending;
     };
-    let tokenizing = tokenize(0);
+    let tokenizing = windows.length ? tokenize(0) : null;
     for (let w = 0; w < windows.length; w++) {
       const window = windows[w]!;
-      const { ids, truncated } = await tokenizing;
+      const { ids, truncated } = await tokenizing!;
       if (w + 1 < windows.length) tokenizing = tokenize(w + 1);
       stats.truncatedTexts += truncated;
       const lengths = ids.map((row) => row.length);
@@ -85,9 +92,28 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
       });
     }
     fillDuplicates(data, dim, firstOf);
-    stats.texts += count - unique.length;
+    stats.texts += texts.length - unique.length;
+    progress.add(texts.length - unique.length, 0);
+  };
+
+  const run = async (texts: readonly string[], call: EmbedCallOptions): Promise<Embeddings> => {
+    const count = texts.length;
+    const data = new Float32Array(count * dim);
+    if (count === 0) return { count, dim, data };
+    const progress = progressReporter(count, call.onProgress, settings.progressIntervalMs ?? 100, parts.progressExtras);
+    await embedInto(texts, data, call, progress);
     progress.finish();
     return { count, dim, data };
+  };
+
+  /** Serialises work on this embedder: concurrent calls would only fight over the same cores. */
+  const exclusive = <T>(work: () => Promise<T>): Promise<T> => {
+    const result = queue.then(() => {
+      if (disposed) throw new DisposedError();
+      return work();
+    });
+    queue = result.catch(() => undefined);
+    return result;
   };
 
   return {
@@ -100,13 +126,17 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
       if (!Array.isArray(texts)) return Promise.reject(new TypeError(`embed() takes an array of strings, got ${typeof texts}`));
       const bad = texts.findIndex((t) => typeof t !== 'string');
       if (bad >= 0) return Promise.reject(new InvalidTextError(bad, texts[bad]));
-      // One embed at a time: concurrent calls would only fight over the same cores.
-      const result = queue.then(() => {
-        if (disposed) throw new DisposedError();
-        return run(texts, call);
+      return exclusive(() => run(texts, call));
+    },
+    embedWindow(texts, call = {}) {
+      if (disposed) return Promise.reject(new DisposedError());
+      const bad = texts.findIndex((t) => typeof t !== 'string');
+      if (bad >= 0) return Promise.reject(new InvalidTextError(bad, texts[bad]));
+      return exclusive(async () => {
+        const data = new Float32Array(texts.length * dim);
+        await embedInto(texts, data, call, call.progress ?? progressReporter(texts.length, undefined, 0));
+        return { count: texts.length, dim, data };
       });
-      queue = result.catch(() => undefined);
-      return result;
     },
     async dispose() {
       if (disposed) return;
@@ -139,7 +169,14 @@ export async function runOnLanes(
   }));
 }
 
-function progressReporter(total: number, onProgress: ((p: EmbedProgress) => void) | undefined, intervalMs: number, extras?: () => Partial<EmbedProgress>) {
+/** Counts work done and reports it, throttled. */
+export interface ProgressReporter {
+  add(texts: number, tokens: number): void;
+  finish(): void;
+}
+
+/** A progress reporter for `total` texts (total may grow: streams learn their size as they go). */
+export function progressReporter(total: number, onProgress: ((p: EmbedProgress) => void) | undefined, intervalMs: number, extras?: () => Partial<EmbedProgress>): ProgressReporter {
   const started = performance.now();
   let done = 0;
   let tokens = 0;
@@ -150,19 +187,20 @@ function progressReporter(total: number, onProgress: ((p: EmbedProgress) => void
     const textsPerSec = done / seconds;
     onProgress!({
       phase: 'embed', done, total, tokens, elapsedMs, textsPerSec, tokensPerSec: tokens / seconds,
-      etaMs: done >= total ? 0 : textsPerSec > 0 ? ((total - done) / textsPerSec) * 1000 : Infinity,
+      etaMs: done >= total ? 0 : !Number.isFinite(total) ? NaN : textsPerSec > 0 ? ((total - done) / textsPerSec) * 1000 : Infinity,
       ...extras?.(),
     });
     lastSent = performance.now();
   };
   return {
     add(texts: number, batchTokens: number) {
+      if (texts === 0 && batchTokens === 0) return;
       done += texts;
       tokens += batchTokens;
-      if (onProgress && done < total && (done === texts || performance.now() - lastSent >= intervalMs)) send();
+      if (onProgress && !(done >= total) && (done === texts || performance.now() - lastSent >= intervalMs)) send();
     },
     finish() {
-      done = total; // duplicates were filled in without running
+      if (Number.isFinite(total)) done = total; // duplicates were filled in without running
       if (onProgress) send();
     },
   };

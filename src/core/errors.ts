@@ -63,3 +63,19 @@ function describe(value: unknown): string {
   const type = typeof value;
   return type === 'object' ? 'an object' : type === 'undefined' ? 'undefined' : `a ${type}`;
 }
+
+/** A malformed input file or record: names the file (or source) and the line or record. */
+export class InputFormatError extends EmbedError {
+  override name = 'InputFormatError';
+  constructor(readonly where: string, message: string, options?: { cause?: unknown }) {
+    super(`${where}: ${message}`, options);
+  }
+}
+
+/** An Arrow embeddings file that is truncated, corrupt, or not what was expected. */
+export class EmbeddingsFileError extends EmbedError {
+  override name = 'EmbeddingsFileError';
+  constructor(readonly file: string, message: string, readonly validBytes?: number) {
+    super(`${file}: ${message}`);
+  }
+}

@@ -66,7 +66,7 @@ export interface EmbedProgress {
   loadedBytes?: number;
   totalBytes?: number;
   /** What the page can know of memory: JS heap where measurable, GPU bytes the library allocated. */
-  memory?: { jsHeapBytes?: number; gpuBytes?: number };
+  memory?: { jsHeapBytes?: number; gpuBytes?: number; rssBytes?: number };
   done: number;
   total: number;
   tokens: number;

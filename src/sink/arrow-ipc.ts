@@ -1,0 +1,209 @@
+// Arrow IPC stream format, one record batch at a time. The file is a schema message followed by
+// record-batch messages; each is appended whole and counts once it is flushed. A file cut short
+// (a killed run) is walked message by message to find its last whole batch: readers can stop
+// there, and a resumed run truncates to there and appends.
+import {
+  Bool, Field, FixedSizeList, Float16, Float32, Float64, makeData, RecordBatch, Schema, Struct, Table, tableFromIPC, tableToIPC,
+  Utf8, vectorFromArray, type DataType,
+} from 'apache-arrow';
+import type { MetadataValue } from '../source/records.js';
+import { toHalfBits } from '../util/half.js';
+
+const CONTINUATION = 0xffffffff;
+/** End-of-stream marker: continuation + zero length. */
+export const EOS = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+const HEADER_SCHEMA = 1;
+const HEADER_RECORD_BATCH = 3;
+
+/** One framed IPC message inside a byte buffer. */
+export interface Frame {
+  start: number;
+  end: number;
+  kind: 'schema' | 'batch' | 'other';
+}
+
+/** Result of walking a stream's bytes. */
+export interface Walk {
+  frames: Frame[];
+  /** Bytes up to the end of the last whole message. */
+  validEnd: number;
+  /** An end-of-stream marker closes the stream. */
+  closed: boolean;
+  /** Why the walk stopped early: truncated or corrupt, with the byte offset. */
+  problem?: string;
+}
+
+/**
+ * Walks IPC messages: each is 0xFFFFFFFF, an int32 metadata length, a flatbuffer Message and a
+ * body of Message.bodyLength bytes. Stops at the first incomplete or malformed message.
+ */
+export function walkMessages(bytes: Uint8Array, offset = 0): Walk {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const frames: Frame[] = [];
+  let at = offset;
+  while (at < bytes.length) {
+    if (bytes.length - at < 8) return { frames, validEnd: at, closed: false, problem: `truncated at byte ${at}: ${bytes.length - at} bytes of a message header` };
+    if (view.getUint32(at, true) !== CONTINUATION) return { frames, validEnd: at, closed: false, problem: `corrupt at byte ${at}: no IPC message starts here` };
+    const metaLength = view.getInt32(at + 4, true);
+    if (metaLength === 0) return { frames, validEnd: at + 8, closed: true };
+    if (metaLength < 0 || metaLength % 8 !== 0) return { frames, validEnd: at, closed: false, problem: `corrupt at byte ${at}: bad metadata length ${metaLength}` };
+    const metaStart = at + 8;
+    if (metaStart + metaLength > bytes.length) return { frames, validEnd: at, closed: false, problem: `truncated at byte ${at}: the message header needs ${metaLength} bytes, ${bytes.length - metaStart} remain` };
+    const header = readMessageHeader(view, metaStart, metaLength);
+    if (!header) return { frames, validEnd: at, closed: false, problem: `corrupt at byte ${at}: unreadable message metadata` };
+    const end = metaStart + metaLength + header.bodyLength;
+    if (end > bytes.length) return { frames, validEnd: at, closed: false, problem: `truncated at byte ${at}: a message of ${end - at} bytes, ${bytes.length - at} remain` };
+    frames.push({ start: at, end, kind: header.type === HEADER_SCHEMA ? 'schema' : header.type === HEADER_RECORD_BATCH ? 'batch' : 'other' });
+    at = end;
+  }
+  return { frames, validEnd: at, closed: false };
+}
+
+/** Reads header_type (field 1) and bodyLength (field 3) of a flatbuffer Message table. */
+export function readMessageHeader(view: DataView, start: number, length: number): { type: number; bodyLength: number } | null {
+  const limit = start + length;
+  if (length < 8) return null;
+  const table = start + view.getUint32(start, true);
+  if (table + 4 > limit) return null;
+  const vtable = table - view.getInt32(table, true);
+  if (vtable < start || vtable + 4 > limit) return null;
+  const vtableSize = view.getUint16(vtable, true);
+  const field = (index: number): number => {
+    const slot = 4 + 2 * index;
+    return slot + 2 <= vtableSize ? view.getUint16(vtable + slot, true) : 0;
+  };
+  const typeOffset = field(1);
+  const bodyOffset = field(3);
+  if (table + typeOffset + 1 > limit || table + bodyOffset + 8 > limit) return null;
+  const type = typeOffset ? view.getUint8(table + typeOffset) : 0;
+  const bodyLength = bodyOffset ? Number(view.getBigInt64(table + bodyOffset, true)) : 0;
+  if (bodyLength < 0 || !Number.isSafeInteger(bodyLength)) return null;
+  return { type, bodyLength };
+}
+
+/** Kind of a metadata column. */
+export type ColumnKind = 'utf8' | 'float64' | 'bool';
+
+/** What an embeddings file holds, stored in the Arrow schema's metadata. */
+export interface FileDescription {
+  model: string;
+  dim: number;
+  pooling: string;
+  normalize: boolean;
+  dtype: string;
+  float16: boolean;
+  metadataColumns: Record<string, ColumnKind>;
+}
+
+const DESCRIPTION_KEY = 'bulk-embed';
+
+/** The Arrow schema: id, embedding, text_hash, then the caller's metadata columns. */
+export function buildSchema(description: FileDescription): Schema {
+  const item = new Field('item', description.float16 ? new Float16() : new Float32(), false);
+  const fields = [
+    new Field('id', new Utf8(), false),
+    new Field('embedding', new FixedSizeList(description.dim, item), false),
+    new Field('text_hash', new Utf8(), false),
+    ...Object.entries(description.metadataColumns).map(([name, kind]) => new Field(name, columnType(kind), true)),
+  ];
+  return new Schema(fields, new Map([[DESCRIPTION_KEY, JSON.stringify(description)]]));
+}
+
+/** Reads the description back from a schema (null for files not written by this library). */
+export function describeSchema(schema: Schema): FileDescription | null {
+  const raw = schema.metadata.get(DESCRIPTION_KEY);
+  return raw ? (JSON.parse(raw) as FileDescription) : null;
+}
+
+function columnType(kind: ColumnKind): DataType {
+  return kind === 'float64' ? new Float64() : kind === 'bool' ? new Bool() : new Utf8();
+}
+
+/** Infers metadata column kinds from records: numbers, booleans, else text. */
+export function inferColumns(rows: readonly Record<string, MetadataValue>[]): Record<string, ColumnKind> {
+  const kinds: Record<string, ColumnKind> = {};
+  for (const row of rows) {
+    for (const [key, value] of Object.entries(row)) {
+      if (value === null) {
+        kinds[key] ??= 'utf8';
+        continue;
+      }
+      const kind: ColumnKind = typeof value === 'number' ? 'float64' : typeof value === 'boolean' ? 'bool' : 'utf8';
+      const seen = kinds[key];
+      kinds[key] = seen === undefined || seen === kind || (seen === 'utf8' && rows.every((r) => r[key] === null || r[key] === undefined || typeof r[key] === typeof value)) ? kind : 'utf8';
+    }
+  }
+  return kinds;
+}
+
+/** Rows to write: ids, vectors (row-major), text hashes and metadata. */
+export interface BatchRows {
+  ids: string[];
+  vectors: Float32Array;
+  textHashes: string[];
+  metadata: Record<string, MetadataValue>[];
+}
+
+/** Encodes rows as one record batch in a complete IPC stream: schema + batch + EOS. */
+export function encodeStream(schema: Schema, description: FileDescription, rows: BatchRows): Uint8Array {
+  const n = rows.ids.length;
+  const embeddingType = schema.fields[1]!.type as FixedSizeList;
+  const values = description.float16
+    ? makeData({ type: new Float16(), length: n * description.dim, data: Uint16Array.from(rows.vectors, toHalfBits) })
+    : makeData({ type: new Float32(), length: n * description.dim, data: rows.vectors });
+  const children = [
+    vectorFromArray(rows.ids, new Utf8()).data[0]!,
+    makeData({ type: embeddingType, length: n, nullCount: 0, child: values }),
+    vectorFromArray(rows.textHashes, new Utf8()).data[0]!,
+    ...Object.entries(description.metadataColumns).map(([name, kind]) => {
+      const column = rows.metadata.map((m) => {
+        const v = m[name];
+        if (v === undefined || v === null) return null;
+        if (kind === 'float64') return typeof v === 'number' ? v : Number(v);
+        if (kind === 'bool') return typeof v === 'boolean' ? v : v === 'true';
+        return typeof v === 'string' ? v : String(v);
+      });
+      return vectorFromArray(column, columnType(kind)).data[0]!;
+    }),
+  ];
+  const batch = new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children }));
+  return tableToIPC(new Table([batch]), 'stream');
+}
+
+/** Splits an encoded stream into its schema message and its batch message. */
+export function splitStream(stream: Uint8Array): { schema: Uint8Array; batch: Uint8Array } {
+  const walk = walkMessages(stream);
+  const schema = walk.frames.find((f) => f.kind === 'schema');
+  const batch = walk.frames.find((f) => f.kind === 'batch');
+  if (!schema || !batch) throw new Error('encodeStream produced no schema or no batch');
+  return { schema: stream.subarray(schema.start, schema.end), batch: stream.subarray(batch.start, batch.end) };
+}
+
+/** Decodes one batch message given the stream's schema message. */
+export function decodeBatch(schemaMessage: Uint8Array, batchMessage: Uint8Array): RecordBatch {
+  const bytes = new Uint8Array(schemaMessage.length + batchMessage.length + EOS.length);
+  bytes.set(schemaMessage, 0);
+  bytes.set(batchMessage, schemaMessage.length);
+  bytes.set(EOS, schemaMessage.length + batchMessage.length);
+  return tableFromIPC(bytes).batches[0]!;
+}
+
+/** Decodes a schema message. */
+export function decodeSchema(schemaMessage: Uint8Array): Schema {
+  const bytes = new Uint8Array(schemaMessage.length + EOS.length);
+  bytes.set(schemaMessage, 0);
+  bytes.set(EOS, schemaMessage.length);
+  return tableFromIPC(bytes).schema;
+}
+
+/** A 64-bit fingerprint of a text (two 32-bit FNV-1a passes with different seeds), as hex. */
+export function textHash(text: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ 0x5bd1e995;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
+  }
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
+}

@@ -1,0 +1,12 @@
+/** The file operations the Arrow sink and readers need: Node file handles and OPFS sync handles both fit. */
+export interface RandomAccessFile {
+  readonly name: string;
+  size(): Promise<number>;
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Writes at the end of the file. */
+  append(bytes: Uint8Array): Promise<void>;
+  truncate(length: number): Promise<void>;
+  /** Flushes written bytes to storage; a batch counts as committed once this returns. */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,89 @@
+// Sources of texts: arrays, (async) iterables and ReadableStreams of strings or of records
+// { id, text, ...metadata }. Everything becomes one async stream of records, read lazily, so a
+// slow consumer slows the reading.
+import { InputFormatError } from '../core/errors.js';
+
+/** A metadata value kept in its own column. */
+export type MetadataValue = string | number | boolean | null;
+
+/** One text to embed, with its id and the caller's other fields. */
+export interface EmbedRecord {
+  id: string;
+  text: string;
+  metadata: Record<string, MetadataValue>;
+}
+
+/** What callers may pass as one item. */
+export type SourceItem = string | Record<string, unknown>;
+
+/** Anything records can be read from. */
+export type RecordSource = Iterable<SourceItem> | AsyncIterable<SourceItem> | ReadableStream<SourceItem>;
+
+/** How records are read: which fields hold the text and the id. */
+export interface RecordOptions {
+  textField?: string;
+  idField?: string;
+  /** Names the source in errors (e.g. a file name). */
+  sourceName?: string;
+}
+
+/** Turns any source into an async stream of records; a record without an id gets its position. */
+export async function* readRecords(source: RecordSource, options: RecordOptions = {}): AsyncGenerator<EmbedRecord> {
+  const textField = options.textField ?? 'text';
+  const idField = options.idField ?? 'id';
+  const name = options.sourceName ?? 'source';
+  let position = 0;
+  for await (const item of iterate(source)) {
+    yield toRecord(item, position, textField, idField, name);
+    position++;
+  }
+}
+
+/** Converts one item; `where` names it in errors. */
+export function toRecord(item: unknown, position: number, textField: string, idField: string, name: string, where = `${name} record ${position}`): EmbedRecord {
+  if (typeof item === 'string') return { id: String(position), text: item, metadata: {} };
+  if (item === null || typeof item !== 'object' || Array.isArray(item)) {
+    throw new InputFormatError(where, `expected a string or an object with a "${textField}" field, got ${item === null ? 'null' : Array.isArray(item) ? 'an array' : typeof item}`);
+  }
+  const record = item as Record<string, unknown>;
+  const text = record[textField];
+  if (text === undefined) throw new InputFormatError(where, `missing field "${textField}"`);
+  if (typeof text !== 'string') throw new InputFormatError(where, `field "${textField}" is ${typeof text}, not a string`);
+  const rawId = record[idField];
+  if (rawId !== undefined && rawId !== null && typeof rawId !== 'string' && typeof rawId !== 'number') {
+    throw new InputFormatError(where, `field "${idField}" must be a string or a number`);
+  }
+  const metadata: Record<string, MetadataValue> = {};
+  for (const [key, value] of Object.entries(record)) {
+    if (key === textField || key === idField) continue;
+    metadata[key] = value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? value : JSON.stringify(value);
+  }
+  return { id: rawId === undefined || rawId === null ? String(position) : String(rawId), text, metadata };
+}
+
+async function* iterate(source: RecordSource): AsyncGenerator<unknown> {
+  if (typeof (source as ReadableStream).getReader === 'function' && !(Symbol.asyncIterator in source)) {
+    const reader = (source as ReadableStream<unknown>).getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        yield value;
+      }
+    } finally {
+      reader.releaseLock();
+    }
+  }
+  yield* source as AsyncIterable<unknown>;
+}
+
+/** Reads up to `size` records: the next window of a stream (empty at the end). */
+export async function takeWindow<T>(iterator: AsyncIterator<T>, size: number): Promise<T[]> {
+  const out: T[] = [];
+  while (out.length < size) {
+    const next = await iterator.next();
+    if (next.done) break;
+    out.push(next.value);
+  }
+  return out;
+}

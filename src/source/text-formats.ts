@@ -1,0 +1,120 @@
+// Line-oriented input formats (JSONL, CSV, one text per line), parsed from an async stream of
+// text chunks so files of any size are read a little at a time. Errors name the line.
+import { InputFormatError } from '../core/errors.js';
+import { toRecord, type EmbedRecord, type RecordOptions } from './records.js';
+
+export type TextFormat = 'jsonl' | 'csv' | 'txt';
+
+/** Picks the format from a file name. */
+export function formatOf(name: string): TextFormat {
+  const lower = name.toLowerCase();
+  if (lower.endsWith('.jsonl') || lower.endsWith('.ndjson')) return 'jsonl';
+  if (lower.endsWith('.csv')) return 'csv';
+  return 'txt';
+}
+
+/** Splits chunks into lines (without their \n or \r\n), with 1-based line numbers. */
+export async function* lines(chunks: AsyncIterable<string>): AsyncGenerator<{ line: string; number: number }> {
+  let rest = '';
+  let number = 0;
+  for await (const chunk of chunks) {
+    rest += chunk;
+    let at: number;
+    while ((at = rest.indexOf('\n')) >= 0) {
+      const line = rest.slice(0, at);
+      rest = rest.slice(at + 1);
+      yield { line: line.endsWith('\r') ? line.slice(0, -1) : line, number: ++number };
+    }
+  }
+  if (rest.length) yield { line: rest.endsWith('\r') ? rest.slice(0, -1) : rest, number: ++number };
+}
+
+/** Parses text chunks in the given format into records. */
+export async function* parseTextRecords(chunks: AsyncIterable<string>, format: TextFormat, options: RecordOptions = {}): AsyncGenerator<EmbedRecord> {
+  const name = options.sourceName ?? 'input';
+  const textField = options.textField ?? 'text';
+  const idField = options.idField ?? 'id';
+  let position = 0;
+  if (format === 'txt') {
+    for await (const { line } of lines(chunks)) {
+      if (line.trim() === '') continue; // blank lines separate nothing and embed nothing
+      yield { id: String(position++), text: line, metadata: {} };
+    }
+    return;
+  }
+  if (format === 'jsonl') {
+    for await (const { line, number } of lines(chunks)) {
+      if (line.trim() === '') continue;
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch (cause) {
+        throw new InputFormatError(`${name} line ${number}`, `bad JSON (${(cause as Error).message})`, { cause });
+      }
+      yield toRecord(value, position++, textField, idField, name, `${name} line ${number}`);
+    }
+    return;
+  }
+  let header: string[] | null = null;
+  for await (const { fields, line } of csvRows(chunks, name)) {
+    if (!header) {
+      header = fields;
+      if (!header.includes(textField)) throw new InputFormatError(`${name} line ${line}`, `the CSV header has no "${textField}" column (columns: ${header.join(', ')})`);
+      continue;
+    }
+    if (fields.length === 1 && fields[0] === '') continue;
+    if (fields.length !== header.length) throw new InputFormatError(`${name} line ${line}`, `${fields.length} fields where the header has ${header.length}`);
+    const record = Object.fromEntries(header.map((h, i) => [h, fields[i]!]));
+    yield toRecord(record, position++, textField, idField, name, `${name} line ${line}`);
+  }
+}
+
+/** RFC 4180 CSV: quoted fields may hold commas, doubled quotes and newlines. */
+export async function* csvRows(chunks: AsyncIterable<string>, name = 'input'): AsyncGenerator<{ fields: string[]; line: number }> {
+  let fields: string[] = [];
+  let field = '';
+  let quoted = false;
+  let afterQuote = false;
+  let line = 1;
+  let startLine = 1;
+  let quoteInQuoted = false; // a quote inside a quoted field: escaped ("") or closing, decided by the next char
+  for await (const chunk of chunks) {
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk[i]!;
+      if (quoteInQuoted) {
+        quoteInQuoted = false;
+        if (c === '"') { field += '"'; continue; }
+        quoted = false;
+        afterQuote = true;
+      }
+      if (quoted) {
+        if (c === '"') {
+          quoteInQuoted = true;
+        } else {
+          if (c === '\n') line++;
+          field += c;
+        }
+        continue;
+      }
+      if (c === '"' && field === '' && !afterQuote) { quoted = true; continue; }
+      if (c === ',') { fields.push(field); field = ''; afterQuote = false; continue; }
+      if (c === '\n') {
+        fields.push(field.endsWith('\r') ? field.slice(0, -1) : field);
+        yield { fields, line: startLine };
+        fields = [];
+        field = '';
+        afterQuote = false;
+        startLine = ++line;
+        continue;
+      }
+      if (afterQuote && c !== '\r') throw new InputFormatError(`${name} line ${line}`, 'text after a closing quote');
+      field += c;
+    }
+  }
+  if (quoteInQuoted) quoted = false;
+  if (quoted) throw new InputFormatError(`${name} line ${startLine}`, 'a quoted field is never closed');
+  if (field !== '' || fields.length) {
+    fields.push(field);
+    yield { fields, line: startLine };
+  }
+}

@@ -1,0 +1,150 @@
+// Streaming: read a window of records, embed it, hand it on, read the next. Only one window is in
+// flight, so memory does not grow with the corpus and a slow consumer slows the reading.
+import type { Engine, ProgressReporter } from '../core/engine.js';
+import { progressReporter } from '../core/engine.js';
+import { EmbeddingsFileError, InputFormatError } from '../core/errors.js';
+import type { EmbedProgress, Embeddings } from '../core/types.js';
+import { inferColumns, textHash, type FileDescription } from '../sink/arrow-ipc.js';
+import type { EmbeddingSink } from '../sink/arrow-file.js';
+import { readRecords, takeWindow, type EmbedRecord, type RecordOptions, type RecordSource } from '../source/records.js';
+
+/** One embedded window: ids in source order, their records and vectors. */
+export interface StreamBatch {
+  ids: string[];
+  records: EmbedRecord[];
+  textHashes: string[];
+  embeddings: Embeddings;
+}
+
+/** Options of embedStream. */
+export interface StreamOptions extends RecordOptions {
+  /** Records per window (default 1024): the unit of work in flight and of each yielded batch. */
+  windowSize?: number;
+  signal?: AbortSignal;
+  /** Ids to skip (already committed elsewhere). */
+  skipIds?: ReadonlySet<string>;
+  /** Remember the vectors of this many distinct texts, so repeated texts are computed once (default 0). */
+  cacheSize?: number;
+  /** Counts the work for progress. */
+  progress?: ProgressReporter;
+  /** Told how many records were skipped, as they are. */
+  onSkip?: (count: number) => void;
+}
+
+/** Embeds a source lazily, one window at a time. */
+export async function* embedStream(engine: Engine, source: RecordSource | AsyncIterable<EmbedRecord>, options: StreamOptions & { parsed?: boolean } = {}): AsyncGenerator<StreamBatch> {
+  const records = options.parsed ? (source as AsyncIterable<EmbedRecord>) : readRecords(source as RecordSource, options);
+  const iterator = records[Symbol.asyncIterator]();
+  const windowSize = options.windowSize ?? 1024;
+  const seen = new Set<string>();
+  const cache = new Map<string, Float32Array>();
+  const cacheSize = options.cacheSize ?? 0;
+  const dim = engine.info.dim;
+  let position = 0;
+  for (;;) {
+    if (options.signal?.aborted) return;
+    const raw = await takeWindow(iterator, windowSize);
+    if (raw.length === 0) return;
+    const window: EmbedRecord[] = [];
+    let skipped = 0;
+    for (const record of raw) {
+      if (seen.has(record.id)) throw new InputFormatError(`${options.sourceName ?? 'source'} record ${position}`, `id "${record.id}" appears more than once; ids must be unique`);
+      seen.add(record.id);
+      position++;
+      if (options.skipIds?.has(record.id)) skipped++;
+      else window.push(record);
+    }
+    if (skipped) options.onSkip?.(skipped);
+    if (window.length === 0) continue;
+    const hashes = window.map((r) => textHash(r.text));
+    const data = new Float32Array(window.length * dim);
+    const missing: number[] = [];
+    window.forEach((_, i) => {
+      const hit = cacheSize ? cache.get(hashes[i]! + window[i]!.text.length) : undefined;
+      if (hit) data.set(hit, i * dim);
+      else missing.push(i);
+    });
+    if (missing.length) {
+      const computed = await engine.embedWindow(missing.map((i) => window[i]!.text), { signal: options.signal, progress: options.progress });
+      missing.forEach((i, k) => data.set(computed.data.subarray(k * dim, (k + 1) * dim), i * dim));
+    }
+    if (missing.length < window.length) options.progress?.add(window.length - missing.length, 0);
+    if (cacheSize) {
+      for (const i of missing) {
+        cache.set(hashes[i]! + window[i]!.text.length, data.slice(i * dim, (i + 1) * dim));
+        if (cache.size > cacheSize) cache.delete(cache.keys().next().value!);
+      }
+    }
+    yield { ids: window.map((r) => r.id), records: window, textHashes: hashes, embeddings: { count: window.length, dim, data } };
+  }
+}
+
+/** Options of embedTo. */
+export interface EmbedToOptions extends Omit<StreamOptions, 'skipIds' | 'progress' | 'onSkip'> {
+  onProgress?: (progress: EmbedProgress) => void;
+  /** Skip the ids the sink already holds (default false: the sink must be empty). */
+  resume?: boolean;
+  /** Store vectors as Float16 (half the size). */
+  float16?: boolean;
+  /** Number of records, when known, for progress and ETA. */
+  total?: number;
+}
+
+/** What embedTo did. */
+export interface EmbedToResult {
+  written: number;
+  /** Records skipped because the sink already held their ids (resume). */
+  skipped: number;
+  file: FileDescription | null;
+}
+
+/** Drives a source into a sink: each window is committed before the next is read. */
+export async function embedTo(engine: Engine, source: RecordSource | AsyncIterable<EmbedRecord>, sink: EmbeddingSink, options: EmbedToOptions & { parsed?: boolean } = {}): Promise<EmbedToResult> {
+  let written = 0;
+  let skipped = 0;
+  let description: FileDescription | null = null;
+  try {
+    const state = await sink.resumeState();
+    if (!options.resume && state.committed.size > 0) throw new EmbeddingsFileError('sink', `already holds ${state.committed.size} rows: pass resume to continue it`);
+    description = state.description;
+    const info = engine.info;
+    const float16 = options.float16 ?? description?.float16 ?? false;
+    if (description) {
+      const mismatch: string[] = (['dim', 'pooling', 'normalize', 'float16'] as const).filter((k) => description![k] !== ({ dim: info.dim, pooling: info.pooling, normalize: info.normalize, float16 } as Record<string, unknown>)[k]);
+      if (description.model !== info.model) mismatch.unshift('model');
+      if (mismatch.length) throw new EmbeddingsFileError('sink', `was written with another ${mismatch.join(', ')} (${mismatch.map((k) => `${k}: ${JSON.stringify((description as unknown as Record<string, unknown>)[k])}`).join(', ')}): cannot resume it with this embedder`);
+    }
+    const progress = progressReporter(options.total ?? NaN, options.onProgress, 100, () => ({ memory: memoryNow() }));
+    const stream = embedStream(engine, source, {
+      ...options, skipIds: state.committed, progress,
+      onSkip: (n) => {
+        skipped += n;
+        progress.add(n, 0);
+      },
+    });
+    for await (const batch of stream) {
+      description ??= {
+        model: info.model, dim: info.dim, pooling: info.pooling, normalize: info.normalize, dtype: info.dtype, float16,
+        metadataColumns: inferColumns(batch.records.map((r) => r.metadata)),
+      };
+      for (const record of batch.records) {
+        for (const key of Object.keys(record.metadata)) {
+          if (!(key in description.metadataColumns)) throw new InputFormatError(`record "${record.id}"`, `field "${key}" is not a column of this file (columns were fixed by the first records: ${Object.keys(description.metadataColumns).join(', ') || 'none'})`);
+        }
+      }
+      await sink.write(description, { ids: batch.ids, vectors: batch.embeddings.data, textHashes: batch.textHashes, metadata: batch.records.map((r) => r.metadata) });
+      written += batch.ids.length;
+    }
+    progress.finish();
+  } finally {
+    await sink.close();
+  }
+  return { written, skipped, file: description };
+}
+
+function memoryNow(): EmbedProgress['memory'] {
+  const g = globalThis as { process?: { memoryUsage(): { rss: number; heapUsed: number } } };
+  if (!g.process) return undefined;
+  const m = g.process.memoryUsage();
+  return { jsHeapBytes: m.heapUsed, rssBytes: m.rss };
+}
