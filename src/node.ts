@@ -92,9 +92,14 @@ export function nodeBackend(sessionOptions: Record<string, unknown> = {}): Infer
 /** An embedder that also streams: sources of any size into batches, or into a sink. */
 export interface NodeEmbedder extends Embedder {
   /** Embeds a source lazily; yields one batch per window, in source order. */
-  embedStream(source: RecordSource | string, options?: StreamOptions): AsyncIterable<StreamBatch>;
+  embedStream(source: RecordSource | AsyncIterable<EmbedRecord> | string, options?: StreamOptions & ParsedOption): AsyncIterable<StreamBatch>;
   /** Drives a source (or a file path) into a sink (or an Arrow file path), committing window by window. */
-  embedTo(source: RecordSource | string, sink: EmbeddingSink | string, options?: EmbedToOptions & { overwrite?: boolean }): Promise<EmbedToResult>;
+  embedTo(source: RecordSource | AsyncIterable<EmbedRecord> | string, sink: EmbeddingSink | string, options?: EmbedToOptions & ParsedOption & { overwrite?: boolean }): Promise<EmbedToResult>;
+}
+
+/** `parsed: true` says the source already yields EmbedRecord objects ({ id, text, metadata }). */
+export interface ParsedOption {
+  parsed?: boolean;
 }
 
 /** Loads a model and returns an embedder running on onnxruntime-node. */

@@ -1,0 +1,177 @@
+#!/usr/bin/env node
+// The `embed` command: embed a JSONL/CSV/text file (or stdin) into an Arrow file, resumably;
+// search an Arrow file; describe one. Exit codes: 0 done, 1 unexpected failure, 2 usage,
+// 3 file not found, 4 bad input, 5 model problem, 6 embeddings file problem, 130 interrupted.
+import { createReadStream, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { describeSchema } from './sink/arrow-ipc.js';
+import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
+import {
+  createEmbedder, DEFAULT_MODEL, EmbeddingsFileError, InputFormatError, InvalidOptionError, ModelFileError, ModelFormatError,
+  readEmbeddings, searchEmbeddings, type EmbedProgress,
+} from './node.js';
+
+const USAGE = `usage:
+  embed <input.jsonl|.csv|.txt|-> --out <file.arrow> [--model M] [--device cpu|webgpu|auto] [--dtype fp32|fp16|q8|auto]
+        [--max-batch-tokens N] [--resume] [--overwrite] [--text-field text] [--id-field id] [--format jsonl|csv|txt] [--float16]
+  embed search <file.arrow> "<query>" [-k 10] [--model M]
+  embed info <file.arrow>`;
+
+class UsageError extends Error {}
+
+const EXIT = { usage: 2, notFound: 3, input: 4, model: 5, file: 6 } as const;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h') {
+    console.log(USAGE);
+    return command ? 0 : EXIT.usage;
+  }
+  if (command === 'search') return search(rest);
+  if (command === 'info') return info(rest);
+  return embedFile(argv);
+}
+
+async function embedFile(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true, strict: true,
+    options: {
+      out: { type: 'string', short: 'o' }, model: { type: 'string' }, device: { type: 'string' }, dtype: { type: 'string' },
+      'max-batch-tokens': { type: 'string' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' },
+      'text-field': { type: 'string' }, 'id-field': { type: 'string' }, format: { type: 'string' }, float16: { type: 'boolean' },
+      window: { type: 'string' },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError(positionals.length ? `one input expected, got ${positionals.length}` : 'no input file given');
+  if (!values.out) throw new UsageError('--out <file.arrow> is required');
+  const input = positionals[0]!;
+  if (input !== '-' && !existsSync(input)) return fail(EXIT.notFound, `input file not found: ${input}`);
+  const format = (values.format ?? (input === '-' ? 'jsonl' : formatOf(input))) as TextFormat;
+  if (!['jsonl', 'csv', 'txt'].includes(format)) throw new UsageError(`--format must be jsonl, csv or txt, not ${format}`);
+  const maxBatchTokens = values['max-batch-tokens'] === undefined ? undefined : Number(values['max-batch-tokens']);
+  const total = input === '-' ? undefined : await countRecords(input, format);
+
+  const embedder = await createEmbedder({
+    model: values.model ?? DEFAULT_MODEL,
+    device: values.device as 'cpu' | undefined, dtype: values.dtype as 'fp32' | undefined, maxBatchTokens,
+  });
+  const chunks = input === '-' ? stdinText() : createReadStream(input, { encoding: 'utf8', highWaterMark: 1 << 16 });
+  const sourceName = input === '-' ? 'stdin' : input;
+  const records = parseTextRecords(chunks, format, { textField: values['text-field'], idField: values['id-field'], sourceName });
+  const progress = progressPrinter();
+  const started = performance.now();
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  const result = await embedder.embedTo(records, resolve(values.out), {
+    parsed: true, resume: values.resume, overwrite: values.overwrite, float16: values.float16, total, signal: controller.signal,
+    windowSize: values.window ? Number(values.window) : undefined, onProgress: progress.update,
+  });
+  progress.end();
+  await embedder.dispose();
+  const seconds = (performance.now() - started) / 1000;
+  if (controller.signal.aborted) {
+    console.error(`embed: interrupted; ${result.written} rows committed to ${values.out}: run again with --resume to continue`);
+    return 130;
+  }
+  console.log(JSON.stringify({ out: values.out, written: result.written, skipped: result.skipped, seconds: Number(seconds.toFixed(2)), textsPerSec: Number((result.written / seconds).toFixed(1)) }));
+  return 0;
+}
+
+async function search(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { k: { type: 'string', short: 'k' }, model: { type: 'string' } } });
+  if (positionals.length !== 2) throw new UsageError('search takes a file and a query');
+  const [file, query] = positionals as [string, string];
+  if (!existsSync(file)) return fail(EXIT.notFound, `embeddings file not found: ${file}`);
+  const description = await readDescription(file);
+  const embedder = await createEmbedder({ model: values.model ?? description.model, pooling: description.pooling as 'mean', normalize: description.normalize });
+  const { data } = await embedder.embed([query]);
+  await embedder.dispose();
+  const hits = await searchEmbeddings(file, data, values.k ? Number(values.k) : 10);
+  for (const hit of hits) console.log(JSON.stringify({ id: hit.id, score: Number(hit.score.toFixed(6)), ...hit.row }));
+  return 0;
+}
+
+async function info(argv: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
+  if (positionals.length !== 1) throw new UsageError('info takes one file');
+  const file = positionals[0]!;
+  if (!existsSync(file)) return fail(EXIT.notFound, `embeddings file not found: ${file}`);
+  let rows = 0;
+  let batches = 0;
+  let schema: import('apache-arrow').Schema | null = null;
+  for await (const batch of readEmbeddings(file)) {
+    rows += batch.numRows;
+    batches++;
+    schema = batch.schema;
+  }
+  console.log(JSON.stringify({
+    file, rows, batches, columns: schema?.fields.map((f) => `${f.name}: ${f.type}`) ?? [], description: schema ? describeSchema(schema) : null,
+  }, null, 2));
+  return 0;
+}
+
+async function readDescription(file: string) {
+  for await (const batch of readEmbeddings(file)) {
+    const description = describeSchema(batch.schema);
+    if (description) return description;
+  }
+  throw new EmbeddingsFileError(file, 'holds no rows written by bulk-embed');
+}
+
+/** Counts the records of a file in one quick pass, for the ETA. */
+async function countRecords(path: string, format: TextFormat): Promise<number> {
+  let lines = 0;
+  let last = '\n';
+  for await (const chunk of createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
+    for (let i = chunk.indexOf('\n'); i >= 0; i = chunk.indexOf('\n', i + 1)) lines++;
+    if (chunk.length) last = chunk[chunk.length - 1]!;
+  }
+  if (last !== '\n') lines++;
+  return format === 'csv' ? Math.max(0, lines - 1) : lines;
+}
+
+async function* stdinText(): AsyncGenerator<string> {
+  process.stdin.setEncoding('utf8');
+  for await (const chunk of process.stdin) yield chunk as string;
+}
+
+/** A progress bar on a terminal, JSON lines otherwise (for logs and parent processes). */
+function progressPrinter() {
+  const tty = process.stderr.isTTY;
+  let shown = false;
+  return {
+    update(p: EmbedProgress) {
+      if (!tty) {
+        process.stderr.write(JSON.stringify({ event: 'progress', done: p.done, total: Number.isFinite(p.total) ? p.total : null, textsPerSec: Math.round(p.textsPerSec), tokensPerSec: Math.round(p.tokensPerSec), etaMs: Number.isFinite(p.etaMs) ? Math.round(p.etaMs) : null, rssBytes: p.memory?.rssBytes }) + '\n');
+        return;
+      }
+      const fraction = Number.isFinite(p.total) && p.total > 0 ? p.done / p.total : 0;
+      const bar = '#'.repeat(Math.round(fraction * 30)).padEnd(30, '.');
+      const eta = Number.isFinite(p.etaMs) ? `ETA ${Math.ceil(p.etaMs / 1000)}s` : '';
+      process.stderr.write(`\r[${bar}] ${(fraction * 100).toFixed(0).padStart(3)}% ${p.done}${Number.isFinite(p.total) ? `/${p.total}` : ''} ${p.textsPerSec.toFixed(0)} texts/s ${eta}   `);
+      shown = true;
+    },
+    end() {
+      if (tty && shown) process.stderr.write('\n');
+    },
+  };
+}
+
+function fail(code: number, message: string): number {
+  console.error(`embed: ${message}`);
+  return code;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    const e = error as Error;
+    if (error instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.exit(fail(EXIT.usage, `${e.message}\n${USAGE}`));
+    if (error instanceof InputFormatError) process.exit(fail(EXIT.input, e.message));
+    if (error instanceof ModelFileError || error instanceof ModelFormatError || error instanceof InvalidOptionError) process.exit(fail(EXIT.model, e.message));
+    if (error instanceof EmbeddingsFileError) process.exit(fail(EXIT.file, e.message));
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') process.exit(fail(EXIT.notFound, e.message));
+    process.exit(fail(1, e.stack ?? String(e)));
+  },
+);

@@ -1,0 +1,119 @@
+// The Arrow file: torn tails at any byte resume to exactly one row per id; truncated or corrupt
+// files give clear errors or their valid prefix; Float16 storage; no silent overwrite.
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { tableFromIPC } from '@uwdata/flechette';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEmbedder, EmbeddingsFileError, readEmbeddings, searchEmbeddings, type NodeEmbedder } from '../../src/node.js';
+import { walkMessages } from '../../src/sink/arrow-ipc.js';
+import { textGenerator } from '../../tools/fixtures/corpus.js';
+
+const TINY = resolve(import.meta.dirname, '../../models/fixture-tiny');
+const dir = mkdtempSync(join(tmpdir(), 'bulk-embed-arrow-'));
+const gen = textGenerator(808);
+const records = Array.from({ length: 700 }, (_, i) => ({ id: `id-${i}`, text: gen.text(gen.between(1, 25)), score: i / 7, flag: i % 2 === 0, tag: `t${i % 3}` }));
+let embedder: NodeEmbedder;
+let complete: string;
+
+beforeAll(async () => {
+  embedder = await createEmbedder({ model: TINY });
+  complete = join(dir, 'complete.arrow');
+  await embedder.embedTo(records, complete, { windowSize: 100 });
+});
+afterAll(async () => {
+  await embedder.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function ids(path: string, allowTruncated = false): Promise<string[]> {
+  const out: string[] = [];
+  for await (const batch of readEmbeddings(path, { allowTruncated })) out.push(...(batch.getChild('id')!.toArray() as string[]));
+  return out;
+}
+
+describe('Arrow embeddings file', () => {
+  it('holds every record once, with its metadata columns, readable by flechette', async () => {
+    expect(await ids(complete)).toEqual(records.map((r) => r.id));
+    const table = tableFromIPC(readFileSync(complete));
+    expect(table.numRows).toBe(700);
+    expect(table.schema.fields.map((f) => f.name)).toEqual(['id', 'embedding', 'text_hash', 'score', 'flag', 'tag']);
+    expect(table.getChild('tag')!.at(5)).toBe('t2');
+    expect(table.getChild('flag')!.at(5)).toBe(false);
+    expect(table.getChild('score')!.at(14)).toBeCloseTo(2);
+    const mine = await embedder.embed([records[123]!.text]);
+    expect(Array.from(table.getChild('embedding')!.at(123) as Float32Array)).toEqual(Array.from(mine.data).map((v) => Math.fround(v)));
+  });
+
+  it('resumes from a tail torn at any byte to exactly one row per id', async () => {
+    const bytes = readFileSync(complete);
+    const frames = walkMessages(bytes).frames;
+    // Cut inside the schema, at a message boundary, inside a batch's header and inside its body, and just before the end marker.
+    const cuts = [10, frames[1]!.start, frames[3]!.start + 5, frames[3]!.start + 200, frames[5]!.end - 3, bytes.length - 8];
+    for (const cut of cuts) {
+      const path = join(dir, `torn-${cut}.arrow`);
+      copyFileSync(complete, path);
+      truncateSync(path, cut);
+      const before = await ids(path, true);
+      const result = await embedder.embedTo(records, path, { windowSize: 100, resume: true });
+      expect(result.skipped).toBe(before.length);
+      expect(result.written).toBe(700 - before.length);
+      const after = await ids(path);
+      expect(after.length).toBe(700);
+      expect(new Set(after).size).toBe(700);
+    }
+  });
+
+  it('gives a truncated file a clear error, or its valid prefix when asked', async () => {
+    const path = join(dir, 'truncated.arrow');
+    copyFileSync(complete, path);
+    const frames = walkMessages(readFileSync(path)).frames;
+    truncateSync(path, frames[4]!.start + 100);
+    await expect(ids(path)).rejects.toBeInstanceOf(EmbeddingsFileError);
+    await expect(ids(path)).rejects.toThrow(`${path}: truncated at byte ${frames[4]!.start}`);
+    expect(await ids(path, true)).toEqual(records.slice(0, 300).map((r) => r.id));
+  });
+
+  it('gives a corrupt file a clear error naming the byte', async () => {
+    const path = join(dir, 'corrupt.arrow');
+    const bytes = readFileSync(complete);
+    const frames = walkMessages(bytes).frames;
+    bytes.fill(0x41, frames[2]!.start, frames[2]!.start + 4);
+    writeFileSync(path, bytes);
+    await expect(ids(path)).rejects.toThrow(`${path}: corrupt at byte ${frames[2]!.start}: no IPC message starts here`);
+    expect((await ids(path, true)).length).toBe(100);
+    writeFileSync(join(dir, 'empty.arrow'), '');
+    await expect(ids(join(dir, 'empty.arrow'))).rejects.toThrow('the file is empty');
+    writeFileSync(join(dir, 'text.arrow'), 'this is not arrow at all');
+    await expect(ids(join(dir, 'text.arrow'))).rejects.toThrow('corrupt at byte 0');
+  });
+
+  it('refuses to overwrite or to resume with another model setup', async () => {
+    await expect(embedder.embedTo(records.slice(0, 5), complete)).rejects.toThrow('already exists: resume it, overwrite it, or choose another file');
+    const cls = await createEmbedder({ model: TINY, pooling: 'cls' });
+    await expect(cls.embedTo(records, complete, { resume: true })).rejects.toThrow(/was written with another pooling/);
+    await cls.dispose();
+    expect(statSync(complete).size).toBe(readFileSync(complete).length);
+    expect((await ids(complete)).length).toBe(700);
+  });
+
+  it('stores Float16 vectors when asked, at half the size, close to Float32', async () => {
+    const path = join(dir, 'half.arrow');
+    await embedder.embedTo(records, path, { windowSize: 100, float16: true });
+    expect(statSync(path).size).toBeLessThan(statSync(complete).size * 0.75);
+    const hits = await searchEmbeddings(path, (await embedder.embed([records[42]!.text])).data, 1);
+    expect(hits[0]!.id).toBe('id-42');
+    expect(hits[0]!.score).toBeGreaterThan(0.999);
+    const table = tableFromIPC(readFileSync(path));
+    expect(table.schema.fields[1]!.type.children[0].type.precision).toBe(0); // HALF
+  });
+
+  it('searches by cosine while streaming the file', async () => {
+    const query = (await embedder.embed([records[321]!.text])).data;
+    const hits = await searchEmbeddings(complete, query, 5);
+    expect(hits).toHaveLength(5);
+    expect(hits[0]).toMatchObject({ id: 'id-321', row: { tag: 't0' } });
+    expect(hits[0]!.score).toBeCloseTo(1, 5);
+    for (let i = 1; i < hits.length; i++) expect(hits[i]!.score).toBeLessThanOrEqual(hits[i - 1]!.score);
+  });
+});
