@@ -1,6 +1,12 @@
 // Browser entry (`bulk-embed`): the shared engine over a pool of dedicated module workers running
 // onnxruntime-web on WebGPU (fp16 where it is safe) or WASM. Node users import `bulk-embed/node`.
-import { createEngine, type EngineSettings } from './core/engine.js';
+import { createEngine, type Engine, type EngineSettings } from './core/engine.js';
+import { readBatches, searchBatches, type EmbeddingSink, type ReadOptions, type SearchHit } from './sink/arrow-file.js';
+import type { RandomAccessFile } from './sink/random-access.js';
+import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
+import type { EmbedRecord, RecordOptions, RecordSource } from './source/records.js';
+import { embedStream, embedTo, type EmbedToOptions, type EmbedToResult, type StreamBatch, type StreamOptions } from './stream/embed-stream.js';
+import { openOpfsFile } from './browser/storage.js';
 import { AbortError } from './core/errors.js';
 import type { Dtype, Embedder, EmbedderInfo, EmbedderOptions, EmbedProgress } from './core/types.js';
 import { planDevices, type BrowserCapabilities, type BrowserDeviceRequest } from './browser/plan.js';
@@ -12,6 +18,12 @@ export * from './core/errors.js';
 export { planDevices, type BrowserCapabilities, type BrowserDeviceRequest, type DevicePlan } from './browser/plan.js';
 export type { HubSettings } from './browser/protocol.js';
 export type { WorkerFactory } from './browser/pool.js';
+export { opfsArrowSink, indexedDbSink, readIndexedDb, openOpfsFile, closeOpfsWorker, withQuotaCheck, StorageQuotaError, type StoredEmbedding, type StorageEstimate } from './browser/storage.js';
+export { arrowFileSink, type EmbeddingSink, type SearchHit, type ReadOptions } from './sink/arrow-file.js';
+export type { RandomAccessFile } from './sink/random-access.js';
+export type { StreamBatch, StreamOptions, EmbedToOptions, EmbedToResult } from './stream/embed-stream.js';
+export type { EmbedRecord, RecordSource, RecordOptions, SourceItem, MetadataValue } from './source/records.js';
+export { textHash, type FileDescription } from './sink/arrow-ipc.js';
 
 /** The model used when none is named: resolved like any hub id. */
 export const DEFAULT_MODEL = 'Xenova/all-MiniLM-L6-v2';
@@ -38,9 +50,74 @@ export interface BrowserEmbedderOptions extends Omit<EmbedderOptions, 'device'>,
   capabilities?: BrowserCapabilities;
 }
 
-/** An embedder whose info also lists its workers. */
+/** Sources a browser can stream: the generic ones, or a File/Blob of JSONL, CSV or text lines. */
+export type BrowserSource = RecordSource | AsyncIterable<EmbedRecord> | Blob;
+
+/** An embedder whose info also lists its workers, and that streams into sinks. */
 export interface BrowserEmbedder extends Embedder {
   readonly workers: readonly { name: string; device: 'webgpu' | 'wasm'; dtype: EmbedderInfo['dtype'] }[];
+  /** Embeds a source lazily; yields one batch per window, in source order. */
+  embedStream(source: BrowserSource, options?: StreamOptions & BlobOptions): AsyncIterable<StreamBatch>;
+  /** Drives a source into a sink (opfsArrowSink, indexedDbSink...), committing window by window. */
+  embedTo(source: BrowserSource, sink: EmbeddingSink, options?: EmbedToOptions & BlobOptions): Promise<EmbedToResult>;
+}
+
+/** How a File/Blob is parsed: by its name's extension unless `format` says. */
+export interface BlobOptions extends RecordOptions {
+  format?: TextFormat;
+  parsed?: boolean;
+}
+
+/** Reads records from a File/Blob lazily (streamed, decoded as UTF-8). */
+export function readBlobRecords(blob: Blob, options: BlobOptions = {}): AsyncIterable<EmbedRecord> {
+  const name = (blob as File).name ?? 'blob';
+  const text = blob.stream().pipeThrough(new TextDecoderStream());
+  async function* chunks() {
+    const reader = text.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  }
+  return parseTextRecords(chunks(), options.format ?? formatOf(name), { ...options, sourceName: options.sourceName ?? name });
+}
+
+function streamArgs(source: BrowserSource, options: BlobOptions): [RecordSource | AsyncIterable<EmbedRecord>, BlobOptions] {
+  return typeof Blob !== 'undefined' && source instanceof Blob ? [readBlobRecords(source, options), { ...options, parsed: true }] : [source as RecordSource, options];
+}
+
+/** Yields the record batches of an Arrow embeddings file (an OPFS path or an open file), lazily. */
+export async function* readEmbeddings(file: string | RandomAccessFile, options: ReadOptions = {}) {
+  const handle = typeof file === 'string' ? await openOpfsFile(file, { create: false }) : file;
+  try {
+    for await (const { batch } of readBatches(handle, options)) yield batch;
+  } finally {
+    if (typeof file === 'string') await handle.close();
+  }
+}
+
+/** Top k rows of an Arrow embeddings file by cosine with `query`, streaming the file. */
+export async function searchEmbeddings(file: string | RandomAccessFile, query: Float32Array, k = 10, options: ReadOptions = {}): Promise<SearchHit[]> {
+  const handle = typeof file === 'string' ? await openOpfsFile(file, { create: false }) : file;
+  try {
+    return await searchBatches(handle, query, k, options);
+  } finally {
+    if (typeof file === 'string') await handle.close();
+  }
+}
+
+function streamingMethods(engine: Engine): Pick<BrowserEmbedder, 'embedStream' | 'embedTo'> {
+  return {
+    embedStream(source, options = {}) {
+      const [records, opts] = streamArgs(source, options);
+      return embedStream(engine, records, opts);
+    },
+    embedTo(source, sink, options = {}) {
+      const [records, opts] = streamArgs(source, options);
+      return embedTo(engine, records, sink, { ...options, ...opts });
+    },
+  };
 }
 
 /** Finds out what this browser offers: WebGPU adapter and features, isolation, cores. */
@@ -143,6 +220,7 @@ export async function createEmbedder(options: BrowserEmbedderOptions = {}): Prom
     },
     embed: (texts, call = {}) => engine.embed(texts, { onProgress: call.onProgress ?? onProgress, signal: call.signal }),
     dispose: () => engine.dispose(),
+    ...streamingMethods(engine),
     workers: members.map((m: PoolMember) => ({ name: m.name, device: m.device, dtype: m.info.dtype })),
   };
 }

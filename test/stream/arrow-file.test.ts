@@ -105,7 +105,7 @@ describe('Arrow embeddings file', () => {
     expect(hits[0]!.id).toBe('id-42');
     expect(hits[0]!.score).toBeGreaterThan(0.999);
     const table = tableFromIPC(readFileSync(path));
-    expect(table.schema.fields[1]!.type.children[0].type.precision).toBe(0); // HALF
+    expect((table.schema.fields[1]!.type as unknown as { children: { type: { precision: number } }[] }).children[0]!.type.precision).toBe(0); // HALF
   });
 
   it('searches by cosine while streaming the file', async () => {

@@ -1,0 +1,88 @@
+// `npm run bench:stream`: streams 200,000 generated records through the tiny model into an Arrow
+// file and reports peak RSS at 20K, 100K and 200K records and the throughput, against embed() on
+// the same texts (alternating runs, medians).
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createEmbedder } from '../src/node.js';
+import { textGenerator } from '../tools/fixtures/corpus.js';
+import { median, printTable, writeJson } from './lib.js';
+
+const COUNT = Number(process.env.BENCH_RECORDS ?? 200_000);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const MILESTONES = [20_000, 100_000, 200_000].filter((m) => m <= COUNT);
+const dir = mkdtempSync(join(tmpdir(), 'bulk-embed-bench-stream-'));
+
+/** The same records every time, generated lazily: the corpus is never held by the source. */
+function* records() {
+  const gen = textGenerator(2026);
+  for (let i = 0; i < COUNT; i++) yield { id: `r${i}`, text: gen.text(gen.logNormalCount(20, 0.8, 1, 120)), shard: i % 16 };
+}
+
+const embedder = await createEmbedder({ model: resolve(import.meta.dirname, '../models/fixture-tiny') });
+await embedder.embed(Array.from(records()).slice(0, 2000).map((r) => r.text)); // warm-up
+
+const streamSeconds: number[] = [];
+const embedSeconds: number[] = [];
+let rssAt: Record<string, number> = {};
+let fileBytes = 0;
+for (let run = 0; run < RUNS; run++) {
+  const order = run % 2 ? ['embed', 'stream'] : ['stream', 'embed'];
+  for (const which of order) {
+    if (which === 'stream') {
+      const out = join(dir, `run-${run}.arrow`);
+      let peak = 0;
+      const seen: Record<string, number> = {};
+      let next = 0;
+      const started = performance.now();
+      await embedder.embedTo(records(), out, {
+        windowSize: 2048,
+        total: COUNT,
+        onProgress: (p) => {
+          peak = Math.max(peak, process.memoryUsage.rss());
+          while (next < MILESTONES.length && p.done >= MILESTONES[next]!) seen[String(MILESTONES[next++])] = peak;
+        },
+      });
+      streamSeconds.push((performance.now() - started) / 1000);
+      peak = Math.max(peak, process.memoryUsage.rss());
+      while (next < MILESTONES.length) seen[String(MILESTONES[next++])] = peak;
+      if (run === 0) rssAt = seen;
+      fileBytes = statSync(out).size;
+      rmSync(out);
+    } else {
+      const texts = Array.from(records(), (r) => r.text);
+      const started = performance.now();
+      await embedder.embed(texts);
+      embedSeconds.push((performance.now() - started) / 1000);
+    }
+    console.error(`run ${run + 1}/${RUNS} ${which}: ${(which === 'stream' ? streamSeconds : embedSeconds).at(-1)!.toFixed(1)} s`);
+  }
+}
+await embedder.dispose();
+rmSync(dir, { recursive: true, force: true });
+
+const mb = (b: number) => b / 2 ** 20;
+const first = rssAt[String(MILESTONES[0])]!;
+const last = rssAt[String(MILESTONES.at(-1))]!;
+const stream = COUNT / median(streamSeconds);
+const direct = COUNT / median(embedSeconds);
+const result = {
+  records: COUNT, model: 'fixture-tiny', runs: RUNS,
+  peakRssMbAt: Object.fromEntries(Object.entries(rssAt).map(([k, v]) => [k, Number(mb(v).toFixed(1))])),
+  rssGrowth: (last - first) / first,
+  peakRssMb: Number(mb(Math.max(...Object.values(rssAt))).toFixed(1)),
+  streamTextsPerSec: stream, embedTextsPerSec: direct, streamVsEmbed: stream / direct,
+  streamSeconds, embedSeconds, fileMb: Number(mb(fileBytes).toFixed(1)),
+  targets: { rssGrowthBelow: 0.1, peakRssMbBelow: 1024, streamVsEmbedAtLeast: 0.9 },
+  date: new Date().toISOString(),
+};
+writeJson(resolve(import.meta.dirname, 'results', 'stream.json'), result);
+printTable(['measure', 'value', 'target'], [
+  ...Object.entries(result.peakRssMbAt).map(([k, v]) => [`peak RSS at ${Number(k) / 1000}K records`, `${v} MB`, '']),
+  ['RSS growth 20K -> 200K', `${(100 * result.rssGrowth).toFixed(1)}%`, '< 10%'],
+  ['peak RSS', `${result.peakRssMb} MB`, '< 1024 MB'],
+  ['embedTo (stream) texts/s', stream.toFixed(0), ''],
+  ['embed() texts/s', direct.toFixed(0), ''],
+  ['stream / embed()', `${(100 * result.streamVsEmbed).toFixed(1)}%`, '>= 90%'],
+  ['Arrow file', `${result.fileMb} MB`, ''],
+]);

@@ -1,0 +1,138 @@
+// Browser storage for embeddings: Arrow files in OPFS (written from a dedicated worker through
+// createSyncAccessHandle) and IndexedDB (idb-keyval, one entry per id, one transaction per batch),
+// with quota checks before and while writing.
+import * as Comlink from 'comlink';
+import { clear, createStore, entries, get, keys, set, setMany, type UseStore } from 'idb-keyval';
+import { EmbedError, EmbeddingsFileError } from '../core/errors.js';
+import type { FileDescription, BatchRows } from '../sink/arrow-ipc.js';
+import { arrowFileSink, type ArrowSinkOptions, type EmbeddingSink } from '../sink/arrow-file.js';
+import type { RandomAccessFile } from '../sink/random-access.js';
+import type { OpfsApi } from './opfs-worker.js';
+
+/** The storage is (nearly) full: names how much was needed and what was left. */
+export class StorageQuotaError extends EmbedError {
+  override name = 'StorageQuotaError';
+  constructor(readonly needed: number, readonly available: number, options?: { cause?: unknown }) {
+    super(`storage quota exceeded: about ${needed} bytes needed, ${available} available; the rows committed so far stay readable, resume once space is freed`, options);
+  }
+}
+
+let opfsWorker: { api: Comlink.Remote<OpfsApi>; worker: Worker } | null = null;
+
+/** Makes the OPFS worker; injectable for unusual bundlers. */
+export type OpfsWorkerFactory = () => Worker;
+const defaultOpfsWorker: OpfsWorkerFactory = () => new Worker(new URL('./opfs-worker.js', import.meta.url), { type: 'module', name: 'bulk-embed-opfs' });
+
+function opfs(factory: OpfsWorkerFactory = defaultOpfsWorker): Comlink.Remote<OpfsApi> {
+  if (!opfsWorker) {
+    const worker = factory();
+    opfsWorker = { worker, api: Comlink.wrap<OpfsApi>(worker) };
+  }
+  return opfsWorker.api;
+}
+
+/** Ends the OPFS worker (its handles close with it). */
+export function closeOpfsWorker(): void {
+  opfsWorker?.worker.terminate();
+  opfsWorker = null;
+}
+
+/** An OPFS file (path within the origin's private file system) as a RandomAccessFile. */
+export async function openOpfsFile(path: string, options: { create?: boolean; factory?: OpfsWorkerFactory } = {}): Promise<RandomAccessFile> {
+  const api = opfs(options.factory);
+  let id: number;
+  try {
+    id = await api.open(path, options.create ?? true);
+  } catch (error) {
+    throw new EmbeddingsFileError(`opfs:${path}`, `cannot open (${(error as Error).message})`);
+  }
+  const name = `opfs:${path}`;
+  return {
+    name,
+    size: () => api.size(id),
+    read: (offset, length) => api.read(id, offset, length),
+    append: async (bytes) => {
+      try {
+        const copy = bytes.slice();
+        await api.append(id, Comlink.transfer(copy, [copy.buffer]));
+      } catch (error) {
+        if ((error as Error).name === 'QuotaExceededError') throw new StorageQuotaError(bytes.length, 0, { cause: error });
+        throw error;
+      }
+    },
+    truncate: (length) => api.truncate(id, length),
+    sync: () => api.flush(id),
+    close: () => api.close(id),
+  };
+}
+
+/** Estimates free storage; injectable for tests. */
+export type StorageEstimate = () => Promise<{ usage?: number; quota?: number }>;
+const defaultEstimate: StorageEstimate = () => navigator.storage.estimate();
+
+/** Wraps a sink so every write first checks that storage has room for it (twice its size). */
+export function withQuotaCheck(sink: EmbeddingSink, estimate: StorageEstimate = defaultEstimate): EmbeddingSink {
+  return {
+    resumeState: () => sink.resumeState(),
+    async write(description, rows) {
+      const needed = rows.ids.length * (description.dim * (description.float16 ? 2 : 4) + 96);
+      const { usage = 0, quota = Infinity } = await estimate();
+      if (quota - usage < 2 * needed) throw new StorageQuotaError(needed, Math.max(0, quota - usage));
+      await sink.write(description, rows);
+    },
+    close: () => sink.close(),
+  };
+}
+
+/** An Arrow IPC file in OPFS as a sink, checked against the storage quota. */
+export async function opfsArrowSink(path: string, options: ArrowSinkOptions & { estimate?: StorageEstimate } = {}): Promise<EmbeddingSink> {
+  return withQuotaCheck(arrowFileSink(await openOpfsFile(path), options), options.estimate);
+}
+
+/** One stored row in IndexedDB. */
+export interface StoredEmbedding {
+  id: string;
+  embedding: Float32Array;
+  textHash: string;
+  metadata: Record<string, unknown>;
+}
+
+const DESCRIPTION_KEY = 'description';
+
+/** An IndexedDB database `name` as a sink: one entry per id, one transaction per batch. */
+export function indexedDbSink(name: string, options: { resume?: boolean; overwrite?: boolean; estimate?: StorageEstimate } = {}): EmbeddingSink {
+  const rows = createStore(name, 'embeddings');
+  const meta = createStore(`${name}:meta`, 'meta');
+  const sink: EmbeddingSink = {
+    async resumeState() {
+      const committed = new Set((await keys(rows)).map(String));
+      const description = (await get<FileDescription>(DESCRIPTION_KEY, meta)) ?? null;
+      if (committed.size && !options.resume) {
+        if (!options.overwrite) throw new EmbeddingsFileError(`indexeddb:${name}`, 'already holds rows: resume it, overwrite it, or choose another name');
+        await clear(rows);
+        await clear(meta);
+        return { committed: new Set(), description: null };
+      }
+      return { committed, description };
+    },
+    async write(description: FileDescription, batch: BatchRows) {
+      await set(DESCRIPTION_KEY, description, meta);
+      const dim = description.dim;
+      try {
+        await setMany(batch.ids.map((id, r) => [id, {
+          id, embedding: batch.vectors.slice(r * dim, (r + 1) * dim), textHash: batch.textHashes[r]!, metadata: batch.metadata[r]!,
+        } satisfies StoredEmbedding]), rows);
+      } catch (error) {
+        if ((error as Error).name === 'QuotaExceededError') throw new StorageQuotaError(batch.ids.length * dim * 4, 0, { cause: error });
+        throw error;
+      }
+    },
+    close: async () => undefined,
+  };
+  return withQuotaCheck(sink, options.estimate);
+}
+
+/** Reads every row of an IndexedDB embeddings store. */
+export async function readIndexedDb(name: string, store: UseStore = createStore(name, 'embeddings')): Promise<StoredEmbedding[]> {
+  return (await entries<string, StoredEmbedding>(store)).map(([, value]) => value);
+}

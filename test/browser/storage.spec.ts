@@ -1,0 +1,124 @@
+// Exactly once across page reloads: a run into an OPFS Arrow file, and one into IndexedDB, are
+// cut by reloading the page at seeded-random moments and resumed each time.
+import { expect, test, type Page } from '@playwright/test';
+import { createEmbedder as createNodeEmbedder } from '../../src/node.js';
+import { textGenerator } from '../../tools/fixtures/corpus.js';
+import { createRng } from '../../tools/fixtures/rng.js';
+
+const COUNT = 3000;
+const gen = textGenerator(4711);
+const records = Array.from({ length: COUNT }, (_, i) => ({ id: `rec-${i}`, text: gen.text(gen.logNormalCount(10, 0.7, 1, 40)), part: i % 4 }));
+
+async function ready(page: Page) {
+  await page.goto('/');
+  await expect(page.locator('#status')).toHaveText('ready');
+}
+
+/** Starts a run in the page without waiting for it; progress lands in globalThis.run. */
+async function startRun(page: Page, kind: 'opfs' | 'idb', resume: boolean) {
+  await page.evaluate(({ kind, resume, records }) => {
+    const g = globalThis as any;
+    g.run = { done: 0, finished: false, error: null };
+    (async () => {
+      const lib = g.bulkEmbed;
+      const embedder = await lib.createEmbedder({ model: '/models/fixture-tiny', device: 'wasm' });
+      const sink = kind === 'opfs'
+        ? await lib.opfsArrowSink('runs/reload.arrow', { resume, overwrite: !resume })
+        : lib.indexedDbSink('reload-db', { resume, overwrite: !resume });
+      const result = await embedder.embedTo(records, sink, { resume, windowSize: 100, onProgress: (p: any) => { g.run.done = p.done; } });
+      g.run.result = result;
+      g.run.finished = true;
+    })().catch((e) => { g.run.error = String(e); });
+  }, { kind, resume, records });
+}
+
+async function readBack(page: Page, kind: 'opfs' | 'idb'): Promise<{ ids: string[]; vectors: number[][]; parts: number[] }> {
+  return page.evaluate(async (kind) => {
+    const lib = (globalThis as any).bulkEmbed;
+    const ids: string[] = [];
+    const vectors: number[][] = [];
+    const parts: number[] = [];
+    if (kind === 'opfs') {
+      for await (const batch of lib.readEmbeddings('runs/reload.arrow')) {
+        const emb = batch.getChild('embedding');
+        const part = batch.getChild('part');
+        batch.getChild('id').toArray().forEach((id: string, r: number) => {
+          ids.push(id);
+          vectors.push(Array.from(emb.get(r).toArray()));
+          parts.push(part.get(r));
+        });
+      }
+    } else {
+      for (const row of await lib.readIndexedDb('reload-db')) {
+        ids.push(row.id);
+        vectors.push(Array.from(row.embedding));
+        parts.push(row.metadata.part);
+      }
+    }
+    return { ids, vectors, parts };
+  }, kind);
+}
+
+for (const kind of ['opfs', 'idb'] as const) {
+  test(`reloads during a run into ${kind === 'opfs' ? 'an OPFS Arrow file' : 'IndexedDB'} end with exactly one row per id`, async ({ page }) => {
+    page.on('pageerror', (e) => console.log('page error:', e.message));
+    const rng = createRng(kind === 'opfs' ? 31 : 32);
+    await ready(page);
+    for (let k = 0; k < 3; k++) {
+      const target = Math.floor(COUNT * (0.15 + 0.25 * k + 0.15 * rng.next()));
+      await startRun(page, kind, k > 0);
+      await page.waitForFunction((t) => (globalThis as any).run.done >= t || (globalThis as any).run.error || (globalThis as any).run.finished, target, { polling: 5 });
+      const state = await page.evaluate(() => (globalThis as any).run);
+      expect(state.error).toBeNull();
+      expect(state.finished).toBe(false); // the reload lands mid-run
+      await page.reload();
+      await expect(page.locator('#status')).toHaveText('ready');
+      const partial = await readBack(page, kind);
+      expect(new Set(partial.ids).size).toBe(partial.ids.length);
+      expect(partial.ids.length).toBeLessThan(COUNT);
+    }
+    await startRun(page, kind, true);
+    await page.waitForFunction(() => (globalThis as any).run.finished || (globalThis as any).run.error, null, { timeout: 120_000 });
+    expect(await page.evaluate(() => (globalThis as any).run.error)).toBeNull();
+
+    const got = await readBack(page, kind);
+    expect(got.ids.length).toBe(COUNT);
+    expect(new Set(got.ids)).toEqual(new Set(records.map((r) => r.id)));
+    const node = await createNodeEmbedder({ model: 'models/fixture-tiny' });
+    const want = await node.embed(records.map((r) => r.text));
+    await node.dispose();
+    got.ids.forEach((id, i) => {
+      const index = Number(id.slice(4));
+      let dot = 0;
+      for (let j = 0; j < want.dim; j++) dot += got.vectors[i]![j]! * want.data[index * want.dim + j]!;
+      expect(dot).toBeGreaterThanOrEqual(0.9999);
+      expect(got.parts[i]).toBe(index % 4);
+    });
+  });
+}
+
+test('a write that would exceed the storage quota stops with a typed error, leaving committed rows readable', async ({ page }) => {
+  await ready(page);
+  const out = await page.evaluate(async (records) => {
+    const lib = (globalThis as any).bulkEmbed;
+    const embedder = await lib.createEmbedder({ model: '/models/fixture-tiny', device: 'wasm' });
+    let calls = 0;
+    // Room for three windows, then the quota is reached.
+    const estimate = async () => ({ usage: ++calls > 3 ? 1e9 : 0, quota: 1e9 });
+    const sink = await lib.opfsArrowSink('runs/quota.arrow', { overwrite: true, estimate });
+    let error = '';
+    try {
+      await embedder.embedTo(records, sink, { windowSize: 100 });
+    } catch (e) {
+      error = `${(e as Error).name}: ${(e as Error).message}`;
+    }
+    let rows = 0;
+    for await (const batch of lib.readEmbeddings('runs/quota.arrow')) rows += batch.numRows;
+    const resumed = await embedder.embedTo(records, await lib.opfsArrowSink('runs/quota.arrow', { resume: true }), { resume: true, windowSize: 100 });
+    await embedder.dispose();
+    return { error, rows, resumed };
+  }, records.slice(0, 1000));
+  expect(out.error).toMatch(/^StorageQuotaError: storage quota exceeded/);
+  expect(out.rows).toBe(300);
+  expect(out.resumed).toMatchObject({ skipped: 300, written: 700 });
+});
