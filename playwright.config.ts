@@ -19,10 +19,19 @@ export default defineConfig({
     headless: true,
     launchOptions: { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS },
   },
-  webServer: {
-    command: 'npx vite build -c test/browser/app/vite.config.ts && npx vite preview -c test/browser/app/vite.config.ts',
-    url: 'http://127.0.0.1:4173/',
-    reuseExistingServer: !process.env.CI,
-    timeout: 180_000,
-  },
+  webServer: [
+    {
+      command: 'npx vite build -c test/browser/app/vite.config.ts && npx vite preview -c test/browser/app/vite.config.ts',
+      url: 'http://127.0.0.1:4173/',
+      reuseExistingServer: !process.env.CI,
+      timeout: 180_000,
+    },
+    {
+      // The demo app, built with its service worker (vite.config.ts).
+      command: 'npx vite build && npx vite preview',
+      url: 'http://127.0.0.1:5173/',
+      reuseExistingServer: !process.env.CI,
+      timeout: 180_000,
+    },
+  ],
 });
