@@ -19,12 +19,14 @@ function* records() {
   for (let i = 0; i < COUNT; i++) yield { id: `r${i}`, text: gen.text(gen.logNormalCount(20, 0.8, 1, 120)), shard: i % 16 };
 }
 
-const embedder = await createEmbedder({ model: resolve(import.meta.dirname, '../models/fixture-tiny') });
+const arena = process.env.BENCH_ARENA === '1'; // the library's default is no CPU arena
+const embedder = await createEmbedder({ model: resolve(import.meta.dirname, '../models/fixture-tiny'), sessionOptions: arena ? { enableCpuMemArena: true } : {} });
 await embedder.embed(Array.from(records()).slice(0, 2000).map((r) => r.text)); // warm-up
 
 const streamSeconds: number[] = [];
 const embedSeconds: number[] = [];
 let rssAt: Record<string, number> = {};
+const heapAt: Record<string, number> = {};
 let fileBytes = 0;
 for (let run = 0; run < RUNS; run++) {
   const order = run % 2 ? ['embed', 'stream'] : ['stream', 'embed'];
@@ -32,15 +34,20 @@ for (let run = 0; run < RUNS; run++) {
     if (which === 'stream') {
       const out = join(dir, `run-${run}.arrow`);
       let peak = 0;
+      let heapPeak = 0;
       const seen: Record<string, number> = {};
       let next = 0;
       const started = performance.now();
       await embedder.embedTo(records(), out, {
-        windowSize: 2048,
+        windowSize: Number(process.env.BENCH_WINDOW ?? 2048),
         total: COUNT,
         onProgress: (p) => {
           peak = Math.max(peak, process.memoryUsage.rss());
-          while (next < MILESTONES.length && p.done >= MILESTONES[next]!) seen[String(MILESTONES[next++])] = peak;
+          heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
+          while (next < MILESTONES.length && p.done >= MILESTONES[next]!) {
+            heapAt[String(MILESTONES[next])] = heapPeak;
+            seen[String(MILESTONES[next++])] = peak;
+          }
         },
       });
       streamSeconds.push((performance.now() - started) / 1000);
@@ -68,6 +75,8 @@ const stream = COUNT / median(streamSeconds);
 const direct = COUNT / median(embedSeconds);
 const result = {
   records: COUNT, model: 'fixture-tiny', runs: RUNS,
+  peakHeapMbAt: Object.fromEntries(Object.entries(heapAt).map(([k, v]) => [k, Number(mb(v).toFixed(1))])),
+  onnxRuntimeArena: arena,
   peakRssMbAt: Object.fromEntries(Object.entries(rssAt).map(([k, v]) => [k, Number(mb(v).toFixed(1))])),
   rssGrowth: (last - first) / first,
   peakRssMb: Number(mb(Math.max(...Object.values(rssAt))).toFixed(1)),

@@ -8,6 +8,7 @@ import {
   type BatchRows, type FileDescription,
 } from './arrow-ipc.js';
 import type { RandomAccessFile } from './random-access.js';
+import { fromHalfBits } from '../util/half.js';
 
 /** A place rows are committed to; `resumeState` tells which ids a previous run committed. */
 export interface EmbeddingSink {
@@ -120,7 +121,7 @@ export async function searchBatches(file: RandomAccessFile, query: Float32Array,
       let norm = 0;
       const base = offset + r * dim;
       for (let j = 0; j < dim; j++) {
-        const v = half ? halfToNumber(values[base + j]!) : values[base + j]!;
+        const v = half ? fromHalfBits(values[base + j]!) : values[base + j]!;
         dot += v * query[j]!;
         norm += v * v;
       }
@@ -140,15 +141,6 @@ function insertSorted(top: SearchHit[], hit: SearchHit, k: number): void {
   while (i > 0 && top[i - 1]!.score < hit.score) i--;
   top.splice(i, 0, hit);
   if (top.length > k) top.pop();
-}
-
-function halfToNumber(bits: number): number {
-  const exp = (bits >>> 10) & 0x1f;
-  const mant = bits & 0x3ff;
-  const sign = bits & 0x8000 ? -1 : 1;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
 /** Sink options. */

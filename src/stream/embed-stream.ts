@@ -41,41 +41,54 @@ export async function* embedStream(engine: Engine, source: RecordSource | AsyncI
   const cacheSize = options.cacheSize ?? 0;
   const dim = engine.info.dim;
   let position = 0;
-  for (;;) {
-    if (options.signal?.aborted) return;
-    const raw = await takeWindow(iterator, windowSize);
-    if (raw.length === 0) return;
-    const window: EmbedRecord[] = [];
-    let skipped = 0;
-    for (const record of raw) {
-      if (seen.has(record.id)) throw new InputFormatError(`${options.sourceName ?? 'source'} record ${position}`, `id "${record.id}" appears more than once; ids must be unique`);
-      seen.add(record.id);
-      position++;
-      if (options.skipIds?.has(record.id)) skipped++;
-      else window.push(record);
-    }
-    if (skipped) options.onSkip?.(skipped);
-    if (window.length === 0) continue;
-    const hashes = window.map((r) => textHash(r.text));
-    const data = new Float32Array(window.length * dim);
-    const missing: number[] = [];
-    window.forEach((_, i) => {
-      const hit = cacheSize ? cache.get(hashes[i]! + window[i]!.text.length) : undefined;
-      if (hit) data.set(hit, i * dim);
-      else missing.push(i);
-    });
-    if (missing.length) {
-      const computed = await engine.embedWindow(missing.map((i) => window[i]!.text), { signal: options.signal, progress: options.progress });
-      missing.forEach((i, k) => data.set(computed.data.subarray(k * dim, (k + 1) * dim), i * dim));
-    }
-    if (missing.length < window.length) options.progress?.add(window.length - missing.length, 0);
-    if (cacheSize) {
-      for (const i of missing) {
-        cache.set(hashes[i]! + window[i]!.text.length, data.slice(i * dim, (i + 1) * dim));
-        if (cache.size > cacheSize) cache.delete(cache.keys().next().value!);
+  const nextWindow = async (): Promise<StreamBatch | null> => {
+    for (;;) {
+      if (options.signal?.aborted) return null;
+      const raw = await takeWindow(iterator, windowSize);
+      if (raw.length === 0) return null;
+      const window: EmbedRecord[] = [];
+      let skipped = 0;
+      for (const record of raw) {
+        if (seen.has(record.id)) throw new InputFormatError(`${options.sourceName ?? 'source'} record ${position}`, `id "${record.id}" appears more than once; ids must be unique`);
+        seen.add(record.id);
+        position++;
+        if (options.skipIds?.has(record.id)) skipped++;
+        else window.push(record);
       }
+      if (skipped) options.onSkip?.(skipped);
+      if (window.length === 0) continue;
+      const hashes = window.map((r) => textHash(r.text));
+      const data = new Float32Array(window.length * dim);
+      const missing: number[] = [];
+      window.forEach((_, i) => {
+        const hit = cacheSize ? cache.get(hashes[i]! + window[i]!.text.length) : undefined;
+        if (hit) data.set(hit, i * dim);
+        else missing.push(i);
+      });
+      if (missing.length) {
+        const computed = await engine.embedWindow(missing.map((i) => window[i]!.text), { signal: options.signal, progress: options.progress });
+        missing.forEach((i, k) => data.set(computed.data.subarray(k * dim, (k + 1) * dim), i * dim));
+      }
+      if (missing.length < window.length) options.progress?.add(window.length - missing.length, 0);
+      if (cacheSize) {
+        for (const i of missing) {
+          cache.set(hashes[i]! + window[i]!.text.length, data.slice(i * dim, (i + 1) * dim));
+          if (cache.size > cacheSize) cache.delete(cache.keys().next().value!);
+        }
+      }
+      return { ids: window.map((r) => r.id), records: window, textHashes: hashes, embeddings: { count: window.length, dim, data } };
     }
-    yield { ids: window.map((r) => r.id), records: window, textHashes: hashes, embeddings: { count: window.length, dim, data } };
+  };
+  // One window ahead: the next window is read and embedded while the consumer handles this one
+  // (a sink encodes and syncs it), so the model is not idle during writes. Two windows at most
+  // are in flight; a slow consumer still slows the reading.
+  let pending = nextWindow();
+  for (;;) {
+    const batch = await pending;
+    if (!batch) return;
+    pending = nextWindow();
+    pending.catch(() => undefined); // surfaces when the consumer asks for the next batch
+    yield batch;
   }
 }
 

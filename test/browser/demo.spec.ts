@@ -97,3 +97,19 @@ test('the page is usable by keyboard', async ({ page }) => {
   await page.keyboard.press('Enter');
   await expect(page.locator('#results li').first()).toContainText('pasted:1');
 });
+
+test('a run cut by a reload resumes where it stopped, with every document once', async ({ page }) => {
+  await open(page, '?model=fixture-minilm&device=wasm');
+  await page.fill('#paste', docs.slice(0, 300).map((d) => d.text).join('\n\n'));
+  await page.fill('#collection', 'resumable');
+  await page.click('#embed');
+  await expect(page.locator('#progress-text')).toContainText(/^[1-9]\d?%/, { timeout: 60_000 });
+  await page.reload();
+  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true', { timeout: 60_000 });
+  await expect(page.locator('#resume')).toBeVisible();
+  await expect(page.locator('#collections')).toContainText('resumable');
+  await page.click('#resume');
+  await expect(page.locator('#progress-text')).toHaveText('Done: 100%, 300 documents stored in "resumable".', { timeout: 120_000 });
+  await expect(page.locator('#collections')).toContainText('300 of 300 rows');
+  await shot(page, '5-resumed');
+});

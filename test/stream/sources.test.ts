@@ -93,7 +93,8 @@ describe('embedStream', () => {
       expect(value!.ids[0]).toBe(String(i * 100));
       await new Promise((r) => setTimeout(r, 20)); // a slow consumer
     }
-    expect(pulled).toBeLessThanOrEqual(300);
+    // Three windows consumed, one more read ahead (being embedded while the consumer works).
+    expect(pulled).toBeLessThanOrEqual(400);
     await batches.return?.(undefined);
   });
 
