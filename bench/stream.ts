@@ -19,8 +19,8 @@ function* records() {
   for (let i = 0; i < COUNT; i++) yield { id: `r${i}`, text: gen.text(gen.logNormalCount(20, 0.8, 1, 120)), shard: i % 16 };
 }
 
-const arena = process.env.BENCH_ARENA === '1'; // the library's default is no CPU arena
-const embedder = await createEmbedder({ model: resolve(import.meta.dirname, '../models/fixture-tiny'), sessionOptions: arena ? { enableCpuMemArena: true } : {} });
+const arena = process.env.BENCH_ARENA !== '0'; // BENCH_ARENA=0 measures with enableCpuMemArena: false
+const embedder = await createEmbedder({ model: resolve(import.meta.dirname, '../models/fixture-tiny'), sessionOptions: arena ? {} : { enableCpuMemArena: false } });
 await embedder.embed(Array.from(records()).slice(0, 2000).map((r) => r.text)); // warm-up
 
 const streamSeconds: number[] = [];

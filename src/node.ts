@@ -83,10 +83,6 @@ export function nodeBackend(sessionOptions: Record<string, unknown> = {}): Infer
       return createOrtSession(ort as unknown as OrtModule, model, {
         executionProviders: [device === 'webgpu' ? 'webgpu' : 'cpu'],
         graphOptimizationLevel: 'all',
-        // ORT's CPU arena keeps every chunk it ever grew for the batch shapes it met, so a long
-        // stream's RSS creeps up (+15% from 20K to 200K records); without it RSS stays flat, at a
-        // few percent of throughput on tiny models. Pass enableCpuMemArena: true to trade back.
-        enableCpuMemArena: false,
         ...sessionOptions,
       });
     },
