@@ -4,7 +4,7 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { EmbeddingsFileError } from '../core/errors.js';
 import {
-  buildSchema, decodeBatch, decodeSchema, describeSchema, encodeStream, EOS, readMessageHeader, splitStream,
+  buildSchema, decodeBatch, decodeSchema, describeSchema, encodeStream, EOS, readFrameBody, readFramePrefix, splitStream,
   type BatchRows, type FileDescription,
 } from './arrow-ipc.js';
 import type { RandomAccessFile } from './random-access.js';
@@ -39,27 +39,20 @@ async function* fileMessages(file: RandomAccessFile, allowTruncated: boolean, st
     if (!allowTruncated) throw new EmbeddingsFileError(file.name, `${problem} (the whole batches before it can be read with allowTruncated)`, at);
   };
   while (at < size) {
-    if (size - at < 8) return stop(`truncated at byte ${at}: ${size - at} bytes of a message header`);
     const head = await file.read(at, 8);
-    const view = new DataView(head.buffer, head.byteOffset, 8);
-    if (view.getUint32(0, true) !== 0xffffffff) return stop(`corrupt at byte ${at}: no IPC message starts here`);
-    const metaLength = view.getInt32(4, true);
-    if (metaLength === 0) {
+    const prefix = readFramePrefix(new DataView(head.buffer, head.byteOffset, head.byteLength), at, size);
+    if ('problem' in prefix) return stop(prefix.problem);
+    if (prefix.eos) {
       state.validEnd = at + 8;
       state.closed = true;
       return;
     }
-    if (metaLength < 0 || metaLength % 8 !== 0) return stop(`corrupt at byte ${at}: bad metadata length ${metaLength}`);
-    if (at + 8 + metaLength > size) return stop(`truncated at byte ${at}: the message header needs ${metaLength} bytes, ${size - at - 8} remain`);
-    const meta = await file.read(at + 8, metaLength);
-    const header = readMessageHeader(new DataView(meta.buffer, meta.byteOffset, meta.byteLength), 0, metaLength);
-    if (!header) return stop(`corrupt at byte ${at}: unreadable message metadata`);
-    const end = at + 8 + metaLength + header.bodyLength;
-    if (end > size) return stop(`truncated at byte ${at}: a message of ${end - at} bytes, ${size - at} remain`);
-    const bytes = await file.read(at, end - at);
-    const kind = header.type === 1 ? 'schema' : header.type === 3 ? 'batch' : 'other';
-    yield { start: at, end, kind, bytes };
-    at = end;
+    const meta = await file.read(at + 8, prefix.metaLength);
+    const body = readFrameBody(new DataView(meta.buffer, meta.byteOffset, meta.byteLength), at, size);
+    if ('problem' in body) return stop(body.problem);
+    const bytes = await file.read(at, body.end - at);
+    yield { start: at, end: body.end, kind: body.kind, bytes };
+    at = body.end;
     state.validEnd = at;
   }
 }

@@ -33,28 +33,45 @@ export interface Walk {
   problem?: string;
 }
 
+/** What the 8-byte prefix of a message at `at` says: end of stream, a metadata length, or a problem. */
+export type FramePrefix = { eos: true } | { eos: false; metaLength: number } | { problem: string };
+
+/** Checks the prefix of the message at `at` (`head` holds its first 8 bytes, or fewer at the end). */
+export function readFramePrefix(head: DataView, at: number, size: number): FramePrefix {
+  if (size - at < 8) return { problem: `truncated at byte ${at}: ${size - at} bytes of a message header` };
+  if (head.getUint32(0, true) !== CONTINUATION) return { problem: `corrupt at byte ${at}: no IPC message starts here` };
+  const metaLength = head.getInt32(4, true);
+  if (metaLength === 0) return { eos: true };
+  if (metaLength < 0 || metaLength % 8 !== 0) return { problem: `corrupt at byte ${at}: bad metadata length ${metaLength}` };
+  if (at + 8 + metaLength > size) return { problem: `truncated at byte ${at}: the message header needs ${metaLength} bytes, ${size - at - 8} remain` };
+  return { eos: false, metaLength };
+}
+
+/** Checks the metadata of the message at `at` (`meta` views its metaLength bytes): its kind and end, or a problem. */
+export function readFrameBody(meta: DataView, at: number, size: number): { kind: Frame['kind']; end: number } | { problem: string } {
+  const header = readMessageHeader(meta, 0, meta.byteLength);
+  if (!header) return { problem: `corrupt at byte ${at}: unreadable message metadata` };
+  const end = at + 8 + meta.byteLength + header.bodyLength;
+  if (end > size) return { problem: `truncated at byte ${at}: a message of ${end - at} bytes, ${size - at} remain` };
+  return { kind: header.type === HEADER_SCHEMA ? 'schema' : header.type === HEADER_RECORD_BATCH ? 'batch' : 'other', end };
+}
+
 /**
  * Walks IPC messages: each is 0xFFFFFFFF, an int32 metadata length, a flatbuffer Message and a
  * body of Message.bodyLength bytes. Stops at the first incomplete or malformed message.
  */
 export function walkMessages(bytes: Uint8Array, offset = 0): Walk {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = (start: number, length: number) => new DataView(bytes.buffer, bytes.byteOffset + start, Math.max(0, Math.min(length, bytes.length - start)));
   const frames: Frame[] = [];
   let at = offset;
   while (at < bytes.length) {
-    if (bytes.length - at < 8) return { frames, validEnd: at, closed: false, problem: `truncated at byte ${at}: ${bytes.length - at} bytes of a message header` };
-    if (view.getUint32(at, true) !== CONTINUATION) return { frames, validEnd: at, closed: false, problem: `corrupt at byte ${at}: no IPC message starts here` };
-    const metaLength = view.getInt32(at + 4, true);
-    if (metaLength === 0) return { frames, validEnd: at + 8, closed: true };
-    if (metaLength < 0 || metaLength % 8 !== 0) return { frames, validEnd: at, closed: false, problem: `corrupt at byte ${at}: bad metadata length ${metaLength}` };
-    const metaStart = at + 8;
-    if (metaStart + metaLength > bytes.length) return { frames, validEnd: at, closed: false, problem: `truncated at byte ${at}: the message header needs ${metaLength} bytes, ${bytes.length - metaStart} remain` };
-    const header = readMessageHeader(view, metaStart, metaLength);
-    if (!header) return { frames, validEnd: at, closed: false, problem: `corrupt at byte ${at}: unreadable message metadata` };
-    const end = metaStart + metaLength + header.bodyLength;
-    if (end > bytes.length) return { frames, validEnd: at, closed: false, problem: `truncated at byte ${at}: a message of ${end - at} bytes, ${bytes.length - at} remain` };
-    frames.push({ start: at, end, kind: header.type === HEADER_SCHEMA ? 'schema' : header.type === HEADER_RECORD_BATCH ? 'batch' : 'other' });
-    at = end;
+    const prefix = readFramePrefix(view(at, 8), at, bytes.length);
+    if ('problem' in prefix) return { frames, validEnd: at, closed: false, problem: prefix.problem };
+    if (prefix.eos) return { frames, validEnd: at + 8, closed: true };
+    const body = readFrameBody(view(at + 8, prefix.metaLength), at, bytes.length);
+    if ('problem' in body) return { frames, validEnd: at, closed: false, problem: body.problem };
+    frames.push({ start: at, end: body.end, kind: body.kind });
+    at = body.end;
   }
   return { frames, validEnd: at, closed: false };
 }
