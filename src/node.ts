@@ -51,6 +51,7 @@ export const nodeFileAccess: FileAccess = {
       throw error;
     }
   },
+  resolveLocal: (path) => resolve(path),
   async isLocalDirectory(path) {
     try {
       return (await stat(resolve(path))).isDirectory();
@@ -104,9 +105,8 @@ export interface ParsedOption {
 
 /** Loads a model and returns an embedder running on onnxruntime-node. */
 export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise<NodeEmbedder> {
-  const location = options.model ?? DEFAULT_MODEL;
-  // Local folders are recorded absolutely, so a resumed file can tell it is the same model.
-  const files = options.files ?? (await resolveModelFiles((await nodeFileAccess.isLocalDirectory!(location)) ? resolve(location) : location, nodeFileAccess));
+  // Local folders are recorded absolutely (resolveLocal), so a resumed file can tell it is the same model.
+  const files = options.files ?? (await resolveModelFiles(options.model ?? DEFAULT_MODEL, nodeFileAccess));
   const model = await loadModel(options, { files, backend: options.backend ?? nodeBackend(options.sessionOptions) });
   return withStreaming(createEngine(inProcessParts(model), options));
 }

@@ -79,7 +79,8 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
       const lengths = ids.map((row) => row.length);
       const batches = packSorted(sortByLengthDescending(lengths), lengths, { maxBatchTokens: info.maxBatchTokens, maxBatchSize: MAX_BATCH_SIZE });
       const multiple = parts.padMultiple ?? 1;
-      if (multiple > 1) for (const b of batches) b.paddedLength = Math.min(Math.ceil(b.paddedLength / multiple) * multiple, Math.max(b.paddedLength, info.maxTokens));
+      // Rows are never longer than maxTokens, so capping there keeps every shape valid for the model.
+      if (multiple > 1) for (const b of batches) b.paddedLength = Math.min(Math.ceil(b.paddedLength / multiple) * multiple, info.maxTokens);
       await runOnLanes(parts.lanes, batches, ids, call.signal, (batch, rows) => {
         scatterRows(data, dim, batch.indices.map((i) => window[i]!), rows);
         let tokens = 0;
@@ -106,8 +107,14 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
     return { count, dim, data };
   };
 
-  /** Serialises work on this embedder: concurrent calls would only fight over the same cores. */
-  const exclusive = <T>(work: () => Promise<T>): Promise<T> => {
+  /**
+   * Checks the texts, then serialises the work on this embedder: concurrent calls would only
+   * fight over the same cores.
+   */
+  const exclusive = <T>(texts: readonly unknown[], work: () => Promise<T>): Promise<T> => {
+    if (disposed) return Promise.reject(new DisposedError());
+    const bad = texts.findIndex((t) => typeof t !== 'string');
+    if (bad >= 0) return Promise.reject(new InvalidTextError(bad, texts[bad]));
     const result = queue.then(() => {
       if (disposed) throw new DisposedError();
       return work();
@@ -122,17 +129,11 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
       return { ...stats };
     },
     embed(texts, call = {}) {
-      if (disposed) return Promise.reject(new DisposedError());
       if (!Array.isArray(texts)) return Promise.reject(new TypeError(`embed() takes an array of strings, got ${typeof texts}`));
-      const bad = texts.findIndex((t) => typeof t !== 'string');
-      if (bad >= 0) return Promise.reject(new InvalidTextError(bad, texts[bad]));
-      return exclusive(() => run(texts, call));
+      return exclusive(texts, () => run(texts, call));
     },
     embedWindow(texts, call = {}) {
-      if (disposed) return Promise.reject(new DisposedError());
-      const bad = texts.findIndex((t) => typeof t !== 'string');
-      if (bad >= 0) return Promise.reject(new InvalidTextError(bad, texts[bad]));
-      return exclusive(async () => {
+      return exclusive(texts, async () => {
         const data = new Float32Array(texts.length * dim);
         await embedInto(texts, data, call, call.progress ?? progressReporter(texts.length, undefined, 0));
         return { count: texts.length, dim, data };

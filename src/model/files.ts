@@ -19,6 +19,8 @@ export interface FileAccess {
   readLocal?: (path: string) => Promise<Uint8Array | null>;
   /** True when `path` is an existing local directory. */
   isLocalDirectory?: (path: string) => Promise<boolean>;
+  /** Makes a local path absolute, so a folder is recorded the same whichever way it was named. */
+  resolveLocal?: (path: string) => string;
   fetch?: typeof fetch;
   /** Told as bytes of a fetched file arrive (total is 0 when the server gives no length). */
   onDownload?: (url: string, loaded: number, total: number) => void;
@@ -46,7 +48,7 @@ export async function resolveModelFiles(location: string, access: FileAccess = {
 }
 
 function localFiles(root: string, access: FileAccess): ModelFiles {
-  const location = root.replace(/\/+$/, '');
+  const location = (access.resolveLocal?.(root) ?? root).replace(/\/+$/, '');
   return {
     location,
     async read(name) {
