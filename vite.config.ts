@@ -51,8 +51,7 @@ export default defineConfig({
       },
       workbox: {
         globPatterns: ['**/*.{js,css,html,svg,mjs,wasm,json,onnx,md}'],
-        // Vite also copies ORT's wasm into assets/ (from new URL in ORT's bundle); the app loads /ort/.
-        globIgnores: ['assets/ort-wasm-*.wasm', 'models/fixture-minilm/onnx/model_fp16.onnx'],
+        globIgnores: ['models/fixture-minilm/onnx/model_fp16.onnx'],
         maximumFileSizeToCacheInBytes: 256 * 2 ** 20,
         navigateFallback: 'index.html',
         runtimeCaching: [{ urlPattern: /\/models\//, handler: 'CacheFirst', options: { cacheName: 'models' } }],

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { describeSchema } from './sink/arrow-ipc.js';
 import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
 import {
-  createEmbedder, DEFAULT_MODEL, EmbeddingsFileError, InputFormatError, InvalidOptionError, ModelFileError, ModelFormatError,
+  createEmbedder, DEFAULT_MODEL, EmbeddingsFileError, InputFormatError, InvalidOptionError, MissingDependencyError, ModelFileError, ModelFormatError,
   readEmbeddings, searchEmbeddings, type EmbedProgress,
 } from './node.js';
 
@@ -169,7 +169,9 @@ main(process.argv.slice(2)).then(
     const e = error as Error;
     if (error instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.exit(fail(EXIT.usage, `${e.message}\n${USAGE}`));
     if (error instanceof InputFormatError) process.exit(fail(EXIT.input, e.message));
-    if (error instanceof ModelFileError || error instanceof ModelFormatError || error instanceof InvalidOptionError) process.exit(fail(EXIT.model, e.message));
+    if (error instanceof ModelFileError || error instanceof ModelFormatError || error instanceof InvalidOptionError || error instanceof MissingDependencyError) {
+      process.exit(fail(EXIT.model, e.message));
+    }
     if (error instanceof EmbeddingsFileError) process.exit(fail(EXIT.file, e.message));
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') process.exit(fail(EXIT.notFound, e.message));
     process.exit(fail(1, e.stack ?? String(e)));

@@ -8,15 +8,17 @@ import type { EmbedRecord, RecordOptions, RecordSource } from './source/records.
 import { embedStream, embedTo, type EmbedToOptions, type EmbedToResult, type StreamBatch, type StreamOptions } from './stream/embed-stream.js';
 import { openOpfsFile } from './browser/storage.js';
 import { AbortError } from './core/errors.js';
+import { positiveInteger } from './core/validate.js';
 import type { Dtype, Embedder, EmbedderInfo, EmbedderOptions, EmbedProgress } from './core/types.js';
 import { planDevices, type BrowserCapabilities, type BrowserDeviceRequest } from './browser/plan.js';
-import { defaultWorkerFactory, memberLane, roundRobinTokenizer, startMember, stopMembers, type PoolMember, type WorkerFactory } from './browser/pool.js';
-import type { HubSettings, WorkerLoadProgress, WorkerLoadRequest } from './browser/protocol.js';
+import { DEFAULT_LOAD_TIMEOUT_MS, defaultWorkerFactory, memberLane, roundRobinTokenizer, startMember, stopMembers, type PoolMember, type WorkerFactory } from './browser/pool.js';
+import type { WorkerLoadProgress, WorkerLoadRequest } from './browser/protocol.js';
+import type { HubSettings } from './model/files.js';
 
 export * from './core/types.js';
 export * from './core/errors.js';
 export { planDevices, type BrowserCapabilities, type BrowserDeviceRequest, type DevicePlan } from './browser/plan.js';
-export type { HubSettings } from './browser/protocol.js';
+export { DEFAULT_HUB, type HubSettings } from './model/files.js';
 export type { WorkerFactory } from './browser/pool.js';
 export { opfsArrowSink, indexedDbSink, readIndexedDb, openOpfsFile, closeOpfsWorker, withQuotaCheck, StorageQuotaError, type StoredEmbedding, type StorageEstimate } from './browser/storage.js';
 export { arrowFileSink, type EmbeddingSink, type SearchHit, type ReadOptions } from './sink/arrow-file.js';
@@ -40,12 +42,14 @@ export interface BrowserEmbedderOptions extends Omit<EmbedderOptions, 'device'>,
   signal?: AbortSignal;
   /** Absolute or page-relative URL of the folder serving onnxruntime-web's .wasm files (default "ort/"). */
   wasmPaths?: string;
-  /** transformers.js-style hub settings for hub ids (remoteHost, localModelPath...). */
+  /** How hub ids are resolved: transformers.js `env` fields (remoteHost, localModelPath...). */
   hub?: HubSettings;
   /** Warm up GPU kernels for the batch shapes before the first embed (default: on a hardware GPU). */
   warmup?: boolean;
   /** Replaces how workers are created. */
   workerFactory?: WorkerFactory;
+  /** A loading worker that reports no progress for this long is stopped with an error (default 60,000). */
+  loadTimeoutMs?: number;
   /** Replaces capability detection (tests; forcing a path). */
   capabilities?: BrowserCapabilities;
 }
@@ -188,7 +192,8 @@ export async function createEmbedder(options: BrowserEmbedderOptions = {}): Prom
     onProgress?.({ phase: p.phase, loadedBytes, totalBytes, done: 0, total: 0, tokens: 0, elapsedMs: 0, textsPerSec: 0, tokensPerSec: 0, etaMs: Infinity });
   };
   const factory = options.workerFactory ?? defaultWorkerFactory;
-  const settled = await Promise.allSettled(requests.map(([name, request]) => startMember(factory, name, request, reportLoad)));
+  const loadTimeoutMs = positiveInteger('loadTimeoutMs', options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS);
+  const settled = await Promise.allSettled(requests.map(([name, request]) => startMember(factory, name, request, reportLoad, loadTimeoutMs)));
   const members = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failure || signal?.aborted) {

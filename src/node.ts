@@ -2,7 +2,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import type { RecordBatch, Schema } from 'apache-arrow';
@@ -14,13 +13,13 @@ import { formatOf, parseTextRecords, type TextFormat } from './source/text-forma
 import type { EmbedRecord, RecordOptions, RecordSource } from './source/records.js';
 import { inProcessParts, loadModel, type InferenceBackend } from './core/load.js';
 import type { Embedder, EmbedderOptions } from './core/types.js';
-import { resolveModelFiles, type FileAccess, type ModelFiles } from './model/files.js';
+import { resolveModelFiles, type FileAccess, type HubSettings, type ModelFiles } from './model/files.js';
 import { createOrtSession, type OrtModule } from './run/session.js';
-import { InvalidOptionError } from './core/errors.js';
+import { InvalidOptionError, MissingDependencyError } from './core/errors.js';
 
 export * from './core/types.js';
 export * from './core/errors.js';
-export type { ModelFiles } from './model/files.js';
+export { DEFAULT_HUB, type ModelFiles, type HubSettings } from './model/files.js';
 export type { InferenceBackend } from './core/load.js';
 export type { EmbeddingSink, SearchHit, ReadOptions, ArrowSinkOptions } from './sink/arrow-file.js';
 export type { StreamBatch, StreamOptions, EmbedToOptions, EmbedToResult } from './stream/embed-stream.js';
@@ -28,7 +27,7 @@ export type { EmbedRecord, RecordSource, RecordOptions, SourceItem, MetadataValu
 export { arrowFileSink } from './sink/arrow-file.js';
 export { textHash, type FileDescription } from './sink/arrow-ipc.js';
 
-/** The model used when none is named: resolved through transformers.js `env` like any hub id. */
+/** The model used when none is named: resolved like any hub id (see `hub`). */
 export const DEFAULT_MODEL = 'Xenova/all-MiniLM-L6-v2';
 
 /** Node options: the shared ones, plus injectable parts. */
@@ -39,6 +38,24 @@ export interface NodeEmbedderOptions extends EmbedderOptions, EngineSettings {
   files?: ModelFiles;
   /** Replaces the inference runtime. */
   backend?: InferenceBackend;
+  /** How hub ids are resolved: transformers.js `env` fields (remoteHost, localModelPath...). */
+  hub?: HubSettings;
+}
+
+let onnxRuntimeNode: Promise<OrtModule> | undefined;
+
+/** Imports onnxruntime-node on first use: an optional peer dependency, needed only in Node. */
+export function loadOnnxRuntimeNode(): Promise<OrtModule> {
+  onnxRuntimeNode ??= import('onnxruntime-node').then(
+    (m) => ((m as { InferenceSession?: unknown }).InferenceSession ? m : (m as { default: unknown }).default) as OrtModule,
+    (cause) => {
+      onnxRuntimeNode = undefined;
+      const missing = (cause as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && /onnxruntime-node/.test(String((cause as Error).message));
+      if (missing) throw new MissingDependencyError('onnxruntime-node', 'bulk-embed/node (and the embed CLI)', { cause });
+      throw cause;
+    },
+  );
+  return onnxRuntimeNode;
 }
 
 /** Node file access: local folders through fs, URLs through fetch. */
@@ -80,8 +97,8 @@ export function nodeBackend(sessionOptions: Record<string, unknown> = {}): Infer
       if (dtypeRequested === 'auto') reasons.push(`dtype auto: fp32 (exact vectors; fp16 ${device === 'cpu' ? 'has no speed-up on CPU' : 'must be asked for in Node'})`);
       return { device, dtype, reasons };
     },
-    createSession(model, device) {
-      return createOrtSession(ort as unknown as OrtModule, model, {
+    async createSession(model, device) {
+      return createOrtSession(await loadOnnxRuntimeNode(), model, {
         executionProviders: [device === 'webgpu' ? 'webgpu' : 'cpu'],
         graphOptimizationLevel: 'all',
         ...sessionOptions,
@@ -106,7 +123,7 @@ export interface ParsedOption {
 /** Loads a model and returns an embedder running on onnxruntime-node. */
 export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise<NodeEmbedder> {
   // Local folders are recorded absolutely (resolveLocal), so a resumed file can tell it is the same model.
-  const files = options.files ?? (await resolveModelFiles(options.model ?? DEFAULT_MODEL, nodeFileAccess));
+  const files = options.files ?? (await resolveModelFiles(options.model ?? DEFAULT_MODEL, { ...nodeFileAccess, hub: options.hub }));
   const model = await loadModel(options, { files, backend: options.backend ?? nodeBackend(options.sessionOptions) });
   return withStreaming(createEngine(inProcessParts(model), options));
 }

@@ -3,7 +3,7 @@
 // run in the workers, and token rows and vectors cross as transferred buffers.
 import * as Comlink from 'comlink';
 import type { Lane } from '../core/engine.js';
-import { EmbedError } from '../core/errors.js';
+import { WorkerStartError } from '../core/errors.js';
 import type { EmbedderInfo } from '../core/types.js';
 import type { FlatRows, WorkerApi, WorkerLoadProgress, WorkerLoadRequest } from './protocol.js';
 import { flattenRows, unflattenRows } from './protocol.js';
@@ -25,21 +25,49 @@ export interface PoolMember {
   gpuBytes: number;
 }
 
-/** Starts one worker and loads the model in it; the worker is terminated if loading fails. */
+/** Default of `loadTimeoutMs`: how long a loading worker may go without reporting progress. */
+export const DEFAULT_LOAD_TIMEOUT_MS = 60_000;
+
+/**
+ * Starts one worker and loads the model in it. Rejects with the load's own error when loading
+ * throws, or a WorkerStartError when the worker's script fails or the worker reports no progress
+ * for `timeoutMs` (a blocked request can leave a load waiting forever); the worker is terminated.
+ */
 export async function startMember(
   factory: WorkerFactory, name: string, request: WorkerLoadRequest, onProgress: (name: string, p: WorkerLoadProgress) => void,
+  timeoutMs = DEFAULT_LOAD_TIMEOUT_MS,
 ): Promise<PoolMember> {
-  const worker = factory(name);
-  const api = Comlink.wrap<WorkerApi>(worker);
-  const failed = new Promise<never>((_, reject) => {
-    worker.addEventListener('error', (e) => reject(new EmbedError(`worker ${name} failed to start: ${e.message || 'script error'}`)));
-  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let fail: (error: Error) => void = () => {};
+  const failed = new Promise<never>((_, reject) => (fail = reject));
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fail(new WorkerStartError(name, `no progress for ${timeoutMs} ms while loading (see loadTimeoutMs)`)), timeoutMs);
+  };
+  arm();
+  let worker: Worker | undefined;
   try {
-    const { info } = await Promise.race([api.load(request, Comlink.proxy((p: WorkerLoadProgress) => onProgress(name, p))), failed]);
-    return { name, device: request.device, info, api, worker, gpuBytes: await api.gpuBytes() };
+    worker = factory(name);
+    const api = Comlink.wrap<WorkerApi>(worker);
+    worker.addEventListener('error', (e) => {
+      // A module script that fails to load gives an ErrorEvent with no message; say what that means.
+      const reason = e.message ||
+        "its script did not load or threw while importing (a missing or blocked file; with Vite, add the plugin from 'bulk-embed/vite', " +
+          'which builds the workers as ES modules and keeps them out of dependency pre-bundling; the browser console shows the request)';
+      fail(new WorkerStartError(name, reason));
+    });
+    const report = Comlink.proxy((p: WorkerLoadProgress) => {
+      arm();
+      onProgress(name, p);
+    });
+    const { info } = await Promise.race([api.load(request, report), failed]);
+    return { name, device: request.device, info, api, worker, gpuBytes: await Promise.race([api.gpuBytes(), failed]) };
   } catch (error) {
-    worker.terminate();
+    // Errors thrown by the load itself arrive through Comlink with their name and message kept.
+    worker?.terminate();
     throw error;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

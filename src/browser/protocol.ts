@@ -1,14 +1,6 @@
 // The messages between the coordinator (main thread) and its workers, carried by Comlink.
 import type { EmbedderInfo, EmbedderOptions } from '../core/types.js';
-
-/** Settings of transformers.js `env` that hub ids are resolved with, copied into each worker. */
-export interface HubSettings {
-  remoteHost?: string;
-  remotePathTemplate?: string;
-  localModelPath?: string;
-  allowRemoteModels?: boolean;
-  allowLocalModels?: boolean;
-}
+import type { HubSettings } from '../model/files.js';
 
 export interface WorkerLoadRequest {
   /** Absolute URL base, or a hub id. */

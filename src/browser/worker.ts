@@ -2,12 +2,12 @@
 // tokenize and run calls from the coordinator. onnxruntime-web is imported here, in our own
 // worker, because its proxy mode does not work with WebGPU.
 import * as Comlink from 'comlink';
-import { env as transformersEnv } from '@huggingface/transformers';
 import * as ort from 'onnxruntime-web/webgpu';
 import { loadModel, type InferenceBackend, type LoadedModel } from '../core/load.js';
 import { resolveModelFiles } from '../model/files.js';
 import { createOrtSession, prepareBatch, type OrtModule } from '../run/session.js';
 import { gpuBufferBytes, trackGpuBuffers } from './gpu-memory.js';
+import { checkRuntimeFiles } from './runtime-files.js';
 import { flattenRows, unflattenRows, type WorkerApi, type WorkerLoadRequest } from './protocol.js';
 
 trackGpuBuffers();
@@ -58,7 +58,7 @@ const api: WorkerApi = {
     ort.env.wasm.wasmPaths = request.wasmPaths; // never a CDN: the app serves these files
     ort.env.wasm.numThreads = request.threads;
     ort.env.wasm.proxy = false;
-    Object.assign(transformersEnv, request.hub ?? {});
+    await checkRuntimeFiles(request.wasmPaths, request.threads > 1, globalThis.crossOriginIsolated === true);
     const downloads = new Map<string, [number, number]>();
     const report = (phase: 'load' | 'compile') => {
       let loaded = 0, total = 0;
@@ -67,6 +67,7 @@ const api: WorkerApi = {
     };
     let lastReport = 0;
     const files = await resolveModelFiles(request.model, {
+      hub: request.hub,
       onDownload: (url, loaded, total) => {
         downloads.set(url, [loaded, total]);
         const now = performance.now();

@@ -79,3 +79,30 @@ export class EmbeddingsFileError extends EmbedError {
     super(`${file}: ${message}`);
   }
 }
+
+/** An optional package this entry point needs is not installed: names it and the install command. */
+export class MissingDependencyError extends EmbedError {
+  override name = 'MissingDependencyError';
+  constructor(readonly packageName: string, purpose: string, options?: { cause?: unknown }) {
+    super(`${purpose} needs the package ${packageName}, which is not installed: run \`npm install ${packageName}\``, options);
+  }
+}
+
+/** A worker that failed to start or to load the model, or went silent past the load timeout. */
+export class WorkerStartError extends EmbedError {
+  override name = 'WorkerStartError';
+  constructor(readonly worker: string, reason: string, options?: { cause?: unknown }) {
+    super(`worker ${worker} failed to start: ${reason}`, options);
+  }
+}
+
+/** onnxruntime-web's .wasm/.mjs files are not where the library looks for them: says how to serve them. */
+export class RuntimeAssetsError extends EmbedError {
+  override name = 'RuntimeAssetsError';
+  constructor(readonly url: string, reason: string) {
+    super(
+      `onnxruntime-web's file ${url} ${reason}. Add the plugin from 'bulk-embed/vite' to your Vite config ` +
+        `(plugins: [onnxRuntimeAssets()]), or serve onnxruntime-web's dist/ files yourself and pass their folder as wasmPaths.`,
+    );
+  }
+}

@@ -1,9 +1,34 @@
 // Model file resolution: a local folder, a URL base in hub layout, or a hub id resolved the way
-// transformers.js resolves it (its `env`: localModelPath, allowLocalModels, remoteHost,
-// remotePathTemplate, allowRemoteModels). Reading local files is injected, so the same code runs
-// in Node (fs) and in browsers (fetch only).
-import { env as transformersEnv } from '@huggingface/transformers';
+// transformers.js resolves it (the same settings as its `env`: localModelPath, allowLocalModels,
+// remoteHost, remotePathTemplate, allowRemoteModels). Reading local files is injected, so the
+// same code runs in Node (fs) and in browsers (fetch only).
 import { ModelFileError } from '../core/errors.js';
+
+/** How hub ids are resolved; the fields and defaults of transformers.js `env`. */
+export interface HubSettings {
+  /** Default 'https://huggingface.co/'. */
+  remoteHost?: string;
+  /** Default '{model}/resolve/{revision}/'. */
+  remotePathTemplate?: string;
+  /** Default 'main'. */
+  revision?: string;
+  /** Folder or URL path tried first when allowLocalModels is on (default '/models/'). */
+  localModelPath?: string;
+  /** Default true. */
+  allowRemoteModels?: boolean;
+  /** Default false. */
+  allowLocalModels?: boolean;
+}
+
+/** The settings hub ids are resolved with when none are given. */
+export const DEFAULT_HUB: Required<HubSettings> = {
+  remoteHost: 'https://huggingface.co/',
+  remotePathTemplate: '{model}/resolve/{revision}/',
+  revision: 'main',
+  localModelPath: '/models/',
+  allowRemoteModels: true,
+  allowLocalModels: false,
+};
 
 /** Reads the files of one model folder in hub layout. */
 export interface ModelFiles {
@@ -24,6 +49,8 @@ export interface FileAccess {
   fetch?: typeof fetch;
   /** Told as bytes of a fetched file arrive (total is 0 when the server gives no length). */
   onDownload?: (url: string, loaded: number, total: number) => void;
+  /** How hub ids are resolved (defaults: DEFAULT_HUB). */
+  hub?: HubSettings;
 }
 
 /** Reads a JSON file of a model. */
@@ -76,7 +103,7 @@ function hubFiles(id: string, access: FileAccess, doFetch: typeof fetch | undefi
     location: id,
     async read(name) {
       const tried: string[] = [];
-      const env = transformersEnv;
+      const env = { ...DEFAULT_HUB, ...access.hub };
       if (env.allowLocalModels && env.localModelPath) {
         const path = `${String(env.localModelPath).replace(/\/+$/, '')}/${id}/${name}`;
         tried.push(path);
@@ -84,7 +111,7 @@ function hubFiles(id: string, access: FileAccess, doFetch: typeof fetch | undefi
         if (local) return local;
       }
       if (env.allowRemoteModels) {
-        const folder = env.remotePathTemplate.replaceAll('{model}', id).replaceAll('{revision}', 'main');
+        const folder = env.remotePathTemplate.replaceAll('{model}', id).replaceAll('{revision}', env.revision);
         const url = `${env.remoteHost.replace(/\/+$/, '')}/${folder.replace(/^\/+|\/+$/g, '')}/${name}`;
         tried.push(url);
         const remote = await fetchBytes(url, doFetch, access.onDownload);
@@ -92,7 +119,7 @@ function hubFiles(id: string, access: FileAccess, doFetch: typeof fetch | undefi
       }
       const reason = tried.length
         ? `not found (tried ${tried.join(', ')})`
-        : 'not found: transformers.js env allows neither local nor remote models';
+        : 'not found: the hub settings allow neither local nor remote models';
       throw new ModelFileError(name, id, reason);
     },
   };
@@ -120,6 +147,8 @@ async function fetchBytes(url: string, doFetch: typeof fetch | undefined, onDown
     loaded += value.byteLength;
     onDownload(url, loaded, total);
   }
+  // Without a Content-Length the last chunk is not recognisable as the last: say so once more.
+  if (total !== loaded) onDownload(url, loaded, loaded);
   const bytes = new Uint8Array(loaded);
   let offset = 0;
   for (const chunk of chunks) {

@@ -5,7 +5,7 @@
 // Div, Max, Sqrt), so they work in any BERT-family model, whatever opset it was exported with.
 import { ModelFormatError } from '../core/errors.js';
 import type { Pooling } from '../core/types.js';
-import { DataType, onnx, type AttributeProto, type DecodedGraph, type ModelProto, type NodeProto, type TensorProto, int64ToNumber } from '../util/onnx-proto.js';
+import { OnnxType, appendToGraph, readModelSummary, type ModelSummary, type NewInitializer, type NewNode } from '../model/onnx-model.js';
 
 export const POOLED_OUTPUT = 'sentence_embedding';
 const PREFIX = 'bulk_embed_pool/';
@@ -24,82 +24,70 @@ export interface PooledModel {
 
 /** Rewrites an encoder model so that it outputs pooled (and optionally normalised) vectors. */
 export function appendPooling(modelBytes: Uint8Array, pooling: Pooling, normalize: boolean, source = 'model'): PooledModel {
-  let model: ModelProto;
+  let summary: ModelSummary;
   try {
-    model = onnx.ModelProto.decode(modelBytes);
+    summary = readModelSummary(modelBytes);
   } catch (cause) {
     throw new ModelFormatError(`${source} is not a readable ONNX model: ${(cause as Error).message}`, { cause });
   }
-  const graph = model.graph as DecodedGraph | null;
-  if (!graph) throw new ModelFormatError(`${source} has no graph`);
-  const inputNames = graph.input.map((i) => i.name ?? "").filter((n) => !graph.initializer.some((t) => t.name === n));
+  const inputNames = summary.inputs.map((i) => i.name);
   if (!inputNames.includes('input_ids')) throw new ModelFormatError(`${source} has no input_ids input (inputs: ${inputNames.join(', ')})`);
   if (pooling === 'mean' && !inputNames.includes('attention_mask')) {
     throw new ModelFormatError(`${source} has no attention_mask input, which mean pooling needs`);
   }
   const hiddenOutput =
-    graph.output.find((o) => o.name === 'last_hidden_state') ??
-    graph.output.find((o) => o.type?.tensorType?.shape?.dim?.length === 3);
+    summary.outputs.find((o) => o.name === 'last_hidden_state') ??
+    summary.outputs.find((o) => o.shape?.length === 3);
   if (!hiddenOutput) {
-    throw new ModelFormatError(`${source} has no last_hidden_state output (outputs: ${graph.output.map((o) => o.name).join(', ')})`);
+    throw new ModelFormatError(`${source} has no last_hidden_state output (outputs: ${summary.outputs.map((o) => o.name).join(', ')})`);
   }
-  const elemType = hiddenOutput.type?.tensorType?.elemType;
-  if (elemType !== DataType.FLOAT && elemType !== DataType.FLOAT16) {
+  const elemType = hiddenOutput.elemType;
+  if (elemType !== OnnxType.FLOAT && elemType !== OnnxType.FLOAT16) {
     throw new ModelFormatError(`${source}: ${hiddenOutput.name} has element type ${elemType}; float32 or float16 expected`);
   }
-  const hiddenDim = int64ToNumber(hiddenOutput.type?.tensorType?.shape?.dim?.[2]?.dimValue);
+  const hiddenDim = hiddenOutput.shape?.[2];
+  const hidden = typeof hiddenDim === 'number' && hiddenDim > 0 ? hiddenDim : null;
 
-  const nodes: NodeProto[] = [];
-  const inits: TensorProto[] = [];
-  const op = (opType: string, inputs: string[], attribute: AttributeProto[] = []): string => {
+  const nodes: NewNode[] = [];
+  const inits: NewInitializer[] = [];
+  const op = (opType: string, inputs: string[], attributes?: NewNode['attributes']): string => {
     const out = `${PREFIX}${opType}_${nodes.length}`;
-    nodes.push({ opType, input: inputs, output: [out], name: `${out}_node`, attribute });
+    nodes.push({ opType, inputs, outputs: [out], name: `${out}_node`, attributes });
     return out;
   };
-  const int64 = (values: number[]): string => {
+  const constant = (type: NewInitializer['type'], values: number[], dims: number[]): string => {
     const name = `${PREFIX}const_${inits.length}`;
-    inits.push({ name, dims: [values.length], dataType: DataType.INT64, rawData: new Uint8Array(new BigInt64Array(values.map(BigInt)).buffer) });
+    inits.push({ name, type, dims, values });
     return name;
   };
-  const float = (value: number): string => {
-    const name = `${PREFIX}const_${inits.length}`;
-    inits.push({ name, dims: [], dataType: DataType.FLOAT, rawData: new Uint8Array(new Float32Array([value]).buffer) });
-    return name;
-  };
-  const INT = onnx.AttributeProto.AttributeType.INT;
-  const INTS = onnx.AttributeProto.AttributeType.INTS;
+  const int64 = (values: number[]) => constant('int64', values, [values.length]);
+  const float = (value: number) => constant('float32', [value], []);
 
   // Pool in float32 even for fp16 models: sums over 512 tokens lose precision in half floats.
-  const hidden = elemType === DataType.FLOAT16 ? op('Cast', [hiddenOutput.name!], [{ name: 'to', type: INT, i: DataType.FLOAT }]) : hiddenOutput.name!;
+  const states = elemType === OnnxType.FLOAT16 ? op('Cast', [hiddenOutput.name], { to: OnnxType.FLOAT }) : hiddenOutput.name;
   let pooled: string; // [batch, 1, hidden]
   if (pooling === 'mean') {
-    const mask = op('Cast', ['attention_mask'], [{ name: 'to', type: INT, i: DataType.FLOAT }]);
+    const mask = op('Cast', ['attention_mask'], { to: OnnxType.FLOAT });
     const maskRow = op('Reshape', [mask, int64([0, 1, -1])]); // [batch, 1, seq]
     const maskCol = op('Reshape', [mask, int64([0, -1, 1])]); // [batch, seq, 1]
-    const sum = op('MatMul', [maskRow, hidden]);
+    const sum = op('MatMul', [maskRow, states]);
     const count = op('Max', [op('MatMul', [maskRow, maskCol]), float(1e-9)]); // [batch, 1, 1]
     pooled = op('Div', [sum, count]);
   } else {
-    pooled = op('Gather', [hidden, int64([0])], [{ name: 'axis', type: INT, i: 1 }]);
+    pooled = op('Gather', [states, int64([0])], { axis: 1 });
   }
   if (normalize) {
-    const column = op('Transpose', [pooled], [{ name: 'perm', type: INTS, ints: [0, 2, 1] }]);
+    const column = op('Transpose', [pooled], { perm: [0, 2, 1] });
     const norm = op('Max', [op('Sqrt', [op('MatMul', [pooled, column])]), float(1e-12)]);
     pooled = op('Div', [pooled, norm]);
   }
-  nodes.push({ opType: 'Reshape', input: [pooled, int64([0, -1])], output: [POOLED_OUTPUT], name: `${PREFIX}output_node` });
+  nodes.push({ opType: 'Reshape', inputs: [pooled, int64([0, -1])], outputs: [POOLED_OUTPUT], name: `${PREFIX}output_node` });
 
-  graph.node.push(...nodes.map((n) => onnx.NodeProto.create(n)));
-  graph.initializer.push(...inits.map((t) => onnx.TensorProto.create(t)));
-  const batchDim = hiddenOutput.type?.tensorType?.shape?.dim?.[0] ?? { dimParam: 'batch_size' };
-  graph.output = [onnx.ValueInfoProto.create({
-    name: POOLED_OUTPUT,
-    type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [batchDim, hiddenDim ? { dimValue: hiddenDim } : { dimParam: 'hidden' }] } } },
-  })];
-  return {
-    bytes: onnx.ModelProto.encode(model).finish(),
-    inputNames,
-    hidden: typeof hiddenDim === 'number' && hiddenDim > 0 ? hiddenDim : null,
-    hiddenType: elemType === DataType.FLOAT16 ? 'float16' : 'float32',
-  };
+  const batchDim = hiddenOutput.shape?.[0] ?? 'batch_size';
+  const bytes = appendToGraph(modelBytes, {
+    nodes,
+    initializers: inits,
+    outputs: [{ name: POOLED_OUTPUT, elemType: OnnxType.FLOAT, shape: [batchDim, hidden ?? 'hidden'] }],
+  });
+  return { bytes, inputNames, hidden, hiddenType: elemType === OnnxType.FLOAT16 ? 'float16' : 'float32' };
 }

@@ -1,10 +1,9 @@
-// Tokenization with the model's own tokenizer (transformers.js), truncating the way Hugging Face
-// truncates a single sequence: the special tokens stay, the text between them is cut.
-import * as transformers from '@huggingface/transformers';
+// Tokenization with the model's own tokenizer.json, through @huggingface/tokenizers: the package
+// transformers.js v4 itself tokenizes with (its tokenizer classes for the embedding families are
+// thin wrappers over it), so ids are the same without shipping transformers.js.
+import { Tokenizer } from '@huggingface/tokenizers';
 import { ModelFileError } from '../core/errors.js';
 import { readModelJson, type ModelFiles } from '../model/files.js';
-
-type PreTrainedTokenizer = transformers.PreTrainedTokenizer;
 
 /**
  * How an over-long text is cut. 'cut' keeps the first maxTokens ids, so a trailing [SEP] is lost:
@@ -28,32 +27,35 @@ export interface TextTokenizer {
   encode(texts: readonly string[], maxTokens: number, truncation?: Truncation): TokenizedTexts;
 }
 
-/** Loads tokenizer.json and tokenizer_config.json and builds the class the config names. */
+/** Loads tokenizer.json and tokenizer_config.json and builds the tokenizer they describe. */
 export async function loadTokenizer(files: ModelFiles): Promise<TextTokenizer> {
   const [json, config] = await Promise.all([readModelJson(files, 'tokenizer.json'), readModelJson(files, 'tokenizer_config.json')]);
-  const className = String(config.tokenizer_class ?? 'PreTrainedTokenizer').replace(/Fast$/, '');
-  const exported = (transformers as unknown as Record<string, unknown>)[className];
-  const Cls = (typeof exported === 'function' ? exported : transformers.PreTrainedTokenizer) as new (j: unknown, c: unknown) => PreTrainedTokenizer;
-  let tokenizer: PreTrainedTokenizer;
+  let tokenizer: IdTokenizer;
   try {
-    tokenizer = new Cls(json, config);
+    tokenizer = new Tokenizer(json, config);
   } catch (cause) {
     throw new ModelFileError('tokenizer.json', files.location, `could not build the tokenizer (${(cause as Error).message})`, { cause });
   }
-  return wrapTokenizer(tokenizer);
+  return wrapTokenizer(tokenizer, config.model_max_length);
 }
 
-/** Wraps a transformers.js tokenizer. */
-export function wrapTokenizer(tokenizer: PreTrainedTokenizer): TextTokenizer {
+/** What the wrapper needs of a tokenizer (@huggingface/tokenizers' Tokenizer has it). */
+export interface IdTokenizer {
+  encode(text: string, options: { add_special_tokens: boolean }): { ids: number[] };
+}
+
+/** Wraps a tokenizer; `declaredMax` is tokenizer_config.json's model_max_length. */
+export function wrapTokenizer(tokenizer: IdTokenizer, declaredMax?: unknown): TextTokenizer {
+  const encode = (text: string, specials = true): number[] => tokenizer.encode(text, { add_special_tokens: specials }).ids;
   // Where the template puts its special tokens: e.g. [CLS] A [SEP] is 1 before, 1 after.
   const probe = 'a';
-  const content = tokenizer.encode(probe, { add_special_tokens: false });
-  const full = tokenizer.encode(probe, { add_special_tokens: true });
+  const content = encode(probe, false);
+  const full = encode(probe, true);
   let before = 0;
   while (before < full.length && full.slice(before, before + content.length).join() !== content.join()) before++;
   if (before === full.length) before = full.length - content.length; // unusual template: treat all as prefix
   const after = full.length - before - content.length;
-  const declared = Number(tokenizer.model_max_length);
+  const declared = Number(declaredMax);
   const modelMaxLength = Number.isFinite(declared) && declared > 0 && declared < 1e9 ? declared : null;
 
   return {
@@ -61,7 +63,7 @@ export function wrapTokenizer(tokenizer: PreTrainedTokenizer): TextTokenizer {
     encode(texts, maxTokens, truncation = 'cut') {
       let truncated = 0;
       const ids = texts.map((text) => {
-        const all = tokenizer.encode(text);
+        const all = encode(text);
         if (all.length <= maxTokens) return Int32Array.from(all);
         truncated++;
         if (truncation === 'cut') return Int32Array.from(all.slice(0, maxTokens));

@@ -158,13 +158,15 @@ describe('options and model locations', () => {
     await expect(createEmbedder({ model: '/no/such/folder' })).rejects.toThrow(/not an existing folder, an http\(s\) URL, or a hub id/);
   });
 
-  it('resolves a hub id through transformers.js env.localModelPath', async () => {
-    const e = await createEmbedder({ model: 'fixture-tiny' });
+  it('resolves a hub id through the hub settings (localModelPath), as transformers.js env does', async () => {
+    const hub = { allowRemoteModels: false, allowLocalModels: true, localModelPath: MODELS_DIR + '/' };
+    const e = await createEmbedder({ model: 'fixture-tiny', hub });
     expect(e.info.model).toBe('fixture-tiny');
     const [a, b] = [await e.embed([texts[3]!]), await embedder.embed([texts[3]!])];
     expect(cosine(row(a, 0), row(b, 0))).toBeGreaterThanOrEqual(0.999999);
     await e.dispose();
-    await expect(createEmbedder({ model: 'nobody/absent-model' })).rejects.toThrow(/config.json at nobody\/absent-model: not found \(tried .*nobody\/absent-model\/config.json\)/);
+    await expect(createEmbedder({ model: 'fixture-tiny', hub: { ...hub, allowLocalModels: false } })).rejects.toThrow(/neither local nor remote/);
+    await expect(createEmbedder({ model: 'nobody/absent-model', hub })).rejects.toThrow(/config.json at nobody\/absent-model: not found \(tried .*nobody\/absent-model\/config.json\)/);
   });
 
   describe('a URL base in hub layout', () => {

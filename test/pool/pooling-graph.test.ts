@@ -1,4 +1,5 @@
 // The appended pooling nodes compute exactly what pooling on the CPU computes.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
@@ -6,7 +7,7 @@ import { ModelFormatError } from '../../src/core/errors.js';
 import { appendPooling } from '../../src/pool/pooling-graph.js';
 import { createOrtSession, prepareBatch, type OrtModule } from '../../src/run/session.js';
 import { fromHalfBits } from '../../src/util/half.js';
-import { onnx } from '../../src/util/onnx-proto.js';
+import { onnx } from '../../tools/fixtures/onnx-proto.js';
 import { onnxPath } from '../helpers/models.js';
 
 const rows = [Int32Array.from([2, 40, 41, 42, 43, 3]), Int32Array.from([2, 50, 3]), Int32Array.from([2, 3])];
@@ -68,4 +69,27 @@ describe('appendPooling', () => {
     const bytes = onnx.ModelProto.encode(model).finish();
     expect(() => appendPooling(bytes, 'mean', true, 'm')).toThrow(/no last_hidden_state output \(outputs: pooled\)/);
   });
+
+  it('splices the graph: an independent decoder reads the original nodes, weights and inputs unchanged, plus the pooling', () => {
+    const original = readFileSync(onnxPath('fixture-tiny'));
+    const before = onnx.ModelProto.decode(original);
+    const after = onnx.ModelProto.decode(appendPooling(original, 'mean', true).bytes);
+    expect(after.irVersion).toEqual(before.irVersion);
+    expect(after.opsetImport).toEqual(before.opsetImport);
+    expect(after.graph!.input).toEqual(before.graph!.input);
+    expect(after.graph!.node.slice(0, before.graph!.node.length)).toEqual(before.graph!.node);
+    expect(after.graph!.node.length).toBeGreaterThan(before.graph!.node.length);
+    const weights = (m: typeof before) => m.graph!.initializer
+      .filter((t) => !t.name.startsWith('bulk_embed_pool/'))
+      .map((t) => ({ name: t.name, dataType: t.dataType, dims: t.dims.map(String), raw: createHash('sha256').update(t.rawData).digest('hex') }));
+    expect(weights(after)).toEqual(weights(before));
+    expect(after.graph!.output.map((o) => o.name)).toEqual(['sentence_embedding']);
+    expect(after.graph!.output[0]!.type!.tensorType!.shape!.dim!.map((d) => d.dimValue ? Number(d.dimValue) : d.dimParam)).toEqual([before.graph!.output[0]!.type!.tensorType!.shape!.dim![0]!.dimParam, hidden]);
+  });
+
+  it('refuses a truncated model, naming the source and the byte', () => {
+    const bytes = readFileSync(onnxPath('fixture-tiny'));
+    expect(() => appendPooling(bytes.subarray(0, bytes.length - 1000), 'mean', true, 'cut.onnx')).toThrow(/cut\.onnx is not a readable ONNX model: .*byte \d+/);
+  });
 });
+
