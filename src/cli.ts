@@ -2,13 +2,13 @@
 // The `embed` command: embed a JSONL/CSV/text file (or stdin) into an Arrow file, resumably;
 // search an Arrow file; describe one. Exit codes: 0 done, 1 unexpected failure, 2 usage,
 // 3 file not found, 4 bad input, 5 model problem, 6 embeddings file problem, 130 interrupted.
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeSchema } from './sink/arrow-ipc.js';
 import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
 import {
-  createEmbedder, DEFAULT_MODEL, EmbeddingsFileError, InputFormatError, InvalidOptionError, MissingDependencyError, ModelFileError, ModelFormatError,
+  AbortError, createEmbedder, DEFAULT_MODEL, EmbeddingsFileError, InputFormatError, InvalidOptionError, MissingDependencyError, ModelFileError, ModelFormatError,
   readEmbeddings, searchEmbeddings, type EmbedProgress,
 } from './node.js';
 
@@ -19,6 +19,26 @@ const USAGE = `usage:
   embed info <file.arrow>`;
 
 class UsageError extends Error {}
+
+/** A count option (--window, --max-batch-tokens, -k): a positive integer, or a usage error. */
+function count(option: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${option} must be a positive whole number, not "${value}"`);
+  return n;
+}
+
+/** True when both paths name one existing file (also through links or different spellings). */
+function sameFile(a: string, b: string): boolean {
+  try {
+    const [x, y] = [statSync(a), statSync(b)];
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 
 const EXIT = { usage: 2, notFound: 3, input: 4, model: 5, file: 6 } as const;
 
@@ -47,9 +67,12 @@ async function embedFile(argv: string[]): Promise<number> {
   if (!values.out) throw new UsageError('--out <file.arrow> is required');
   const input = positionals[0]!;
   if (input !== '-' && !existsSync(input)) return fail(EXIT.notFound, `input file not found: ${input}`);
+  if (input !== '-' && statSync(input).isDirectory()) return fail(EXIT.notFound, `input ${input} is a directory, not a file`);
+  if (input !== '-' && sameFile(input, values.out)) throw new UsageError(`--out ${values.out} is the input file: refusing to write onto it`);
   const format = (values.format ?? (input === '-' ? 'jsonl' : formatOf(input))) as TextFormat;
   if (!['jsonl', 'csv', 'txt'].includes(format)) throw new UsageError(`--format must be jsonl, csv or txt, not ${format}`);
-  const maxBatchTokens = values['max-batch-tokens'] === undefined ? undefined : Number(values['max-batch-tokens']);
+  const maxBatchTokens = count('--max-batch-tokens', values['max-batch-tokens']);
+  const windowSize = count('--window', values.window);
   const total = input === '-' ? undefined : await countRecords(input, format);
 
   const embedder = await createEmbedder({
@@ -62,19 +85,37 @@ async function embedFile(argv: string[]): Promise<number> {
   const progress = progressPrinter();
   const started = performance.now();
   const controller = new AbortController();
-  process.once('SIGINT', () => controller.abort());
-  const result = await embedder.embedTo(records, resolve(values.out), {
-    parsed: true, resume: values.resume, overwrite: values.overwrite, float16: values.float16, total, signal: controller.signal,
-    windowSize: values.window ? Number(values.window) : undefined, onProgress: progress.update,
-  });
-  progress.end();
+  // Ctrl-C or a stop request: finish cleanly at a window boundary; committed rows stay.
+  let stoppedBy: keyof typeof SIGNAL_EXIT | null = null;
+  for (const signal of Object.keys(SIGNAL_EXIT) as (keyof typeof SIGNAL_EXIT)[]) {
+    process.once(signal, () => {
+      stoppedBy = signal;
+      controller.abort(new Error(`stopped by ${signal}`));
+    });
+  }
+  let result;
+  try {
+    result = await embedder.embedTo(records, resolve(values.out), {
+      parsed: true, resume: values.resume, overwrite: values.overwrite, float16: values.float16, total, signal: controller.signal,
+      windowSize, onProgress: progress.update,
+    });
+  } catch (error) {
+    if (!(error instanceof AbortError) || !stoppedBy) throw error;
+    progress.end();
+    await embedder.dispose();
+    console.error(`embed: stopped by ${stoppedBy}; ${error.committed ?? 0} rows of this run committed to ${values.out}; run the same command with --resume to continue`);
+    return SIGNAL_EXIT[stoppedBy as keyof typeof SIGNAL_EXIT];
+  } finally {
+    progress.end();
+  }
   await embedder.dispose();
   const seconds = (performance.now() - started) / 1000;
-  if (controller.signal.aborted) {
-    console.error(`embed: interrupted; ${result.written} rows committed to ${values.out}: run again with --resume to continue`);
-    return 130;
-  }
-  console.log(JSON.stringify({ out: values.out, written: result.written, skipped: result.skipped, seconds: Number(seconds.toFixed(2)), textsPerSec: Number((result.written / seconds).toFixed(1)) }));
+  if (result.repaired) console.error(`embed: resume cut a damaged tail off ${values.out}: ${result.repaired}`);
+  if (result.changed.count) console.error(`embed: ${result.changed.count} ids were committed from a different text than the input has now (e.g. ${result.changed.ids.slice(0, 5).join(', ')}); their stored vectors were kept`);
+  console.log(JSON.stringify({
+    out: values.out, written: result.written, skipped: result.skipped, changed: result.changed.count, seconds: Number(seconds.toFixed(2)),
+    textsPerSec: Number((result.written / seconds).toFixed(1)),
+  }));
   return 0;
 }
 
@@ -82,12 +123,13 @@ async function search(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { k: { type: 'string', short: 'k' }, model: { type: 'string' } } });
   if (positionals.length !== 2) throw new UsageError('search takes a file and a query');
   const [file, query] = positionals as [string, string];
+  const k = count('-k', values.k) ?? 10;
   if (!existsSync(file)) return fail(EXIT.notFound, `embeddings file not found: ${file}`);
   const description = await readDescription(file);
   const embedder = await createEmbedder({ model: values.model ?? description.model, pooling: description.pooling as 'mean', normalize: description.normalize });
   const { data } = await embedder.embed([query]);
   await embedder.dispose();
-  const hits = await searchEmbeddings(file, data, values.k ? Number(values.k) : 10);
+  const hits = await searchEmbeddings(file, data, k);
   for (const hit of hits) console.log(JSON.stringify({ id: hit.id, score: Number(hit.score.toFixed(6)), ...hit.row }));
   return 0;
 }

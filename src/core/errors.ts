@@ -47,13 +47,16 @@ export class DisposedError extends EmbedError {
   }
 }
 
-/** An embed cancelled through its AbortSignal. */
+/** An embed cancelled through its AbortSignal; from embedTo, `committed` rows of this run were written and stay. */
 export class AbortError extends EmbedError {
   override name = 'AbortError';
-  constructor(reason?: unknown) {
+  readonly committed?: number;
+  constructor(reason?: unknown, details: { committed?: number } = {}) {
     // A bare abort() gives a DOMException named AbortError whose message adds nothing.
     const plain = reason === undefined || (reason instanceof Error && reason.name === 'AbortError');
-    super(`embedding was aborted${plain ? '' : `: ${reason instanceof Error ? reason.message : String(reason)}`}`);
+    const committed = details.committed === undefined ? '' : `; ${details.committed} rows of this run were committed and stay (resume continues)`;
+    super(`embedding was aborted${plain ? '' : `: ${reason instanceof Error ? reason.message : String(reason)}`}${committed}`);
+    if (details.committed !== undefined) this.committed = details.committed;
   }
 }
 
@@ -104,5 +107,13 @@ export class RuntimeAssetsError extends EmbedError {
       `onnxruntime-web's file ${url} ${reason}. Add the plugin from 'bulk-embed/vite' to your Vite config ` +
         `(plugins: [onnxRuntimeAssets()]), or serve onnxruntime-web's dist/ files yourself and pass their folder as wasmPaths.`,
     );
+  }
+}
+
+/** Another writer holds the embeddings file: names the holder, so the user can tell which run it is. */
+export class FileLockedError extends EmbeddingsFileError {
+  override name = 'FileLockedError';
+  constructor(file: string, readonly holder: string) {
+    super(file, `is being written by ${holder}; one writer at a time (if no such run is alive, delete ${file}.lock)`);
   }
 }

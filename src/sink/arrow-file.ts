@@ -9,11 +9,25 @@ import {
 } from './arrow-ipc.js';
 import type { RandomAccessFile } from './random-access.js';
 import { fromHalfBits } from '../util/half.js';
+import { firstCorruptRow } from './checksum.js';
+import { positiveInteger } from '../core/validate.js';
+
+/** What a sink holds from earlier runs. */
+export interface ResumeState {
+  /** Ids already committed. */
+  committed: Set<string>;
+  /** The description they were written with. */
+  description: FileDescription | null;
+  /** Each committed id's text hash, where the sink keeps them (to report texts changed since). */
+  textHashes?: ReadonlyMap<string, string>;
+  /** What resume cut off: a half-written or corrupt tail, with the byte it started at. */
+  repaired?: string;
+}
 
 /** A place rows are committed to; `resumeState` tells which ids a previous run committed. */
 export interface EmbeddingSink {
   /** Ids already committed, and the description they were written with (resume). */
-  resumeState(): Promise<{ committed: Set<string>; description: FileDescription | null }>;
+  resumeState(): Promise<ResumeState>;
   /** Commits rows: when this resolves they are durable and readable. */
   write(description: FileDescription, rows: BatchRows): Promise<void>;
   /** Ends the stream (end-of-stream marker) and closes. */
@@ -29,19 +43,16 @@ interface Message {
 
 /**
  * Reads whole IPC messages from a file one at a time (positional reads: memory holds one
- * message). On a truncated or corrupt tail it throws, or with `allowTruncated` stops there.
+ * message). Stops at the end-of-stream marker, or at a truncated or corrupt message, leaving
+ * `state.problem` set.
  */
-async function* fileMessages(file: RandomAccessFile, allowTruncated: boolean, state: { validEnd: number; closed: boolean; problem?: string }): AsyncGenerator<Message> {
+async function* fileMessages(file: RandomAccessFile, state: { validEnd: number; closed: boolean; problem?: string }): AsyncGenerator<Message> {
   const size = await file.size();
   let at = 0;
-  const stop = (problem: string): void => {
-    state.problem = problem;
-    if (!allowTruncated) throw new EmbeddingsFileError(file.name, `${problem} (the whole batches before it can be read with allowTruncated)`, at);
-  };
   while (at < size) {
     const head = await file.read(at, 8);
     const prefix = readFramePrefix(new DataView(head.buffer, head.byteOffset, head.byteLength), at, size);
-    if ('problem' in prefix) return stop(prefix.problem);
+    if ('problem' in prefix) return void (state.problem = prefix.problem);
     if (prefix.eos) {
       state.validEnd = at + 8;
       state.closed = true;
@@ -49,7 +60,7 @@ async function* fileMessages(file: RandomAccessFile, allowTruncated: boolean, st
     }
     const meta = await file.read(at + 8, prefix.metaLength);
     const body = readFrameBody(new DataView(meta.buffer, meta.byteOffset, meta.byteLength), at, size);
-    if ('problem' in body) return stop(body.problem);
+    if ('problem' in body) return void (state.problem = body.problem);
     const bytes = await file.read(at, body.end - at);
     yield { start: at, end: body.end, kind: body.kind, bytes };
     at = body.end;
@@ -63,29 +74,57 @@ export interface ReadOptions {
   allowTruncated?: boolean;
 }
 
-/** Yields the file's record batches lazily, with its schema. */
-export async function* readBatches(file: RandomAccessFile, options: ReadOptions = {}): AsyncGenerator<{ schema: Schema; batch: RecordBatch }> {
-  const state = { validEnd: 0, closed: false };
-  let schemaMessage: Uint8Array | null = null;
-  let schema: Schema | null = null;
-  for await (const message of fileMessages(file, options.allowTruncated ?? false, state)) {
+interface WalkState {
+  validEnd: number;
+  closed: boolean;
+  problem?: string;
+  schema?: Schema;
+  schemaMessage?: Uint8Array;
+  description?: FileDescription | null;
+}
+
+/**
+ * Walks the file's committed batches, decoding each and checking its rows against their
+ * checksums; stops at the first message that is truncated, corrupt or out of place, leaving
+ * `state.problem` and `state.validEnd` (where the good part ends).
+ */
+async function* verifiedBatches(file: RandomAccessFile, state: WalkState): AsyncGenerator<{ start: number; batch: RecordBatch }> {
+  const fail = (problem: string): void => void (state.problem = problem);
+  for await (const message of fileMessages(file, state)) {
     if (message.kind === 'schema') {
-      if (schemaMessage) throw new EmbeddingsFileError(file.name, `a second schema at byte ${message.start}`);
-      schemaMessage = message.bytes.slice();
-      schema = decodeSchema(schemaMessage);
+      if (state.schemaMessage) return fail(`a second schema at byte ${message.start}`);
+      try {
+        state.schema = decodeSchema(message.bytes.slice());
+        state.description = describeSchema(state.schema);
+      } catch (cause) {
+        return fail(`unreadable schema at byte ${message.start}: ${(cause as Error).message}`);
+      }
+      state.schemaMessage = message.bytes.slice();
     } else if (message.kind === 'batch') {
-      if (!schemaMessage || !schema) throw new EmbeddingsFileError(file.name, `a record batch before the schema at byte ${message.start}`);
+      if (!state.schemaMessage) return fail(`a record batch before the schema at byte ${message.start}`);
       let batch: RecordBatch;
       try {
-        batch = decodeBatch(schemaMessage, message.bytes);
+        batch = decodeBatch(state.schemaMessage, message.bytes);
       } catch (cause) {
-        if (options.allowTruncated) return;
-        throw new EmbeddingsFileError(file.name, `corrupt record batch at byte ${message.start}: ${(cause as Error).message}`);
+        return fail(`corrupt record batch at byte ${message.start}: ${(cause as Error).message}`);
       }
-      yield { schema, batch };
+      if (state.description?.checksum) {
+        const bad = firstCorruptRow(batch, state.description.metadataColumns);
+        if (bad >= 0) return fail(`corrupt record batch at byte ${message.start}: row ${bad} does not match its checksum`);
+      }
+      yield { start: message.start, batch };
     }
   }
-  if (!schema && !options.allowTruncated) throw new EmbeddingsFileError(file.name, (await file.size()) === 0 ? 'the file is empty' : 'no schema: not an Arrow IPC stream');
+  if (state.closed && !state.problem && (await file.size()) > state.validEnd) fail(`bytes after the end-of-stream marker at byte ${state.validEnd}`);
+}
+
+/** Yields the file's record batches lazily, with its schema; every row is checked before it is yielded. */
+export async function* readBatches(file: RandomAccessFile, options: ReadOptions = {}): AsyncGenerator<{ schema: Schema; batch: RecordBatch }> {
+  const state: WalkState = { validEnd: 0, closed: false };
+  for await (const { batch } of verifiedBatches(file, state)) yield { schema: state.schema!, batch };
+  if (options.allowTruncated) return;
+  if (!state.schema) throw new EmbeddingsFileError(file.name, (await file.size()) === 0 ? 'the file is empty' : `not an Arrow IPC stream (${state.problem ?? 'no schema'})`);
+  if (state.problem) throw new EmbeddingsFileError(file.name, `${state.problem} (the whole batches before it can be read with allowTruncated)`, state.validEnd);
 }
 
 /** A top-k hit. */
@@ -98,6 +137,7 @@ export interface SearchHit {
 
 /** Top k rows by cosine with `query`, streaming the file batch by batch (never loading it whole). */
 export async function searchBatches(file: RandomAccessFile, query: Float32Array, k: number, options: ReadOptions = {}): Promise<SearchHit[]> {
+  positiveInteger('k', k);
   let queryNorm = 0;
   for (const q of query) queryNorm += q * q;
   queryNorm = Math.sqrt(queryNorm) || 1;
@@ -121,7 +161,7 @@ export async function searchBatches(file: RandomAccessFile, query: Float32Array,
       const score = dot / (queryNorm * (Math.sqrt(norm) || 1));
       if (top.length < k || score > top[top.length - 1]!.score) {
         const row = batch.get(r)!.toJSON() as Record<string, unknown>;
-        const { id, embedding: _drop, ...rest } = row;
+        const { id, embedding: _drop, checksum: _check, ...rest } = row;
         insertSorted(top, { id: String(id), score, row: rest }, k);
       }
     }
@@ -153,8 +193,9 @@ export function arrowFileSink(file: RandomAccessFile, options: ArrowSinkOptions 
   let schemaMessage: Uint8Array | null = null;
   let prepared = false;
   let writtenDescription: FileDescription | null = null;
+  let broken = false;
 
-  const prepare = async (): Promise<{ committed: Set<string>; description: FileDescription | null }> => {
+  const prepare = async (): Promise<ResumeState> => {
     prepared = true;
     const committed = new Set<string>();
     const size = await file.size();
@@ -164,23 +205,35 @@ export function arrowFileSink(file: RandomAccessFile, options: ArrowSinkOptions 
       await file.truncate(0);
       return { committed, description: null };
     }
-    const state = { validEnd: 0, closed: false };
-    let description: FileDescription | null = null;
-    for await (const message of fileMessages(file, true, state)) {
-      if (message.kind === 'schema') {
-        schemaMessage = message.bytes.slice();
-        description = describeSchema(decodeSchema(schemaMessage));
-        if (!description) throw new EmbeddingsFileError(file.name, 'was not written by bulk-embed: cannot resume it');
-      } else if (message.kind === 'batch' && schemaMessage) {
-        const ids = decodeBatch(schemaMessage, message.bytes).getChild('id')!;
-        for (const id of ids) committed.add(String(id));
+    const state: WalkState = { validEnd: 0, closed: false };
+    const textHashes = new Map<string, string>();
+    for await (const { batch } of verifiedBatches(file, state)) {
+      const ids = batch.getChild('id')!;
+      const hashes = batch.getChild('text_hash')!;
+      for (let r = 0; r < batch.numRows; r++) {
+        const id = String(ids.get(r));
+        committed.add(id);
+        textHashes.set(id, String(hashes.get(r)));
       }
     }
-    // Drop a half-written batch and a closing end-of-stream marker: new batches go after the last whole one.
-    const keep = schemaMessage ? (state.closed ? state.validEnd - EOS.length : state.validEnd) : 0;
+    // A run killed while writing the first message leaves a torn Arrow header and no rows: start over.
+    const head = await file.read(0, 4);
+    if (!state.schemaMessage && state.validEnd === 0 && state.problem?.startsWith('truncated') && head.every((b) => b === 0xff)) {
+      await file.truncate(0);
+      return { committed, description: null, repaired: `${state.problem}: a first message cut short, no rows; started over` };
+    }
+    // Only a file whose schema says this library wrote it is ever cut: anything else stays as it is.
+    if (!state.schemaMessage || !state.description) {
+      const what = state.schema ? 'an Arrow stream that bulk-embed did not write' : `not an Arrow embeddings stream (${state.problem ?? 'no schema'})`;
+      throw new EmbeddingsFileError(file.name, `is ${what}: left unchanged; choose another output file`);
+    }
+    schemaMessage = state.schemaMessage;
+    writtenDescription = state.description;
+    // Drop a half-written or corrupt tail and a closing end-of-stream marker: new batches go after the last good one.
+    const keep = state.closed ? state.validEnd - EOS.length : state.validEnd;
+    const repaired = state.problem ? `${state.problem}; cut back to byte ${keep}` : undefined;
     if (keep !== size) await file.truncate(keep);
-    writtenDescription = description;
-    return { committed, description };
+    return { committed, description: state.description, textHashes, repaired };
   };
 
   return {
@@ -190,22 +243,31 @@ export function arrowFileSink(file: RandomAccessFile, options: ArrowSinkOptions 
       if (rows.ids.length === 0) return;
       const schema = buildSchema(description);
       const { schema: schemaBytes, batch } = splitStream(encodeStream(schema, description, rows));
-      if (!schemaMessage) {
-        schemaMessage = schemaBytes.slice();
-        writtenDescription = description;
-        await file.append(schemaBytes);
-      } else if (writtenDescription && JSON.stringify(writtenDescription) !== JSON.stringify(description)) {
+      if (writtenDescription && JSON.stringify(writtenDescription) !== JSON.stringify(description)) {
         throw new EmbeddingsFileError(file.name, `was written with ${JSON.stringify(writtenDescription)}; this run has ${JSON.stringify(description)}`);
       }
-      await file.append(batch);
-      await file.sync();
+      try {
+        if (!schemaMessage) {
+          await file.append(schemaBytes);
+          schemaMessage = schemaBytes.slice();
+          writtenDescription = description;
+        }
+        await file.append(batch);
+        await file.sync();
+      } catch (error) {
+        broken = true; // the tail may be torn: no end-of-stream marker after it; resume cuts it off
+        throw error;
+      }
     },
     async close() {
-      if (schemaMessage) {
-        await file.append(EOS);
-        await file.sync();
+      try {
+        if (schemaMessage && !broken) {
+          await file.append(EOS);
+          await file.sync();
+        }
+      } finally {
+        await file.close();
       }
-      await file.close();
     },
   };
 }

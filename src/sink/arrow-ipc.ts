@@ -4,10 +4,11 @@
 // there, and a resumed run truncates to there and appends.
 import {
   Bool, Field, FixedSizeList, Float16, Float32, Float64, makeData, RecordBatch, Schema, Struct, Table, tableFromIPC, tableToIPC,
-  Utf8, vectorFromArray, type DataType,
+  Uint32, Utf8, vectorFromArray, type DataType,
 } from 'apache-arrow';
 import type { MetadataValue } from '../source/records.js';
 import { toHalfBits } from '../util/half.js';
+import { rowChecksums } from './checksum.js';
 
 const CONTINUATION = 0xffffffff;
 /** End-of-stream marker: continuation + zero length. */
@@ -101,6 +102,11 @@ export function readMessageHeader(view: DataView, start: number, length: number)
 /** Kind of a metadata column. */
 export type ColumnKind = 'utf8' | 'float64' | 'bool';
 
+/** The kind a metadata value needs (null fits any column). */
+export function kindOf(value: MetadataValue): ColumnKind | null {
+  return value === null ? null : typeof value === 'number' ? 'float64' : typeof value === 'boolean' ? 'bool' : 'utf8';
+}
+
 /** What an embeddings file holds, stored in the Arrow schema's metadata. */
 export interface FileDescription {
   model: string;
@@ -110,7 +116,12 @@ export interface FileDescription {
   dtype: string;
   float16: boolean;
   metadataColumns: Record<string, ColumnKind>;
+  /** 'crc32': each row carries a checksum column (files of version 0.1 have none). */
+  checksum?: 'crc32';
 }
+
+/** Column names the file itself uses: a record's metadata may not take them. */
+export const RESERVED_COLUMNS: readonly string[] = ['id', 'embedding', 'text_hash', 'checksum'];
 
 const DESCRIPTION_KEY = 'bulk-embed';
 
@@ -121,6 +132,7 @@ export function buildSchema(description: FileDescription): Schema {
     new Field('id', new Utf8(), false),
     new Field('embedding', new FixedSizeList(description.dim, item), false),
     new Field('text_hash', new Utf8(), false),
+    ...(description.checksum ? [new Field('checksum', new Uint32(), false)] : []),
     ...Object.entries(description.metadataColumns).map(([name, kind]) => new Field(name, columnType(kind), true)),
   ];
   return new Schema(fields, new Map([[DESCRIPTION_KEY, JSON.stringify(description)]]));
@@ -136,21 +148,13 @@ function columnType(kind: ColumnKind): DataType {
   return kind === 'float64' ? new Float64() : kind === 'bool' ? new Bool() : new Utf8();
 }
 
-/** Infers metadata column kinds from records: numbers, booleans, else text. */
+/** Infers metadata column kinds from records: each column takes the kind of its first non-null value (text if all are null). */
 export function inferColumns(rows: readonly Record<string, MetadataValue>[]): Record<string, ColumnKind> {
-  const kinds: Record<string, ColumnKind> = {};
+  const kinds: Record<string, ColumnKind | null> = {};
   for (const row of rows) {
-    for (const [key, value] of Object.entries(row)) {
-      if (value === null) {
-        kinds[key] ??= 'utf8';
-        continue;
-      }
-      const kind: ColumnKind = typeof value === 'number' ? 'float64' : typeof value === 'boolean' ? 'bool' : 'utf8';
-      const seen = kinds[key];
-      kinds[key] = seen === undefined || seen === kind || (seen === 'utf8' && rows.every((r) => r[key] === null || r[key] === undefined || typeof r[key] === typeof value)) ? kind : 'utf8';
-    }
+    for (const [key, value] of Object.entries(row)) kinds[key] ??= kindOf(value);
   }
-  return kinds;
+  return Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k, v ?? 'utf8']));
 }
 
 /** Rows to write: ids, vectors (row-major), text hashes and metadata. */
@@ -165,23 +169,18 @@ export interface BatchRows {
 export function encodeStream(schema: Schema, description: FileDescription, rows: BatchRows): Uint8Array {
   const n = rows.ids.length;
   const embeddingType = schema.fields[1]!.type as FixedSizeList;
-  const values = description.float16
-    ? makeData({ type: new Float16(), length: n * description.dim, data: Uint16Array.from(rows.vectors, toHalfBits) })
-    : makeData({ type: new Float32(), length: n * description.dim, data: rows.vectors });
+  const stored = description.float16 ? Uint16Array.from(rows.vectors, toHalfBits) : rows.vectors;
+  const values = makeData({ type: description.float16 ? new Float16() : new Float32(), length: n * description.dim, data: stored } as never);
+  const checksums = description.checksum
+    ? [makeData({ type: new Uint32(), length: n, data: rowChecksums(rows.ids, rows.textHashes, new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength), rows.metadata, description.metadataColumns) })]
+    : [];
+  // Values are checked against their column's kind before they get here (embedTo): none is coerced.
   const children = [
     vectorFromArray(rows.ids, new Utf8()).data[0]!,
     makeData({ type: embeddingType, length: n, nullCount: 0, child: values }),
     vectorFromArray(rows.textHashes, new Utf8()).data[0]!,
-    ...Object.entries(description.metadataColumns).map(([name, kind]) => {
-      const column = rows.metadata.map((m) => {
-        const v = m[name];
-        if (v === undefined || v === null) return null;
-        if (kind === 'float64') return typeof v === 'number' ? v : Number(v);
-        if (kind === 'bool') return typeof v === 'boolean' ? v : v === 'true';
-        return typeof v === 'string' ? v : String(v);
-      });
-      return vectorFromArray(column, columnType(kind)).data[0]!;
-    }),
+    ...checksums,
+    ...Object.entries(description.metadataColumns).map(([name, kind]) => vectorFromArray(rows.metadata.map((m) => m[name] ?? null), columnType(kind)).data[0]!),
   ];
   const batch = new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children }));
   return tableToIPC(new Table([batch]), 'stream');

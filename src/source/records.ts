@@ -39,6 +39,8 @@ export async function* readRecords(source: RecordSource, options: RecordOptions 
   }
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /** Converts one item; `where` names it in errors. */
 export function toRecord(item: unknown, position: number, textField: string, idField: string, name: string, where = `${name} record ${position}`): EmbedRecord {
   if (typeof item === 'string') return { id: String(position), text: item, metadata: {} };
@@ -58,7 +60,10 @@ export function toRecord(item: unknown, position: number, textField: string, idF
     if (key === textField || key === idField) continue;
     metadata[key] = value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? value : JSON.stringify(value);
   }
-  return { id: rawId === undefined || rawId === null ? String(position) : String(rawId), text, metadata };
+  const id = rawId === undefined || rawId === null ? String(position) : String(rawId);
+  // A lone surrogate cannot be stored as UTF-8: two such ids would both become U+FFFD and collide.
+  if (LONE_SURROGATE.test(id)) throw new InputFormatError(where, `field "${idField}" is not well-formed Unicode (a lone surrogate at index ${id.search(LONE_SURROGATE)})`);
+  return { id, text, metadata };
 }
 
 async function* iterate(source: RecordSource): AsyncGenerator<unknown> {

@@ -29,8 +29,24 @@ export async function* lines(chunks: AsyncIterable<string>): AsyncGenerator<{ li
   if (rest.length) yield { line: rest.endsWith('\r') ? rest.slice(0, -1) : rest, number: ++number };
 }
 
+/** The chunks without a leading byte-order mark (editors on Windows write one before UTF-8 text). */
+export async function* withoutBom(chunks: AsyncIterable<string>): AsyncGenerator<string> {
+  let first = true;
+  for await (const chunk of chunks) {
+    if (first && chunk.length) {
+      first = false;
+      if (chunk.charCodeAt(0) === 0xfeff) {
+        if (chunk.length > 1) yield chunk.slice(1);
+        continue;
+      }
+    }
+    yield chunk;
+  }
+}
+
 /** Parses text chunks in the given format into records. */
-export async function* parseTextRecords(chunks: AsyncIterable<string>, format: TextFormat, options: RecordOptions = {}): AsyncGenerator<EmbedRecord> {
+export async function* parseTextRecords(input: AsyncIterable<string>, format: TextFormat, options: RecordOptions = {}): AsyncGenerator<EmbedRecord> {
+  const chunks = withoutBom(input);
   const name = options.sourceName ?? 'input';
   const textField = options.textField ?? 'text';
   const idField = options.idField ?? 'id';

@@ -2,9 +2,10 @@
 // flight, so memory does not grow with the corpus and a slow consumer slows the reading.
 import type { Engine, ProgressReporter } from '../core/engine.js';
 import { progressReporter } from '../core/engine.js';
-import { EmbeddingsFileError, InputFormatError } from '../core/errors.js';
+import { AbortError, EmbeddingsFileError, InputFormatError } from '../core/errors.js';
 import type { EmbedProgress, Embeddings } from '../core/types.js';
-import { inferColumns, textHash, type FileDescription } from '../sink/arrow-ipc.js';
+import { positiveInteger } from '../core/validate.js';
+import { inferColumns, kindOf, RESERVED_COLUMNS, textHash, type FileDescription } from '../sink/arrow-ipc.js';
 import type { EmbeddingSink } from '../sink/arrow-file.js';
 import { readRecords, takeWindow, type EmbedRecord, type RecordOptions, type RecordSource } from '../source/records.js';
 
@@ -29,13 +30,16 @@ export interface StreamOptions extends RecordOptions {
   progress?: ProgressReporter;
   /** Told how many records were skipped, as they are. */
   onSkip?: (count: number) => void;
+  /** Text hashes of the skipped ids as committed: a skipped record whose text hashes otherwise is reported to onChanged. */
+  committedHashes?: ReadonlyMap<string, string>;
+  onChanged?: (id: string) => void;
 }
 
 /** Embeds a source lazily, one window at a time. */
 export async function* embedStream(engine: Engine, source: RecordSource | AsyncIterable<EmbedRecord>, options: StreamOptions & { parsed?: boolean } = {}): AsyncGenerator<StreamBatch> {
   const records = options.parsed ? (source as AsyncIterable<EmbedRecord>) : readRecords(source as RecordSource, options);
   const iterator = records[Symbol.asyncIterator]();
-  const windowSize = options.windowSize ?? 1024;
+  const windowSize = positiveInteger('windowSize', options.windowSize ?? 1024);
   const seen = new Set<string>();
   const cache = new Map<string, Float32Array>();
   const cacheSize = options.cacheSize ?? 0;
@@ -52,8 +56,13 @@ export async function* embedStream(engine: Engine, source: RecordSource | AsyncI
         if (seen.has(record.id)) throw new InputFormatError(`${options.sourceName ?? 'source'} record ${position}`, `id "${record.id}" appears more than once; ids must be unique`);
         seen.add(record.id);
         position++;
-        if (options.skipIds?.has(record.id)) skipped++;
-        else window.push(record);
+        if (options.skipIds?.has(record.id)) {
+          skipped++;
+          const committed = options.committedHashes?.get(record.id);
+          if (committed !== undefined && committed !== textHash(record.text)) options.onChanged?.(record.id);
+        } else {
+          window.push(record);
+        }
       }
       if (skipped) options.onSkip?.(skipped);
       if (window.length === 0) continue;
@@ -93,7 +102,7 @@ export async function* embedStream(engine: Engine, source: RecordSource | AsyncI
 }
 
 /** Options of embedTo. */
-export interface EmbedToOptions extends Omit<StreamOptions, 'skipIds' | 'progress' | 'onSkip'> {
+export interface EmbedToOptions extends Omit<StreamOptions, 'skipIds' | 'progress' | 'onSkip' | 'committedHashes' | 'onChanged'> {
   onProgress?: (progress: EmbedProgress) => void;
   /** Skip the ids the sink already holds (default false: the sink must be empty). */
   resume?: boolean;
@@ -109,15 +118,36 @@ export interface EmbedToResult {
   /** Records skipped because the sink already held their ids (resume). */
   skipped: number;
   file: FileDescription | null;
+  /** Skipped ids whose text differs from the text their committed vector was made from (the first 100 ids, and the count). */
+  changed: { count: number; ids: string[] };
+  /** What resume cut off the sink before continuing (a half-written or corrupt tail), if anything. */
+  repaired?: string;
+}
+
+const CHANGED_IDS_KEPT = 100;
+
+function checkMetadata(record: { id: string; metadata: Record<string, unknown> }, columns: FileDescription['metadataColumns']): void {
+  for (const [key, value] of Object.entries(record.metadata)) {
+    const where = `record "${record.id}"`;
+    if (RESERVED_COLUMNS.includes(key)) throw new InputFormatError(where, `field "${key}" has the name of a column the file itself uses (${RESERVED_COLUMNS.join(', ')}): rename it in the source`);
+    const kind = columns[key];
+    if (kind === undefined) throw new InputFormatError(where, `field "${key}" is not a column of this file (columns were fixed by the first records: ${Object.keys(columns).join(', ') || 'none'})`);
+    const got = kindOf(value as never);
+    if (got !== null && got !== kind) throw new InputFormatError(where, `field "${key}" is ${JSON.stringify(value)} (${got}), but its column holds ${kind} values (fixed by the first records); no value is converted`);
+  }
 }
 
 /** Drives a source into a sink: each window is committed before the next is read. */
 export async function embedTo(engine: Engine, source: RecordSource | AsyncIterable<EmbedRecord>, sink: EmbeddingSink, options: EmbedToOptions & { parsed?: boolean } = {}): Promise<EmbedToResult> {
   let written = 0;
   let skipped = 0;
+  const changed = { count: 0, ids: [] as string[] };
   let description: FileDescription | null = null;
+  let repaired: string | undefined;
+  let failed = false;
   try {
     const state = await sink.resumeState();
+    repaired = state.repaired;
     if (!options.resume && state.committed.size > 0) throw new EmbeddingsFileError('sink', `already holds ${state.committed.size} rows: pass resume to continue it`);
     description = state.description;
     const info = engine.info;
@@ -129,30 +159,42 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
     }
     const progress = progressReporter(options.total ?? NaN, options.onProgress, 100, () => ({ memory: memoryNow() }));
     const stream = embedStream(engine, source, {
-      ...options, skipIds: state.committed, progress,
+      ...options, skipIds: state.committed, progress, committedHashes: state.textHashes,
       onSkip: (n) => {
         skipped += n;
         progress.add(n, 0);
       },
+      onChanged: (id) => {
+        if (changed.count++ < CHANGED_IDS_KEPT) changed.ids.push(id);
+      },
     });
-    for await (const batch of stream) {
-      description ??= {
-        model: info.model, dim: info.dim, pooling: info.pooling, normalize: info.normalize, dtype: info.dtype, float16,
-        metadataColumns: inferColumns(batch.records.map((r) => r.metadata)),
-      };
-      for (const record of batch.records) {
-        for (const key of Object.keys(record.metadata)) {
-          if (!(key in description.metadataColumns)) throw new InputFormatError(`record "${record.id}"`, `field "${key}" is not a column of this file (columns were fixed by the first records: ${Object.keys(description.metadataColumns).join(', ') || 'none'})`);
-        }
+    try {
+      for await (const batch of stream) {
+        description ??= {
+          model: info.model, dim: info.dim, pooling: info.pooling, normalize: info.normalize, dtype: info.dtype, float16,
+          metadataColumns: inferColumns(batch.records.map((r) => r.metadata)), checksum: 'crc32',
+        };
+        for (const record of batch.records) checkMetadata(record, description.metadataColumns);
+        await sink.write(description, { ids: batch.ids, vectors: batch.embeddings.data, textHashes: batch.textHashes, metadata: batch.records.map((r) => r.metadata) });
+        written += batch.ids.length;
       }
-      await sink.write(description, { ids: batch.ids, vectors: batch.embeddings.data, textHashes: batch.textHashes, metadata: batch.records.map((r) => r.metadata) });
-      written += batch.ids.length;
+    } catch (error) {
+      if (error instanceof AbortError || options.signal?.aborted) throw new AbortError(options.signal?.reason, { committed: written });
+      throw error;
     }
+    // A signal that fires between windows ends the stream quietly; the caller still learns it was cut short.
+    if (options.signal?.aborted) throw new AbortError(options.signal.reason, { committed: written });
     progress.finish();
+  } catch (error) {
+    failed = true;
+    throw error;
   } finally {
-    await sink.close();
+    // Closing must not hide the error that ended the run (after a full disk, closing fails too).
+    await sink.close().catch((closeError: unknown) => {
+      if (!failed) throw closeError;
+    });
   }
-  return { written, skipped, file: description };
+  return { written, skipped, file: description, changed, ...(repaired ? { repaired } : {}) };
 }
 
 function memoryNow(): EmbedProgress['memory'] {

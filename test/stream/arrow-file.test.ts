@@ -37,7 +37,7 @@ describe('Arrow embeddings file', () => {
     expect(await ids(complete)).toEqual(records.map((r) => r.id));
     const table = tableFromIPC(readFileSync(complete));
     expect(table.numRows).toBe(700);
-    expect(table.schema.fields.map((f) => f.name)).toEqual(['id', 'embedding', 'text_hash', 'score', 'flag', 'tag']);
+    expect(table.schema.fields.map((f) => f.name)).toEqual(['id', 'embedding', 'text_hash', 'checksum', 'score', 'flag', 'tag']);
     expect(table.getChild('tag')!.at(5)).toBe('t2');
     expect(table.getChild('flag')!.at(5)).toBe(false);
     expect(table.getChild('score')!.at(14)).toBeCloseTo(2);

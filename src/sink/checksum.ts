@@ -1,0 +1,127 @@
+// Row checksums of the embeddings file: a CRC-32 over each row's stored bytes (id, text hash,
+// vector, metadata), kept in a `checksum` column. Any bit flipped in a committed batch, in its
+// values or in the Arrow metadata that locates them, changes some row's bytes, so readers and
+// resume notice it instead of returning a wrong row. Independent Arrow readers see one more
+// uint32 column.
+import type { RecordBatch } from 'apache-arrow';
+import type { MetadataValue } from '../source/records.js';
+import type { ColumnKind } from './arrow-ipc.js';
+
+const TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+/** Continues a CRC-32 (IEEE) over `bytes`; start with 0xffffffff, finish with `~crc >>> 0`. */
+export function crc32Update(crc: number, bytes: Uint8Array): number {
+  let c = crc;
+  for (let i = 0; i < bytes.length; i++) c = TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return c;
+}
+
+/** CRC-32 of bytes. */
+export const crc32 = (bytes: Uint8Array): number => ~crc32Update(0xffffffff, bytes) >>> 0;
+
+// Each value is fed as a tag byte, then its bytes (strings with their length, so that moving a
+// byte from one field to the next changes the sum).
+const TAG = { NULL: 0, UTF8: 1, FLOAT64: 2, BOOL: 3 } as const;
+const scratch = new DataView(new ArrayBuffer(8));
+const scratchBytes = new Uint8Array(scratch.buffer);
+const tagByte = new Uint8Array(1);
+
+function feedTagged(crc: number, tag: number, bytes: Uint8Array | null): number {
+  tagByte[0] = tag;
+  crc = crc32Update(crc, tagByte);
+  if (tag === TAG.UTF8) {
+    scratch.setUint32(0, bytes!.length, true);
+    crc = crc32Update(crc, scratchBytes.subarray(0, 4));
+  }
+  return bytes ? crc32Update(crc, bytes) : crc;
+}
+
+function feedNumber(crc: number, value: number): number {
+  scratch.setFloat64(0, value, true);
+  return feedTagged(crc, TAG.FLOAT64, scratchBytes);
+}
+
+const utf8 = new TextEncoder();
+
+function feedValue(crc: number, kind: ColumnKind | undefined, v: MetadataValue | undefined): number {
+  if (v === null || v === undefined) return feedTagged(crc, TAG.NULL, null);
+  if (kind === 'float64') return feedNumber(crc, v as number);
+  if (kind === 'bool') return feedTagged(crc, TAG.BOOL, Uint8Array.of(v ? 1 : 0));
+  return feedTagged(crc, TAG.UTF8, utf8.encode(v as string));
+}
+
+/** Checksums of rows about to be written; `vectorBytes` is the stored vector data (float32 or half bits). */
+export function rowChecksums(
+  ids: readonly string[], textHashes: readonly string[], vectorBytes: Uint8Array, metadata: readonly Record<string, MetadataValue>[],
+  columns: Record<string, ColumnKind>,
+): Uint32Array {
+  const n = ids.length;
+  const stride = vectorBytes.length / Math.max(n, 1);
+  const names = Object.keys(columns);
+  const out = new Uint32Array(n);
+  for (let r = 0; r < n; r++) {
+    let crc = 0xffffffff;
+    crc = feedTagged(crc, TAG.UTF8, utf8.encode(ids[r]!));
+    crc = feedTagged(crc, TAG.UTF8, utf8.encode(textHashes[r]!));
+    crc = crc32Update(crc, vectorBytes.subarray(r * stride, (r + 1) * stride));
+    for (const name of names) crc = feedValue(crc, columns[name], metadata[r]![name]);
+    out[r] = ~crc >>> 0;
+  }
+  return out;
+}
+
+interface Utf8Data {
+  valueOffsets: Int32Array;
+  values: Uint8Array;
+  offset: number;
+}
+
+function utf8At(data: Utf8Data, row: number): Uint8Array {
+  const i = data.offset + row;
+  return data.values.subarray(data.valueOffsets[i]!, data.valueOffsets[i + 1]!);
+}
+
+/**
+ * Recomputes each row's checksum from the batch as decoded and returns the first row whose
+ * stored checksum differs (or that cannot be read), or -1 when every row is intact.
+ */
+export function firstCorruptRow(batch: RecordBatch, columns: Record<string, ColumnKind>): number {
+  const id = batch.getChild('id');
+  const hash = batch.getChild('text_hash');
+  const embedding = batch.getChild('embedding');
+  const checksum = batch.getChild('checksum');
+  if (!id || !hash || !embedding || !checksum || id.data.length !== 1 || hash.data.length !== 1) return 0;
+  const idData = id.data[0] as unknown as Utf8Data;
+  const hashData = hash.data[0] as unknown as Utf8Data;
+  const listSize = (embedding.type as { listSize: number }).listSize;
+  const child = embedding.data[0]!.children[0]!;
+  const values = child.values as Float32Array | Uint16Array;
+  const valueBytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  const bytesPer = values.BYTES_PER_ELEMENT * listSize;
+  const start = (embedding.data[0]!.offset + child.offset) * values.BYTES_PER_ELEMENT;
+  const names = Object.keys(columns);
+  const metaVectors = names.map((n) => batch.getChild(n));
+  for (let r = 0; r < batch.numRows; r++) {
+    let crc = 0xffffffff;
+    crc = feedTagged(crc, TAG.UTF8, utf8At(idData, r));
+    crc = feedTagged(crc, TAG.UTF8, utf8At(hashData, r));
+    const from = start + r * bytesPer;
+    if (from + bytesPer > valueBytes.length) return r;
+    crc = crc32Update(crc, valueBytes.subarray(from, from + bytesPer));
+    for (let c = 0; c < names.length; c++) {
+      const vector = metaVectors[c];
+      if (!vector) return r;
+      crc = feedValue(crc, columns[names[c]!], vector.get(r) as MetadataValue);
+    }
+    if (checksum.get(r) !== ~crc >>> 0) return r;
+  }
+  return -1;
+}
