@@ -208,6 +208,7 @@ export function arrowFileSink(file: RandomAccessFile, options: ArrowSinkOptions 
     const state: WalkState = { validEnd: 0, closed: false };
     const textHashes = new Map<string, string>();
     for await (const { batch } of verifiedBatches(file, state)) {
+      if (!state.description) break; // not ours: refused below, before anything is cut
       const ids = batch.getChild('id')!;
       const hashes = batch.getChild('text_hash')!;
       for (let r = 0; r < batch.numRows; r++) {

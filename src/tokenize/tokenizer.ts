@@ -39,6 +39,17 @@ export async function loadTokenizer(files: ModelFiles): Promise<TextTokenizer> {
   return wrapTokenizer(tokenizer, config.model_max_length);
 }
 
+const MIN_PREFIX_CHARS = 1024;
+const PREFIX_CHARS_PER_TOKEN = 8;
+/** Tokens before a cut that may still differ from the uncut text's (a split whitespace run, a merge). */
+const CUT_MARGIN_TOKENS = 16;
+
+/** A cut at or before `limit` that falls on white space (or at `limit` if none is near). */
+function whitespaceCut(text: string, limit: number): number {
+  for (let i = limit; i > limit - 256 && i > 0; i--) if (/\s/.test(text[i]!)) return i;
+  return limit;
+}
+
 /** What the wrapper needs of a tokenizer (@huggingface/tokenizers' Tokenizer has it). */
 export interface IdTokenizer {
   encode(text: string, options: { add_special_tokens: boolean }): { ids: number[] };
@@ -56,6 +67,18 @@ export function wrapTokenizer(tokenizer: IdTokenizer, declaredMax?: unknown): Te
   if (before === full.length) before = full.length - content.length; // unusual template: treat all as prefix
   const after = full.length - before - content.length;
   const declared = Number(declaredMax);
+  // A long text is tokenized from a prefix cut at white space: words before the cut tokenize as
+  // in the whole text, so once the prefix gives maxTokens plus a margin of tokens, its first
+  // maxTokens are the whole text's. A 20 MB text then costs what its first few KB do.
+  const bounded = (text: string, maxTokens: number): number[] => {
+    let limit = Math.max(MIN_PREFIX_CHARS, maxTokens * PREFIX_CHARS_PER_TOKEN);
+    while (limit < text.length) {
+      const ids = encode(text.slice(0, whitespaceCut(text, limit)));
+      if (ids.length > maxTokens + CUT_MARGIN_TOKENS + after) return ids;
+      limit *= 4;
+    }
+    return encode(text);
+  };
   const modelMaxLength = Number.isFinite(declared) && declared > 0 && declared < 1e9 ? declared : null;
 
   return {
@@ -63,7 +86,7 @@ export function wrapTokenizer(tokenizer: IdTokenizer, declaredMax?: unknown): Te
     encode(texts, maxTokens, truncation = 'cut') {
       let truncated = 0;
       const ids = texts.map((text) => {
-        const all = encode(text);
+        const all = bounded(text, maxTokens);
         if (all.length <= maxTokens) return Int32Array.from(all);
         truncated++;
         if (truncation === 'cut') return Int32Array.from(all.slice(0, maxTokens));

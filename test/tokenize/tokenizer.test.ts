@@ -47,4 +47,38 @@ describe('loadTokenizer', async () => {
   it('tokenizes the empty string as [CLS] [SEP]', () => {
     expect(Array.from(tokenizer.encode([''], 64).ids[0]!)).toEqual([CLS_ID, SEP_ID]);
   });
+
+  it('cuts a long text before tokenizing without changing its first maxTokens tokens (both truncations, odd texts)', () => {
+    const words = (n: number) => gen.text(n);
+    const long = [
+      words(3000),
+      `${' '.repeat(20_000)}${words(500)}`, // a long white-space run before the words
+      `${words(200)}${'\n'.repeat(5000)}${words(800)}`,
+      `${'x'.repeat(30_000)} ${words(400)}`, // one word longer than the prefix
+      Array.from({ length: 2000 }, (_, i) => (i % 7 === 0 ? 'unbreakablewordpiecesequence' : words(1))).join(' '),
+      `${words(120)}  \t ${words(5000)}`,
+    ];
+    for (const maxTokens of [8, 16, 64, 128]) {
+      for (const truncation of ['cut', 'keep-special-tokens'] as const) {
+        const { ids } = tokenizer.encode(long, maxTokens, truncation);
+        long.forEach((text, i) => {
+          const full = reference.encode(text);
+          const want = full.length <= maxTokens ? full : truncation === 'cut' ? full.slice(0, maxTokens) : [...full.slice(0, maxTokens - 1), SEP_ID];
+          expect(Array.from(ids[i]!), `text ${i}, ${maxTokens}, ${truncation}`).toEqual(want);
+        });
+      }
+    }
+  });
+
+  it('a 20 MB text costs about what a short one does (its first 128 tokens are those of the whole text)', () => {
+    const big = gen.text(40_000).repeat(60); // about 20 MB
+    const t0 = performance.now();
+    const { ids, truncated } = tokenizer.encode([big], 128);
+    const ms = performance.now() - t0;
+    console.log(`tokenizing a ${(big.length / 2 ** 20).toFixed(1)} MB text to 128 tokens: ${ms.toFixed(0)} ms`);
+    expect(truncated).toBe(1);
+    const head = big.slice(0, 200_000); // far more than 128 tokens: the whole text's first 128 are its first 128
+    expect(Array.from(ids[0]!)).toEqual(reference.encode(head).slice(0, 128));
+  });
 });
+
