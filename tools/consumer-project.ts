@@ -18,8 +18,8 @@ export const versionOf = (name: string): string => `${name}@${devVersion(name)}`
 export function packTarball(): string {
   const out = mkdtempSync(join(tmpdir(), 'bulk-embed-pack-'));
   const stdout = execFileSync('npm', ['pack', '--pack-destination', out, '--json'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  const [{ filename }] = JSON.parse(stdout) as { filename: string }[];
-  return join(out, filename);
+  const [packed] = JSON.parse(stdout) as { filename: string }[];
+  return join(out, packed!.filename);
 }
 
 /** The body of the README snippet marked `<!-- snippet:NAME -->` (the code block right after it). */

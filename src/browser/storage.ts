@@ -3,7 +3,7 @@
 // with quota checks before and while writing.
 import * as Comlink from 'comlink';
 import { clear, createStore, entries, get, keys, set, setMany, type UseStore } from 'idb-keyval';
-import { EmbedError, EmbeddingsFileError } from '../core/errors.js';
+import { EmbedError, EmbeddingsFileError, FileLockedError } from '../core/errors.js';
 import type { FileDescription, BatchRows } from '../sink/arrow-ipc.js';
 import { arrowFileSink, type ArrowSinkOptions, type EmbeddingSink } from '../sink/arrow-file.js';
 import type { RandomAccessFile } from '../sink/random-access.js';
@@ -66,6 +66,43 @@ export async function openOpfsFile(path: string, options: { create?: boolean; fa
   };
 }
 
+interface LockManagerLike {
+  request(name: string, options: { ifAvailable: boolean }, callback: (lock: unknown) => Promise<void> | void): Promise<unknown>;
+}
+
+/**
+ * Takes the Web Lock that makes `target` single-writer across this origin's tabs and workers;
+ * throws FileLockedError when another holds it. The lock goes with the page, so a closed or
+ * crashed tab never leaves it behind. Returns the release function.
+ */
+export async function holdWriterLock(target: string): Promise<() => void> {
+  const locks = (globalThis.navigator as { locks?: LockManagerLike } | undefined)?.locks;
+  if (!locks) return () => undefined; // no Web Locks here: nothing to coordinate with
+  const release = await new Promise<(() => void) | null>((granted) => {
+    void locks.request(`bulk-embed-writer:${target}`, { ifAvailable: true }, (lock) => {
+      if (!lock) return granted(null);
+      return new Promise<void>((done) => granted(done));
+    });
+  });
+  if (!release) throw new FileLockedError(target, 'another tab or worker of this page', ' (the lock is freed when that run ends or its tab closes)');
+  return release;
+}
+
+/** A sink that holds the writer's lock until it closes. */
+function lockedUntilClose(sink: EmbeddingSink, release: () => void): EmbeddingSink {
+  return {
+    resumeState: () => sink.resumeState(),
+    write: (description, rows) => sink.write(description, rows),
+    async close() {
+      try {
+        await sink.close();
+      } finally {
+        release();
+      }
+    },
+  };
+}
+
 /** Estimates free storage; injectable for tests. */
 export type StorageEstimate = () => Promise<{ usage?: number; quota?: number }>;
 const defaultEstimate: StorageEstimate = () => navigator.storage.estimate();
@@ -86,7 +123,13 @@ export function withQuotaCheck(sink: EmbeddingSink, estimate: StorageEstimate = 
 
 /** An Arrow IPC file in OPFS as a sink, checked against the storage quota. */
 export async function opfsArrowSink(path: string, options: ArrowSinkOptions & { estimate?: StorageEstimate } = {}): Promise<EmbeddingSink> {
-  return withQuotaCheck(arrowFileSink(await openOpfsFile(path), options), options.estimate);
+  const release = await holdWriterLock(`opfs:${path}`);
+  try {
+    return lockedUntilClose(withQuotaCheck(arrowFileSink(await openOpfsFile(path), options), options.estimate), release);
+  } catch (error) {
+    release();
+    throw error;
+  }
 }
 
 /** One stored row in IndexedDB. */
@@ -99,12 +142,17 @@ export interface StoredEmbedding {
 
 const DESCRIPTION_KEY = 'description';
 
-/** An IndexedDB database `name` as a sink: one entry per id, one transaction per batch. */
+/**
+ * An IndexedDB database `name` as a sink: one entry per id, one transaction per batch. The
+ * writer's lock is taken when the run starts (resumeState) and freed when it closes.
+ */
 export function indexedDbSink(name: string, options: { resume?: boolean; overwrite?: boolean; estimate?: StorageEstimate } = {}): EmbeddingSink {
   const rows = createStore(name, 'embeddings');
   const meta = createStore(`${name}:meta`, 'meta');
+  let release: (() => void) | null = null;
   const sink: EmbeddingSink = {
     async resumeState() {
+      release ??= await holdWriterLock(`indexeddb:${name}`);
       const committed = new Set((await keys(rows)).map(String));
       const description = (await get<FileDescription>(DESCRIPTION_KEY, meta)) ?? null;
       if (committed.size && !options.resume) {
@@ -127,7 +175,10 @@ export function indexedDbSink(name: string, options: { resume?: boolean; overwri
         throw error;
       }
     },
-    close: async () => undefined,
+    async close() {
+      release?.();
+      release = null;
+    },
   };
   return withQuotaCheck(sink, options.estimate);
 }

@@ -113,7 +113,7 @@ export class RuntimeAssetsError extends EmbedError {
 /** Another writer holds the embeddings file: names the holder, so the user can tell which run it is. */
 export class FileLockedError extends EmbeddingsFileError {
   override name = 'FileLockedError';
-  constructor(file: string, readonly holder: string) {
-    super(file, `is being written by ${holder}; one writer at a time (if no such run is alive, delete ${file}.lock)`);
+  constructor(file: string, readonly holder: string, hint = ` (if no such run is alive, delete ${file}.lock)`) {
+    super(file, `is being written by ${holder}; one writer at a time${hint}`);
   }
 }

@@ -90,6 +90,7 @@ interface WalkState {
  */
 async function* verifiedBatches(file: RandomAccessFile, state: WalkState): AsyncGenerator<{ start: number; batch: RecordBatch }> {
   const fail = (problem: string): void => void (state.problem = problem);
+  let verify = false;
   for await (const message of fileMessages(file, state)) {
     if (message.kind === 'schema') {
       if (state.schemaMessage) return fail(`a second schema at byte ${message.start}`);
@@ -99,6 +100,9 @@ async function* verifiedBatches(file: RandomAccessFile, state: WalkState): Async
       } catch (cause) {
         return fail(`unreadable schema at byte ${message.start}: ${(cause as Error).message}`);
       }
+      const missing = ['id', 'embedding'].filter((name) => !state.schema!.fields.some((f) => f.name === name));
+      if (missing.length) return fail(`the schema at byte ${message.start} has no ${missing.join(' or ')} column: not an embeddings file`);
+      verify = Boolean(state.description?.checksum) || state.schema.fields.some((f) => f.name === 'checksum');
       state.schemaMessage = message.bytes.slice();
     } else if (message.kind === 'batch') {
       if (!state.schemaMessage) return fail(`a record batch before the schema at byte ${message.start}`);
@@ -108,10 +112,13 @@ async function* verifiedBatches(file: RandomAccessFile, state: WalkState): Async
       } catch (cause) {
         return fail(`corrupt record batch at byte ${message.start}: ${(cause as Error).message}`);
       }
-      if (state.description?.checksum) {
-        const bad = firstCorruptRow(batch, state.description.metadataColumns);
-        if (bad >= 0) return fail(`corrupt record batch at byte ${message.start}: row ${bad} does not match its checksum`);
+      let bad: number;
+      try {
+        bad = verify ? firstCorruptRow(batch) : -1;
+      } catch {
+        bad = 0; // a corrupt batch can make reading its columns throw
       }
+      if (bad >= 0) return fail(`corrupt record batch at byte ${message.start}: row ${bad} does not match its checksum`);
       yield { start: message.start, batch };
     }
   }

@@ -8,6 +8,7 @@ import {
 } from 'apache-arrow';
 import type { MetadataValue } from '../source/records.js';
 import { toHalfBits } from '../util/half.js';
+import { checkMessageBounds } from './arrow-guard.js';
 import { rowChecksums } from './checksum.js';
 
 const CONTINUATION = 0xffffffff;
@@ -52,6 +53,8 @@ export function readFramePrefix(head: DataView, at: number, size: number): Frame
 export function readFrameBody(meta: DataView, at: number, size: number): { kind: Frame['kind']; end: number } | { problem: string } {
   const header = readMessageHeader(meta, 0, meta.byteLength);
   if (!header) return { problem: `corrupt at byte ${at}: unreadable message metadata` };
+  const outside = checkMessageBounds(meta);
+  if (outside) return { problem: `corrupt at byte ${at}: ${outside}` };
   const end = at + 8 + meta.byteLength + header.bodyLength;
   if (end > size) return { problem: `truncated at byte ${at}: a message of ${end - at} bytes, ${size - at} remain` };
   return { kind: header.type === HEADER_SCHEMA ? 'schema' : header.type === HEADER_RECORD_BATCH ? 'batch' : 'other', end };

@@ -89,39 +89,48 @@ function utf8At(data: Utf8Data, row: number): Uint8Array {
   return data.values.subarray(data.valueOffsets[i]!, data.valueOffsets[i + 1]!);
 }
 
+/** A metadata column's kind from its Arrow type, or null for a type this library never writes. */
+function kindOfType(typeId: string): ColumnKind | null {
+  return typeId === 'Utf8' ? 'utf8' : typeId === 'Float64' ? 'float64' : typeId === 'Bool' ? 'bool' : null;
+}
+
 /**
  * Recomputes each row's checksum from the batch as decoded and returns the first row whose
- * stored checksum differs (or that cannot be read), or -1 when every row is intact.
+ * stored checksum differs (or that cannot be read), or -1 when every row is intact. The columns
+ * come from the schema itself, so a flipped bit in the schema's metadata cannot switch this off.
+ * Buffer sizes are checked against the row count first: a corrupt length allocates nothing.
  */
-export function firstCorruptRow(batch: RecordBatch, columns: Record<string, ColumnKind>): number {
+export function firstCorruptRow(batch: RecordBatch): number {
+  const n = batch.numRows;
   const id = batch.getChild('id');
   const hash = batch.getChild('text_hash');
   const embedding = batch.getChild('embedding');
   const checksum = batch.getChild('checksum');
-  if (!id || !hash || !embedding || !checksum || id.data.length !== 1 || hash.data.length !== 1) return 0;
+  // These columns are never null: a null there is a corrupt validity bitmap or null count.
+  if (!id || !hash || !embedding || !checksum || [id, hash, embedding, checksum].some((c) => c.data.length !== 1 || c.length !== n || c.nullCount !== 0)) return 0;
   const idData = id.data[0] as unknown as Utf8Data;
   const hashData = hash.data[0] as unknown as Utf8Data;
+  const sums = checksum.data[0]!.values as Uint32Array | undefined;
+  if (!(sums instanceof Uint32Array) || sums.length < n) return 0;
+  if (!(idData.valueOffsets?.length > n) || !(hashData.valueOffsets?.length > n)) return 0;
   const listSize = (embedding.type as { listSize: number }).listSize;
-  const child = embedding.data[0]!.children[0]!;
-  const values = child.values as Float32Array | Uint16Array;
+  const child = embedding.data[0]!.children[0];
+  const values = child?.values as Float32Array | Uint16Array | undefined;
+  if (!child || !(values instanceof Float32Array || values instanceof Uint16Array)) return 0;
   const valueBytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   const bytesPer = values.BYTES_PER_ELEMENT * listSize;
   const start = (embedding.data[0]!.offset + child.offset) * values.BYTES_PER_ELEMENT;
-  const names = Object.keys(columns);
-  const metaVectors = names.map((n) => batch.getChild(n));
-  for (let r = 0; r < batch.numRows; r++) {
+  if (start + n * bytesPer > valueBytes.length) return 0;
+  const reserved = new Set(['id', 'text_hash', 'embedding', 'checksum']);
+  const meta = batch.schema.fields.filter((f) => !reserved.has(f.name)).map((f) => ({ kind: kindOfType(String(f.type)), vector: batch.getChild(f.name) }));
+  if (meta.some((m) => m.kind === null || !m.vector || m.vector.length !== n)) return 0;
+  for (let r = 0; r < n; r++) {
     let crc = 0xffffffff;
     crc = feedTagged(crc, TAG.UTF8, utf8At(idData, r));
     crc = feedTagged(crc, TAG.UTF8, utf8At(hashData, r));
-    const from = start + r * bytesPer;
-    if (from + bytesPer > valueBytes.length) return r;
-    crc = crc32Update(crc, valueBytes.subarray(from, from + bytesPer));
-    for (let c = 0; c < names.length; c++) {
-      const vector = metaVectors[c];
-      if (!vector) return r;
-      crc = feedValue(crc, columns[names[c]!], vector.get(r) as MetadataValue);
-    }
-    if (checksum.get(r) !== ~crc >>> 0) return r;
+    crc = crc32Update(crc, valueBytes.subarray(start + r * bytesPer, start + (r + 1) * bytesPer));
+    for (const m of meta) crc = feedValue(crc, m.kind!, m.vector!.get(r) as MetadataValue);
+    if (sums[checksum.data[0]!.offset + r] !== ~crc >>> 0) return r;
   }
   return -1;
 }

@@ -122,3 +122,37 @@ test('a write that would exceed the storage quota stops with a typed error, leav
   expect(out.rows).toBe(300);
   expect(out.resumed).toMatchObject({ skipped: 300, written: 700 });
 });
+
+test('one writer per OPFS file and per IndexedDB store, across tabs: the second fails at once naming the holder', async ({ page, context }) => {
+  await ready(page);
+  const other = await context.newPage();
+  await ready(other);
+  // Tab 1 holds an OPFS sink and an IndexedDB sink open (a run in progress).
+  await page.evaluate(async () => {
+    const lib = (globalThis as any).bulkEmbed;
+    const g = globalThis as any;
+    g.opfsSink = await lib.opfsArrowSink('runs/locked.arrow', { overwrite: true });
+    g.idbSink = lib.indexedDbSink('locked-db', { overwrite: true });
+    await g.idbSink.resumeState();
+  });
+  const attempt = () => other.evaluate(async () => {
+    const lib = (globalThis as any).bulkEmbed;
+    const embedder = await lib.createEmbedder({ model: '/models/fixture-tiny', device: 'wasm', workers: 1 });
+    const outcome = async (work: () => Promise<unknown>) => work().then(() => 'ok', (e: Error) => `${e.name}: ${e.message}`);
+    const opfs = await outcome(async () => embedder.embedTo(['a', 'b'], await lib.opfsArrowSink('runs/locked.arrow', { overwrite: true })));
+    const idb = await outcome(() => embedder.embedTo(['a', 'b'], lib.indexedDbSink('locked-db', { overwrite: true })));
+    await embedder.dispose();
+    return { opfs, idb };
+  });
+  const blocked = await attempt();
+  expect(blocked.opfs).toMatch(/^FileLockedError: opfs:runs\/locked\.arrow: is being written by another tab or worker of this page/);
+  expect(blocked.idb).toMatch(/^FileLockedError: indexeddb:locked-db: is being written by another tab/);
+  // Tab 1's run ends: tab 2 may write.
+  await page.evaluate(async () => {
+    const g = globalThis as any;
+    await g.opfsSink.close();
+    await g.idbSink.close();
+  });
+  expect(await attempt()).toEqual({ opfs: 'ok', idb: 'ok' });
+  await other.close();
+});

@@ -329,6 +329,25 @@ describe('integrity', () => {
     expect(typed).toBeGreaterThan(100); // most flips land in checksummed bytes and are caught
   });
 
+  it('a bit flipped in every byte of the schema and the first batch header: a typed error or the right rows, never a crash', async () => {
+    const bytes = readFileSync(good);
+    const rng = createRng(77);
+    const firstBatchEnd = 2048; // the schema message (about 700 bytes) and the first batch's metadata
+    for (let at = 0; at < firstBatchEnd; at++) {
+      const flipped = new Uint8Array(bytes);
+      flipped[at]! ^= 1 << Math.floor(rng.next() * 8);
+      const path = file('flip-head.arrow', flipped);
+      try {
+        for await (const batch of readEmbeddings(path)) {
+          const ids = batch.getChild('id')!.toArray() as string[];
+          ids.forEach((id, r) => expect(Array.from(batch.getChild('embedding')!.get(r)!.toArray() as Float32Array), `byte ${at}`).toEqual(want.get(id)));
+        }
+      } catch (error) {
+        if (!(error instanceof EmbeddingsFileError)) throw new Error(`byte ${at}: untyped ${String(error)}`);
+      }
+    }
+  });
+
   it('resume reports ids whose text changed since they were committed', async () => {
     const path = join(dir, 'changed.arrow');
     await embedder.embedTo(records.slice(0, 80), path, { windowSize: 40 });
