@@ -4,7 +4,11 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createEmbedder } from '../src/node.js';
+import { readFileSync } from 'node:fs';
+import { tableFromIPC } from 'apache-arrow';
+import { createEmbedder, readEmbeddings } from '../src/node.js';
+import { rowChecksums } from '../src/sink/checksum.js';
+import { textHash } from '../src/sink/arrow-ipc.js';
 import { textGenerator } from '../tools/fixtures/corpus.js';
 import { median, printTable, writeJson } from './lib.js';
 
@@ -28,6 +32,41 @@ const embedSeconds: number[] = [];
 let rssAt: Record<string, number> = {};
 const heapAt: Record<string, number> = {};
 let fileBytes = 0;
+let readCost = { verifiedSeconds: 0, plainSeconds: 0 };
+
+/** Reads the file through readEmbeddings (every row checked) and through apache-arrow alone. */
+async function measureReads(path: string) {
+  let t0 = performance.now();
+  let rows = 0;
+  for await (const batch of readEmbeddings(path)) rows += batch.numRows;
+  const verifiedSeconds = (performance.now() - t0) / 1000;
+  t0 = performance.now();
+  const plain = tableFromIPC(readFileSync(path)).numRows;
+  const plainSeconds = (performance.now() - t0) / 1000;
+  if (plain !== rows) throw new Error(`read ${rows} rows, apache-arrow ${plain}`);
+  return { verifiedSeconds, plainSeconds };
+}
+
+/** The checksum work of one stream run alone: the same rows, in the same windows, with vectors of the model's size. */
+function checksumSeconds(windowSize: number, dim: number): number {
+  const vectors = new Float32Array(windowSize * dim).map((_, i) => Math.sin(i));
+  let ids: string[] = [], hashes: string[] = [], meta: Record<string, number>[] = [];
+  let total = 0;
+  const flush = () => {
+    const t0 = performance.now();
+    rowChecksums(ids, hashes, new Uint8Array(vectors.buffer, 0, ids.length * dim * 4), meta, { shard: 'float64' });
+    total += performance.now() - t0;
+    ids = []; hashes = []; meta = [];
+  };
+  for (const r of records()) {
+    ids.push(r.id);
+    hashes.push(textHash(r.text));
+    meta.push({ shard: r.shard });
+    if (ids.length === windowSize) flush();
+  }
+  if (ids.length) flush();
+  return total / 1000;
+}
 for (let run = 0; run < RUNS; run++) {
   const order = run % 2 ? ['embed', 'stream'] : ['stream', 'embed'];
   for (const which of order) {
@@ -55,6 +94,7 @@ for (let run = 0; run < RUNS; run++) {
       while (next < MILESTONES.length) seen[String(MILESTONES[next++])] = peak;
       if (run === 0) rssAt = seen;
       fileBytes = statSync(out).size;
+      if (run === 0) readCost = await measureReads(out);
       rmSync(out);
     } else {
       const texts = Array.from(records(), (r) => r.text);
@@ -65,8 +105,10 @@ for (let run = 0; run < RUNS; run++) {
     console.error(`run ${run + 1}/${RUNS} ${which}: ${(which === 'stream' ? streamSeconds : embedSeconds).at(-1)!.toFixed(1)} s`);
   }
 }
+const dim = embedder.info.dim;
 await embedder.dispose();
 rmSync(dir, { recursive: true, force: true });
+const checksumCost = median(Array.from({ length: RUNS }, () => checksumSeconds(Number(process.env.BENCH_WINDOW ?? 2048), dim)));
 
 const mb = (b: number) => b / 2 ** 20;
 const first = rssAt[String(MILESTONES[0])]!;
@@ -82,7 +124,9 @@ const result = {
   peakRssMb: Number(mb(Math.max(...Object.values(rssAt))).toFixed(1)),
   streamTextsPerSec: stream, embedTextsPerSec: direct, streamVsEmbed: stream / direct,
   streamSeconds, embedSeconds, fileMb: Number(mb(fileBytes).toFixed(1)),
-  targets: { rssGrowthBelow: 0.1, peakRssMbBelow: 1024, streamVsEmbedAtLeast: 0.9 },
+  checksumSeconds: checksumCost, checksumShareOfStream: checksumCost / median(streamSeconds),
+  readVerifiedSeconds: readCost.verifiedSeconds, readApacheArrowSeconds: readCost.plainSeconds,
+  targets: { rssGrowthBelow: 0.1, peakRssMbBelow: 1024, streamVsEmbedAtLeast: 0.9, checksumShareBelow: 0.03 },
   date: new Date().toISOString(),
 };
 writeJson(resolve(import.meta.dirname, 'results', 'stream.json'), result);
@@ -94,4 +138,7 @@ printTable(['measure', 'value', 'target'], [
   ['embed() texts/s', direct.toFixed(0), ''],
   ['stream / embed()', `${(100 * result.streamVsEmbed).toFixed(1)}%`, '>= 90%'],
   ['Arrow file', `${result.fileMb} MB`, ''],
+  ['row checksums (CRC-32) while writing', `${checksumCost.toFixed(2)} s = ${(100 * result.checksumShareOfStream).toFixed(2)}% of the stream`, '< 3%'],
+  ['read whole file, every row verified', `${readCost.verifiedSeconds.toFixed(2)} s`, ''],
+  ['read whole file, apache-arrow alone', `${readCost.plainSeconds.toFixed(2)} s`, ''],
 ]);

@@ -4,7 +4,7 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { EmbeddingsFileError } from '../core/errors.js';
 import {
-  buildSchema, decodeBatch, decodeSchema, describeSchema, encodeStream, EOS, readFrameBody, readFramePrefix, splitStream,
+  buildSchema, decodeBatch, decodeSchema, describeSchema, encodeStream, EOS, readFrameBody, readFramePrefix, schemaMatchesDescription, splitStream,
   type BatchRows, type FileDescription,
 } from './arrow-ipc.js';
 import type { RandomAccessFile } from './random-access.js';
@@ -81,6 +81,8 @@ interface WalkState {
   schema?: Schema;
   schemaMessage?: Uint8Array;
   description?: FileDescription | null;
+  /** The schema names this library as its writer but does not match its own description. */
+  damagedSchema?: boolean;
 }
 
 /**
@@ -102,6 +104,10 @@ async function* verifiedBatches(file: RandomAccessFile, state: WalkState): Async
       }
       const missing = ['id', 'embedding'].filter((name) => !state.schema!.fields.some((f) => f.name === name));
       if (missing.length) return fail(`the schema at byte ${message.start} has no ${missing.join(' or ')} column: not an embeddings file`);
+      if (state.description && !schemaMatchesDescription(state.schema, state.description)) {
+        state.damagedSchema = true;
+        return fail(`the schema at byte ${message.start} does not match its own description: it is damaged`);
+      }
       verify = Boolean(state.description?.checksum) || state.schema.fields.some((f) => f.name === 'checksum');
       state.schemaMessage = message.bytes.slice();
     } else if (message.kind === 'batch') {
@@ -230,9 +236,11 @@ export function arrowFileSink(file: RandomAccessFile, options: ArrowSinkOptions 
       await file.truncate(0);
       return { committed, description: null, repaired: `${state.problem}: a first message cut short, no rows; started over` };
     }
-    // Only a file whose schema says this library wrote it is ever cut: anything else stays as it is.
+    // Only a file whose intact schema says this library wrote it is ever cut: anything else stays as it is.
     if (!state.schemaMessage || !state.description) {
-      const what = state.schema ? 'an Arrow stream that bulk-embed did not write' : `not an Arrow embeddings stream (${state.problem ?? 'no schema'})`;
+      const what = state.damagedSchema
+        ? `an embeddings file whose schema is damaged (${state.problem}); its rows cannot be trusted to resume it`
+        : state.schema ? 'an Arrow stream that bulk-embed did not write' : `not an Arrow embeddings stream (${state.problem ?? 'no schema'})`;
       throw new EmbeddingsFileError(file.name, `is ${what}: left unchanged; choose another output file`);
     }
     schemaMessage = state.schemaMessage;

@@ -141,10 +141,30 @@ export function buildSchema(description: FileDescription): Schema {
   return new Schema(fields, new Map([[DESCRIPTION_KEY, JSON.stringify(description)]]));
 }
 
+/**
+ * True when a file's schema is exactly the one its own description implies (field names, types,
+ * nullability, metadata): a damaged schema that still parses is told apart from an intact one.
+ */
+export function schemaMatchesDescription(schema: Schema, description: FileDescription): boolean {
+  const expected = buildSchema(description);
+  const shape = (s: Schema) => JSON.stringify({
+    fields: s.fields.map((f) => [f.name, String(f.type), f.nullable]),
+    metadata: [...s.metadata.entries()].sort(),
+  });
+  return shape(schema) === shape(expected);
+}
+
 /** Reads the description back from a schema (null for files not written by this library). */
 export function describeSchema(schema: Schema): FileDescription | null {
   const raw = schema.metadata.get(DESCRIPTION_KEY);
-  return raw ? (JSON.parse(raw) as FileDescription) : null;
+  if (!raw) return null;
+  const d = JSON.parse(raw) as FileDescription;
+  const kinds = ['utf8', 'float64', 'bool'];
+  const wellFormed = d !== null && typeof d === 'object' && typeof d.model === 'string' && Number.isInteger(d.dim) && d.dim > 0 &&
+    typeof d.float16 === 'boolean' && d.metadataColumns !== null && typeof d.metadataColumns === 'object' &&
+    Object.values(d.metadataColumns).every((k) => kinds.includes(k));
+  if (!wellFormed) throw new Error(`the ${DESCRIPTION_KEY} description in the schema is malformed`);
+  return d;
 }
 
 function columnType(kind: ColumnKind): DataType {

@@ -12,6 +12,7 @@ import { expect, test, type Page } from '@playwright/test';
 import { createEmbedder as createNodeEmbedder } from '../../src/node.js';
 import { copyModel, freshProject, listFiles, packTarball, readmeSnippet, removeProject, ROOT, versionOf, writeFiles } from '../../tools/consumer-project.js';
 import { mixedCorpus } from '../../tools/fixtures/corpus.js';
+import { minRowCosine } from '../helpers/models.js';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -100,15 +101,6 @@ async function openApp(page: Page, base: string): Promise<string[]> {
   return lines;
 }
 
-function minCosine(a: ArrayLike<number>, b: ArrayLike<number>, dim: number): number {
-  let worst = 1;
-  for (let r = 0; r < a.length / dim; r++) {
-    let dot = 0, na = 0, nb = 0;
-    for (let j = r * dim; j < (r + 1) * dim; j++) { dot += a[j]! * b[j]!; na += a[j]! ** 2; nb += b[j]! ** 2; }
-    worst = Math.min(worst, dot / Math.sqrt(na * nb));
-  }
-  return worst;
-}
 
 test('the built app holds one copy of each onnxruntime-web file, and small bundles', () => {
   const files = listFiles(join(app, 'dist'));
@@ -151,7 +143,7 @@ for (const [server, base, device, isolated] of cases) {
     expect(got.workers[0].device).toBe(device);
     const want = await nodeVectors();
     expect(got.dim).toBe(want.dim);
-    expect(minCosine(got.data, want.data, want.dim)).toBeGreaterThanOrEqual(0.9999);
+    expect(minRowCosine(got.data, want.data, want.dim)).toBeGreaterThanOrEqual(0.9999);
     // Load progress counts real bytes: at least the weights file, never more loaded than in all.
     const last = got.load.at(-1)!;
     expect(last.loadedBytes).toBeGreaterThanOrEqual(statSync(join(ROOT, 'models/fixture-tiny/onnx/model.onnx')).size);

@@ -4,6 +4,7 @@
 import { expect, test, type Page } from '@playwright/test';
 import { createEmbedder as createNodeEmbedder } from '../../src/node.js';
 import { mixedCorpus } from '../../tools/fixtures/corpus.js';
+import { minRowCosine } from '../helpers/models.js';
 
 const MODEL = 'fixture-tiny';
 const texts200 = mixedCorpus(200, 4242);
@@ -36,15 +37,6 @@ async function embedInPage(page: Page, options: Record<string, unknown>, texts: 
   }, { options, texts });
 }
 
-function minCosine(a: ArrayLike<number>, b: ArrayLike<number>, dim: number): number {
-  let worst = 1;
-  for (let r = 0; r < a.length / dim; r++) {
-    let dot = 0, na = 0, nb = 0;
-    for (let j = r * dim; j < (r + 1) * dim; j++) { dot += a[j]! * b[j]!; na += a[j]! ** 2; nb += b[j]! ** 2; }
-    worst = Math.min(worst, dot / Math.sqrt(na * nb));
-  }
-  return worst;
-}
 
 test.describe('vectors match the Node engine (200 mixed texts, cosine >= 0.9999 per row)', () => {
   for (const [label, query, options] of [
@@ -59,7 +51,7 @@ test.describe('vectors match the Node engine (200 mixed texts, cosine >= 0.9999 
       const want = await nodeReference();
       expect(got.dim).toBe(want.dim);
       expect(got.data.length).toBe(want.data.length);
-      expect(minCosine(got.data, want.data, want.dim)).toBeGreaterThanOrEqual(0.9999);
+      expect(minRowCosine(got.data, want.data, want.dim)).toBeGreaterThanOrEqual(0.9999);
       if (label.startsWith('WASM, not')) {
         expect(got.workers.length).toBe(2); // 2 cores here
         expect(got.info.reasons.join(' ')).toMatch(/single-threaded worker\(s\), one per core/);

@@ -43,3 +43,14 @@ export function padBatch(rows: number[][]): { inputIds: number[][]; attentionMas
     tokenTypeIds: rows.map(() => new Array(len).fill(0)),
   };
 }
+
+/** The lowest cosine between corresponding rows of two row-major matrices of width `dim`. */
+export function minRowCosine(a: ArrayLike<number>, b: ArrayLike<number>, dim: number): number {
+  let worst = 1;
+  for (let r = 0; r < a.length / dim; r++) {
+    let dot = 0, na = 0, nb = 0;
+    for (let j = r * dim; j < (r + 1) * dim; j++) { dot += a[j]! * b[j]!; na += a[j]! ** 2; nb += b[j]! ** 2; }
+    worst = Math.min(worst, dot / Math.sqrt(na * nb));
+  }
+  return worst;
+}

@@ -295,6 +295,20 @@ describe('integrity', () => {
     want = await readRows(good);
   });
 
+  /** Reads a damaged file: every row it gives must be right; the only failure allowed is a typed one. Returns whether it read cleanly. */
+  async function rightRowsOrTypedError(path: string, where: string): Promise<boolean> {
+    try {
+      for await (const batch of readEmbeddings(path)) {
+        const ids = batch.getChild('id')!.toArray() as string[];
+        ids.forEach((id, r) => expect(Array.from(batch.getChild('embedding')!.get(r)!.toArray() as Float32Array), where).toEqual(want.get(id)));
+      }
+      return true;
+    } catch (error) {
+      if (!(error instanceof EmbeddingsFileError)) throw new Error(`${where}: untyped ${String(error)}`);
+      return false;
+    }
+  }
+
   it('bits flipped at 200 seeded places: every read gives the right rows or a typed error; every resume ends with each id once and the right vectors', async () => {
     const bytes = readFileSync(good);
     const rng = createRng(4242);
@@ -304,15 +318,7 @@ describe('integrity', () => {
       const at = Math.floor(rng.next() * flipped.length);
       flipped[at]! ^= 1 << Math.floor(rng.next() * 8);
       const path = file(`flip-${trial}.arrow`, flipped);
-      try {
-        for await (const batch of readEmbeddings(path)) {
-          const ids = batch.getChild('id')!.toArray() as string[];
-          ids.forEach((id, r) => expect(Array.from(batch.getChild('embedding')!.get(r)!.toArray() as Float32Array), `byte ${at}`).toEqual(want.get(id)));
-        }
-      } catch (error) {
-        if (!(error instanceof EmbeddingsFileError)) throw new Error(`byte ${at}: untyped ${String(error)}`);
-        typed++;
-      }
+      if (!(await rightRowsOrTypedError(path, `byte ${at}`))) typed++;
       try {
         await embedder.embedTo(records, path, { windowSize: 20, resume: true });
       } catch (error) {
@@ -337,14 +343,7 @@ describe('integrity', () => {
       const flipped = new Uint8Array(bytes);
       flipped[at]! ^= 1 << Math.floor(rng.next() * 8);
       const path = file('flip-head.arrow', flipped);
-      try {
-        for await (const batch of readEmbeddings(path)) {
-          const ids = batch.getChild('id')!.toArray() as string[];
-          ids.forEach((id, r) => expect(Array.from(batch.getChild('embedding')!.get(r)!.toArray() as Float32Array), `byte ${at}`).toEqual(want.get(id)));
-        }
-      } catch (error) {
-        if (!(error instanceof EmbeddingsFileError)) throw new Error(`byte ${at}: untyped ${String(error)}`);
-      }
+      await rightRowsOrTypedError(path, `byte ${at}`);
     }
   });
 
