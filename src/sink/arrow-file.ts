@@ -96,17 +96,19 @@ async function* verifiedBatches(file: RandomAccessFile, state: WalkState): Async
   for await (const message of fileMessages(file, state)) {
     if (message.kind === 'schema') {
       if (state.schemaMessage) return fail(`a second schema at byte ${message.start}`);
+      // Everything that reads the decoded schema is guarded: a damaged one can hold malformed types.
       try {
         state.schema = decodeSchema(message.bytes.slice());
         state.description = describeSchema(state.schema);
+        const missing = ['id', 'embedding'].filter((name) => !state.schema!.fields.some((f) => f.name === name));
+        if (missing.length) return fail(`the schema at byte ${message.start} has no ${missing.join(' or ')} column: not an embeddings file`);
+        if (state.description && !schemaMatchesDescription(state.schema, state.description)) {
+          state.damagedSchema = true;
+          return fail(`the schema at byte ${message.start} does not match its own description: it is damaged`);
+        }
       } catch (cause) {
+        state.damagedSchema = state.schema?.metadata instanceof Map && state.schema.metadata.has('bulk-embed');
         return fail(`unreadable schema at byte ${message.start}: ${(cause as Error).message}`);
-      }
-      const missing = ['id', 'embedding'].filter((name) => !state.schema!.fields.some((f) => f.name === name));
-      if (missing.length) return fail(`the schema at byte ${message.start} has no ${missing.join(' or ')} column: not an embeddings file`);
-      if (state.description && !schemaMatchesDescription(state.schema, state.description)) {
-        state.damagedSchema = true;
-        return fail(`the schema at byte ${message.start} does not match its own description: it is damaged`);
       }
       verify = Boolean(state.description?.checksum) || state.schema.fields.some((f) => f.name === 'checksum');
       state.schemaMessage = message.bytes.slice();
