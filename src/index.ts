@@ -14,11 +14,13 @@ import { planDevices, type BrowserCapabilities, type BrowserDeviceRequest } from
 import { DEFAULT_LOAD_TIMEOUT_MS, defaultWorkerFactory, memberLane, roundRobinTokenizer, startMember, stopMembers, type PoolMember, type WorkerFactory } from './browser/pool.js';
 import type { WorkerLoadProgress, WorkerLoadRequest } from './browser/protocol.js';
 import type { HubSettings } from './model/files.js';
+import type { RetryPolicy } from './model/fetch-retry.js';
 
 export * from './core/types.js';
 export * from './core/errors.js';
 export { planDevices, type BrowserCapabilities, type BrowserDeviceRequest, type DevicePlan } from './browser/plan.js';
 export { DEFAULT_HUB, type HubSettings } from './model/files.js';
+export type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
 export type { WorkerFactory } from './browser/pool.js';
 export { opfsArrowSink, indexedDbSink, readIndexedDb, openOpfsFile, closeOpfsWorker, withQuotaCheck, StorageQuotaError, type StoredEmbedding, type StorageEstimate } from './browser/storage.js';
 export { arrowFileSink, type EmbeddingSink, type SearchHit, type ReadOptions } from './sink/arrow-file.js';
@@ -50,6 +52,8 @@ export interface BrowserEmbedderOptions extends Omit<EmbedderOptions, 'device'>,
   workerFactory?: WorkerFactory;
   /** A loading worker that reports no progress for this long is stopped with an error (default 60,000). */
   loadTimeoutMs?: number;
+  /** How failed model downloads are retried (network errors, 429, 5xx; never 404/403); progress reports each retry. */
+  retry?: RetryPolicy;
   /** Replaces capability detection (tests; forcing a path). */
   capabilities?: BrowserCapabilities;
 }
@@ -167,6 +171,7 @@ export async function createEmbedder(options: BrowserEmbedderOptions = {}): Prom
     },
     wasmPaths: new URL(options.wasmPaths ?? 'ort/', base).href.replace(/\/?$/, '/'),
     hub: options.hub,
+    retry: options.retry,
   };
   const requests: [string, WorkerLoadRequest][] = [];
   const warmup = options.warmup ?? !caps.softwareAdapter;
@@ -189,7 +194,10 @@ export async function createEmbedder(options: BrowserEmbedderOptions = {}): Prom
     loadState.set(name, p);
     let loadedBytes = 0, totalBytes = 0;
     for (const s of loadState.values()) { loadedBytes += s.loadedBytes; totalBytes += s.totalBytes; }
-    onProgress?.({ phase: p.phase, loadedBytes, totalBytes, done: 0, total: 0, tokens: 0, elapsedMs: 0, textsPerSec: 0, tokensPerSec: 0, etaMs: Infinity });
+    onProgress?.({
+      phase: p.phase, loadedBytes, totalBytes, done: 0, total: 0, tokens: 0, elapsedMs: 0, textsPerSec: 0, tokensPerSec: 0, etaMs: Infinity,
+      ...(p.retry ? { retry: p.retry } : {}),
+    });
   };
   const factory = options.workerFactory ?? defaultWorkerFactory;
   const loadTimeoutMs = positiveInteger('loadTimeoutMs', options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS);

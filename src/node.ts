@@ -14,12 +14,14 @@ import type { EmbedRecord, RecordOptions, RecordSource } from './source/records.
 import { inProcessParts, loadModel, type InferenceBackend } from './core/load.js';
 import type { Embedder, EmbedderOptions } from './core/types.js';
 import { resolveModelFiles, type FileAccess, type HubSettings, type ModelFiles } from './model/files.js';
+import type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
 import { createOrtSession, type OrtModule } from './run/session.js';
 import { InvalidOptionError, MissingDependencyError } from './core/errors.js';
 
 export * from './core/types.js';
 export * from './core/errors.js';
 export { DEFAULT_HUB, type ModelFiles, type HubSettings } from './model/files.js';
+export type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
 export type { InferenceBackend } from './core/load.js';
 export type { EmbeddingSink, SearchHit, ReadOptions, ArrowSinkOptions } from './sink/arrow-file.js';
 export type { StreamBatch, StreamOptions, EmbedToOptions, EmbedToResult } from './stream/embed-stream.js';
@@ -40,6 +42,10 @@ export interface NodeEmbedderOptions extends EmbedderOptions, EngineSettings {
   backend?: InferenceBackend;
   /** How hub ids are resolved: transformers.js `env` fields (remoteHost, localModelPath...). */
   hub?: HubSettings;
+  /** How failed model downloads are retried (network errors, 429, 5xx; never 404/403). */
+  retry?: RetryPolicy;
+  /** Told before each retry of a download. */
+  onRetry?: (notice: RetryNotice) => void;
 }
 
 let onnxRuntimeNode: Promise<OrtModule> | undefined;
@@ -123,7 +129,8 @@ export interface ParsedOption {
 /** Loads a model and returns an embedder running on onnxruntime-node. */
 export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise<NodeEmbedder> {
   // Local folders are recorded absolutely (resolveLocal), so a resumed file can tell it is the same model.
-  const files = options.files ?? (await resolveModelFiles(options.model ?? DEFAULT_MODEL, { ...nodeFileAccess, hub: options.hub }));
+  const access = { ...nodeFileAccess, hub: options.hub, retry: options.retry, onRetry: options.onRetry };
+  const files = options.files ?? (await resolveModelFiles(options.model ?? DEFAULT_MODEL, access));
   const model = await loadModel(options, { files, backend: options.backend ?? nodeBackend(options.sessionOptions) });
   return withStreaming(createEngine(inProcessParts(model), options));
 }

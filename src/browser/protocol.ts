@@ -1,6 +1,7 @@
 // The messages between the coordinator (main thread) and its workers, carried by Comlink.
 import type { EmbedderInfo, EmbedderOptions } from '../core/types.js';
 import type { HubSettings } from '../model/files.js';
+import type { RetryNotice, RetryPolicy } from '../model/fetch-retry.js';
 
 export interface WorkerLoadRequest {
   /** Absolute URL base, or a hub id. */
@@ -14,6 +15,7 @@ export interface WorkerLoadRequest {
   /** Absolute URL of the folder serving onnxruntime-web's .wasm/.mjs files. */
   wasmPaths: string;
   hub?: HubSettings;
+  retry?: RetryPolicy;
   /** Run each batch shape once before use (GPU shader compilation). */
   warmup: boolean;
   padMultiple: number;
@@ -23,6 +25,8 @@ export interface WorkerLoadProgress {
   phase: 'load' | 'compile';
   loadedBytes: number;
   totalBytes: number;
+  /** Set when a download is about to be tried again. */
+  retry?: RetryNotice;
 }
 
 export interface WorkerLoadResult {

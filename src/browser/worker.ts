@@ -5,6 +5,7 @@ import * as Comlink from 'comlink';
 import * as ort from 'onnxruntime-web/webgpu';
 import { loadModel, type InferenceBackend, type LoadedModel } from '../core/load.js';
 import { resolveModelFiles } from '../model/files.js';
+import type { RetryNotice } from '../model/fetch-retry.js';
 import { createOrtSession, prepareBatch, type OrtModule } from '../run/session.js';
 import { gpuBufferBytes, trackGpuBuffers } from './gpu-memory.js';
 import { checkRuntimeFiles } from './runtime-files.js';
@@ -60,14 +61,16 @@ const api: WorkerApi = {
     ort.env.wasm.proxy = false;
     await checkRuntimeFiles(request.wasmPaths, request.threads > 1, globalThis.crossOriginIsolated === true);
     const downloads = new Map<string, [number, number]>();
-    const report = (phase: 'load' | 'compile') => {
+    const report = (phase: 'load' | 'compile', retry?: RetryNotice) => {
       let loaded = 0, total = 0;
       for (const [l, t] of downloads.values()) { loaded += l; total += Math.max(t, l); }
-      onProgress?.({ phase, loadedBytes: loaded, totalBytes: total });
+      onProgress?.({ phase, loadedBytes: loaded, totalBytes: total, ...(retry ? { retry } : {}) });
     };
     let lastReport = 0;
     const files = await resolveModelFiles(request.model, {
       hub: request.hub,
+      retry: request.retry,
+      onRetry: (notice) => report('load', notice),
       onDownload: (url, loaded, total) => {
         downloads.set(url, [loaded, total]);
         const now = performance.now();

@@ -65,6 +65,8 @@ export interface EmbedProgress {
   /** Model bytes loaded so far and in all (load phase; browser). */
   loadedBytes?: number;
   totalBytes?: number;
+  /** Set on a load report when a model download is about to be tried again. */
+  retry?: { url: string; attempt: number; delayMs: number; reason: string };
   /** What the page can know of memory: JS heap where measurable, GPU bytes the library allocated. */
   memory?: { jsHeapBytes?: number; gpuBytes?: number; rssBytes?: number };
   done: number;

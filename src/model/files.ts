@@ -2,7 +2,8 @@
 // transformers.js resolves it (the same settings as its `env`: localModelPath, allowLocalModels,
 // remoteHost, remotePathTemplate, allowRemoteModels). Reading local files is injected, so the
 // same code runs in Node (fs) and in browsers (fetch only).
-import { ModelFileError } from '../core/errors.js';
+import { AbortError, ModelFileError } from '../core/errors.js';
+import { RetryableFetchError, retryAfterMs, withRetries, type RetryNotice, type RetryPolicy } from './fetch-retry.js';
 
 /** How hub ids are resolved; the fields and defaults of transformers.js `env`. */
 export interface HubSettings {
@@ -51,6 +52,12 @@ export interface FileAccess {
   onDownload?: (url: string, loaded: number, total: number) => void;
   /** How hub ids are resolved (defaults: DEFAULT_HUB). */
   hub?: HubSettings;
+  /** How failed downloads are retried (network errors, 429, 5xx; never 404/403). */
+  retry?: RetryPolicy;
+  /** Told before each retry. */
+  onRetry?: (notice: RetryNotice) => void;
+  /** Cancels downloads and the waits between retries. */
+  signal?: AbortSignal;
 }
 
 /** Reads a JSON file of a model. */
@@ -67,10 +74,9 @@ const HUB_ID = /^[\w.-]+(\/[\w.-]+)?$/;
 
 /** Picks the reader for a model location: URL base, local folder, or hub id. */
 export async function resolveModelFiles(location: string, access: FileAccess = {}): Promise<ModelFiles> {
-  const doFetch = access.fetch ?? globalThis.fetch?.bind(globalThis);
-  if (/^https?:\/\//i.test(location)) return urlFiles(location, doFetch, access.onDownload);
+  if (/^https?:\/\//i.test(location)) return urlFiles(location, access);
   if (access.isLocalDirectory && (await access.isLocalDirectory(location))) return localFiles(location, access);
-  if (HUB_ID.test(location) && !location.includes('..')) return hubFiles(location, access, doFetch);
+  if (HUB_ID.test(location) && !location.includes('..')) return hubFiles(location, access);
   throw new ModelFileError('(model root)', location, 'not an existing folder, an http(s) URL, or a hub id like "Xenova/all-MiniLM-L6-v2"');
 }
 
@@ -86,19 +92,19 @@ function localFiles(root: string, access: FileAccess): ModelFiles {
   };
 }
 
-function urlFiles(base: string, doFetch: typeof fetch | undefined, onDownload?: FileAccess['onDownload']): ModelFiles {
+function urlFiles(base: string, access: FileAccess): ModelFiles {
   const location = base.replace(/\/+$/, '');
   return {
     location,
     async read(name) {
-      const bytes = await fetchBytes(`${location}/${name}`, doFetch, onDownload);
+      const bytes = await fetchBytes(`${location}/${name}`, access);
       if (!bytes) throw new ModelFileError(name, location, 'not found (HTTP 404)');
       return bytes;
     },
   };
 }
 
-function hubFiles(id: string, access: FileAccess, doFetch: typeof fetch | undefined): ModelFiles {
+function hubFiles(id: string, access: FileAccess): ModelFiles {
   return {
     location: id,
     async read(name) {
@@ -107,14 +113,14 @@ function hubFiles(id: string, access: FileAccess, doFetch: typeof fetch | undefi
       if (env.allowLocalModels && env.localModelPath) {
         const path = `${String(env.localModelPath).replace(/\/+$/, '')}/${id}/${name}`;
         tried.push(path);
-        const local = access.readLocal ? await access.readLocal(path) : await fetchBytes(path, doFetch, access.onDownload).catch(() => null);
+        const local = access.readLocal ? await access.readLocal(path) : await fetchBytes(path, access).catch(() => null);
         if (local) return local;
       }
       if (env.allowRemoteModels) {
         const folder = env.remotePathTemplate.replaceAll('{model}', id).replaceAll('{revision}', env.revision);
         const url = `${env.remoteHost.replace(/\/+$/, '')}/${folder.replace(/^\/+|\/+$/g, '')}/${name}`;
         tried.push(url);
-        const remote = await fetchBytes(url, doFetch, access.onDownload);
+        const remote = await fetchBytes(url, access);
         if (remote) return remote;
       }
       const reason = tried.length
@@ -125,37 +131,55 @@ function hubFiles(id: string, access: FileAccess, doFetch: typeof fetch | undefi
   };
 }
 
-async function fetchBytes(url: string, doFetch: typeof fetch | undefined, onDownload?: FileAccess['onDownload']): Promise<Uint8Array | null> {
+/** Downloads a file (null on 404), retrying network errors, 429 and 5xx as `access.retry` says. */
+async function fetchBytes(url: string, access: FileAccess): Promise<Uint8Array | null> {
+  const doFetch = access.fetch ?? globalThis.fetch?.bind(globalThis);
   if (!doFetch) throw new ModelFileError(url, url, 'no fetch() in this runtime');
-  let response: Response;
-  try {
-    response = await doFetch(url);
-  } catch (cause) {
-    throw new ModelFileError(url, url, `request failed (${(cause as Error).message})`, { cause });
-  }
-  if (response.status === 404) return null;
-  if (!response.ok) throw new ModelFileError(url, url, `HTTP ${response.status}`);
-  if (!onDownload || !response.body) return new Uint8Array(await response.arrayBuffer());
-  const total = Number(response.headers.get('content-length') ?? 0) || 0;
-  const chunks: Uint8Array[] = [];
-  let loaded = 0;
-  const reader = response.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    loaded += value.byteLength;
-    onDownload(url, loaded, total);
-  }
-  // Without a Content-Length the last chunk is not recognisable as the last: say so once more.
-  if (total !== loaded) onDownload(url, loaded, loaded);
-  const bytes = new Uint8Array(loaded);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  const { onDownload, signal } = access;
+  const once = async (): Promise<Uint8Array | null> => {
+    let response: Response;
+    try {
+      response = await doFetch(url, signal ? { signal } : undefined);
+    } catch (cause) {
+      if (signal?.aborted) throw new AbortError(signal.reason);
+      throw new RetryableFetchError(`request failed (${(cause as Error).message})`);
+    }
+    if (response.status === 404) return null;
+    if (response.status === 429 || response.status >= 500) {
+      await response.body?.cancel();
+      throw new RetryableFetchError(`HTTP ${response.status}`, retryAfterMs(response.headers.get('retry-after')));
+    }
+    if (!response.ok) throw new ModelFileError(url, url, `HTTP ${response.status}`);
+    if (!onDownload || !response.body) return new Uint8Array(await response.arrayBuffer());
+    const total = Number(response.headers.get('content-length') ?? 0) || 0;
+    const chunks: Uint8Array[] = [];
+    let loaded = 0;
+    const reader = response.body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        loaded += value.byteLength;
+        onDownload(url, loaded, total);
+      }
+    } catch (cause) {
+      if (signal?.aborted) throw new AbortError(signal.reason);
+      throw new RetryableFetchError(`download cut off after ${loaded} bytes (${(cause as Error).message})`);
+    }
+    // Without a Content-Length the last chunk is not recognisable as the last: say so once more.
+    if (total !== loaded) onDownload(url, loaded, loaded);
+    const bytes = new Uint8Array(loaded);
+    let offset = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+    return bytes;
+  };
+  return withRetries(url, once, (reason, tries) => new ModelFileError(url, url, `${reason}, ${tries} tries`), {
+    policy: access.retry, signal, onRetry: access.onRetry,
+  });
 }
 
 /** The weights file of each dtype in the hub layout transformers.js uses. */

@@ -52,4 +52,13 @@ describe('planDevices', () => {
     expect(() => planDevices('tpu' as 'wasm', 'auto', noGpu)).toThrow(/"tpu" is not/);
     expect(() => planDevices([], 'auto', noGpu)).toThrow(/empty list/);
   });
+
+  it("auto prefers WASM when the only WebGPU adapter is a software one; 'webgpu' by name still uses it", () => {
+    const swiftshader = { ...gpuNoF16, adapter: 'google swiftshader', softwareAdapter: true };
+    const auto = planDevices('auto', 'auto', swiftshader);
+    expect(auto.gpu).toBeNull();
+    expect(auto.wasmWorkers).toBeGreaterThan(0);
+    expect(auto.reasons[0]).toBe("device auto: wasm (the WebGPU adapter google swiftshader is a software one, slower than WASM; ask for device 'webgpu' to use it anyway)");
+    expect(planDevices('webgpu', 'auto', swiftshader).gpu).toEqual({ dtype: 'fp32', tryFp16: false });
+  });
 });

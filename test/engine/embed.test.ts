@@ -1,13 +1,10 @@
 // The behaviour of embed() that users rely on: order, duplicates, input rules, options, errors.
 import { env, pipeline } from '@huggingface/transformers';
-import { createServer, type Server } from 'node:http';
-import { readFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, createEmbedder, DisposedError, InvalidOptionError, InvalidTextError, ModelFileError, type Embedder } from '../../src/node.js';
 import { LEXICON_SEED, LEXICON_SIZE, makeLexicon, TextGenerator } from '../../tools/fixtures/lexicon.js';
 import { cosine, MODELS_DIR, modelDir } from '../helpers/models.js';
+import { startModelServer, type ModelServer } from '../helpers/model-server.js';
 
 env.allowRemoteModels = false;
 env.localModelPath = MODELS_DIR + '/';
@@ -170,21 +167,13 @@ describe('options and model locations', () => {
   });
 
   describe('a URL base in hub layout', () => {
-    let server: Server;
+    let server: ModelServer;
     let base: string;
     beforeAll(async () => {
-      server = createServer(async (req, res) => {
-        try {
-          res.end(await readFile(join(MODELS_DIR, decodeURIComponent(req.url!.replace(/^\/models\//, '')))));
-        } catch {
-          res.statusCode = 404;
-          res.end();
-        }
-      });
-      await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/models`;
+      server = await startModelServer();
+      base = server.base;
     });
-    afterAll(() => new Promise<void>((done) => server.close(() => done())));
+    afterAll(() => server.close());
 
     it('loads over HTTP and embeds the same as from disk', async () => {
       const e = await createEmbedder({ model: `${base}/fixture-tiny/` });
