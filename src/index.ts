@@ -231,7 +231,7 @@ export async function createEmbedder(options: BrowserEmbedderOptions = {}): Prom
     get stats() {
       return engine.stats;
     },
-    embed: (texts, call = {}) => engine.embed(texts, { onProgress: call.onProgress ?? onProgress, signal: call.signal }),
+    embed: (texts, call = {}) => engine.embed(texts, { ...call, onProgress: call.onProgress ?? onProgress }),
     dispose: () => engine.dispose(),
     ...streamingMethods(engine),
     workers: members.map((m: PoolMember) => ({ name: m.name, device: m.device, dtype: m.info.dtype })),

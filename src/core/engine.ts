@@ -5,8 +5,9 @@
 import { packSorted, sortByLengthDescending, type PackedBatch } from '../batch/pack.js';
 import { fillDuplicates, foldDuplicates, scatterRows } from '../batch/order.js';
 import type { TokenizedTexts } from '../tokenize/tokenizer.js';
-import { AbortError, DisposedError, InvalidTextError } from './errors.js';
+import { AbortError, DisposedError, InvalidOptionError, InvalidTextError } from './errors.js';
 import { positiveInteger } from './validate.js';
+import { createLaneGate, type LaneGate, type Priority } from './lane-gate.js';
 import type { EmbedCallOptions, EmbedderInfo, EmbedderStats, Embeddings, EmbedProgress } from './types.js';
 import type { Embedder } from './types.js';
 
@@ -44,7 +45,7 @@ export interface EngineSettings {
 /** An embedder plus the window-level call that streaming builds on. */
 export interface Engine extends Embedder {
   /** Embeds one window of texts with no progress of its own (or the caller's reporter). */
-  embedWindow(texts: readonly string[], call?: { signal?: AbortSignal; progress?: ProgressReporter }): Promise<Embeddings>;
+  embedWindow(texts: readonly string[], call?: { signal?: AbortSignal; progress?: ProgressReporter; priority?: Priority }): Promise<Embeddings>;
 }
 
 /** Builds an Embedder over the given parts. */
@@ -55,12 +56,15 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
   const stats: EmbedderStats = { texts: 0, tokens: 0, paddingTokens: 0, truncatedTexts: 0, batches: 0 };
   let disposed = false;
   let queue: Promise<unknown> = Promise.resolve();
+  const running = new Set<Promise<unknown>>();
+  const gates = parts.lanes.map(() => createLaneGate());
 
   /**
    * Embeds a list of texts into `data` (row i at i * dim), in windows of `lookahead` distinct
    * texts: tokenizing the next window while lanes run this one.
    */
   const embedInto = async (texts: readonly string[], data: Float32Array, call: EmbedCallOptions, progress: ProgressReporter): Promise<void> => {
+    const priority = call.priority ?? 'normal';
     const { unique, firstOf } = foldDuplicates(texts);
     const windows: number[][] = [];
     for (let start = 0; start < unique.length; start += lookahead) windows.push(unique.slice(start, start + lookahead));
@@ -81,7 +85,7 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
       const multiple = parts.padMultiple ?? 1;
       // Rows are never longer than maxTokens, so capping there keeps every shape valid for the model.
       if (multiple > 1) for (const b of batches) b.paddedLength = Math.min(Math.ceil(b.paddedLength / multiple) * multiple, info.maxTokens);
-      await runOnLanes(parts.lanes, batches, ids, call.signal, (batch, rows) => {
+      await runOnLanes(parts.lanes, batches, ids, call.signal, { gates, priority }, (batch, rows) => {
         scatterRows(data, dim, batch.indices.map((i) => window[i]!), rows);
         let tokens = 0;
         for (const i of batch.indices) tokens += lengths[i]!;
@@ -108,18 +112,26 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
   };
 
   /**
-   * Checks the texts, then serialises the work on this embedder: concurrent calls would only
-   * fight over the same cores.
+   * Checks the texts, then schedules the work: normal calls run one after another (concurrent
+   * bulk calls would only fight over the same cores); a high-priority call starts at once, and
+   * its batches take each lane before the waiting batches of normal calls.
    */
-  const exclusive = <T>(texts: readonly unknown[], work: () => Promise<T>): Promise<T> => {
+  const schedule = <T>(texts: readonly unknown[], priority: Priority | undefined, work: () => Promise<T>): Promise<T> => {
     if (disposed) return Promise.reject(new DisposedError());
+    if (priority !== undefined && priority !== 'high' && priority !== 'normal') {
+      return Promise.reject(new InvalidOptionError('priority', `"${String(priority)}" is not 'high' or 'normal'`));
+    }
     const bad = texts.findIndex((t) => typeof t !== 'string');
     if (bad >= 0) return Promise.reject(new InvalidTextError(bad, texts[bad]));
-    const result = queue.then(() => {
+    const start = () => {
       if (disposed) throw new DisposedError();
       return work();
-    });
-    queue = result.catch(() => undefined);
+    };
+    const result = priority === 'high' ? Promise.resolve().then(start) : queue.then(start);
+    if (priority !== 'high') queue = result.catch(() => undefined);
+    const settled = result.catch(() => undefined);
+    running.add(settled);
+    void settled.then(() => running.delete(settled));
     return result;
   };
 
@@ -130,10 +142,10 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
     },
     embed(texts, call = {}) {
       if (!Array.isArray(texts)) return Promise.reject(new TypeError(`embed() takes an array of strings, got ${typeof texts}`));
-      return exclusive(texts, () => run(texts, call));
+      return schedule(texts, call.priority, () => run(texts, call));
     },
     embedWindow(texts, call = {}) {
-      return exclusive(texts, async () => {
+      return schedule(texts, call.priority, async () => {
         const data = new Float32Array(texts.length * dim);
         await embedInto(texts, data, call, call.progress ?? progressReporter(texts.length, undefined, 0));
         return { count: texts.length, dim, data };
@@ -142,25 +154,38 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
     async dispose() {
       if (disposed) return;
       disposed = true;
-      await queue;
+      await Promise.all([queue, ...running]);
       await parts.release();
     },
   };
 }
 
-/** Lanes pull batches from one queue until it is empty, an error occurs, or the signal aborts. */
+/**
+ * Lanes pull batches from one queue until it is empty, an error occurs, or the signal aborts.
+ * With gates, a lane is taken through its gate before each batch (see lane-gate.ts).
+ */
 export async function runOnLanes(
   lanes: readonly Lane[], batches: readonly PackedBatch[], ids: readonly Int32Array[], signal: AbortSignal | undefined,
+  scheduling: { gates: readonly LaneGate[]; priority: Priority } | null,
   onRows: (batch: PackedBatch, rows: Float32Array) => void,
 ): Promise<void> {
   let next = 0;
   let stopped = false;
-  await Promise.all(lanes.map(async (lane) => {
+  await Promise.all(lanes.map(async (lane, l) => {
     try {
       while (!stopped && next < batches.length) {
-        if (signal?.aborted) throw new AbortError(signal.reason);
-        const batch = batches[next++]!;
-        const rows = await lane.run(batch.indices.map((i) => ids[i]!), batch.paddedLength);
+        const release = scheduling ? await scheduling.gates[l]!.acquire(scheduling.priority) : () => undefined;
+        let batch: PackedBatch;
+        let rows: Float32Array;
+        try {
+          // Another lane may have taken the last batch while this one waited at its gate.
+          if (stopped || next >= batches.length) break;
+          if (signal?.aborted) throw new AbortError(signal.reason);
+          batch = batches[next++]!;
+          rows = await lane.run(batch.indices.map((i) => ids[i]!), batch.paddedLength);
+        } finally {
+          release();
+        }
         if (!stopped) onRows(batch, rows);
       }
     } catch (error) {

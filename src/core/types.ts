@@ -82,6 +82,11 @@ export interface EmbedProgress {
 export interface EmbedCallOptions {
   onProgress?: (progress: EmbedProgress) => void;
   signal?: AbortSignal;
+  /**
+   * 'high': the call starts at once and its batches run before the remaining batches of
+   * 'normal' calls (a search query during a bulk run). Default 'normal': calls run in order.
+   */
+  priority?: 'high' | 'normal';
 }
 
 /** A loaded model ready to embed texts. */

@@ -28,6 +28,8 @@ export interface StreamOptions extends RecordOptions {
   cacheSize?: number;
   /** Counts the work for progress. */
   progress?: ProgressReporter;
+  /** 'high' lets this stream's batches run before those of normal calls on the same embedder. */
+  priority?: 'high' | 'normal';
   /** Told how many records were skipped, as they are. */
   onSkip?: (count: number) => void;
   /** Text hashes of the skipped ids as committed: a skipped record whose text hashes otherwise is reported to onChanged. */
@@ -75,7 +77,7 @@ export async function* embedStream(engine: Engine, source: RecordSource | AsyncI
         else missing.push(i);
       });
       if (missing.length) {
-        const computed = await engine.embedWindow(missing.map((i) => window[i]!.text), { signal: options.signal, progress: options.progress });
+        const computed = await engine.embedWindow(missing.map((i) => window[i]!.text), { signal: options.signal, progress: options.progress, priority: options.priority });
         missing.forEach((i, k) => data.set(computed.data.subarray(k * dim, (k + 1) * dim), i * dim));
       }
       if (missing.length < window.length) options.progress?.add(window.length - missing.length, 0);

@@ -22,7 +22,7 @@ describe('runOnLanes', () => {
   it('runs every batch once, faster lanes taking more, and hands back the right rows', async () => {
     const log: string[] = [];
     const seen = new Map<number, number>();
-    await runOnLanes([lane('fast', 2, log), lane('slow', 12, log)], batches, ids, undefined, (batch, rows) => {
+    await runOnLanes([lane('fast', 2, log), lane('slow', 12, log)], batches, ids, undefined, null, (batch, rows) => {
       batch.indices.forEach((index, r) => seen.set(index, rows[r]!));
     });
     expect([...seen.keys()].sort((a, b) => a - b)).toEqual(ids.map((_, i) => i));
@@ -35,7 +35,7 @@ describe('runOnLanes', () => {
   it('stops pulling when a lane fails, and reports the failure', async () => {
     let runs = 0;
     const failing: Lane = { run: async () => { await sleep(1); if (++runs === 3) throw new Error('device lost'); return new Float32Array(2); } };
-    await expect(runOnLanes([failing], batches, ids, undefined, () => {})).rejects.toThrow('device lost');
+    await expect(runOnLanes([failing], batches, ids, undefined, null, () => {})).rejects.toThrow('device lost');
     expect(runs).toBe(3);
   });
 
@@ -43,7 +43,7 @@ describe('runOnLanes', () => {
     const controller = new AbortController();
     let done = 0;
     const log: string[] = [];
-    const run = runOnLanes([lane('a', 2, log)], batches, ids, controller.signal, () => { if (++done === 4) controller.abort(); });
+    const run = runOnLanes([lane('a', 2, log)], batches, ids, controller.signal, null, () => { if (++done === 4) controller.abort(); });
     await expect(run).rejects.toBeInstanceOf(AbortError);
     expect(done).toBe(4);
   });
