@@ -101,7 +101,6 @@ async function embedFile(argv: string[]): Promise<number> {
     });
   } catch (error) {
     if (!(error instanceof AbortError) || !stoppedBy) throw error;
-    progress.end();
     await embedder.dispose();
     console.error(`embed: stopped by ${stoppedBy}; ${error.committed ?? 0} rows of this run committed to ${values.out}; run the same command with --resume to continue`);
     return SIGNAL_EXIT[stoppedBy as keyof typeof SIGNAL_EXIT];

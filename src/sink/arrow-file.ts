@@ -110,7 +110,8 @@ async function* verifiedBatches(file: RandomAccessFile, state: WalkState): Async
         state.damagedSchema = state.schema?.metadata instanceof Map && state.schema.metadata.has('bulk-embed');
         return fail(`unreadable schema at byte ${message.start}: ${(cause as Error).message}`);
       }
-      verify = Boolean(state.description?.checksum) || state.schema.fields.some((f) => f.name === 'checksum');
+      // A description that says 'crc32' matched the schema above, so the column is the one test.
+      verify = state.schema.fields.some((f) => f.name === 'checksum');
       state.schemaMessage = message.bytes.slice();
     } else if (message.kind === 'batch') {
       if (!state.schemaMessage) return fail(`a record batch before the schema at byte ${message.start}`);
@@ -233,8 +234,8 @@ export function arrowFileSink(file: RandomAccessFile, options: ArrowSinkOptions 
       }
     }
     // A run killed while writing the first message leaves a torn Arrow header and no rows: start over.
-    const head = await file.read(0, 4);
-    if (!state.schemaMessage && state.validEnd === 0 && state.problem?.startsWith('truncated') && head.every((b) => b === 0xff)) {
+    const tornFirstMessage = !state.schemaMessage && state.validEnd === 0 && state.problem?.startsWith('truncated');
+    if (tornFirstMessage && (await file.read(0, 4)).every((b) => b === 0xff)) {
       await file.truncate(0);
       return { committed, description: null, repaired: `${state.problem}: a first message cut short, no rows; started over` };
     }

@@ -10,6 +10,7 @@ import type { MetadataValue } from '../source/records.js';
 import { toHalfBits } from '../util/half.js';
 import { checkMessageBounds } from './arrow-guard.js';
 import { rowChecksums } from './checksum.js';
+import { kindOf, type ColumnKind } from './columns.js';
 
 const CONTINUATION = 0xffffffff;
 /** End-of-stream marker: continuation + zero length. */
@@ -102,14 +103,6 @@ export function readMessageHeader(view: DataView, start: number, length: number)
   return { type, bodyLength };
 }
 
-/** Kind of a metadata column. */
-export type ColumnKind = 'utf8' | 'float64' | 'bool';
-
-/** The kind a metadata value needs (null fits any column). */
-export function kindOf(value: MetadataValue): ColumnKind | null {
-  return value === null ? null : typeof value === 'number' ? 'float64' : typeof value === 'boolean' ? 'bool' : 'utf8';
-}
-
 /** What an embeddings file holds, stored in the Arrow schema's metadata. */
 export interface FileDescription {
   model: string;
@@ -122,9 +115,6 @@ export interface FileDescription {
   /** 'crc32': each row carries a checksum column (files of version 0.1 have none). */
   checksum?: 'crc32';
 }
-
-/** Column names the file itself uses: a record's metadata may not take them. */
-export const RESERVED_COLUMNS: readonly string[] = ['id', 'embedding', 'text_hash', 'checksum'];
 
 const DESCRIPTION_KEY = 'bulk-embed';
 

@@ -5,7 +5,7 @@
 // uint32 column.
 import type { RecordBatch } from 'apache-arrow';
 import type { MetadataValue } from '../source/records.js';
-import type { ColumnKind } from './arrow-ipc.js';
+import { RESERVED_COLUMNS, type ColumnKind } from './columns.js';
 
 const TABLE = (() => {
   const t = new Uint32Array(256);
@@ -121,8 +121,7 @@ export function firstCorruptRow(batch: RecordBatch): number {
   const bytesPer = values.BYTES_PER_ELEMENT * listSize;
   const start = (embedding.data[0]!.offset + child.offset) * values.BYTES_PER_ELEMENT;
   if (start + n * bytesPer > valueBytes.length) return 0;
-  const reserved = new Set(['id', 'text_hash', 'embedding', 'checksum']);
-  const meta = batch.schema.fields.filter((f) => !reserved.has(f.name)).map((f) => ({ kind: kindOfType(String(f.type)), vector: batch.getChild(f.name) }));
+  const meta = batch.schema.fields.filter((f) => !RESERVED_COLUMNS.includes(f.name)).map((f) => ({ kind: kindOfType(String(f.type)), vector: batch.getChild(f.name) }));
   if (meta.some((m) => m.kind === null || !m.vector || m.vector.length !== n)) return 0;
   for (let r = 0; r < n; r++) {
     let crc = 0xffffffff;

@@ -5,7 +5,8 @@ import { progressReporter } from '../core/engine.js';
 import { AbortError, EmbeddingsFileError, InputFormatError } from '../core/errors.js';
 import type { EmbedProgress, Embeddings } from '../core/types.js';
 import { positiveInteger } from '../core/validate.js';
-import { inferColumns, kindOf, RESERVED_COLUMNS, textHash, type FileDescription } from '../sink/arrow-ipc.js';
+import { inferColumns, textHash, type FileDescription } from '../sink/arrow-ipc.js';
+import { kindOf, RESERVED_COLUMNS } from '../sink/columns.js';
 import type { EmbeddingSink } from '../sink/arrow-file.js';
 import { readRecords, takeWindow, type EmbedRecord, type RecordOptions, type RecordSource } from '../source/records.js';
 
