@@ -5,16 +5,14 @@
 import { packSorted, sortByLengthDescending, type PackedBatch } from '../batch/pack.js';
 import { fillDuplicates, foldDuplicates, scatterRows } from '../batch/order.js';
 import type { TokenizedTexts } from '../tokenize/tokenizer.js';
-import { AbortError, DisposedError, InvalidOptionError, InvalidTextError } from './errors.js';
+import { DisposedError, InvalidOptionError, InvalidTextError } from './errors.js';
 import { positiveInteger } from './validate.js';
-import { createLaneGate, type LaneGate, type Priority } from './lane-gate.js';
+import type { Priority } from './lane-gate.js';
+import { laneSlots, runOnLanes, type Lane, type LaneEvents, type ResiliencePolicy } from './lane-runner.js';
 import type { EmbedCallOptions, EmbedderInfo, EmbedderStats, Embeddings, EmbedProgress } from './types.js';
 import type { Embedder } from './types.js';
 
-/** Runs one padded batch of token rows and returns its [rows, dim] vectors. */
-export interface Lane {
-  run(rows: Int32Array[], seq: number): Promise<Float32Array>;
-}
+export type { Lane } from './lane-runner.js';
 
 /** What a runtime hands the engine. */
 export interface EngineParts {
@@ -40,6 +38,8 @@ export interface EngineSettings {
   lookahead?: number;
   /** Least time between progress reports (the last one is always sent). */
   progressIntervalMs?: number;
+  /** How failed batches and lanes are retried (a crashed worker, a lost GPU device). */
+  resilience?: ResiliencePolicy;
 }
 
 /** An embedder plus the window-level call that streaming builds on. */
@@ -53,11 +53,40 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
   const { info } = parts;
   const dim = info.dim;
   const lookahead = positiveInteger('lookahead', settings.lookahead ?? DEFAULT_LOOKAHEAD);
-  const stats: EmbedderStats = { texts: 0, tokens: 0, paddingTokens: 0, truncatedTexts: 0, batches: 0 };
+  const stats: EmbedderStats = {
+    texts: 0, tokens: 0, paddingTokens: 0, truncatedTexts: 0, batches: 0,
+    retriedBatches: 0, recoveredLanes: 0, lostLanes: 0, splitBatches: 0, exactReruns: 0,
+  };
   let disposed = false;
   let queue: Promise<unknown> = Promise.resolve();
   const running = new Set<Promise<unknown>>();
-  const gates = parts.lanes.map(() => createLaneGate());
+  const slots = laneSlots(parts.lanes);
+  // What went wrong and what was done about it goes in info.reasons (bounded: a long run may retry often).
+  const say = (line: string) => {
+    if (info.reasons.length < 200) info.reasons.push(line);
+  };
+  const events: LaneEvents = {
+    retried: (lane, error) => {
+      stats.retriedBatches++;
+      say(`${lane}: a batch failed (${error.message}); it runs again`);
+    },
+    recovered: (lane, ms) => {
+      stats.recoveredLanes++;
+      say(`${lane}: rebuilt in ${Math.round(ms)} ms`);
+    },
+    lost: (lane, error) => {
+      stats.lostLanes++;
+      say(`${lane}: out for good (${error.message})`);
+    },
+    split: (lane, rows, seq, error) => {
+      stats.splitBatches++;
+      say(`${lane}: a batch of ${rows} x ${seq} tokens did not fit (${error.message}); split, and this lane takes at most ${Math.floor(rows / 2) * seq} tokens a batch from now on`);
+    },
+    rerunExact: (lane, rows) => {
+      stats.exactReruns++;
+      if (stats.exactReruns <= 10) say(`${lane}: a batch of ${rows} texts gave a NaN, Inf or off-unit vector in reduced precision; it ran again in fp32`);
+    },
+  };
 
   /**
    * Embeds a list of texts into `data` (row i at i * dim), in windows of `lookahead` distinct
@@ -85,7 +114,8 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
       const multiple = parts.padMultiple ?? 1;
       // Rows are never longer than maxTokens, so capping there keeps every shape valid for the model.
       if (multiple > 1) for (const b of batches) b.paddedLength = Math.min(Math.ceil(b.paddedLength / multiple) * multiple, info.maxTokens);
-      await runOnLanes(parts.lanes, batches, ids, call.signal, { gates, priority }, (batch, rows) => {
+      const options = { signal: call.signal, priority, policy: settings.resilience, events, dim, normalized: info.normalize, textIndex: (i: number) => window[i]! };
+      await runOnLanes(slots, batches, ids, options, (batch, rows) => {
         scatterRows(data, dim, batch.indices.map((i) => window[i]!), rows);
         let tokens = 0;
         for (const i of batch.indices) tokens += lengths[i]!;
@@ -158,41 +188,6 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
       await parts.release();
     },
   };
-}
-
-/**
- * Lanes pull batches from one queue until it is empty, an error occurs, or the signal aborts.
- * With gates, a lane is taken through its gate before each batch (see lane-gate.ts).
- */
-export async function runOnLanes(
-  lanes: readonly Lane[], batches: readonly PackedBatch[], ids: readonly Int32Array[], signal: AbortSignal | undefined,
-  scheduling: { gates: readonly LaneGate[]; priority: Priority } | null,
-  onRows: (batch: PackedBatch, rows: Float32Array) => void,
-): Promise<void> {
-  let next = 0;
-  let stopped = false;
-  await Promise.all(lanes.map(async (lane, l) => {
-    try {
-      while (!stopped && next < batches.length) {
-        const release = scheduling ? await scheduling.gates[l]!.acquire(scheduling.priority) : () => undefined;
-        let batch: PackedBatch;
-        let rows: Float32Array;
-        try {
-          // Another lane may have taken the last batch while this one waited at its gate.
-          if (stopped || next >= batches.length) break;
-          if (signal?.aborted) throw new AbortError(signal.reason);
-          batch = batches[next++]!;
-          rows = await lane.run(batch.indices.map((i) => ids[i]!), batch.paddedLength);
-        } finally {
-          release();
-        }
-        if (!stopped) onRows(batch, rows);
-      }
-    } catch (error) {
-      stopped = true;
-      throw error;
-    }
-  }));
 }
 
 /** Counts work done and reports it, throttled. */

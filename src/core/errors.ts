@@ -117,3 +117,33 @@ export class FileLockedError extends EmbeddingsFileError {
     super(file, `is being written by ${holder}; one writer at a time${hint}`);
   }
 }
+
+/** What broke a lane: its worker died or hung, or its GPU device was lost. */
+export type LaneFaultKind = 'crashed' | 'timeout' | 'device-lost' | 'error';
+
+/**
+ * A lane that cannot go on as it is (a worker terminated or silent past its bound, a lost GPU
+ * device). The engine runs the batch again elsewhere and rebuilds the lane.
+ */
+export class LaneFaultError extends EmbedError {
+  override name = 'LaneFaultError';
+  constructor(readonly lane: string, readonly kind: LaneFaultKind, reason: string, options?: { cause?: unknown }) {
+    super(`${lane}: ${reason}`, options);
+  }
+}
+
+/** No lane could run the work: every retry of a batch failed, or every lane is out for good. Names the causes. */
+export class LanesFailedError extends EmbedError {
+  override name = 'LanesFailedError';
+  constructor(message: string, readonly causes: readonly Error[]) {
+    super(message, { cause: causes[causes.length - 1] });
+  }
+}
+
+/** The model gave a vector with NaN or Inf (or off unit length when normalising) even in full precision: names the text. */
+export class InvalidOutputError extends EmbedError {
+  override name = 'InvalidOutputError';
+  constructor(readonly index: number, reason: string) {
+    super(`the vector of text ${index} ${reason}`);
+  }
+}

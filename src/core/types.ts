@@ -57,6 +57,16 @@ export interface EmbedderStats {
   paddingTokens: number;
   truncatedTexts: number;
   batches: number;
+  /** Batches run again after their lane failed. */
+  retriedBatches: number;
+  /** Lanes rebuilt after a fault (a new worker, a new GPU device). */
+  recoveredLanes: number;
+  /** Lanes given up after repeated faults. */
+  lostLanes: number;
+  /** Batches split because they did not fit a lane's memory. */
+  splitBatches: number;
+  /** Batches run again in fp32 because reduced precision gave a bad vector. */
+  exactReruns: number;
 }
 
 /** One progress report: loading the model, compiling/warming up, or embedding. */
