@@ -11,7 +11,8 @@ import { AbortError } from './core/errors.js';
 import { positiveInteger } from './core/validate.js';
 import type { Dtype, Embedder, EmbedderInfo, EmbedderOptions, EmbedProgress } from './core/types.js';
 import { planDevices, type BrowserCapabilities, type BrowserDeviceRequest } from './browser/plan.js';
-import { DEFAULT_LOAD_TIMEOUT_MS, defaultWorkerFactory, memberLane, roundRobinTokenizer, startMember, stopMembers, type PoolMember, type WorkerFactory } from './browser/pool.js';
+import { DEFAULT_BATCH_TIMEOUT_MS, DEFAULT_LOAD_TIMEOUT_MS, defaultWorkerFactory, startMember, stopMembers, type PoolMember, type WorkerFactory } from './browser/pool.js';
+import { seatLane, seatTokenizer, type Seat, type SeatSettings } from './browser/seats.js';
 import type { WorkerLoadProgress, WorkerLoadRequest } from './browser/protocol.js';
 import type { HubSettings } from './model/files.js';
 import type { RetryPolicy } from './model/fetch-retry.js';
@@ -21,7 +22,7 @@ export * from './core/errors.js';
 export { planDevices, type BrowserCapabilities, type BrowserDeviceRequest, type DevicePlan } from './browser/plan.js';
 export { DEFAULT_HUB, type HubSettings } from './model/files.js';
 export type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
-export type { WorkerFactory } from './browser/pool.js';
+export { defaultWorkerFactory, type WorkerFactory } from './browser/pool.js';
 export { opfsArrowSink, indexedDbSink, readIndexedDb, openOpfsFile, closeOpfsWorker, withQuotaCheck, StorageQuotaError, type StoredEmbedding, type StorageEstimate } from './browser/storage.js';
 export { arrowFileSink, type EmbeddingSink, type SearchHit, type ReadOptions } from './sink/arrow-file.js';
 export type { RandomAccessFile } from './sink/random-access.js';
@@ -52,6 +53,8 @@ export interface BrowserEmbedderOptions extends Omit<EmbedderOptions, 'device'>,
   workerFactory?: WorkerFactory;
   /** A loading worker that reports no progress for this long is stopped with an error (default 60,000). */
   loadTimeoutMs?: number;
+  /** A batch running longer than this counts its worker as hung: it is replaced and the batch runs again (default 300,000). */
+  batchTimeoutMs?: number;
   /** How failed model downloads are retried (network errors, 429, 5xx; never 404/403); progress reports each retry. */
   retry?: RetryPolicy;
   /** Replaces capability detection (tests; forcing a path). */
@@ -217,14 +220,30 @@ export async function createEmbedder(options: BrowserEmbedderOptions = {}): Prom
     dtype: (gpuMember ?? first).info.dtype,
     reasons: [...plan.reasons, ...members.flatMap((m) => m.info.reasons)],
   };
-  const tokenizers = members.filter((m) => m.device === 'wasm');
+  let closed = false;
+  const seats: Seat[] = members.map((member) => ({ member, request: requests.find(([name]) => name === member.name)![1], deviceLosses: 0, respawning: null }));
+  const settings: SeatSettings = {
+    factory, loadTimeoutMs,
+    batchTimeoutMs: positiveInteger('batchTimeoutMs', options.batchTimeoutMs ?? DEFAULT_BATCH_TIMEOUT_MS),
+    maxBufferBytes: caps.maxBufferBytes,
+    fallback: { ...shared, device: 'wasm', dtype: plan.wasmDtype, tryFp16: false, threads: 1, warmup: false, padMultiple: 1 },
+    maxDeviceLosses: 2,
+    say: (line) => {
+      if (info.reasons.length < 200) info.reasons.push(line);
+    },
+    closed: () => closed,
+  };
   const engine = createEngine({
     info,
-    tokenize: roundRobinTokenizer(tokenizers.length ? tokenizers : members),
-    lanes: members.map(memberLane),
-    release: () => stopMembers(members),
+    tokenize: seatTokenizer(seats, settings),
+    lanes: seats.map((seat) => seatLane(seat, settings)),
+    release: async () => {
+      closed = true;
+      await Promise.all(seats.map((s) => s.respawning?.catch(() => undefined)));
+      await stopMembers(seats.map((s) => s.member));
+    },
     padMultiple: gpuMember && members.length === 1 ? 16 : 1,
-    progressExtras: () => ({ memory: memoryReadout(members) }),
+    progressExtras: () => ({ memory: memoryReadout(seats.map((s) => s.member)) }),
   }, options);
   return {
     info,
@@ -234,7 +253,9 @@ export async function createEmbedder(options: BrowserEmbedderOptions = {}): Prom
     embed: (texts, call = {}) => engine.embed(texts, { ...call, onProgress: call.onProgress ?? onProgress }),
     dispose: () => engine.dispose(),
     ...streamingMethods(engine),
-    workers: members.map((m: PoolMember) => ({ name: m.name, device: m.device, dtype: m.info.dtype })),
+    get workers() {
+      return seats.map(({ member: m }: { member: PoolMember }) => ({ name: m.name, device: m.device, dtype: m.info.dtype }));
+    },
   };
 }
 

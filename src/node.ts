@@ -11,7 +11,7 @@ import { openNodeFile } from './sink/node-file.js';
 import { embedStream, embedTo, type EmbedToOptions, type EmbedToResult, type StreamBatch, type StreamOptions } from './stream/embed-stream.js';
 import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
 import type { EmbedRecord, RecordOptions, RecordSource } from './source/records.js';
-import { inProcessParts, loadModel, type InferenceBackend } from './core/load.js';
+import { inProcessParts, loadCheckingFp16, loadModel, type InferenceBackend } from './core/load.js';
 import type { Embedder, EmbedderOptions } from './core/types.js';
 import { resolveModelFiles, type FileAccess, type HubSettings, type ModelFiles } from './model/files.js';
 import type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
@@ -131,8 +131,9 @@ export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise
   // Local folders are recorded absolutely (resolveLocal), so a resumed file can tell it is the same model.
   const access = { ...nodeFileAccess, hub: options.hub, retry: options.retry, onRetry: options.onRetry };
   const files = options.files ?? (await resolveModelFiles(options.model ?? DEFAULT_MODEL, access));
-  const model = await loadModel(options, { files, backend: options.backend ?? nodeBackend(options.sessionOptions) });
-  return withStreaming(createEngine(inProcessParts(model), options));
+  const backend = options.backend ?? nodeBackend(options.sessionOptions);
+  const checked = await loadCheckingFp16(() => loadModel(options, { files, backend }), () => loadModel({ ...options, dtype: 'fp32' }, { files, backend }));
+  return withStreaming(createEngine(inProcessParts(checked), options));
 }
 
 function withStreaming(engine: Engine): NodeEmbedder {

@@ -6,9 +6,9 @@ import { join, resolve } from 'node:path';
 import { buildBertOnnx } from './fixtures/onnx-bert.js';
 import { configJson, tokenizerConfigJson, tokenizerJson, UNTRAINED_NOTICE } from './fixtures/hub-files.js';
 import { LEXICON_SEED, LEXICON_SIZE, makeLexicon, syllables } from './fixtures/lexicon.js';
-import { GENERATOR_VERSION, PRESETS, type FixturePreset } from './fixtures/presets.js';
+import { GENERATOR_VERSION, OVERFLOW_PRESETS, PRESETS, type FixturePreset } from './fixtures/presets.js';
 import { buildVocabulary } from './fixtures/vocabulary.js';
-import { generateWeights, parameterCount } from './fixtures/weights.js';
+import { applyFp16Overflow, generateWeights, parameterCount } from './fixtures/weights.js';
 
 /** Where generated models live, relative to the repository root. */
 export const MODELS_DIR = resolve(import.meta.dirname, '..', 'models');
@@ -23,6 +23,13 @@ export function writePreset(preset: FixturePreset, dir: string): Record<string, 
   const vocab = buildVocabulary(preset.dims.vocabSize, lexicon, syllables(LEXICON_SEED));
   const weights = generateWeights(preset);
   const description = `${preset.name}: ${UNTRAINED_NOTICE}`;
+  const extra: Record<string, string> = {};
+  if (preset.fp16Overflow) {
+    // The trigger is a whole word of the vocabulary, so a test can put it in a text.
+    const triggerId = vocab.findIndex((token, id) => id >= 1000 && /^[a-z]{5,}$/.test(token));
+    applyFp16Overflow(weights, preset.fp16Overflow, triggerId);
+    extra['fixture.json'] = JSON.stringify({ fp16Overflow: preset.fp16Overflow, ...(preset.fp16Overflow.at === 'word' ? { triggerWord: vocab[triggerId] } : {}) }, null, 2) + '\n';
+  }
   const files: Record<string, Uint8Array | string> = {
     'config.json': JSON.stringify(configJson(preset), null, 2) + '\n',
     'tokenizer.json': JSON.stringify(tokenizerJson(vocab)) + '\n',
@@ -30,6 +37,7 @@ export function writePreset(preset: FixturePreset, dir: string): Record<string, 
     'onnx/model.onnx': buildBertOnnx(weights, 'fp32', description),
     'onnx/model_fp16.onnx': buildBertOnnx(weights, 'fp16', description),
     'README.md': `# ${preset.name}\n\n${UNTRAINED_NOTICE}\n\n${parameterCount(weights).toLocaleString('en')} parameters.\n`,
+    ...extra,
   };
   const hashes: Record<string, string> = {};
   for (const [name, content] of Object.entries(files)) {
@@ -56,7 +64,7 @@ export function isCurrent(dir: string): boolean {
 function main(): void {
   const ifMissing = process.argv.includes('--if-missing');
   mkdirSync(MODELS_DIR, { recursive: true });
-  for (const preset of PRESETS) {
+  for (const preset of [...PRESETS, ...OVERFLOW_PRESETS]) {
     const dir = join(MODELS_DIR, preset.name);
     if (ifMissing && isCurrent(dir)) continue;
     const started = performance.now();

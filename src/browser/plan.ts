@@ -17,6 +17,8 @@ export interface BrowserCapabilities {
   adapter?: string;
   /** A software adapter (SwiftShader): correct, but warming up kernels costs more than it saves. */
   softwareAdapter?: boolean;
+  /** A buffer limit in bytes below the GPU device's own (forcing smaller GPU batches; tests). */
+  maxBufferBytes?: number;
 }
 
 export type BrowserDevice = 'webgpu' | 'wasm';
@@ -95,4 +97,14 @@ function normalise(request: BrowserDeviceRequest): 'auto' | BrowserDevice[] {
     if (d !== 'webgpu' && d !== 'wasm') throw new InvalidOptionError('device', `"${String(d)}" is not 'webgpu', 'wasm', 'cpu' or 'auto'`);
   }
   return list;
+}
+
+/**
+ * The most rows of `seq` tokens whose largest activation fits in `limitBytes`: the attention
+ * scores (heads x seq x seq a row) or the feed-forward layer (seq x intermediate a row), counted
+ * at 4 bytes a value whatever the dtype, since kernels may compute in fp32. At least 1.
+ */
+export function maxRowsWithin(limitBytes: number, seq: number, shape: { heads: number; intermediate: number }): number {
+  const perRow = 4 * seq * Math.max(shape.heads * seq, shape.intermediate);
+  return Math.max(1, Math.floor(limitBytes / perRow));
 }

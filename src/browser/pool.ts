@@ -2,11 +2,9 @@
 // them to the shared engine as lanes. The main thread only coordinates: tokenizing and inference
 // run in the workers, and token rows and vectors cross as transferred buffers.
 import * as Comlink from 'comlink';
-import type { Lane } from '../core/engine.js';
-import { WorkerStartError } from '../core/errors.js';
+import { LaneFaultError, WorkerStartError } from '../core/errors.js';
 import type { EmbedderInfo } from '../core/types.js';
-import type { FlatRows, WorkerApi, WorkerLoadProgress, WorkerLoadRequest } from './protocol.js';
-import { flattenRows, unflattenRows } from './protocol.js';
+import type { WorkerApi, WorkerLoadProgress, WorkerLoadRequest, WorkerLoadResult } from './protocol.js';
 
 /** Makes a dedicated module worker running worker.js; injectable for tests and unusual bundlers. */
 export type WorkerFactory = (name: string) => Worker;
@@ -23,10 +21,20 @@ export interface PoolMember {
   worker: Worker;
   /** GPU buffer bytes this worker held after its last batch. */
   gpuBytes: number;
+  shape: WorkerLoadResult['shape'];
+  maxBufferBytes: number | null;
+  /** Settles with the fault when the worker ends or throws an uncaught error; never rejects. */
+  died: Promise<LaneFaultError>;
+  /** Set when the pool ends the worker itself, so its end is not a fault. */
+  stopping: boolean;
 }
 
 /** Default of `loadTimeoutMs`: how long a loading worker may go without reporting progress. */
 export const DEFAULT_LOAD_TIMEOUT_MS = 60_000;
+/** Default of `batchTimeoutMs`: the longest one batch may run before its worker is counted as hung. */
+export const DEFAULT_BATCH_TIMEOUT_MS = 300_000;
+
+let lockSerial = 0;
 
 /**
  * Starts one worker and loads the model in it. Rejects with the load's own error when loading
@@ -46,10 +54,17 @@ export async function startMember(
   };
   arm();
   let worker: Worker | undefined;
+  let faulted: (fault: LaneFaultError) => void = () => {};
+  const died = new Promise<LaneFaultError>((r) => (faulted = r));
+  let loaded = false;
   try {
     worker = factory(name);
     const api = Comlink.wrap<WorkerApi>(worker);
     worker.addEventListener('error', (e) => {
+      if (loaded) {
+        faulted(new LaneFaultError(name, 'error', `uncaught error in the worker: ${e.message || 'unknown'}`));
+        return;
+      }
       // A module script that fails to load gives an ErrorEvent with no message; say what that means.
       const reason = e.message ||
         "its script did not load or threw while importing (a missing or blocked file; with Vite, add the plugin from 'bulk-embed/vite', " +
@@ -60,8 +75,17 @@ export async function startMember(
       arm();
       onProgress(name, p);
     });
-    const { info } = await Promise.race([api.load(request, report), failed]);
-    return { name, device: request.device, info, api, worker, gpuBytes: await Promise.race([api.gpuBytes(), failed]) };
+    const locks = (globalThis.navigator as Navigator & { locks?: LockManager } | undefined)?.locks;
+    const aliveLock = locks ? `bulk-embed-alive-${name}-${Date.now()}-${lockSerial++}-${Math.random().toString(36).slice(2)}` : undefined;
+    const result = await Promise.race([api.load({ ...request, aliveLock }, report), failed]);
+    const member: PoolMember = {
+      name, device: request.device, info: result.info, api, worker, gpuBytes: await Promise.race([api.gpuBytes(), failed]),
+      shape: result.shape, maxBufferBytes: result.maxBufferBytes, died, stopping: false,
+    };
+    loaded = true;
+    // The worker holds this lock for life, so it is granted here the moment the worker ends.
+    if (aliveLock) void locks!.request(aliveLock, () => faulted(new LaneFaultError(name, 'crashed', 'the worker ended (terminated, crashed or out of memory)')));
+    return member;
   } catch (error) {
     // Errors thrown by the load itself arrive through Comlink with their name and message kept.
     worker?.terminate();
@@ -71,36 +95,37 @@ export async function startMember(
   }
 }
 
-/** A member as an engine lane. */
-export function memberLane(member: PoolMember): Lane {
-  return {
-    async run(rows, seq) {
-      const flat = flattenRows(rows);
-      const { vectors, gpuBytes } = await member.api.run(Comlink.transfer(flat, [flat.flat.buffer, flat.offsets.buffer]), seq);
-      member.gpuBytes = gpuBytes;
-      return vectors;
-    },
-  };
+/** Calls a worker, bounded: a worker that ends, throws uncaught, loses its GPU or exceeds the timeout gives a LaneFaultError. */
+export async function callMember<T>(member: PoolMember, call: () => Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new LaneFaultError(member.name, 'timeout', `a call took longer than ${timeoutMs} ms (see batchTimeoutMs)`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([call(), member.died.then((fault) => Promise.reject(fault)), timeout]);
+  } catch (error) {
+    if ((error as Error).name === 'DeviceLostError') throw new LaneFaultError(member.name, 'device-lost', (error as Error).message, { cause: error });
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
-/** Tokenizes on the members in turn. */
-export function roundRobinTokenizer(members: readonly PoolMember[]) {
-  let turn = 0;
-  return async (texts: string[]) => {
-    const member = members[turn++ % members.length]!;
-    const result: FlatRows & { truncated: number } = await member.api.tokenize(texts);
-    return { ids: unflattenRows(result), truncated: result.truncated };
-  };
+/** Ends a member's worker, releasing its session first when it still answers. */
+export async function stopMember(member: PoolMember, graceMs = 2000): Promise<void> {
+  member.stopping = true;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    // A dead or hung worker cannot answer: wait for its goodbye only so long.
+    await Promise.race([member.api.dispose().catch(() => undefined), member.died, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+  } finally {
+    clearTimeout(timer);
+    member.api[Comlink.releaseProxy]();
+    member.worker.terminate();
+  }
 }
 
 /** Releases every member's session (freeing GPU memory) and ends its worker. */
 export async function stopMembers(members: readonly PoolMember[]): Promise<void> {
-  await Promise.all(members.map(async (m) => {
-    try {
-      await m.api.dispose();
-    } finally {
-      m.api[Comlink.releaseProxy]();
-      m.worker.terminate();
-    }
-  }));
+  await Promise.all(members.map((m) => stopMember(m)));
 }

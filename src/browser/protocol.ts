@@ -1,4 +1,5 @@
 // The messages between the coordinator (main thread) and its workers, carried by Comlink.
+import type { ModelShape } from '../core/load.js';
 import type { EmbedderInfo, EmbedderOptions } from '../core/types.js';
 import type { HubSettings } from '../model/files.js';
 import type { RetryNotice, RetryPolicy } from '../model/fetch-retry.js';
@@ -19,6 +20,8 @@ export interface WorkerLoadRequest {
   /** Run each batch shape once before use (GPU shader compilation). */
   warmup: boolean;
   padMultiple: number;
+  /** A Web Lock the worker holds for its whole life: its release tells the coordinator the worker ended. */
+  aliveLock?: string;
 }
 
 export interface WorkerLoadProgress {
@@ -31,6 +34,9 @@ export interface WorkerLoadProgress {
 
 export interface WorkerLoadResult {
   info: EmbedderInfo;
+  shape: ModelShape | null;
+  /** The GPU device's largest buffer binding (WebGPU workers). */
+  maxBufferBytes: number | null;
 }
 
 /** Token rows packed flat: row r is flat[offsets[r] .. offsets[r + 1]). */
@@ -42,7 +48,8 @@ export interface FlatRows {
 export interface WorkerApi {
   load(request: WorkerLoadRequest, onProgress?: (p: WorkerLoadProgress) => void): Promise<WorkerLoadResult>;
   tokenize(texts: string[]): Promise<FlatRows & { truncated: number }>;
-  run(rows: FlatRows, seq: number): Promise<{ vectors: Float32Array; gpuBytes: number }>;
+  /** Runs a batch; `exact` runs it on the fp32 model (loaded on first need) when the worker runs fp16. */
+  run(rows: FlatRows, seq: number, exact?: boolean): Promise<{ vectors: Float32Array; gpuBytes: number }>;
   gpuBytes(): number;
   dispose(): Promise<void>;
 }

@@ -3,10 +3,10 @@
 // worker, because its proxy mode does not work with WebGPU.
 import * as Comlink from 'comlink';
 import * as ort from 'onnxruntime-web/webgpu';
-import { loadModel, type InferenceBackend, type LoadedModel } from '../core/load.js';
+import { loadCheckingFp16, loadModel, runRows, type InferenceBackend, type LoadedModel } from '../core/load.js';
 import { resolveModelFiles } from '../model/files.js';
 import type { RetryNotice } from '../model/fetch-retry.js';
-import { createOrtSession, prepareBatch, type OrtModule } from '../run/session.js';
+import { createOrtSession, type OrtModule } from '../run/session.js';
 import { gpuBufferBytes, trackGpuBuffers } from './gpu-memory.js';
 import { checkRuntimeFiles } from './runtime-files.js';
 import { flattenRows, unflattenRows, type WorkerApi, type WorkerLoadRequest } from './protocol.js';
@@ -14,14 +14,41 @@ import { flattenRows, unflattenRows, type WorkerApi, type WorkerLoadRequest } fr
 trackGpuBuffers();
 
 let model: LoadedModel | null = null;
+/** The fp32 model, loaded on first need, for batches whose fp16 result is bad. */
+let exactModel: (() => Promise<LoadedModel>) | null = null;
+let exactLoaded: LoadedModel | null = null;
 
-/** Probe texts for the fp16 check: short and long, words and numbers. */
-const PROBE_TEXTS = [
-  'the quick brown fox jumps over the lazy dog',
-  'A',
-  'Numbers 12345 and 67890, punctuation; quotes "like this" and more.',
-  Array.from({ length: 120 }, (_, i) => `word${i % 17} river garden`).join(' '),
-];
+/**
+ * Holds a Web Lock for as long as this worker lives: the browser releases it when the worker ends
+ * in any way (terminated, crashed, killed for memory), which is how the coordinator learns of it.
+ */
+function holdForLife(name: string): Promise<void> {
+  const locks = (navigator as Navigator & { locks?: LockManager }).locks;
+  if (!locks) return Promise.resolve();
+  return new Promise((held) => void locks.request(name, () => {
+    held();
+    return new Promise<never>(() => {});
+  }));
+}
+
+/** The parts of a GPUDevice used here (no dependency on WebGPU's type package). */
+interface DeviceLike {
+  lost: Promise<{ reason: string; message: string }>;
+  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
+}
+
+let deviceLost: Error | null = null;
+let markLost: (e: Error) => void = () => {};
+const lostSignal = new Promise<never>((_, reject) => (markLost = reject));
+lostSignal.catch(() => undefined);
+
+/** After a device loss every run fails at once with an error the coordinator recognises. */
+function watchDevice(device: DeviceLike): void {
+  void device.lost.then((info) => {
+    deviceLost = Object.assign(new Error(`GPU device lost (${info.reason}${info.message ? `: ${info.message}` : ''})`), { name: 'DeviceLostError' });
+    markLost(deviceLost);
+  });
+}
 
 function backendFor(device: 'webgpu' | 'wasm', dtype: WorkerLoadRequest['dtype']): InferenceBackend {
   return {
@@ -34,28 +61,9 @@ function backendFor(device: 'webgpu' | 'wasm', dtype: WorkerLoadRequest['dtype']
   };
 }
 
-function cosineRows(a: Float32Array, b: Float32Array, dim: number): { min: number; finite: boolean } {
-  let min = 1;
-  let finite = true;
-  for (let r = 0; r < a.length / dim; r++) {
-    let dot = 0, na = 0, nb = 0;
-    for (let j = r * dim; j < (r + 1) * dim; j++) {
-      if (!Number.isFinite(b[j]!)) finite = false;
-      dot += a[j]! * b[j]!;
-      na += a[j]! * a[j]!;
-      nb += b[j]! * b[j]!;
-    }
-    min = Math.min(min, dot / Math.sqrt(na * nb));
-  }
-  return { min: Number.isNaN(min) ? -1 : min, finite };
-}
-
-async function runRows(m: LoadedModel, rows: Int32Array[], seq: number): Promise<Float32Array> {
-  return m.session.run(prepareBatch(rows, rows.map((_, i) => i), seq, m.padId));
-}
-
 const api: WorkerApi = {
   async load(request, onProgress) {
+    if (request.aliveLock) await holdForLife(request.aliveLock);
     ort.env.wasm.wasmPaths = request.wasmPaths; // never a CDN: the app serves these files
     ort.env.wasm.numThreads = request.threads;
     ort.env.wasm.proxy = false;
@@ -78,31 +86,9 @@ const api: WorkerApi = {
       },
     });
     const load = (dtype: WorkerLoadRequest['dtype']) => loadModel({ ...request.options, dtype }, { files, backend: backendFor(request.device, dtype) });
-    const reasons: string[] = [];
-    let chosen: LoadedModel;
-    if (request.tryFp16) {
-      const [half, full] = [await load('fp16'), await load('fp32')];
-      const { ids } = full.tokenizer.encode(PROBE_TEXTS, full.info.maxTokens, full.info.truncation);
-      let verdict: { min: number; finite: boolean };
-      try {
-        const seq = Math.max(...ids.map((r) => r.length));
-        verdict = cosineRows(await runRows(full, ids, seq), await runRows(half, ids, seq), full.info.dim);
-      } catch (error) {
-        verdict = { min: -1, finite: false };
-        reasons.push(`fp16 probe failed to run: ${(error as Error).message}`);
-      }
-      if (verdict.finite && verdict.min >= 0.999) {
-        chosen = half;
-        await full.session.release();
-        reasons.push(`fp16 accepted: probe batch cosine ${verdict.min.toFixed(5)} >= 0.999 against fp32`);
-      } else {
-        chosen = full;
-        await half.session.release();
-        reasons.push(verdict.finite ? `fp16 refused: probe batch cosine ${verdict.min.toFixed(5)} < 0.999 against fp32` : 'fp16 refused: the probe batch gave NaN or Inf');
-      }
-    } else {
-      chosen = await load(request.dtype);
-    }
+    const checked = await loadCheckingFp16(() => load(request.tryFp16 ? 'fp16' : request.dtype), () => load('fp32'));
+    const chosen = checked.model;
+    exactModel = checked.exact;
     if (request.warmup) {
       // Compile the kernels once, before the first embed: first runs are 2-4x slower (shader
       // compilation). One run per power-of-two length bucket covers the kernel variants.
@@ -114,7 +100,13 @@ const api: WorkerApi = {
       }
     }
     model = chosen;
-    return { info: { ...chosen.info, reasons } };
+    let maxBufferBytes: number | null = null;
+    if (request.device === 'webgpu') {
+      const device = (await ort.env.webgpu.device) as unknown as DeviceLike;
+      watchDevice(device);
+      maxBufferBytes = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+    }
+    return { info: chosen.info, shape: chosen.shape, maxBufferBytes };
   },
 
   async tokenize(texts) {
@@ -124,9 +116,12 @@ const api: WorkerApi = {
     return Comlink.transfer({ ...rows, truncated }, [rows.flat.buffer, rows.offsets.buffer]);
   },
 
-  async run(rows, seq) {
+  async run(rows, seq, exact) {
     if (!model) throw new Error('worker: run before load');
-    const vectors = await runRows(model, unflattenRows(rows), seq);
+    if (deviceLost) throw deviceLost;
+    const target = exact && exactModel ? (exactLoaded = await exactModel()) : model;
+    // A lost device can leave a run waiting forever: the loss ends the wait.
+    const vectors = await Promise.race([runRows(target, unflattenRows(rows), seq), lostSignal]);
     const out = vectors.byteOffset === 0 && vectors.byteLength === vectors.buffer.byteLength ? vectors : vectors.slice();
     return Comlink.transfer({ vectors: out, gpuBytes: gpuBufferBytes() }, [out.buffer]);
   },
@@ -137,6 +132,7 @@ const api: WorkerApi = {
     const m = model;
     model = null;
     await m?.session.release();
+    await exactLoaded?.session.release();
   },
 };
 

@@ -32,6 +32,14 @@ export interface LoadedModel {
   tokenizer: TextTokenizer;
   session: EncoderSession;
   padId: number;
+  /** Activation sizes from config.json, for fitting batches into a GPU's buffer limits (absent: unknown). */
+  shape: ModelShape | null;
+}
+
+/** The sizes that bound a batch's largest buffers: attention scores and the feed-forward layer. */
+export interface ModelShape {
+  heads: number;
+  intermediate: number;
 }
 
 export const DEFAULT_MAX_BATCH_TOKENS = 8192;
@@ -69,15 +77,110 @@ export async function loadModel(options: EmbedderOptions, deps: LoadDependencies
     tokenizer,
     session,
     padId: Number(config.pad_token_id ?? 0) || 0,
+    shape: modelShape(config),
   };
 }
 
+function modelShape(config: Record<string, unknown>): ModelShape | null {
+  const heads = Number(config.num_attention_heads);
+  const intermediate = Number(config.intermediate_size);
+  return Number.isInteger(heads) && heads > 0 && Number.isInteger(intermediate) && intermediate > 0 ? { heads, intermediate } : null;
+}
+
+/** Runs token rows padded to `seq` on a loaded model. */
+export function runRows(model: LoadedModel, rows: Int32Array[], seq: number): Promise<Float32Array> {
+  return model.session.run(prepareBatch(rows, rows.map((_, i) => i), seq, model.padId));
+}
+
+/**
+ * Texts for the fp16 check: short and long, words, numbers and punctuation, and one that fills
+ * maxTokens, because fp16 overflow grows with length (attention sums, positions late in a text).
+ */
+export function probeTexts(maxTokens: number): string[] {
+  const words = ['river', 'garden', '12345', 'Zürich', 'quotes "like this"', 'and;', 'x', 'unbelievably', '67890.5'];
+  return [
+    'the quick brown fox jumps over the lazy dog',
+    'A',
+    'Numbers 12345 and 67890, punctuation; quotes "like this" and more.',
+    // At least one token a word, so this reaches maxTokens and is cut there.
+    Array.from({ length: maxTokens }, (_, i) => words[i % words.length]).join(' '),
+  ];
+}
+
+/** Least cosine between the rows of a probe in fp16 and in fp32 for fp16 to be used. */
+export const FP16_MIN_COSINE = 0.999;
+
+/** A model loaded after the fp16 check, with the fp32 model for re-runs when fp16 was kept. */
+export interface CheckedModel {
+  model: LoadedModel;
+  /** Loads (once) the fp32 model, for batches whose fp16 result is bad; null when `model` is fp32. */
+  exact: (() => Promise<LoadedModel>) | null;
+}
+
+/**
+ * Loads with `loadChosen`; when the runtime settled on fp16, also loads fp32 with `loadFp32`, runs
+ * the probe texts on both and keeps fp16 only if every row is finite and at cosine >=
+ * FP16_MIN_COSINE to fp32. Says which, and why, in info.reasons.
+ */
+export async function loadCheckingFp16(loadChosen: () => Promise<LoadedModel>, loadFp32: () => Promise<LoadedModel>): Promise<CheckedModel> {
+  const first = await loadChosen();
+  if (first.info.dtype !== 'fp16') return { model: first, exact: null };
+  const full = await loadFp32();
+  const { ids } = full.tokenizer.encode(probeTexts(full.info.maxTokens), full.info.maxTokens, full.info.truncation);
+  const seq = Math.max(...ids.map((r) => r.length));
+  let verdict: { min: number; finite: boolean; failed?: string };
+  try {
+    verdict = compareRows(await runRows(full, ids, seq), await runRows(first, ids, seq), full.info.dim);
+  } catch (error) {
+    verdict = { min: -1, finite: false, failed: (error as Error).message };
+  }
+  const reasons = first.info.reasons;
+  if (verdict.finite && verdict.min >= FP16_MIN_COSINE) {
+    await full.session.release();
+    reasons.push(`fp16 accepted: probe batch (${ids.length} texts up to ${seq} tokens) cosine ${verdict.min.toFixed(5)} >= ${FP16_MIN_COSINE} against fp32`);
+    let exact: Promise<LoadedModel> | null = null;
+    return { model: first, exact: () => (exact ??= loadFp32()) };
+  }
+  await first.session.release();
+  full.info.reasons.unshift(...reasons.filter((r) => !full.info.reasons.includes(r)));
+  full.info.reasons.push(
+    verdict.failed ? `fp16 refused: the probe batch failed to run (${verdict.failed}); using fp32`
+      : verdict.finite ? `fp16 refused: probe batch cosine ${verdict.min.toFixed(5)} < ${FP16_MIN_COSINE} against fp32; using fp32`
+        : `fp16 refused: the probe batch (${ids.length} texts up to ${seq} tokens) gave NaN or Inf (fp16 overflow); using fp32`,
+  );
+  return { model: full, exact: null };
+}
+
+function compareRows(a: Float32Array, b: Float32Array, dim: number): { min: number; finite: boolean } {
+  let min = 1;
+  let finite = true;
+  for (let r = 0; r < a.length / dim; r++) {
+    let dot = 0, na = 0, nb = 0;
+    for (let j = r * dim; j < (r + 1) * dim; j++) {
+      if (!Number.isFinite(b[j]!)) finite = false;
+      dot += a[j]! * b[j]!;
+      na += a[j]! * a[j]!;
+      nb += b[j]! * b[j]!;
+    }
+    min = Math.min(min, dot / Math.sqrt(na * nb));
+  }
+  return { min: Number.isNaN(min) ? -1 : min, finite };
+}
+
 /** Engine parts for a model loaded in this thread: one lane, tokenizing in place. */
-export function inProcessParts(model: LoadedModel): EngineParts {
+export function inProcessParts({ model, exact }: CheckedModel): EngineParts {
+  let full: LoadedModel | null = null;
   return {
     info: model.info,
     tokenize: async (texts) => model.tokenizer.encode(texts, model.info.maxTokens, model.info.truncation),
-    lanes: [{ run: (rows, seq) => model.session.run(prepareBatch(rows, rows.map((_, i) => i), seq, model.padId)) }],
-    release: () => model.session.release(),
+    lanes: [{
+      name: model.info.device,
+      run: (rows, seq) => runRows(model, rows, seq),
+      ...(exact ? { runExact: async (rows: Int32Array[], seq: number) => runRows((full = await exact()), rows, seq) } : {}),
+    }],
+    release: async () => {
+      await model.session.release();
+      await full?.session.release();
+    },
   };
 }

@@ -1,0 +1,128 @@
+// A seat is a place in the pool that a worker fills. The engine sees each seat as a lane; when its
+// worker ends, hangs or loses its GPU, the seat is filled again by a new worker (after repeated
+// GPU device losses, by a WASM worker), while the engine runs the failed batch elsewhere.
+import * as Comlink from 'comlink';
+import { LaneFaultError } from '../core/errors.js';
+import type { Lane } from '../core/lane-runner.js';
+import { maxRowsWithin } from './plan.js';
+import { callMember, startMember, stopMember, type PoolMember, type WorkerFactory } from './pool.js';
+import { flattenRows, unflattenRows, type FlatRows, type WorkerLoadRequest } from './protocol.js';
+
+/** What a seat needs to fill itself again. */
+export interface SeatSettings {
+  factory: WorkerFactory;
+  loadTimeoutMs: number;
+  batchTimeoutMs: number;
+  /** A buffer limit below the device's own, for GPU workers. */
+  maxBufferBytes?: number;
+  /** The WASM worker a GPU seat falls back to after `maxDeviceLosses` losses (null: none). */
+  fallback: WorkerLoadRequest | null;
+  maxDeviceLosses: number;
+  /** Says what happened (info.reasons). */
+  say(line: string): void;
+  /** True once the pool is disposed: a worker started after that is ended at once. */
+  closed(): boolean;
+}
+
+/** A place in the pool and the worker filling it. */
+export interface Seat {
+  member: PoolMember;
+  request: WorkerLoadRequest;
+  deviceLosses: number;
+  respawning: Promise<void> | null;
+}
+
+// Which worker a fault came from: a fault of a worker already replaced needs no new one.
+const faultedMember = new WeakMap<Error, PoolMember>();
+
+async function call<T>(seat: Seat, settings: SeatSettings, work: (m: PoolMember) => Promise<T>): Promise<T> {
+  const member = seat.member;
+  try {
+    return await callMember(member, () => work(member), settings.batchTimeoutMs);
+  } catch (error) {
+    if (error instanceof LaneFaultError) faultedMember.set(error, member);
+    throw error;
+  }
+}
+
+/** Fills the seat with a new worker, once per fault (concurrent callers share the attempt). */
+export function respawn(seat: Seat, settings: SeatSettings, fault: LaneFaultError): Promise<void> {
+  const from = faultedMember.get(fault);
+  if (from && from !== seat.member) return Promise.resolve(); // already replaced
+  seat.respawning ??= (async () => {
+    const old = seat.member;
+    void stopMember(old, 0);
+    if (fault.kind === 'device-lost') seat.deviceLosses++;
+    let request = seat.request;
+    if (request.device === 'webgpu' && seat.deviceLosses >= settings.maxDeviceLosses && settings.fallback) {
+      request = settings.fallback;
+      settings.say(`${old.name}: GPU device lost ${seat.deviceLosses} times; its work goes to a WASM worker`);
+    }
+    const next = await startMember(settings.factory, old.name, request, () => undefined, settings.loadTimeoutMs);
+    if (settings.closed()) {
+      await stopMember(next);
+      throw new LaneFaultError(old.name, 'error', 'the embedder was disposed');
+    }
+    seat.member = next;
+    seat.request = request;
+    settings.say(`${fault.message}; a new ${request.device} worker took its place`);
+  })().finally(() => {
+    seat.respawning = null;
+  });
+  return seat.respawning;
+}
+
+/** A seat as an engine lane. */
+export function seatLane(seat: Seat, settings: SeatSettings): Lane {
+  const run = async (rows: Int32Array[], seq: number, exact: boolean) => {
+    const { vectors, gpuBytes } = await call(seat, settings, (m) => {
+      const flat = flattenRows(rows);
+      return m.api.run(Comlink.transfer(flat, [flat.flat.buffer, flat.offsets.buffer]), seq, exact);
+    });
+    seat.member.gpuBytes = gpuBytes;
+    return vectors;
+  };
+  const runExact = (rows: Int32Array[], seq: number) => run(rows, seq, true);
+  return {
+    get name() {
+      return seat.member.name;
+    },
+    run: (rows, seq) => run(rows, seq, false),
+    get runExact() {
+      return seat.member.info.dtype === 'fp16' ? runExact : undefined;
+    },
+    maxRows(seq) {
+      const m = seat.member;
+      if (m.device !== 'webgpu' || !m.shape) return Infinity;
+      const limit = Math.min(m.maxBufferBytes ?? Infinity, settings.maxBufferBytes ?? Infinity);
+      return Number.isFinite(limit) ? maxRowsWithin(limit, seq, m.shape) : Infinity;
+    },
+    recover: (fault) => respawn(seat, settings, fault),
+  };
+}
+
+/**
+ * Tokenizes on the seats in turn (WASM seats first: the GPU worker is busiest). A seat whose
+ * worker fails is filled again and the texts go to the next seat; bounded by the seats' tries.
+ */
+export function seatTokenizer(seats: readonly Seat[], settings: SeatSettings) {
+  let turn = 0;
+  return async (texts: string[]) => {
+    const order = [...seats].sort((a, b) => Number(a.member.device === 'webgpu') - Number(b.member.device === 'webgpu'));
+    const candidates = order.filter((s) => s.member.device === 'wasm').length ? order.filter((s) => s.member.device === 'wasm') : order;
+    let last: Error | null = null;
+    for (let tries = 0; tries < candidates.length + 2; tries++) {
+      const seat = candidates[turn++ % candidates.length]!;
+      try {
+        await seat.respawning?.catch(() => undefined);
+        const result: FlatRows & { truncated: number } = await call(seat, settings, (m) => m.api.tokenize(texts));
+        return { ids: unflattenRows(result), truncated: result.truncated };
+      } catch (error) {
+        if (!(error instanceof LaneFaultError)) throw error;
+        last = error;
+        await respawn(seat, settings, error).catch((e: Error) => (last = e));
+      }
+    }
+    throw last!;
+  };
+}

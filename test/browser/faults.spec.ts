@@ -1,0 +1,137 @@
+// Faults in the browser pool, injected through the public seams: a workerFactory whose workers are
+// terminated mid-batch, a GPU device the test destroys, a forced low buffer limit. Each run must
+// complete with the vectors of an undisturbed run, or fail with a typed error within its bound.
+import { expect, test, type Page } from '@playwright/test';
+import { createEmbedder as createNodeEmbedder } from '../../src/node.js';
+import { mixedCorpus } from '../../tools/fixtures/corpus.js';
+import { minRowCosine } from '../helpers/models.js';
+
+const MODEL = 'fixture-tiny';
+const texts = mixedCorpus(300, 2027);
+const gpuTexts = texts.slice(0, 120); // SwiftShader runs WebGPU on the CPU: fewer texts
+
+let reference: { dim: number; data: Float32Array } | null = null;
+async function nodeReference(count = texts.length) {
+  if (!reference) {
+    const e = await createNodeEmbedder({ model: `models/${MODEL}` });
+    reference = await e.embed(texts);
+    await e.dispose();
+  }
+  return { dim: reference.dim, data: reference.data.subarray(0, count * reference.dim) };
+}
+
+async function openPage(page: Page, query = '') {
+  page.on('pageerror', (e) => console.log('page error:', e.message));
+  await page.goto(`/${query}`);
+  await expect(page.locator('#status')).toHaveText('ready');
+}
+
+test('workers terminated mid-batch at 3 seeded moments: the embed completes with the undisturbed vectors', async ({ page }) => {
+  await openPage(page, '?coi=0'); // two single-threaded WASM workers
+  const out = await page.evaluate(async ({ texts, model }) => {
+    const g = globalThis as any;
+    const options = { model, device: 'wasm', maxBatchTokens: 384 };
+    const calm = await g.bulkEmbed.createEmbedder(options);
+    let t = performance.now();
+    await calm.embed(texts);
+    const calmMs = performance.now() - t;
+    await calm.dispose();
+    const { factory, log } = g.faultyFactory({ killAt: [3, 11, 19], delayMs: 2 });
+    const e = await g.bulkEmbed.createEmbedder({ ...options, workerFactory: factory });
+    t = performance.now();
+    const r = await e.embed(texts);
+    const faultyMs = performance.now() - t;
+    const result = { data: Array.from(r.data as Float32Array), stats: e.stats, reasons: e.info.reasons, log, calmMs, faultyMs, workers: e.workers };
+    await e.dispose();
+    return result;
+  }, { texts, model: `/models/${MODEL}` });
+  console.log(`3 workers terminated: ${out.faultyMs.toFixed(0)} ms against ${out.calmMs.toFixed(0)} ms undisturbed; ` +
+    `${out.stats.retriedBatches} batches re-run, ${out.stats.recoveredLanes} workers replaced; ${out.log.started} workers started in all`);
+  const want = await nodeReference();
+  expect(out.log.killed).toBe(3);
+  expect(out.stats.recoveredLanes).toBeGreaterThanOrEqual(3);
+  expect(out.reasons.filter((r: string) => /^bulk-embed-wasm-\d: the worker ended .* a new wasm worker took its place$/.test(r)).length).toBeGreaterThanOrEqual(3);
+  expect(out.workers).toHaveLength(2);
+  expect(minRowCosine(out.data, want.data, want.dim)).toBeGreaterThanOrEqual(0.9999);
+});
+
+test('with every worker failing, the embed rejects with LanesFailedError within 10 s', async ({ page }) => {
+  await openPage(page, '?coi=0');
+  const out = await page.evaluate(async ({ texts, model }) => {
+    const g = globalThis as any;
+    const { factory, log } = g.faultyFactory({ everyRun: true, delayMs: 0 });
+    const e = await g.bulkEmbed.createEmbedder({ model, device: 'wasm', workerFactory: factory, maxBatchTokens: 384 });
+    const t = performance.now();
+    let error = { name: '', message: '' };
+    try {
+      await e.embed(texts);
+    } catch (err) {
+      error = { name: (err as Error).name, message: (err as Error).message };
+    }
+    const ms = performance.now() - t;
+    await e.dispose();
+    return { error, ms, killed: log.killed };
+  }, { texts, model: `/models/${MODEL}` });
+  console.log(`every worker failing: ${out.error.name} after ${out.ms.toFixed(0)} ms: ${out.error.message}`);
+  expect(out.error.name).toBe('LanesFailedError');
+  expect(out.error.message).toMatch(/failed 3 times; last on bulk-embed-wasm-\d: bulk-embed-wasm-\d: the worker ended/);
+  expect(out.ms).toBeLessThan(10_000);
+});
+
+test('GPUDevice.destroy() mid-run on SwiftShader: the run completes with every row right; after a second loss, WASM takes over', async ({ page }) => {
+  await openPage(page);
+  const out = await page.evaluate(async ({ texts, model }) => {
+    const g = globalThis as any;
+    const { factory } = g.faultyFactory({ gpuFaults: true });
+    const e = await g.bulkEmbed.createEmbedder({ model, device: 'webgpu', workerFactory: factory, maxBatchTokens: 512 });
+    const embedWithLoss = async () => {
+      let destroyed = false;
+      const t = performance.now();
+      const r = await e.embed(texts, {
+        onProgress: (p: any) => {
+          if (!destroyed && p.done >= 30) {
+            destroyed = true;
+            g.destroyGpuDevice();
+          }
+        },
+      });
+      return { data: Array.from(r.data as Float32Array), ms: performance.now() - t, workers: e.workers.map((w: any) => w.device) };
+    };
+    const first = await embedWithLoss();
+    const second = await embedWithLoss();
+    const result = { first, second, stats: e.stats, reasons: e.info.reasons };
+    await e.dispose();
+    return result;
+  }, { texts: gpuTexts, model: `/models/${MODEL}` });
+  console.log(`device lost: first run ${out.first.ms.toFixed(0)} ms (rebuilt on WebGPU), second ${out.second.ms.toFixed(0)} ms (moved to WASM); reasons: ${out.reasons.slice(-4).join(' | ')}`);
+  const want = await nodeReference(gpuTexts.length);
+  expect(minRowCosine(out.first.data, want.data, want.dim)).toBeGreaterThanOrEqual(0.9999);
+  expect(minRowCosine(out.second.data, want.data, want.dim)).toBeGreaterThanOrEqual(0.9999);
+  expect(out.first.workers).toEqual(['webgpu']);
+  expect(out.second.workers).toEqual(['wasm']);
+  expect(out.stats.recoveredLanes).toBe(2);
+  expect(out.reasons.some((r: string) => /GPU device lost \(destroyed/.test(r))).toBe(true);
+  expect(out.reasons).toContain('bulk-embed-gpu: GPU device lost 2 times; its work goes to a WASM worker');
+});
+
+test('a forced low GPU buffer limit: every batch fits it and the vectors are unchanged', async ({ page }) => {
+  await openPage(page);
+  const limit = 1 << 20;
+  const out = await page.evaluate(async ({ texts, model, limit }) => {
+    const g = globalThis as any;
+    const caps = { ...(await g.bulkEmbed.detectCapabilities()), maxBufferBytes: limit };
+    const { factory, log } = g.faultyFactory({});
+    const e = await g.bulkEmbed.createEmbedder({ model, device: 'webgpu', capabilities: caps, workerFactory: factory, maxBatchTokens: 4096 });
+    const r = await e.embed(texts);
+    const result = { data: Array.from(r.data as Float32Array), shapes: log.shapes, batches: e.stats.batches };
+    await e.dispose();
+    return result;
+  }, { texts: gpuTexts, model: `/models/${MODEL}`, limit });
+  // fixture-tiny: 4 heads, feed-forward 128; the largest activation of a row is 4 bytes x seq x max(4 seq, 128).
+  const largest = out.shapes.map(({ rows, seq }: { rows: number; seq: number }) => rows * 4 * seq * Math.max(4 * seq, 128));
+  console.log(`buffer limit ${limit} bytes: ${out.shapes.length} runs for ${out.batches} batches, largest activation ${Math.max(...largest)} bytes`);
+  expect(Math.max(...largest)).toBeLessThanOrEqual(limit);
+  expect(out.shapes.length).toBeGreaterThan(out.batches); // batches were split to fit
+  const want = await nodeReference(gpuTexts.length);
+  expect(minRowCosine(out.data, want.data, want.dim)).toBeGreaterThanOrEqual(0.9999);
+});
