@@ -15,7 +15,8 @@ import {
 const USAGE = `usage:
   embed <input.jsonl|.csv|.txt|-> --out <file.arrow> [--model M] [--device cpu|webgpu|auto] [--dtype fp32|fp16|q8|auto]
         [--max-batch-tokens N] [--resume] [--overwrite] [--text-field text] [--id-field id] [--format jsonl|csv|txt] [--float16]
-  embed search <file.arrow> "<query>" [-k 10] [--model M]
+        [--pooling mean|cls|max|lasttoken] [--prompt-name NAME | --prompt TEXT] [--dimensions N]
+  embed search <file.arrow> "<query>" [-k 10] [--model M] [--prompt-name NAME | --prompt TEXT]
   embed info <file.arrow>`;
 
 class UsageError extends Error {}
@@ -60,7 +61,8 @@ async function embedFile(argv: string[]): Promise<number> {
       out: { type: 'string', short: 'o' }, model: { type: 'string' }, device: { type: 'string' }, dtype: { type: 'string' },
       'max-batch-tokens': { type: 'string' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' },
       'text-field': { type: 'string' }, 'id-field': { type: 'string' }, format: { type: 'string' }, float16: { type: 'boolean' },
-      window: { type: 'string' },
+      window: { type: 'string' }, pooling: { type: 'string' }, prompt: { type: 'string' }, 'prompt-name': { type: 'string' },
+      dimensions: { type: 'string' },
     },
   });
   if (positionals.length !== 1) throw new UsageError(positionals.length ? `one input expected, got ${positionals.length}` : 'no input file given');
@@ -78,7 +80,9 @@ async function embedFile(argv: string[]): Promise<number> {
   const embedder = await createEmbedder({
     model: values.model ?? DEFAULT_MODEL,
     device: values.device as 'cpu' | undefined, dtype: values.dtype as 'fp32' | undefined, maxBatchTokens,
+    pooling: values.pooling as 'mean' | undefined, dimensions: count('--dimensions', values.dimensions),
   });
+  const prompt = { prompt: values.prompt, promptName: values['prompt-name'] };
   const chunks = input === '-' ? stdinText() : createReadStream(input, { encoding: 'utf8', highWaterMark: 1 << 16 });
   const sourceName = input === '-' ? 'stdin' : input;
   const records = parseTextRecords(chunks, format, { textField: values['text-field'], idField: values['id-field'], sourceName });
@@ -97,7 +101,7 @@ async function embedFile(argv: string[]): Promise<number> {
   try {
     result = await embedder.embedTo(records, resolve(values.out), {
       parsed: true, resume: values.resume, overwrite: values.overwrite, float16: values.float16, total, signal: controller.signal,
-      windowSize, onProgress: progress.update,
+      windowSize, onProgress: progress.update, ...prompt,
     });
   } catch (error) {
     if (!(error instanceof AbortError) || !stoppedBy) throw error;
@@ -119,14 +123,21 @@ async function embedFile(argv: string[]): Promise<number> {
 }
 
 async function search(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { k: { type: 'string', short: 'k' }, model: { type: 'string' } } });
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true,
+    options: { k: { type: 'string', short: 'k' }, model: { type: 'string' }, prompt: { type: 'string' }, 'prompt-name': { type: 'string' } },
+  });
   if (positionals.length !== 2) throw new UsageError('search takes a file and a query');
   const [file, query] = positionals as [string, string];
   const k = count('-k', values.k) ?? 10;
   if (!existsSync(file)) return fail(EXIT.notFound, `embeddings file not found: ${file}`);
   const description = await readDescription(file);
-  const embedder = await createEmbedder({ model: values.model ?? description.model, pooling: description.pooling as 'mean', normalize: description.normalize });
-  const { data } = await embedder.embed([query]);
+  // The query is embedded as the file was: same pooling, normalisation and Matryoshka truncation.
+  const embedder = await createEmbedder({
+    model: values.model ?? description.model, pooling: description.pooling as 'mean', normalize: description.normalize,
+    ...(description.modelDim ? { dimensions: description.dim } : {}),
+  });
+  const { data } = await embedder.embed([query], { prompt: values.prompt, promptName: values['prompt-name'] });
   await embedder.dispose();
   const hits = await searchEmbeddings(file, data, k);
   for (const hit of hits) console.log(JSON.stringify({ id: hit.id, score: Number(hit.score.toFixed(6)), ...hit.row }));

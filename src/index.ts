@@ -22,6 +22,7 @@ export * from './core/errors.js';
 export { planDevices, type BrowserCapabilities, type BrowserDeviceRequest, type DevicePlan } from './browser/plan.js';
 export { DEFAULT_HUB, type HubSettings } from './model/files.js';
 export type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
+export type { ResiliencePolicy } from './core/lane-runner.js';
 export { defaultWorkerFactory, type WorkerFactory } from './browser/pool.js';
 export { opfsArrowSink, indexedDbSink, readIndexedDb, openOpfsFile, closeOpfsWorker, withQuotaCheck, StorageQuotaError, type StoredEmbedding, type StorageEstimate } from './browser/storage.js';
 export { arrowFileSink, type EmbeddingSink, type SearchHit, type ReadOptions } from './sink/arrow-file.js';
@@ -169,7 +170,7 @@ export async function createEmbedder(options: BrowserEmbedderOptions = {}): Prom
   const shared = {
     model: isUrlLike(model) ? new URL(model, base).href.replace(/\/+$/, '') : model,
     options: {
-      pooling: options.pooling, normalize: options.normalize, maxBatchTokens: options.maxBatchTokens,
+      pooling: options.pooling, normalize: options.normalize, dimensions: options.dimensions, maxBatchTokens: options.maxBatchTokens,
       maxTokens: options.maxTokens, truncation: options.truncation,
     },
     wasmPaths: new URL(options.wasmPaths ?? 'ort/', base).href.replace(/\/?$/, '/'),

@@ -22,6 +22,7 @@ export * from './core/types.js';
 export * from './core/errors.js';
 export { DEFAULT_HUB, type ModelFiles, type HubSettings } from './model/files.js';
 export type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
+export type { ResiliencePolicy } from './core/lane-runner.js';
 export type { InferenceBackend } from './core/load.js';
 export type { EmbeddingSink, SearchHit, ReadOptions, ArrowSinkOptions } from './sink/arrow-file.js';
 export type { StreamBatch, StreamOptions, EmbedToOptions, EmbedToResult } from './stream/embed-stream.js';

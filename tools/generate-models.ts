@@ -2,11 +2,11 @@
 // With --if-missing it only (re)generates folders that are absent or from an older generator.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { buildBertOnnx } from './fixtures/onnx-bert.js';
-import { configJson, tokenizerConfigJson, tokenizerJson, UNTRAINED_NOTICE } from './fixtures/hub-files.js';
+import { configJson, sentenceTransformersFiles, tokenizerConfigJson, tokenizerJson, UNTRAINED_NOTICE } from './fixtures/hub-files.js';
 import { LEXICON_SEED, LEXICON_SIZE, makeLexicon, syllables } from './fixtures/lexicon.js';
-import { GENERATOR_VERSION, OVERFLOW_PRESETS, PRESETS, type FixturePreset } from './fixtures/presets.js';
+import { GENERATOR_VERSION, OVERFLOW_PRESETS, PRESETS, SETTINGS_PRESETS, type FixturePreset } from './fixtures/presets.js';
 import { buildVocabulary } from './fixtures/vocabulary.js';
 import { applyFp16Overflow, generateWeights, parameterCount } from './fixtures/weights.js';
 
@@ -38,9 +38,11 @@ export function writePreset(preset: FixturePreset, dir: string): Record<string, 
     'onnx/model_fp16.onnx': buildBertOnnx(weights, 'fp16', description),
     'README.md': `# ${preset.name}\n\n${UNTRAINED_NOTICE}\n\n${parameterCount(weights).toLocaleString('en')} parameters.\n`,
     ...extra,
+    ...sentenceTransformersFiles(preset),
   };
   const hashes: Record<string, string> = {};
   for (const [name, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(tmp, name)), { recursive: true });
     writeFileSync(join(tmp, name), content);
     hashes[name] = createHash('sha256').update(content).digest('hex');
   }
@@ -64,7 +66,7 @@ export function isCurrent(dir: string): boolean {
 function main(): void {
   const ifMissing = process.argv.includes('--if-missing');
   mkdirSync(MODELS_DIR, { recursive: true });
-  for (const preset of [...PRESETS, ...OVERFLOW_PRESETS]) {
+  for (const preset of [...PRESETS, ...OVERFLOW_PRESETS, ...SETTINGS_PRESETS]) {
     const dir = join(MODELS_DIR, preset.name);
     if (ifMissing && isCurrent(dir)) continue;
     const started = performance.now();

@@ -45,7 +45,9 @@ export interface EngineSettings {
 /** An embedder plus the window-level call that streaming builds on. */
 export interface Engine extends Embedder {
   /** Embeds one window of texts with no progress of its own (or the caller's reporter). */
-  embedWindow(texts: readonly string[], call?: { signal?: AbortSignal; progress?: ProgressReporter; priority?: Priority }): Promise<Embeddings>;
+  embedWindow(texts: readonly string[], call?: { signal?: AbortSignal; progress?: ProgressReporter; priority?: Priority; prompt?: string; promptName?: string }): Promise<Embeddings>;
+  /** The prompt a call's options select: `prompt`, else the model's prompt named `promptName` or its default; '' for none. */
+  resolvePrompt(call: { prompt?: string; promptName?: string }): string;
 }
 
 /** Builds an Embedder over the given parts. */
@@ -92,14 +94,30 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
    * Embeds a list of texts into `data` (row i at i * dim), in windows of `lookahead` distinct
    * texts: tokenizing the next window while lanes run this one.
    */
+  const resolvePrompt = (call: { prompt?: string; promptName?: string }): string => {
+    if (call.prompt !== undefined) {
+      if (typeof call.prompt !== 'string') throw new InvalidOptionError('prompt', `must be a string, got ${typeof call.prompt}`);
+      return call.prompt;
+    }
+    const name = call.promptName ?? info.defaultPromptName;
+    if (name === null || name === undefined) return '';
+    if (!Object.hasOwn(info.prompts, name)) {
+      const known = Object.keys(info.prompts);
+      throw new InvalidOptionError('promptName', `"${String(name)}" is not one of the model's prompts (${known.length ? known.join(', ') : 'it declares none'})`);
+    }
+    return info.prompts[name]!;
+  };
+
   const embedInto = async (texts: readonly string[], data: Float32Array, call: EmbedCallOptions, progress: ProgressReporter): Promise<void> => {
     const priority = call.priority ?? 'normal';
+    // The prompt is part of the text, so it counts against maxTokens as in sentence-transformers.
+    const prompt = resolvePrompt(call);
     const { unique, firstOf } = foldDuplicates(texts);
     const windows: number[][] = [];
     for (let start = 0; start < unique.length; start += lookahead) windows.push(unique.slice(start, start + lookahead));
     const tokenize = (w: number) => {
       // Deferred a tick, so the next window is tokenized while the lanes already run this one.
-      const pending = new Promise((r) => setTimeout(r, 0)).then(() => parts.tokenize(windows[w]!.map((i) => texts[i]!)));
+      const pending = new Promise((r) => setTimeout(r, 0)).then(() => parts.tokenize(windows[w]!.map((i) => prompt + texts[i]!)));
       pending.catch(() => undefined); // awaited below; this only silences the early-rejection warning
       return pending;
     };
@@ -167,6 +185,7 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
 
   return {
     info,
+    resolvePrompt,
     get stats() {
       return { ...stats };
     },

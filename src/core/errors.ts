@@ -29,8 +29,11 @@ export class InvalidOptionError extends EmbedError {
 /** A model file that could not be found or read: names the file and where it was looked for. */
 export class ModelFileError extends EmbedError {
   override name = 'ModelFileError';
-  constructor(readonly file: string, readonly location: string, reason: string, options?: { cause?: unknown }) {
+  /** True when the file does not exist (as opposed to existing but unreadable or malformed). */
+  readonly notFound: boolean;
+  constructor(readonly file: string, readonly location: string, reason: string, options?: { cause?: unknown; notFound?: boolean }) {
     super(`model file ${file} at ${location}: ${reason}`, options);
+    this.notFound = options?.notFound ?? false;
   }
 }
 

@@ -2,12 +2,13 @@
 // a session. Node calls it in-process; the browser calls it inside each worker.
 import { DTYPE_FILES, readModelJson, type ModelFiles } from '../model/files.js';
 import { appendPooling } from '../pool/pooling-graph.js';
+import { readDeclaredSettings } from '../model/st-settings.js';
 import { prepareBatch, type EncoderSession } from '../run/session.js';
 import type { EngineParts } from './engine.js';
 import { positiveInteger } from './validate.js';
 import { loadTokenizer, type TextTokenizer } from '../tokenize/tokenizer.js';
 import { InvalidOptionError, ModelFormatError } from './errors.js';
-import type { EmbedderInfo, EmbedderOptions } from './types.js';
+import type { EmbedderInfo, EmbedderOptions, Pooling } from './types.js';
 
 /** A runtime's way to make sessions and to settle 'auto' choices. */
 export interface InferenceBackend {
@@ -43,12 +44,15 @@ export interface ModelShape {
 }
 
 export const DEFAULT_MAX_BATCH_TOKENS = 8192;
+const POOLINGS: readonly Pooling[] = ['mean', 'cls', 'max', 'lasttoken'];
 
 /** Validates options, loads the files and creates the pooled session. */
 export async function loadModel(options: EmbedderOptions, deps: LoadDependencies): Promise<LoadedModel> {
-  const pooling = options.pooling ?? 'mean';
-  if (pooling !== 'mean' && pooling !== 'cls') throw new InvalidOptionError('pooling', `"${String(pooling)}" is not 'mean' or 'cls'`);
-  const normalize = options.normalize ?? true;
+  if (options.pooling !== undefined && !POOLINGS.includes(options.pooling)) {
+    throw new InvalidOptionError('pooling', `"${String(options.pooling)}" is not ${POOLINGS.map((p) => `'${p}'`).join(', ')}`);
+  }
+  if (options.normalize !== undefined && typeof options.normalize !== 'boolean') throw new InvalidOptionError('normalize', 'must be true or false');
+  const dimensions = options.dimensions === undefined ? null : positiveInteger('dimensions', options.dimensions);
   const maxBatchTokens = positiveInteger('maxBatchTokens', options.maxBatchTokens ?? DEFAULT_MAX_BATCH_TOKENS);
   const truncation = options.truncation ?? 'cut';
   if (truncation !== 'cut' && truncation !== 'keep-special-tokens') {
@@ -57,12 +61,27 @@ export async function loadModel(options: EmbedderOptions, deps: LoadDependencies
   const { files, backend } = deps;
   // config.json first: a missing model is then reported by its first file, every time.
   const config = await readModelJson(files, 'config.json');
-  const [tokenizer, choice] = await Promise.all([(deps.loadTokenizer ?? loadTokenizer)(files), backend.choose(options)]);
+  const [tokenizer, choice, declared] = await Promise.all([(deps.loadTokenizer ?? loadTokenizer)(files), backend.choose(options), readDeclaredSettings(files)]);
+  // Explicit options first, then what the model's files declare, then the defaults.
+  const pooling = options.pooling ?? declared.pooling?.mode ?? 'mean';
+  const normalize = options.normalize ?? declared.normalize?.value ?? true;
   const modelFile = DTYPE_FILES[choice.dtype];
   deps.onFile?.(modelFile);
-  const pooled = appendPooling(await files.read(modelFile), pooling, normalize, `${files.location}/${modelFile}`);
-  const dim = pooled.hidden ?? Number(config.hidden_size);
-  if (!Number.isInteger(dim) || dim <= 0) throw new ModelFormatError(`${files.location}: hidden size unknown (no static output dim, no hidden_size in config.json)`);
+  const pooled = appendPooling(await files.read(modelFile), { pooling, normalize, dimensions }, `${files.location}/${modelFile}`);
+  const modelDim = pooled.hidden ?? Number(config.hidden_size);
+  if (!Number.isInteger(modelDim) || modelDim <= 0) throw new ModelFormatError(`${files.location}: hidden size unknown (no static output dim, no hidden_size in config.json)`);
+  if (dimensions !== null && dimensions > modelDim) throw new InvalidOptionError('dimensions', `${dimensions} is more than the model's ${modelDim} dimensions`);
+  const dim = dimensions ?? modelDim;
+  const reasons = [...choice.reasons];
+  if (declared.pooling && !declared.pooling.includePrompt) {
+    reasons.push(`${declared.pooling.file} sets include_prompt false; prompt tokens are pooled anyway (not supported yet), so prompted vectors differ from sentence-transformers`);
+  }
+  const settingSources = {
+    pooling: options.pooling !== undefined ? 'option' : declared.pooling?.file ?? 'default',
+    normalize: options.normalize !== undefined ? 'option' : declared.normalize?.file ?? 'default',
+    prompts: declared.prompts?.file ?? 'default',
+    dimensions: dimensions !== null ? 'option' : 'default',
+  };
 
   const positions = Number(config.max_position_embeddings);
   const modelMax = Math.min(tokenizer.modelMaxLength ?? Infinity, Number.isFinite(positions) && positions > 0 ? positions : Infinity);
@@ -73,7 +92,11 @@ export async function loadModel(options: EmbedderOptions, deps: LoadDependencies
 
   const session = await backend.createSession(pooled.bytes, choice.device);
   return {
-    info: { model: files.location, device: choice.device, dtype: choice.dtype, dim, maxTokens, truncation, pooling, normalize, maxBatchTokens, reasons: choice.reasons },
+    info: {
+      model: files.location, device: choice.device, dtype: choice.dtype, dim, maxTokens, truncation, pooling, normalize, modelDim,
+      prompts: declared.prompts?.prompts ?? {}, defaultPromptName: declared.prompts?.defaultPromptName ?? null, settingSources,
+      maxBatchTokens, reasons,
+    },
     tokenizer,
     session,
     padId: Number(config.pad_token_id ?? 0) || 0,

@@ -6,7 +6,8 @@ export type ModelLocation = string;
 export type Device = 'cpu' | 'webgpu' | 'auto';
 /** Which weights file of the hub layout to load; 'auto' picks by device. */
 export type Dtype = 'fp32' | 'fp16' | 'q8' | 'auto';
-export type Pooling = 'mean' | 'cls';
+/** How token vectors become one vector: as sentence-transformers' Pooling module names its modes. */
+export type Pooling = 'mean' | 'cls' | 'max' | 'lasttoken';
 
 /** Options of createEmbedder; every field has a default. */
 export interface EmbedderOptions {
@@ -14,9 +15,12 @@ export interface EmbedderOptions {
   model?: ModelLocation;
   device?: Device;
   dtype?: Dtype;
+  /** Default: what the model's 1_Pooling/config.json declares, else 'mean'. */
   pooling?: Pooling;
-  /** L2-normalise each vector (default true). */
+  /** L2-normalise each vector (default: whether modules.json has a Normalize module, else true). */
   normalize?: boolean;
+  /** Matryoshka: keep the first `dimensions` components, then renormalise (default: all). */
+  dimensions?: number;
   /** Padded-token budget of one batch: n texts padded to length L cost n x L. */
   maxBatchTokens?: number;
   /** Truncation length in tokens, special tokens included (default: the model's maximum). */
@@ -44,6 +48,14 @@ export interface EmbedderInfo {
   truncation: 'cut' | 'keep-special-tokens';
   pooling: Pooling;
   normalize: boolean;
+  /** The model's own vector length; `dim` is smaller when `dimensions` truncates. */
+  modelDim: number;
+  /** Prompts the model declares by name (config_sentence_transformers.json). */
+  prompts: Record<string, string>;
+  /** The prompt applied when a call names none (null: none). */
+  defaultPromptName: string | null;
+  /** Where each setting came from: 'option', the model file that declared it, or 'default'. */
+  settingSources: { pooling: string; normalize: string; prompts: string; dimensions: string };
   maxBatchTokens: number;
   /** Why the device and dtype were chosen (e.g. "fp16 refused: ..."). */
   reasons: string[];
@@ -97,6 +109,10 @@ export interface EmbedCallOptions {
    * 'normal' calls (a search query during a bulk run). Default 'normal': calls run in order.
    */
   priority?: 'high' | 'normal';
+  /** Text put before every text, counted against maxTokens (e.g. 'query: '); overrides promptName. */
+  prompt?: string;
+  /** One of info.prompts by name (e.g. 'query'); default info.defaultPromptName. */
+  promptName?: string;
 }
 
 /** A loaded model ready to embed texts. */

@@ -86,7 +86,7 @@ function localFiles(root: string, access: FileAccess): ModelFiles {
     location,
     async read(name) {
       const bytes = await access.readLocal!(`${location}/${name}`);
-      if (!bytes) throw new ModelFileError(name, location, 'file not found');
+      if (!bytes) throw new ModelFileError(name, location, 'file not found', { notFound: true });
       return bytes;
     },
   };
@@ -98,7 +98,7 @@ function urlFiles(base: string, access: FileAccess): ModelFiles {
     location,
     async read(name) {
       const bytes = await fetchBytes(`${location}/${name}`, access);
-      if (!bytes) throw new ModelFileError(name, location, 'not found (HTTP 404)');
+      if (!bytes) throw new ModelFileError(name, location, 'not found (HTTP 404)', { notFound: true });
       return bytes;
     },
   };
@@ -126,7 +126,7 @@ function hubFiles(id: string, access: FileAccess): ModelFiles {
       const reason = tried.length
         ? `not found (tried ${tried.join(', ')})`
         : 'not found: the hub settings allow neither local nor remote models';
-      throw new ModelFileError(name, id, reason);
+      throw new ModelFileError(name, id, reason, { notFound: tried.length > 0 });
     },
   };
 }

@@ -6,7 +6,7 @@ import { MessageWriter, WireFormatError, fieldString, readFields, type WireField
 /** ONNX TensorProto.DataType codes used here. */
 export const OnnxType = { FLOAT: 1, INT32: 6, INT64: 7, FLOAT16: 10 } as const;
 
-const MODEL = { GRAPH: 7 } as const;
+const MODEL = { GRAPH: 7, OPSET_IMPORT: 8 } as const;
 const GRAPH = { NODE: 1, INITIALIZER: 5, INPUT: 11, OUTPUT: 12 } as const;
 const TENSOR = { DIMS: 1, DATA_TYPE: 2, NAME: 8, RAW_DATA: 9 } as const;
 const ATTRIBUTE = { NAME: 1, I: 3, INTS: 8, TYPE: 20 } as const;
@@ -27,6 +27,8 @@ export interface ModelSummary {
   /** Graph inputs that are fed at run time (initializers listed as inputs are left out). */
   inputs: ValueInfo[];
   outputs: ValueInfo[];
+  /** Version of the default ONNX operator set the model imports (null: not declared). */
+  opset: number | null;
 }
 
 /** A node to append: attributes are ints or int lists, all this library needs. */
@@ -101,7 +103,18 @@ export function readModelSummary(bytes: Uint8Array): ModelSummary {
       if (name) initializers.add(fieldString(bytes, name));
     }
   }
-  return { inputs: inputs.filter((i) => !initializers.has(i.name)), outputs };
+  let opset: number | null = null;
+  for (const f of readFields(bytes)) {
+    if (f.field !== MODEL.OPSET_IMPORT || f.wireType !== 2) continue;
+    let domain = '';
+    let version: number | null = null;
+    for (const o of readFields(bytes, f.valueStart, f.valueEnd)) {
+      if (o.field === 1 && o.wireType === 2) domain = fieldString(bytes, o);
+      if (o.field === 2 && o.wireType === 0) version = o.varint;
+    }
+    if ((domain === '' || domain === 'ai.onnx') && version !== null) opset = version;
+  }
+  return { inputs: inputs.filter((i) => !initializers.has(i.name)), outputs, opset };
 }
 
 function writeNode(w: MessageWriter, node: NewNode): void {

@@ -1,9 +1,10 @@
-// Appends pooling and L2 normalisation to an encoder's ONNX graph at load time, so a run hands
-// back [batch, hidden] instead of [batch, sequence, hidden]: on a GPU only the final vectors are
-// read back, and on a CPU no JS loop walks the hidden states. The appended nodes use only ops
-// whose signatures have not changed across opsets (MatMul, Reshape, Transpose, Gather, Cast,
-// Div, Max, Sqrt), so they work in any BERT-family model, whatever opset it was exported with.
-import { ModelFormatError } from '../core/errors.js';
+// Appends pooling, Matryoshka truncation and L2 normalisation to an encoder's ONNX graph at load
+// time, so a run hands back [batch, dim] instead of [batch, sequence, hidden]: on a GPU only the
+// final vectors are read back, and on a CPU no JS loop walks the hidden states. The appended nodes
+// use ops whose signatures have not changed since opset 11 (MatMul, Reshape, Transpose, Gather,
+// Cast, Div, Max, Sqrt, Mul, Sub, Add, Equal, CumSum); ReduceMax, whose axes moved from an
+// attribute to an input in opset 18, is written for the model's own opset.
+import { InvalidOptionError, ModelFormatError } from '../core/errors.js';
 import type { Pooling } from '../core/types.js';
 import { OnnxType, appendToGraph, readModelSummary, type ModelSummary, type NewInitializer, type NewNode } from '../model/onnx-model.js';
 
@@ -18,12 +19,23 @@ export interface PooledModel {
   inputNames: string[];
   /** Hidden size, when the graph states it. */
   hidden: number | null;
+  /** Output vector length (dimensions when truncated, else hidden), when known. */
+  dim: number | null;
   /** Element type of the encoder's hidden states: 'float32' or 'float16'. */
   hiddenType: 'float32' | 'float16';
 }
 
-/** Rewrites an encoder model so that it outputs pooled (and optionally normalised) vectors. */
-export function appendPooling(modelBytes: Uint8Array, pooling: Pooling, normalize: boolean, source = 'model'): PooledModel {
+/** What to append: the pooling mode, L2 normalisation, and Matryoshka truncation. */
+export interface PoolingPlan {
+  pooling: Pooling;
+  normalize: boolean;
+  /** Keep the first `dimensions` components before normalising (null: all). */
+  dimensions?: number | null;
+}
+
+/** Rewrites an encoder model so that it outputs pooled (optionally truncated and normalised) vectors. */
+export function appendPooling(modelBytes: Uint8Array, plan: PoolingPlan, source = 'model'): PooledModel {
+  const { pooling, normalize, dimensions = null } = plan;
   let summary: ModelSummary;
   try {
     summary = readModelSummary(modelBytes);
@@ -32,8 +44,8 @@ export function appendPooling(modelBytes: Uint8Array, pooling: Pooling, normaliz
   }
   const inputNames = summary.inputs.map((i) => i.name);
   if (!inputNames.includes('input_ids')) throw new ModelFormatError(`${source} has no input_ids input (inputs: ${inputNames.join(', ')})`);
-  if (pooling === 'mean' && !inputNames.includes('attention_mask')) {
-    throw new ModelFormatError(`${source} has no attention_mask input, which mean pooling needs`);
+  if (pooling !== 'cls' && !inputNames.includes('attention_mask')) {
+    throw new ModelFormatError(`${source} has no attention_mask input, which ${pooling} pooling needs`);
   }
   const hiddenOutput =
     summary.outputs.find((o) => o.name === 'last_hidden_state') ??
@@ -66,15 +78,36 @@ export function appendPooling(modelBytes: Uint8Array, pooling: Pooling, normaliz
   // Pool in float32 even for fp16 models: sums over 512 tokens lose precision in half floats.
   const states = elemType === OnnxType.FLOAT16 ? op('Cast', [hiddenOutput.name], { to: OnnxType.FLOAT }) : hiddenOutput.name;
   let pooled: string; // [batch, 1, hidden]
-  if (pooling === 'mean') {
+  if (pooling === 'cls') {
+    pooled = op('Gather', [states, int64([0])], { axis: 1 });
+  } else {
     const mask = op('Cast', ['attention_mask'], { to: OnnxType.FLOAT });
     const maskRow = op('Reshape', [mask, int64([0, 1, -1])]); // [batch, 1, seq]
     const maskCol = op('Reshape', [mask, int64([0, -1, 1])]); // [batch, seq, 1]
-    const sum = op('MatMul', [maskRow, states]);
-    const count = op('Max', [op('MatMul', [maskRow, maskCol]), float(1e-9)]); // [batch, 1, 1]
-    pooled = op('Div', [sum, count]);
-  } else {
-    pooled = op('Gather', [states, int64([0])], { axis: 1 });
+    const count = op('MatMul', [maskRow, maskCol]); // [batch, 1, 1]: real tokens (mask x mask = mask)
+    if (pooling === 'mean') {
+      pooled = op('Div', [op('MatMul', [maskRow, states]), op('Max', [count, float(1e-9)])]);
+    } else if (pooling === 'max') {
+      // Padding sinks to -1e9, as in sentence-transformers, so only real tokens can be the max.
+      const masked = op('Add', [states, op('Mul', [op('Sub', [maskCol, float(1)]), float(1e9)])]);
+      pooled = (summary.opset ?? 13) >= 18
+        ? op('ReduceMax', [masked, int64([1])], { keepdims: 1 })
+        : op('ReduceMax', [masked], { axes: [1], keepdims: 1 });
+    } else {
+      // The last real token: where the running count of real tokens reaches the row's total.
+      // Exact for right padding (encoders) and left padding (decoders) alike.
+      const running = op('Reshape', [op('CumSum', [mask, int64([1])]), int64([0, 1, -1])]); // [batch, 1, seq]
+      const last = op('Mul', [op('Cast', [op('Equal', [running, count])], { to: OnnxType.FLOAT }), maskRow]);
+      pooled = op('MatMul', [last, states]);
+    }
+  }
+  let dim = hidden;
+  if (dimensions !== null) {
+    if (hidden !== null && dimensions > hidden) {
+      throw new InvalidOptionError('dimensions', `${dimensions} is more than the model's ${hidden} dimensions`);
+    }
+    pooled = op('Gather', [pooled, int64(Array.from({ length: dimensions }, (_, i) => i))], { axis: 2 });
+    dim = dimensions;
   }
   if (normalize) {
     const column = op('Transpose', [pooled], { perm: [0, 2, 1] });
@@ -87,7 +120,7 @@ export function appendPooling(modelBytes: Uint8Array, pooling: Pooling, normaliz
   const bytes = appendToGraph(modelBytes, {
     nodes,
     initializers: inits,
-    outputs: [{ name: POOLED_OUTPUT, elemType: OnnxType.FLOAT, shape: [batchDim, hidden ?? 'hidden'] }],
+    outputs: [{ name: POOLED_OUTPUT, elemType: OnnxType.FLOAT, shape: [batchDim, dim ?? 'hidden'] }],
   });
-  return { bytes, inputNames, hidden, hiddenType: elemType === OnnxType.FLOAT16 ? 'float16' : 'float32' };
+  return { bytes, inputNames, hidden, dim, hiddenType: elemType === OnnxType.FLOAT16 ? 'float16' : 'float32' };
 }

@@ -114,6 +114,10 @@ export interface FileDescription {
   metadataColumns: Record<string, ColumnKind>;
   /** 'crc32': each row carries a checksum column (files of version 0.1 have none). */
   checksum?: 'crc32';
+  /** The prompt put before every text ('' for none; absent in files written before prompts). */
+  prompt?: string;
+  /** The model's own vector length, when `dim` is a Matryoshka truncation of it. */
+  modelDim?: number;
 }
 
 const DESCRIPTION_KEY = 'bulk-embed';
@@ -151,7 +155,7 @@ export function describeSchema(schema: Schema): FileDescription | null {
   const d = JSON.parse(raw) as FileDescription;
   const kinds = ['utf8', 'float64', 'bool'];
   const wellFormed = d !== null && typeof d === 'object' && typeof d.model === 'string' && Number.isInteger(d.dim) && d.dim > 0 &&
-    typeof d.float16 === 'boolean' && d.metadataColumns !== null && typeof d.metadataColumns === 'object' &&
+    typeof d.float16 === 'boolean' && (d.prompt === undefined || typeof d.prompt === 'string') && d.metadataColumns !== null && typeof d.metadataColumns === 'object' &&
     Object.values(d.metadataColumns).every((k) => kinds.includes(k));
   if (!wellFormed) throw new Error(`the ${DESCRIPTION_KEY} description in the schema is malformed`);
   return d;

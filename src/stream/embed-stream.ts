@@ -31,6 +31,10 @@ export interface StreamOptions extends RecordOptions {
   progress?: ProgressReporter;
   /** 'high' lets this stream's batches run before those of normal calls on the same embedder. */
   priority?: 'high' | 'normal';
+  /** Text put before every text (e.g. 'passage: '); overrides promptName. */
+  prompt?: string;
+  /** One of the model's prompts by name; default the model's default prompt. */
+  promptName?: string;
   /** Told how many records were skipped, as they are. */
   onSkip?: (count: number) => void;
   /** Text hashes of the skipped ids as committed: a skipped record whose text hashes otherwise is reported to onChanged. */
@@ -47,6 +51,7 @@ export async function* embedStream(engine: Engine, source: RecordSource | AsyncI
   const cache = new Map<string, Float32Array>();
   const cacheSize = options.cacheSize ?? 0;
   const dim = engine.info.dim;
+  const prompt = engine.resolvePrompt(options); // checked before the first record is read
   let position = 0;
   const nextWindow = async (): Promise<StreamBatch | null> => {
     for (;;) {
@@ -78,7 +83,7 @@ export async function* embedStream(engine: Engine, source: RecordSource | AsyncI
         else missing.push(i);
       });
       if (missing.length) {
-        const computed = await engine.embedWindow(missing.map((i) => window[i]!.text), { signal: options.signal, progress: options.progress, priority: options.priority });
+        const computed = await engine.embedWindow(missing.map((i) => window[i]!.text), { signal: options.signal, progress: options.progress, priority: options.priority, prompt });
         missing.forEach((i, k) => data.set(computed.data.subarray(k * dim, (k + 1) * dim), i * dim));
       }
       if (missing.length < window.length) options.progress?.add(window.length - missing.length, 0);
@@ -155,10 +160,17 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
     description = state.description;
     const info = engine.info;
     const float16 = options.float16 ?? description?.float16 ?? false;
+    const prompt = engine.resolvePrompt(options);
     if (description) {
-      const mismatch: string[] = (['dim', 'pooling', 'normalize', 'float16'] as const).filter((k) => description![k] !== ({ dim: info.dim, pooling: info.pooling, normalize: info.normalize, float16 } as Record<string, unknown>)[k]);
+      const now: Record<string, unknown> = { dim: info.dim, pooling: info.pooling, normalize: info.normalize, float16, prompt };
+      // Files from before prompts were recorded were written without one.
+      const then: Record<string, unknown> = { ...description, prompt: description.prompt ?? '' };
+      const mismatch: string[] = (['dim', 'pooling', 'normalize', 'float16', 'prompt'] as const).filter((k) => then[k] !== now[k]);
       if (description.model !== info.model) mismatch.unshift('model');
-      if (mismatch.length) throw new EmbeddingsFileError('sink', `was written with another ${mismatch.join(', ')} (${mismatch.map((k) => `${k}: ${JSON.stringify((description as unknown as Record<string, unknown>)[k])}`).join(', ')}): cannot resume it with this embedder`);
+      if (mismatch.length) {
+        const was = mismatch.map((k) => `${k}: ${JSON.stringify(k === 'model' ? description!.model : then[k])}${k === 'model' ? '' : ` now ${JSON.stringify(now[k])}`}`);
+        throw new EmbeddingsFileError('sink', `was written with another ${mismatch.join(', ')} (${was.join(', ')}): cannot resume it with this embedder`);
+      }
     }
     const progress = progressReporter(options.total ?? NaN, options.onProgress, 100, () => ({ memory: memoryNow() }));
     const stream = embedStream(engine, source, {
@@ -174,7 +186,8 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
     try {
       for await (const batch of stream) {
         description ??= {
-          model: info.model, dim: info.dim, pooling: info.pooling, normalize: info.normalize, dtype: info.dtype, float16,
+          model: info.model, dim: info.dim, pooling: info.pooling, normalize: info.normalize, dtype: info.dtype, float16, prompt,
+          ...(info.dim < info.modelDim ? { modelDim: info.modelDim } : {}),
           metadataColumns: inferColumns(batch.records.map((r) => r.metadata)), checksum: 'crc32',
         };
         for (const record of batch.records) checkMetadata(record, description.metadataColumns);

@@ -46,7 +46,8 @@ test('workers terminated mid-batch at 3 seeded moments: the embed completes with
     return result;
   }, { texts, model: `/models/${MODEL}` });
   console.log(`3 workers terminated: ${out.faultyMs.toFixed(0)} ms against ${out.calmMs.toFixed(0)} ms undisturbed; ` +
-    `${out.stats.retriedBatches} batches re-run, ${out.stats.recoveredLanes} workers replaced; ${out.log.started} workers started in all`);
+    `${out.stats.retriedBatches} batches re-run, ${out.stats.recoveredLanes} workers replaced; ${out.log.started} workers started in all; ` +
+    out.reasons.filter((r: string) => /rebuilt in/.test(r)).join(', '));
   const want = await nodeReference();
   expect(out.log.killed).toBe(3);
   expect(out.stats.recoveredLanes).toBeGreaterThanOrEqual(3);
@@ -103,7 +104,7 @@ test('GPUDevice.destroy() mid-run on SwiftShader: the run completes with every r
     await e.dispose();
     return result;
   }, { texts: gpuTexts, model: `/models/${MODEL}` });
-  console.log(`device lost: first run ${out.first.ms.toFixed(0)} ms (rebuilt on WebGPU), second ${out.second.ms.toFixed(0)} ms (moved to WASM); reasons: ${out.reasons.slice(-4).join(' | ')}`);
+  console.log(`device lost: first run ${out.first.ms.toFixed(0)} ms (rebuilt on WebGPU), second ${out.second.ms.toFixed(0)} ms (moved to WASM); ${out.reasons.filter((r: string) => /rebuilt in/.test(r)).join(', ')}`);
   const want = await nodeReference(gpuTexts.length);
   expect(minRowCosine(out.first.data, want.data, want.dim)).toBeGreaterThanOrEqual(0.9999);
   expect(minRowCosine(out.second.data, want.data, want.dim)).toBeGreaterThanOrEqual(0.9999);
