@@ -14,7 +14,7 @@ import { planDevices, type BrowserCapabilities, type BrowserDeviceRequest } from
 import { DEFAULT_BATCH_TIMEOUT_MS, DEFAULT_LOAD_TIMEOUT_MS, defaultWorkerFactory, startMember, stopMembers, type PoolMember, type WorkerFactory } from './browser/pool.js';
 import { seatLane, seatTokenizer, type Seat, type SeatSettings } from './browser/seats.js';
 import type { WorkerLoadProgress, WorkerLoadRequest } from './browser/protocol.js';
-import type { HubSettings } from './model/files.js';
+import { DTYPE_FILES, resolveModelFiles, type HubSettings } from './model/files.js';
 import type { RetryPolicy } from './model/fetch-retry.js';
 
 export * from './core/types.js';
@@ -164,11 +164,16 @@ export async function createEmbedder(options: BrowserEmbedderOptions = {}): Prom
   const { onProgress, signal } = options;
   const caps = options.capabilities ?? (await detectCapabilities());
   const dtype: Dtype = options.dtype ?? 'auto';
-  const plan = planDevices(options.device ?? 'auto', dtype, caps, options.workers);
   const model = options.model ?? DEFAULT_MODEL;
   const base = typeof document !== 'undefined' ? document.baseURI : location.href;
+  const modelRef = isUrlLike(model) ? new URL(model, base).href.replace(/\/+$/, '') : model;
+  // 'auto' on WASM takes the 8-bit weights when the model has them (one HEAD request to find out).
+  const available = dtype === 'auto'
+    ? await resolveModelFiles(modelRef, { hub: options.hub, signal }).then(async (files) => ((await files.exists?.(DTYPE_FILES.q8)) ? ['q8' as const] : []), () => null)
+    : null;
+  const plan = planDevices(options.device ?? 'auto', dtype, caps, options.workers, available);
   const shared = {
-    model: isUrlLike(model) ? new URL(model, base).href.replace(/\/+$/, '') : model,
+    model: modelRef,
     options: {
       pooling: options.pooling, normalize: options.normalize, dimensions: options.dimensions, maxBatchTokens: options.maxBatchTokens,
       maxTokens: options.maxTokens, truncation: options.truncation,

@@ -13,7 +13,7 @@ import { formatOf, parseTextRecords, type TextFormat } from './source/text-forma
 import type { EmbedRecord, RecordOptions, RecordSource } from './source/records.js';
 import { inProcessParts, loadCheckingFp16, loadModel, type InferenceBackend } from './core/load.js';
 import type { Embedder, EmbedderOptions } from './core/types.js';
-import { resolveModelFiles, type FileAccess, type HubSettings, type ModelFiles } from './model/files.js';
+import { resolveModelFiles, WEIGHTS_DTYPES, type FileAccess, type HubSettings, type ModelFiles } from './model/files.js';
 import type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
 import { createOrtSession, type OrtModule } from './run/session.js';
 import { InvalidOptionError, MissingDependencyError } from './core/errors.js';
@@ -76,6 +76,13 @@ export const nodeFileAccess: FileAccess = {
     }
   },
   resolveLocal: (path) => resolve(path),
+  async localFileExists(path) {
+    try {
+      return (await stat(path)).isFile();
+    } catch {
+      return false;
+    }
+  },
   async isLocalDirectory(path) {
     try {
       return (await stat(resolve(path))).isDirectory();
@@ -97,8 +104,8 @@ export function nodeBackend(sessionOptions: Record<string, unknown> = {}): Infer
       const device = requested === 'webgpu' ? 'webgpu' : 'cpu';
       if (requested === 'auto') reasons.push('device auto in Node: cpu (onnxruntime-node WebGPU needs a Vulkan GPU; ask for it with device: "webgpu")');
       const dtypeRequested = options.dtype ?? 'auto';
-      if (!['fp32', 'fp16', 'q8', 'auto'].includes(dtypeRequested)) {
-        throw new InvalidOptionError('dtype', `"${String(dtypeRequested)}" is not 'fp32', 'fp16', 'q8' or 'auto'`);
+      if (dtypeRequested !== 'auto' && !WEIGHTS_DTYPES.includes(dtypeRequested)) {
+        throw new InvalidOptionError('dtype', `"${String(dtypeRequested)}" is not one of ${[...WEIGHTS_DTYPES, 'auto'].map((d) => `'${d}'`).join(', ')}`);
       }
       const dtype = dtypeRequested === 'auto' ? 'fp32' : dtypeRequested;
       if (dtypeRequested === 'auto') reasons.push(`dtype auto: fp32 (exact vectors; fp16 ${device === 'cpu' ? 'has no speed-up on CPU' : 'must be asked for in Node'})`);

@@ -13,6 +13,7 @@ import { applyFp16Overflow, generateWeights, parameterCount } from './fixtures/w
 /** Where generated models live, relative to the repository root. */
 export const MODELS_DIR = resolve(import.meta.dirname, '..', 'models');
 const STAMP = '.generated';
+const PRECISION_FILES = { fp32: 'onnx/model.onnx', fp16: 'onnx/model_fp16.onnx', q8: 'onnx/model_quantized.onnx', q4: 'onnx/model_q4.onnx' } as const;
 
 /** Writes one preset into `dir` and returns the sha256 of every file written. */
 export function writePreset(preset: FixturePreset, dir: string): Record<string, string> {
@@ -34,8 +35,7 @@ export function writePreset(preset: FixturePreset, dir: string): Record<string, 
     'config.json': JSON.stringify(configJson(preset), null, 2) + '\n',
     'tokenizer.json': JSON.stringify(tokenizerJson(vocab)) + '\n',
     'tokenizer_config.json': JSON.stringify(tokenizerConfigJson(preset), null, 2) + '\n',
-    'onnx/model.onnx': buildBertOnnx(weights, 'fp32', description),
-    'onnx/model_fp16.onnx': buildBertOnnx(weights, 'fp16', description),
+    ...Object.fromEntries((preset.precisions ?? ['fp32', 'fp16']).map((p) => [PRECISION_FILES[p], buildBertOnnx(weights, p, description)])),
     'README.md': `# ${preset.name}\n\n${UNTRAINED_NOTICE}\n\n${parameterCount(weights).toLocaleString('en')} parameters.\n`,
     ...extra,
     ...sentenceTransformersFiles(preset),

@@ -2,7 +2,7 @@
 // ("fp16 only with shader-f16 and a passing probe", "WASM threads only when cross-origin
 // isolated") are tested directly.
 import { InvalidOptionError } from '../core/errors.js';
-import type { Dtype } from '../core/types.js';
+import type { Dtype, WeightsDtype } from '../core/types.js';
 
 /** What the page can find out about itself before loading anything. */
 export interface BrowserCapabilities {
@@ -27,16 +27,19 @@ export type BrowserDeviceRequest = 'auto' | 'cpu' | BrowserDevice | BrowserDevic
 
 /** Workers to start. */
 export interface DevicePlan {
-  gpu: null | { dtype: 'fp32' | 'fp16' | 'q8'; tryFp16: boolean };
+  gpu: null | { dtype: WeightsDtype; tryFp16: boolean };
   /** WASM workers, each with `wasmThreads` threads. */
   wasmWorkers: number;
   wasmThreads: number;
-  wasmDtype: 'fp32' | 'fp16' | 'q8';
+  wasmDtype: WeightsDtype;
   reasons: string[];
 }
 
-/** Decides the workers from the request and the capabilities. */
-export function planDevices(request: BrowserDeviceRequest, dtype: Dtype, caps: BrowserCapabilities, workers?: number): DevicePlan {
+/**
+ * Decides the workers from the request and the capabilities. `available` lists the dtypes whose
+ * weights the model has (null: unknown), for 'auto' to pick q8 on WASM as transformers.js does.
+ */
+export function planDevices(request: BrowserDeviceRequest, dtype: Dtype, caps: BrowserCapabilities, workers?: number, available: readonly WeightsDtype[] | null = null): DevicePlan {
   const wanted = normalise(request);
   const reasons: string[] = [];
   let useGpu = false;
@@ -60,7 +63,7 @@ export function planDevices(request: BrowserDeviceRequest, dtype: Dtype, caps: B
   }
   let gpu: DevicePlan['gpu'] = null;
   if (useGpu) {
-    if (dtype === 'fp32' || dtype === 'q8') {
+    if (dtype !== 'auto' && dtype !== 'fp16') {
       gpu = { dtype, tryFp16: false };
     } else if (!caps.shaderF16) {
       gpu = { dtype: 'fp32', tryFp16: false };
@@ -69,8 +72,15 @@ export function planDevices(request: BrowserDeviceRequest, dtype: Dtype, caps: B
       gpu = { dtype: 'fp16', tryFp16: true }; // confirmed or refused by the probe in the GPU worker
     }
   }
-  const wasmDtype = dtype === 'auto' || dtype === 'fp16' ? 'fp32' : dtype;
+  let wasmDtype: WeightsDtype = dtype === 'auto' || dtype === 'fp16' ? 'fp32' : dtype;
   if (useWasm && dtype === 'fp16') reasons.push('fp16 refused on wasm: no speed-up on CPU; using fp32');
+  if (useWasm && dtype === 'auto') {
+    // transformers.js's default on WASM is the 8-bit file: smaller to download, faster on CPU.
+    if (available?.includes('q8')) wasmDtype = 'q8';
+    reasons.push(wasmDtype === 'q8'
+      ? 'dtype auto on wasm: q8 (the model has onnx/model_quantized.onnx; transformers.js picks it on WASM too)'
+      : `dtype auto on wasm: fp32 (${available ? 'the model has no q8 file' : 'could not tell whether the model has a q8 file'})`);
+  }
   let wasmWorkers = 0;
   let wasmThreads = 1;
   if (useWasm) {

@@ -1,6 +1,6 @@
 // The messages between the coordinator (main thread) and its workers, carried by Comlink.
 import type { ModelShape } from '../core/load.js';
-import type { EmbedderInfo, EmbedderOptions } from '../core/types.js';
+import type { EmbedderInfo, EmbedderOptions, WeightsDtype } from '../core/types.js';
 import type { HubSettings } from '../model/files.js';
 import type { RetryNotice, RetryPolicy } from '../model/fetch-retry.js';
 
@@ -9,7 +9,7 @@ export interface WorkerLoadRequest {
   model: string;
   options: Omit<EmbedderOptions, 'device' | 'dtype'>;
   device: 'webgpu' | 'wasm';
-  dtype: 'fp32' | 'fp16' | 'q8';
+  dtype: WeightsDtype;
   /** Load fp16 and fp32, keep fp16 only if a probe batch agrees. */
   tryFp16: boolean;
   threads: number;

@@ -1,14 +1,14 @@
 // Loading a model in the current thread: config, tokenizer, weights rewritten with pooling, and
 // a session. Node calls it in-process; the browser calls it inside each worker.
-import { DTYPE_FILES, readModelJson, type ModelFiles } from '../model/files.js';
+import { availableDtypes, DTYPE_FILES, readModelJson, type ModelFiles } from '../model/files.js';
 import { appendPooling } from '../pool/pooling-graph.js';
 import { readDeclaredSettings } from '../model/st-settings.js';
 import { prepareBatch, type EncoderSession } from '../run/session.js';
 import type { EngineParts } from './engine.js';
 import { positiveInteger } from './validate.js';
 import { loadTokenizer, type TextTokenizer } from '../tokenize/tokenizer.js';
-import { InvalidOptionError, ModelFormatError } from './errors.js';
-import type { EmbedderInfo, EmbedderOptions, Pooling } from './types.js';
+import { InvalidOptionError, ModelFileError, ModelFormatError } from './errors.js';
+import type { EmbedderInfo, EmbedderOptions, Pooling, WeightsDtype } from './types.js';
 
 /** A runtime's way to make sessions and to settle 'auto' choices. */
 export interface InferenceBackend {
@@ -67,7 +67,7 @@ export async function loadModel(options: EmbedderOptions, deps: LoadDependencies
   const normalize = options.normalize ?? declared.normalize?.value ?? true;
   const modelFile = DTYPE_FILES[choice.dtype];
   deps.onFile?.(modelFile);
-  const pooled = appendPooling(await files.read(modelFile), { pooling, normalize, dimensions }, `${files.location}/${modelFile}`);
+  const pooled = appendPooling(await readWeights(files, choice.dtype), { pooling, normalize, dimensions }, `${files.location}/${modelFile}`);
   const modelDim = pooled.hidden ?? Number(config.hidden_size);
   if (!Number.isInteger(modelDim) || modelDim <= 0) throw new ModelFormatError(`${files.location}: hidden size unknown (no static output dim, no hidden_size in config.json)`);
   if (dimensions !== null && dimensions > modelDim) throw new InvalidOptionError('dimensions', `${dimensions} is more than the model's ${modelDim} dimensions`);
@@ -102,6 +102,21 @@ export async function loadModel(options: EmbedderOptions, deps: LoadDependencies
     padId: Number(config.pad_token_id ?? 0) || 0,
     shape: modelShape(config),
   };
+}
+
+/** Reads the weights of a dtype; when they are missing, the error lists the dtypes the model has. */
+async function readWeights(files: ModelFiles, dtype: WeightsDtype): Promise<Uint8Array> {
+  try {
+    return await files.read(DTYPE_FILES[dtype]);
+  } catch (error) {
+    if (!(error instanceof ModelFileError) || !error.notFound) throw error;
+    const have = await availableDtypes(files).catch(() => null);
+    if (have === null) throw error;
+    const list = have.map((d) => `${d} (${DTYPE_FILES[d]})`).join(', ');
+    throw new ModelFileError(DTYPE_FILES[dtype], files.location,
+      have.length ? `not found: this model has no ${dtype} weights; it has ${list}` : `not found, and the model has no ONNX weights under any dtype's name (${Object.values(DTYPE_FILES).join(', ')})`,
+      { cause: error, notFound: true });
+  }
 }
 
 function modelShape(config: Record<string, unknown>): ModelShape | null {

@@ -4,8 +4,10 @@
 export type ModelLocation = string;
 /** 'auto' picks the fastest device that runs the model correctly. */
 export type Device = 'cpu' | 'webgpu' | 'auto';
+/** A weights file of the hub layout, named as transformers.js names them (q8 is model_quantized.onnx). */
+export type WeightsDtype = 'fp32' | 'fp16' | 'q8' | 'int8' | 'uint8' | 'q4' | 'q4f16' | 'bnb4';
 /** Which weights file of the hub layout to load; 'auto' picks by device. */
-export type Dtype = 'fp32' | 'fp16' | 'q8' | 'auto';
+export type Dtype = WeightsDtype | 'auto';
 /** How token vectors become one vector: as sentence-transformers' Pooling module names its modes. */
 export type Pooling = 'mean' | 'cls' | 'max' | 'lasttoken';
 
@@ -42,7 +44,7 @@ export interface Embeddings {
 export interface EmbedderInfo {
   model: string;
   device: 'cpu' | 'webgpu' | 'wasm';
-  dtype: 'fp32' | 'fp16' | 'q8';
+  dtype: WeightsDtype;
   dim: number;
   maxTokens: number;
   truncation: 'cut' | 'keep-special-tokens';

@@ -37,12 +37,16 @@ export interface ModelFiles {
   readonly location: string;
   /** Bytes of a file relative to the model root (e.g. "onnx/model.onnx"). */
   read(name: string): Promise<Uint8Array>;
+  /** Whether a file is there, without reading it (a HEAD request for URLs); absent: unknown. */
+  exists?(name: string): Promise<boolean>;
 }
 
 /** Runtime hooks for reaching files; Node injects fs, browsers rely on fetch. */
 export interface FileAccess {
   /** Reads a local file, or returns null when it does not exist. */
   readLocal?: (path: string) => Promise<Uint8Array | null>;
+  /** True when a local file exists. */
+  localFileExists?: (path: string) => Promise<boolean>;
   /** True when `path` is an existing local directory. */
   isLocalDirectory?: (path: string) => Promise<boolean>;
   /** Makes a local path absolute, so a folder is recorded the same whichever way it was named. */
@@ -89,6 +93,7 @@ function localFiles(root: string, access: FileAccess): ModelFiles {
       if (!bytes) throw new ModelFileError(name, location, 'file not found', { notFound: true });
       return bytes;
     },
+    ...(access.localFileExists ? { exists: (name: string) => access.localFileExists!(`${location}/${name}`) } : {}),
   };
 }
 
@@ -101,12 +106,23 @@ function urlFiles(base: string, access: FileAccess): ModelFiles {
       if (!bytes) throw new ModelFileError(name, location, 'not found (HTTP 404)', { notFound: true });
       return bytes;
     },
+    exists: (name) => urlExists(`${location}/${name}`, access),
   };
 }
 
 function hubFiles(id: string, access: FileAccess): ModelFiles {
   return {
     location: id,
+    async exists(name) {
+      const env = { ...DEFAULT_HUB, ...access.hub };
+      if (env.allowLocalModels && env.localModelPath) {
+        const path = `${String(env.localModelPath).replace(/\/+$/, '')}/${id}/${name}`;
+        if (access.localFileExists ? await access.localFileExists(path) : await urlExists(path, access)) return true;
+      }
+      if (!env.allowRemoteModels) return false;
+      const folder = env.remotePathTemplate.replaceAll('{model}', id).replaceAll('{revision}', env.revision);
+      return urlExists(`${env.remoteHost.replace(/\/+$/, '')}/${folder.replace(/^\/+|\/+$/g, '')}/${name}`, access);
+    },
     async read(name) {
       const tried: string[] = [];
       const env = { ...DEFAULT_HUB, ...access.hub };
@@ -129,6 +145,18 @@ function hubFiles(id: string, access: FileAccess): ModelFiles {
       throw new ModelFileError(name, id, reason, { notFound: tried.length > 0 });
     },
   };
+}
+
+/** Whether a URL answers a HEAD request with success (any failure counts as absent). */
+async function urlExists(url: string, access: FileAccess): Promise<boolean> {
+  const doFetch = access.fetch ?? globalThis.fetch?.bind(globalThis);
+  if (!doFetch) return false;
+  try {
+    const response = await doFetch(url, { method: 'HEAD', ...(access.signal ? { signal: access.signal } : {}) });
+    return response.ok;
+  } catch {
+    return false;
+  }
 }
 
 /** Downloads a file (null on 404), retrying network errors, 429 and 5xx as `access.retry` says. */
@@ -182,9 +210,25 @@ async function fetchBytes(url: string, access: FileAccess): Promise<Uint8Array |
   });
 }
 
-/** The weights file of each dtype in the hub layout transformers.js uses. */
+/** The weights file of each dtype in the hub layout, named as transformers.js names them. */
 export const DTYPE_FILES = {
   fp32: 'onnx/model.onnx',
   fp16: 'onnx/model_fp16.onnx',
   q8: 'onnx/model_quantized.onnx',
+  int8: 'onnx/model_int8.onnx',
+  uint8: 'onnx/model_uint8.onnx',
+  q4: 'onnx/model_q4.onnx',
+  q4f16: 'onnx/model_q4f16.onnx',
+  bnb4: 'onnx/model_bnb4.onnx',
 } as const;
+
+/** A weights dtype: which file of the hub layout is loaded. */
+export type WeightsDtype = keyof typeof DTYPE_FILES;
+export const WEIGHTS_DTYPES = Object.keys(DTYPE_FILES) as WeightsDtype[];
+
+/** The dtypes whose weights file a model has (each checked without downloading it); null when the files cannot tell. */
+export async function availableDtypes(files: ModelFiles): Promise<WeightsDtype[] | null> {
+  if (!files.exists) return null;
+  const found = await Promise.all(WEIGHTS_DTYPES.map((d) => files.exists!(DTYPE_FILES[d])));
+  return WEIGHTS_DTYPES.filter((_, i) => found[i]);
+}
