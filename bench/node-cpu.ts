@@ -15,6 +15,8 @@ import { mixedCorpus, uniformCorpus } from '../tools/fixtures/corpus.js';
 import { measured, median, printTable, writeJson } from './lib.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+/** Which parts to run (default all): BENCH_PARTS=mixed,uniform,q8. */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'mixed,uniform,q8').split(','));
 const MODEL = 'fixture-minilm';
 const MODELS_DIR = resolve(import.meta.dirname, '..', 'models');
 const THREADS = availableParallelism();
@@ -81,6 +83,7 @@ const results: Record<string, unknown> = {};
 const tableRows: (string | number)[][] = [];
 
 for (const [name, texts] of Object.entries(corpora)) {
+  if (!PARTS.has(name)) continue;
   const ceilingRun = prepareCeiling(texts);
   const runners: Record<Engine, () => Promise<{ tokens: number; padding: number }>> = {
     engine: () => engineRun(texts),
@@ -128,8 +131,59 @@ for (const [name, texts] of Object.entries(corpora)) {
   }
 }
 
+// q8: this engine and transformers.js, both on the same model_quantized.onnx (ONNX Runtime's
+// dynamic quantization), on the mixed corpus; each row's vectors compared with this engine's fp32.
+if (PARTS.has('q8')) {
+  const QUANTIZED = 'fixture-minilm-quantized';
+  const texts = corpora.mixed;
+  const engineQ8 = await createEmbedder({ model: join(MODELS_DIR, QUANTIZED), device: 'cpu', dtype: 'q8', sessionOptions: SESSION_OPTIONS });
+  const extractorQ8 = await pipeline('feature-extraction', QUANTIZED, { dtype: 'q8', device: 'cpu', session_options: SESSION_OPTIONS });
+  const fp32 = (await engine.embed(texts)).data;
+  const minCosine = (got: Float32Array) => {
+    let min = 1;
+    for (let r = 0; r < texts.length; r++) {
+      let dot = 0;
+      for (let j = r * engine.info.dim; j < (r + 1) * engine.info.dim; j++) dot += got[j]! * fp32[j]!;
+      min = Math.min(min, dot);
+    }
+    return min;
+  };
+  const runners = {
+    engine: async () => (await engineQ8.embed(texts)).data,
+    transformersJs: async () => {
+      const out = new Float32Array(texts.length * engine.info.dim);
+      for (let i = 0; i < texts.length; i += 32) out.set((await extractorQ8(texts.slice(i, i + 32), { pooling: 'mean', normalize: true })).data as Float32Array, i * engine.info.dim);
+      return out;
+    },
+  };
+  await engineQ8.embed(texts.slice(0, 96));
+  await extractorQ8(texts.slice(0, 32), { pooling: 'mean', normalize: true });
+  const samples = { engine: { seconds: [] as number[], rss: [] as number[], cosine: 1 }, transformersJs: { seconds: [] as number[], rss: [] as number[], cosine: 1 } };
+  for (let run = 0; run < RUNS; run++) {
+    for (const which of (run % 2 ? ['transformersJs', 'engine'] : ['engine', 'transformersJs']) as ('engine' | 'transformersJs')[]) {
+      const m = await measured(runners[which]);
+      samples[which].seconds.push(m.seconds);
+      samples[which].rss.push(m.peakRssMb);
+      samples[which].cosine = minCosine(m.value);
+      console.error(`mixed q8 run ${run + 1}/${RUNS} ${which}: ${m.seconds.toFixed(2)} s`);
+    }
+  }
+  const q8 = Object.fromEntries((['engine', 'transformersJs'] as const).map((which) => {
+    const seconds = median(samples[which].seconds);
+    return [which, { medianSeconds: seconds, seconds: samples[which].seconds, textsPerSec: texts.length / seconds, peakRssMb: Math.max(...samples[which].rss), minCosineToFp32: samples[which].cosine }];
+  })) as unknown as Record<'engine' | 'transformersJs', { medianSeconds: number; textsPerSec: number; peakRssMb: number; minCosineToFp32: number }>;
+  const ratio = q8.engine.textsPerSec / q8.transformersJs.textsPerSec;
+  results['mixed-q8'] = { texts: texts.length, model: QUANTIZED, ...q8, ratioVsTransformersJs: ratio };
+  for (const which of ['engine', 'transformersJs'] as const) {
+    tableRows.push(['mixed q8', which, q8[which].medianSeconds.toFixed(2), q8[which].textsPerSec.toFixed(1), '', '', q8[which].peakRssMb.toFixed(0),
+      `${which === 'engine' ? `${ratio.toFixed(2)}x tjs, ` : ''}min cosine to fp32 ${q8[which].minCosineToFp32.toFixed(5)}`]);
+  }
+  await engineQ8.dispose();
+}
+
 const table = printTable(['corpus', 'engine', 'median s', 'texts/s', 'tokens/s', 'padding', 'peak RSS MB', 'ratio'], tableRows);
-writeJson(resolve(import.meta.dirname, 'results', 'node-cpu.json'), {
+const partial = ['mixed', 'uniform', 'q8'].some((p) => !PARTS.has(p));
+writeJson(resolve(import.meta.dirname, 'results', partial ? `node-cpu-${[...PARTS].join('-')}.json` : 'node-cpu.json'), {
   model: MODEL, runs: RUNS, threads: THREADS, maxBatchTokens: DEFAULT_MAX_BATCH_TOKENS, sessionOptions: SESSION_OPTIONS,
   node: process.version, date: new Date().toISOString(), corpora: results, table,
   notes: 'tokensPerSec counts real (unpadded) tokens for every engine. peakRssMb is the process RSS sampled while that engine ran (all three are loaded in the same process).',

@@ -22,6 +22,23 @@ const file = (name: string, content: string) => {
 };
 
 describe('embed CLI', () => {
+  it('--prompt-name and --dimensions reach the vectors and the file; search embeds the query the same way', () => {
+    const ST = join(ROOT, 'models', 'fixture-st-cls');
+    const input = file('prompted.jsonl', '{"id":"a","text":"river garden at night"}\n{"id":"b","text":"market price of water"}\n');
+    const out = join(dir, 'prompted.arrow');
+    const run = cli(input, '--out', out, '--model', ST, '--prompt-name', 'passage', '--dimensions', '32');
+    expect(run.code, run.stderr).toBe(0);
+    const info = JSON.parse(cli('info', out).stdout);
+    expect(info.description).toMatchObject({ prompt: 'passage: ', dim: 32, modelDim: 64, pooling: 'cls' });
+    const search = cli('search', out, 'market price of water', '-k', '1', '--prompt-name', 'passage');
+    expect(search.code, search.stderr).toBe(0);
+    expect(JSON.parse(search.stdout.trim())).toMatchObject({ id: 'b' });
+    expect(JSON.parse(search.stdout.trim()).score).toBeCloseTo(1, 5); // same text, same prompt, same truncation
+    const bad = cli(input, '--out', join(dir, 'bad.arrow'), '--model', ST, '--prompt-name', 'nope');
+    expect(bad.code).toBe(5);
+    expect(bad.stderr).toMatch(/option promptName: "nope" is not one of the model's prompts \(query, passage\)/);
+  });
+
   it('embeds a CSV file, then describes and searches the Arrow file', () => {
     const input = file('docs.csv', 'id,text,lang\na,"the river garden, at night",en\nb,market price of water,en\nc,"une ""maison"" bleue",fr\n');
     const out = join(dir, 'docs.arrow');
