@@ -111,10 +111,11 @@ export function nodeBackend(sessionOptions: Record<string, unknown> = {}): Infer
       if (dtypeRequested === 'auto') reasons.push(`dtype auto: fp32 (exact vectors; fp16 ${device === 'cpu' ? 'has no speed-up on CPU' : 'must be asked for in Node'})`);
       return { device, dtype, reasons };
     },
-    async createSession(model, device) {
+    async createSession(model, device, externalData) {
       return createOrtSession(await loadOnnxRuntimeNode(), model, {
         executionProviders: [device === 'webgpu' ? 'webgpu' : 'cpu'],
         graphOptimizationLevel: 'all',
+        ...(externalData ? { externalData } : {}),
         ...sessionOptions,
       });
     },

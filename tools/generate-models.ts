@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { buildBertOnnx } from './fixtures/onnx-bert.js';
+import { toExternalData } from './fixtures/external-data.js';
 import { configJson, sentenceTransformersFiles, tokenizerConfigJson, tokenizerJson, UNTRAINED_NOTICE } from './fixtures/hub-files.js';
 import { LEXICON_SEED, LEXICON_SIZE, makeLexicon, syllables } from './fixtures/lexicon.js';
 import { GENERATOR_VERSION, OVERFLOW_PRESETS, PRESETS, SETTINGS_PRESETS, type FixturePreset } from './fixtures/presets.js';
@@ -40,6 +41,11 @@ export function writePreset(preset: FixturePreset, dir: string): Record<string, 
     ...extra,
     ...sentenceTransformersFiles(preset),
   };
+  if (preset.externalDataParts) {
+    const { model, files: data } = toExternalData(files['onnx/model.onnx'] as Uint8Array, 'model.onnx_data', preset.externalDataParts);
+    files['onnx/model.onnx'] = model;
+    for (const [name, bytes] of Object.entries(data)) files[`onnx/${name}`] = bytes;
+  }
   const hashes: Record<string, string> = {};
   for (const [name, content] of Object.entries(files)) {
     mkdirSync(dirname(join(tmp, name)), { recursive: true });

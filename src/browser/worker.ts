@@ -53,10 +53,11 @@ function watchDevice(device: DeviceLike): void {
 function backendFor(device: 'webgpu' | 'wasm', dtype: WorkerLoadRequest['dtype']): InferenceBackend {
   return {
     choose: async () => ({ device, dtype, reasons: [] }),
-    createSession: (bytes) =>
+    createSession: (bytes, _device, externalData) =>
       createOrtSession(ort as unknown as OrtModule, bytes, {
         executionProviders: [device === 'webgpu' ? 'webgpu' : 'wasm'],
         graphOptimizationLevel: 'all',
+        ...(externalData ? { externalData } : {}),
       }),
   };
 }

@@ -14,8 +14,12 @@ import type { EmbedderInfo, EmbedderOptions, Pooling, WeightsDtype } from './typ
 export interface InferenceBackend {
   /** Settles the device and dtype, and says why. */
   choose(options: EmbedderOptions): Promise<{ device: EmbedderInfo['device']; dtype: EmbedderInfo['dtype']; reasons: string[] }>;
-  createSession(model: Uint8Array, device: EmbedderInfo['device']): Promise<EncoderSession>;
+  /** Creates a session; `externalData` holds the weight files an external-data model names. */
+  createSession(model: Uint8Array, device: EmbedderInfo['device'], externalData?: ExternalWeights): Promise<EncoderSession>;
 }
+
+/** Weight files of an external-data model, by the location its graph names them with. */
+export type ExternalWeights = { path: string; data: Uint8Array }[];
 
 /** What loading needs: where the files are and how sessions are made. */
 export interface LoadDependencies {
@@ -90,7 +94,15 @@ export async function loadModel(options: EmbedderOptions, deps: LoadDependencies
   if (maxTokens > limit) throw new InvalidOptionError('maxTokens', `${maxTokens} exceeds the model's maximum of ${limit} tokens`);
   if (maxTokens < 2) throw new InvalidOptionError('maxTokens', 'must leave room for the special tokens (at least 2)');
 
-  const session = await backend.createSession(pooled.bytes, choice.device);
+  // External data (model.onnx_data, and split files): read as bytes and handed to ONNX Runtime, which
+  // resolves the graph's locations against them; the pooling rewrite above never touched them.
+  const folder = modelFile.slice(0, modelFile.lastIndexOf('/') + 1);
+  const externalData: ExternalWeights = [];
+  for (const path of pooled.externalFiles) {
+    deps.onFile?.(`${folder}${path}`);
+    externalData.push({ path, data: await files.read(`${folder}${path}`) });
+  }
+  const session = await backend.createSession(pooled.bytes, choice.device, externalData.length ? externalData : undefined);
   return {
     info: {
       model: files.location, device: choice.device, dtype: choice.dtype, dim, maxTokens, truncation, pooling, normalize, modelDim,

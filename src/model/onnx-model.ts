@@ -8,7 +8,7 @@ export const OnnxType = { FLOAT: 1, INT32: 6, INT64: 7, FLOAT16: 10 } as const;
 
 const MODEL = { GRAPH: 7, OPSET_IMPORT: 8 } as const;
 const GRAPH = { NODE: 1, INITIALIZER: 5, INPUT: 11, OUTPUT: 12 } as const;
-const TENSOR = { DIMS: 1, DATA_TYPE: 2, NAME: 8, RAW_DATA: 9 } as const;
+const TENSOR = { DIMS: 1, DATA_TYPE: 2, NAME: 8, RAW_DATA: 9, EXTERNAL_DATA: 13 } as const;
 const ATTRIBUTE = { NAME: 1, I: 3, INTS: 8, TYPE: 20 } as const;
 const ATTRIBUTE_TYPE = { INT: 2, INTS: 7 } as const;
 
@@ -29,6 +29,8 @@ export interface ModelSummary {
   outputs: ValueInfo[];
   /** Version of the default ONNX operator set the model imports (null: not declared). */
   opset: number | null;
+  /** Files holding weights outside the model (external data locations, relative to the model file). */
+  externalFiles: string[];
 }
 
 /** A node to append: attributes are ints or int lists, all this library needs. */
@@ -94,13 +96,24 @@ export function readModelSummary(bytes: Uint8Array): ModelSummary {
   const inputs: ValueInfo[] = [];
   const outputs: ValueInfo[] = [];
   const initializers = new Set<string>();
+  const external = new Set<string>();
   for (const f of readFields(bytes, graph.valueStart, graph.valueEnd)) {
     if (f.wireType !== 2) continue;
     if (f.field === GRAPH.INPUT) inputs.push(readValueInfo(bytes, f));
     else if (f.field === GRAPH.OUTPUT) outputs.push(readValueInfo(bytes, f));
     else if (f.field === GRAPH.INITIALIZER) {
-      const name = only(readFields(bytes, f.valueStart, f.valueEnd), (t) => t.field === TENSOR.NAME);
-      if (name) initializers.add(fieldString(bytes, name));
+      for (const t of readFields(bytes, f.valueStart, f.valueEnd)) {
+        if (t.field === TENSOR.NAME && t.wireType === 2) initializers.add(fieldString(bytes, t));
+        if (t.field !== TENSOR.EXTERNAL_DATA || t.wireType !== 2) continue;
+        // A StringStringEntryProto: key 1, value 2; the "location" entry names the file.
+        let key = '';
+        let value = '';
+        for (const e of readFields(bytes, t.valueStart, t.valueEnd)) {
+          if (e.field === 1 && e.wireType === 2) key = fieldString(bytes, e);
+          if (e.field === 2 && e.wireType === 2) value = fieldString(bytes, e);
+        }
+        if (key === 'location') external.add(value);
+      }
     }
   }
   let opset: number | null = null;
@@ -114,7 +127,7 @@ export function readModelSummary(bytes: Uint8Array): ModelSummary {
     }
     if ((domain === '' || domain === 'ai.onnx') && version !== null) opset = version;
   }
-  return { inputs: inputs.filter((i) => !initializers.has(i.name)), outputs, opset };
+  return { inputs: inputs.filter((i) => !initializers.has(i.name)), outputs, opset, externalFiles: [...external] };
 }
 
 function writeNode(w: MessageWriter, node: NewNode): void {

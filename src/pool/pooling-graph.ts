@@ -23,6 +23,8 @@ export interface PooledModel {
   dim: number | null;
   /** Element type of the encoder's hidden states: 'float32' or 'float16'. */
   hiddenType: 'float32' | 'float16';
+  /** External data files the weights live in (relative to the model file); the rewrite leaves them unread. */
+  externalFiles: string[];
 }
 
 /** What to append: the pooling mode, L2 normalisation, and Matryoshka truncation. */
@@ -122,5 +124,5 @@ export function appendPooling(modelBytes: Uint8Array, plan: PoolingPlan, source 
     initializers: inits,
     outputs: [{ name: POOLED_OUTPUT, elemType: OnnxType.FLOAT, shape: [batchDim, dim ?? 'hidden'] }],
   });
-  return { bytes, inputNames, hidden, dim, hiddenType: elemType === OnnxType.FLOAT16 ? 'float16' : 'float32' };
+  return { bytes, inputNames, hidden, dim, hiddenType: elemType === OnnxType.FLOAT16 ? 'float16' : 'float32', externalFiles: summary.externalFiles };
 }

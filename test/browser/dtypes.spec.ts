@@ -39,3 +39,21 @@ for (const [device, dtype, floor] of [['wasm', 'q8', 0.999], ['wasm', 'q4', 0.98
     expect(min).toBeGreaterThanOrEqual(floor);
   });
 }
+
+for (const device of ['wasm', 'webgpu'] as const) {
+  test(`external data (two .onnx_data files) on ${device}: the vectors of the same weights in one file`, async ({ page }) => {
+    await page.goto('/');
+    await expect(page.locator('#status')).toHaveText('ready');
+    const out = await page.evaluate(async ({ texts, device }) => {
+      const { createEmbedder } = (globalThis as any).bulkEmbed;
+      const e = await createEmbedder({ model: '/models/fixture-minilm-external', device, workers: 1 });
+      const r = await e.embed(texts);
+      await e.dispose();
+      return Array.from(r.data as Float32Array);
+    }, { texts, device });
+    const node = await createNodeEmbedder({ model: 'models/fixture-minilm', dtype: 'fp32' });
+    const want = (await node.embed(texts)).data;
+    await node.dispose();
+    expect(minRowCosine(out, want, 384)).toBeGreaterThanOrEqual(0.9999);
+  });
+}

@@ -1,6 +1,7 @@
 // Weights files by dtype, named as transformers.js names them: the q8 file (ONNX Runtime's dynamic
 // quantization) and the q4 file (MatMulNBits) of fixture-minilm-quantized load and give vectors
 // close to fp32; a missing dtype is an error that lists the ones the model has.
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { env, pipeline } from '@huggingface/transformers';
 import { createEmbedder, ModelFileError, type NodeEmbedder } from '../../src/node.js';
@@ -53,5 +54,28 @@ describe('quantized weights (fixture-minilm-quantized)', () => {
       `model file onnx/model_q4f16.onnx at ${MODEL}: not found: this model has no q4f16 weights; it has fp32 (onnx/model.onnx), q8 (onnx/model_quantized.onnx), q4 (onnx/model_q4.onnx)`,
     );
     await expect(createEmbedder({ model: MODEL, dtype: 'q9' as 'q8' })).rejects.toThrow(/option dtype: "q9" is not one of 'fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16', 'bnb4', 'auto'/);
+  });
+});
+
+describe('external data (fixture-minilm-external: weights in model.onnx_data and model.onnx_data_1)', () => {
+  it('loads, and its vectors equal the same weights in one file; the rewrite copied only the graph', async () => {
+    const external = await createEmbedder({ model: modelDir('fixture-minilm-external') });
+    const inline = await createEmbedder({ model: modelDir('fixture-minilm') });
+    const [a, b] = [await external.embed(texts), await inline.embed(texts)];
+    expect(minRowCosine(a.data, b.data, a.dim)).toBeGreaterThanOrEqual(0.999999);
+    await Promise.all([external.dispose(), inline.dispose()]);
+    const { appendPooling } = await import('../../src/pool/pooling-graph.js');
+    const graph = readFileSync(`${modelDir('fixture-minilm-external')}/onnx/model.onnx`);
+    const pooled = appendPooling(graph, { pooling: 'mean', normalize: true });
+    expect(pooled.externalFiles).toEqual(['model.onnx_data', 'model.onnx_data_1']);
+    expect(pooled.bytes.length).toBeLessThan(graph.length + 4096); // the 90 MB of weights stayed in their files
+  });
+
+  it('a missing data file fails naming it', async () => {
+    const { resolveModelFiles } = await import('../../src/model/files.js');
+    const { nodeFileAccess } = await import('../../src/node.js');
+    const base = await resolveModelFiles(modelDir('fixture-minilm-external'), nodeFileAccess);
+    const files = { location: base.location, read: (name: string) => (name.endsWith('_data_1') ? Promise.reject(new ModelFileError(name, base.location, 'file not found', { notFound: true })) : base.read(name)) };
+    await expect(createEmbedder({ files })).rejects.toThrow(`model file onnx/model.onnx_data_1 at ${base.location}: file not found`);
   });
 });
