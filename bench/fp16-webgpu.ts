@@ -17,6 +17,7 @@ const { env, pipeline } = await import('@huggingface/transformers');
 const { createEmbedder } = await import('../src/node.js');
 const { mixedCorpus } = await import('../tools/fixtures/corpus.js');
 const { measured, median, printTable, writeJson } = await import('./lib.js');
+const { fromHalfBits } = await import('../src/util/half.js');
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MODEL = 'fixture-minilm';
@@ -56,7 +57,8 @@ const runners: Record<Row, () => Promise<Float32Array>> = {
     const out = new Float32Array(texts.length * want.dim);
     for (let i = 0; i < texts.length; i += 32) {
       const t = await extractor(texts.slice(i, i + 32), { pooling: 'mean', normalize: true });
-      out.set(t.data as Float32Array, i * want.dim);
+      // An fp16 model gives a float16 tensor: its data are the half-precision bit patterns.
+      out.set(t.type === 'float16' ? Float32Array.from(t.data as Uint16Array, fromHalfBits) : (t.data as Float32Array), i * want.dim);
     }
     return out;
   },

@@ -175,7 +175,7 @@ export async function createEmbedder(options: BrowserEmbedderOptions = {}): Prom
   const shared = {
     model: modelRef,
     options: {
-      pooling: options.pooling, normalize: options.normalize, dimensions: options.dimensions, maxBatchTokens: options.maxBatchTokens,
+      pooling: options.pooling, includePrompt: options.includePrompt, normalize: options.normalize, dimensions: options.dimensions, maxBatchTokens: options.maxBatchTokens,
       maxTokens: options.maxTokens, truncation: options.truncation,
     },
     wasmPaths: new URL(options.wasmPaths ?? 'ort/', base).href.replace(/\/?$/, '/'),

@@ -49,7 +49,7 @@ export interface WorkerApi {
   load(request: WorkerLoadRequest, onProgress?: (p: WorkerLoadProgress) => void): Promise<WorkerLoadResult>;
   tokenize(texts: string[]): Promise<FlatRows & { truncated: number }>;
   /** Runs a batch; `exact` runs it on the fp32 model (loaded on first need) when the worker runs fp16. */
-  run(rows: FlatRows, seq: number, exact?: boolean): Promise<{ vectors: Float32Array; gpuBytes: number }>;
+  run(rows: FlatRows, seq: number, exact?: boolean, maskPrefix?: number): Promise<{ vectors: Float32Array; gpuBytes: number }>;
   gpuBytes(): number;
   dispose(): Promise<void>;
 }

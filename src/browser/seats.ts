@@ -74,20 +74,20 @@ export function respawn(seat: Seat, settings: SeatSettings, fault: LaneFaultErro
 
 /** A seat as an engine lane. */
 export function seatLane(seat: Seat, settings: SeatSettings): Lane {
-  const run = async (rows: Int32Array[], seq: number, exact: boolean) => {
+  const run = async (rows: Int32Array[], seq: number, exact: boolean, maskPrefix = 0) => {
     const { vectors, gpuBytes } = await call(seat, settings, (m) => {
       const flat = flattenRows(rows);
-      return m.api.run(Comlink.transfer(flat, [flat.flat.buffer, flat.offsets.buffer]), seq, exact);
+      return m.api.run(Comlink.transfer(flat, [flat.flat.buffer, flat.offsets.buffer]), seq, exact, maskPrefix);
     });
     seat.member.gpuBytes = gpuBytes;
     return vectors;
   };
-  const runExact = (rows: Int32Array[], seq: number) => run(rows, seq, true);
+  const runExact = (rows: Int32Array[], seq: number, maskPrefix?: number) => run(rows, seq, true, maskPrefix);
   return {
     get name() {
       return seat.member.name;
     },
-    run: (rows, seq) => run(rows, seq, false),
+    run: (rows, seq, maskPrefix) => run(rows, seq, false, maskPrefix),
     get runExact() {
       return seat.member.info.dtype === 'fp16' ? runExact : undefined;
     },

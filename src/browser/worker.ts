@@ -117,12 +117,12 @@ const api: WorkerApi = {
     return Comlink.transfer({ ...rows, truncated }, [rows.flat.buffer, rows.offsets.buffer]);
   },
 
-  async run(rows, seq, exact) {
+  async run(rows, seq, exact, maskPrefix) {
     if (!model) throw new Error('worker: run before load');
     if (deviceLost) throw deviceLost;
     const target = exact && exactModel ? (exactLoaded = await exactModel()) : model;
     // A lost device can leave a run waiting forever: the loss ends the wait.
-    const vectors = await Promise.race([runRows(target, unflattenRows(rows), seq), lostSignal]);
+    const vectors = await Promise.race([runRows(target, unflattenRows(rows), seq, maskPrefix), lostSignal]);
     const out = vectors.byteOffset === 0 && vectors.byteLength === vectors.buffer.byteLength ? vectors : vectors.slice();
     return Comlink.transfer({ vectors: out, gpuBytes: gpuBufferBytes() }, [out.buffer]);
   },

@@ -112,6 +112,9 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
     const priority = call.priority ?? 'normal';
     // The prompt is part of the text, so it counts against maxTokens as in sentence-transformers.
     const prompt = resolvePrompt(call);
+    // A model pooled without its prompt masks [CLS] and the prompt's tokens out of the pooling, as
+    // sentence-transformers does: the prompt's length with special tokens, less the closing one.
+    const maskPrefix = prompt && !info.includePrompt ? Math.max(0, (await parts.tokenize([prompt])).ids[0]!.length - 1) : 0;
     const { unique, firstOf } = foldDuplicates(texts);
     const windows: number[][] = [];
     for (let start = 0; start < unique.length; start += lookahead) windows.push(unique.slice(start, start + lookahead));
@@ -132,7 +135,7 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
       const multiple = parts.padMultiple ?? 1;
       // Rows are never longer than maxTokens, so capping there keeps every shape valid for the model.
       if (multiple > 1) for (const b of batches) b.paddedLength = Math.min(Math.ceil(b.paddedLength / multiple) * multiple, info.maxTokens);
-      const options = { signal: call.signal, priority, policy: settings.resilience, events, dim, normalized: info.normalize, textIndex: (i: number) => window[i]! };
+      const options = { signal: call.signal, priority, policy: settings.resilience, events, dim, normalized: info.normalize, maskPrefix, textIndex: (i: number) => window[i]! };
       await runOnLanes(slots, batches, ids, options, (batch, rows) => {
         scatterRows(data, dim, batch.indices.map((i) => window[i]!), rows);
         let tokens = 0;

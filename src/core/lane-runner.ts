@@ -12,9 +12,10 @@ import { createLaneGate, type LaneGate, type Priority } from './lane-gate.js';
 export interface Lane {
   /** Names the lane in errors and reports (a worker's name). */
   readonly name?: string;
-  run(rows: Int32Array[], seq: number): Promise<Float32Array>;
+  /** `maskPrefix`: leading tokens of each row (a prompt) left out of the pooling, for models pooled without their prompt. */
+  run(rows: Int32Array[], seq: number, maskPrefix?: number): Promise<Float32Array>;
   /** Runs in full precision; offered by lanes whose `run` is reduced precision (fp16). */
-  runExact?(rows: Int32Array[], seq: number): Promise<Float32Array>;
+  runExact?(rows: Int32Array[], seq: number, maskPrefix?: number): Promise<Float32Array>;
   /** The most rows of `seq` tokens one run may take (the device's buffer limits); absent: no limit. */
   maxRows?(seq: number): number;
   /** Rebuilds the lane after a LaneFaultError (a new worker, a new device); absent: retried as it is. */
@@ -74,6 +75,8 @@ export interface LaneRunOptions {
   /** Vector length; with it every row is checked (finite, and unit length when `normalized`). */
   dim?: number;
   normalized?: boolean;
+  /** Leading tokens of every row left out of the pooling (the call's prompt, when the model excludes it). */
+  maskPrefix?: number;
   /** Maps a batch's row index to the caller's text index, for error messages. */
   textIndex?: (index: number) => number;
   random?: () => number;
@@ -155,7 +158,7 @@ export async function runOnLanes(
       return concat(parts);
     }
     try {
-      return await slot.lane.run(rows, seq);
+      return await slot.lane.run(rows, seq, options.maskPrefix);
     } catch (error) {
       if (rows.length > 1 && isOutOfMemory(error)) {
         // Memory-aware batch size: this lane takes at most half as many tokens from now on.
@@ -175,7 +178,7 @@ export async function runOnLanes(
     let bad = firstBadRow(vectors, options.dim, options.normalized ?? false);
     if (bad && slot.lane.runExact) {
       events.rerunExact?.(slot.name, rows.length);
-      vectors = await slot.lane.runExact(rows, seq);
+      vectors = await slot.lane.runExact(rows, seq, options.maskPrefix);
       bad = firstBadRow(vectors, options.dim, options.normalized ?? false);
     }
     if (bad) {

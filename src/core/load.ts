@@ -68,20 +68,20 @@ export async function loadModel(options: EmbedderOptions, deps: LoadDependencies
   const [tokenizer, choice, declared] = await Promise.all([(deps.loadTokenizer ?? loadTokenizer)(files), backend.choose(options), readDeclaredSettings(files)]);
   // Explicit options first, then what the model's files declare, then the defaults.
   const pooling = options.pooling ?? declared.pooling?.mode ?? 'mean';
+  if (options.includePrompt !== undefined && typeof options.includePrompt !== 'boolean') throw new InvalidOptionError('includePrompt', 'must be true or false');
+  const includePrompt = options.includePrompt ?? declared.pooling?.includePrompt ?? true;
   const normalize = options.normalize ?? declared.normalize?.value ?? true;
   const modelFile = DTYPE_FILES[choice.dtype];
   deps.onFile?.(modelFile);
-  const pooled = appendPooling(await readWeights(files, choice.dtype), { pooling, normalize, dimensions }, `${files.location}/${modelFile}`);
+  const pooled = appendPooling(await readWeights(files, choice.dtype), { pooling, normalize, dimensions, poolingMask: !includePrompt }, `${files.location}/${modelFile}`);
   const modelDim = pooled.hidden ?? Number(config.hidden_size);
   if (!Number.isInteger(modelDim) || modelDim <= 0) throw new ModelFormatError(`${files.location}: hidden size unknown (no static output dim, no hidden_size in config.json)`);
   if (dimensions !== null && dimensions > modelDim) throw new InvalidOptionError('dimensions', `${dimensions} is more than the model's ${modelDim} dimensions`);
   const dim = dimensions ?? modelDim;
   const reasons = [...choice.reasons];
-  if (declared.pooling && !declared.pooling.includePrompt) {
-    reasons.push(`${declared.pooling.file} sets include_prompt false; prompt tokens are pooled anyway (not supported yet), so prompted vectors differ from sentence-transformers`);
-  }
   const settingSources = {
     pooling: options.pooling !== undefined ? 'option' : declared.pooling?.file ?? 'default',
+    includePrompt: options.includePrompt !== undefined ? 'option' : declared.pooling?.file ?? 'default',
     normalize: options.normalize !== undefined ? 'option' : declared.normalize?.file ?? 'default',
     prompts: declared.prompts?.file ?? 'default',
     dimensions: dimensions !== null ? 'option' : 'default',
@@ -105,7 +105,7 @@ export async function loadModel(options: EmbedderOptions, deps: LoadDependencies
   const session = await backend.createSession(pooled.bytes, choice.device, externalData.length ? externalData : undefined);
   return {
     info: {
-      model: files.location, device: choice.device, dtype: choice.dtype, dim, maxTokens, truncation, pooling, normalize, modelDim,
+      model: files.location, device: choice.device, dtype: choice.dtype, dim, maxTokens, truncation, pooling, includePrompt, normalize, modelDim,
       prompts: declared.prompts?.prompts ?? {}, defaultPromptName: declared.prompts?.defaultPromptName ?? null, settingSources,
       maxBatchTokens, reasons,
     },
@@ -138,8 +138,8 @@ function modelShape(config: Record<string, unknown>): ModelShape | null {
 }
 
 /** Runs token rows padded to `seq` on a loaded model. */
-export function runRows(model: LoadedModel, rows: Int32Array[], seq: number): Promise<Float32Array> {
-  return model.session.run(prepareBatch(rows, rows.map((_, i) => i), seq, model.padId));
+export function runRows(model: LoadedModel, rows: Int32Array[], seq: number, maskPrefix = 0): Promise<Float32Array> {
+  return model.session.run(prepareBatch(rows, rows.map((_, i) => i), seq, model.padId, maskPrefix));
 }
 
 /**
@@ -225,8 +225,8 @@ export function inProcessParts({ model, exact }: CheckedModel): EngineParts {
     tokenize: async (texts) => model.tokenizer.encode(texts, model.info.maxTokens, model.info.truncation),
     lanes: [{
       name: model.info.device,
-      run: (rows, seq) => runRows(model, rows, seq),
-      ...(exact ? { runExact: async (rows: Int32Array[], seq: number) => runRows((full = await exact()), rows, seq) } : {}),
+      run: (rows, seq, maskPrefix) => runRows(model, rows, seq, maskPrefix),
+      ...(exact ? { runExact: async (rows: Int32Array[], seq: number, maskPrefix?: number) => runRows((full = await exact()), rows, seq, maskPrefix) } : {}),
     }],
     release: async () => {
       await model.session.release();

@@ -23,6 +23,8 @@ export interface EmbedderOptions {
   normalize?: boolean;
   /** Matryoshka: keep the first `dimensions` components, then renormalise (default: all). */
   dimensions?: number;
+  /** Pool the prompt's tokens too (default: the Pooling config's include_prompt, else true). */
+  includePrompt?: boolean;
   /** Padded-token budget of one batch: n texts padded to length L cost n x L. */
   maxBatchTokens?: number;
   /** Truncation length in tokens, special tokens included (default: the model's maximum). */
@@ -49,6 +51,8 @@ export interface EmbedderInfo {
   maxTokens: number;
   truncation: 'cut' | 'keep-special-tokens';
   pooling: Pooling;
+  /** False: a prompt's tokens are seen by attention but left out of the pooling. */
+  includePrompt: boolean;
   normalize: boolean;
   /** The model's own vector length; `dim` is smaller when `dimensions` truncates. */
   modelDim: number;
@@ -57,7 +61,7 @@ export interface EmbedderInfo {
   /** The prompt applied when a call names none (null: none). */
   defaultPromptName: string | null;
   /** Where each setting came from: 'option', the model file that declared it, or 'default'. */
-  settingSources: { pooling: string; normalize: string; prompts: string; dimensions: string };
+  settingSources: { pooling: string; includePrompt: string; normalize: string; prompts: string; dimensions: string };
   maxBatchTokens: number;
   /** Why the device and dtype were chosen (e.g. "fp16 refused: ..."). */
   reasons: string[];

@@ -173,7 +173,7 @@ function writeValueInfo(w: MessageWriter, info: ValueInfo): void {
  * Returns a copy of the model with nodes and initializers appended to its graph and its outputs
  * replaced. Every other byte of the model is carried over as it was.
  */
-export function appendToGraph(bytes: Uint8Array, edit: { nodes: NewNode[]; initializers: NewInitializer[]; outputs: ValueInfo[] }): Uint8Array {
+export function appendToGraph(bytes: Uint8Array, edit: { nodes: NewNode[]; initializers: NewInitializer[]; outputs: ValueInfo[]; inputs?: ValueInfo[] }): Uint8Array {
   const graph = graphField(bytes);
   const model = new MessageWriter();
   for (const f of readFields(bytes)) {
@@ -185,6 +185,7 @@ export function appendToGraph(bytes: Uint8Array, edit: { nodes: NewNode[]; initi
       for (const gf of readFields(bytes, graph.valueStart, graph.valueEnd)) {
         if (gf.field !== GRAPH.OUTPUT) g.raw(bytes.subarray(gf.start, gf.end));
       }
+      for (const input of edit.inputs ?? []) g.message(GRAPH.INPUT, (i) => writeValueInfo(i, input));
       for (const node of edit.nodes) g.message(GRAPH.NODE, (n) => writeNode(n, node));
       for (const init of edit.initializers) g.message(GRAPH.INITIALIZER, (t) => writeInitializer(t, init));
       for (const out of edit.outputs) g.message(GRAPH.OUTPUT, (o) => writeValueInfo(o, out));

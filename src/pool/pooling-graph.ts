@@ -9,6 +9,8 @@ import type { Pooling } from '../core/types.js';
 import { OnnxType, appendToGraph, readModelSummary, type ModelSummary, type NewInitializer, type NewNode } from '../model/onnx-model.js';
 
 export const POOLED_OUTPUT = 'sentence_embedding';
+/** Extra input of a model pooled without its prompt tokens: the attention mask with the prompt's tokens zeroed. */
+export const POOLING_MASK_INPUT = 'bulk_embed_pooling_mask';
 const PREFIX = 'bulk_embed_pool/';
 
 /** What the pooling step found out about the encoder while rewriting it. */
@@ -33,11 +35,17 @@ export interface PoolingPlan {
   normalize: boolean;
   /** Keep the first `dimensions` components before normalising (null: all). */
   dimensions?: number | null;
+  /**
+   * Pool over POOLING_MASK_INPUT instead of attention_mask, so prompt tokens can be left out of
+   * the pooling while attention still sees them (sentence-transformers' include_prompt: false).
+   */
+  poolingMask?: boolean;
 }
 
 /** Rewrites an encoder model so that it outputs pooled (optionally truncated and normalised) vectors. */
 export function appendPooling(modelBytes: Uint8Array, plan: PoolingPlan, source = 'model'): PooledModel {
   const { pooling, normalize, dimensions = null } = plan;
+  const usesPoolingMask = Boolean(plan.poolingMask) && pooling !== 'cls';
   let summary: ModelSummary;
   try {
     summary = readModelSummary(modelBytes);
@@ -83,7 +91,7 @@ export function appendPooling(modelBytes: Uint8Array, plan: PoolingPlan, source 
   if (pooling === 'cls') {
     pooled = op('Gather', [states, int64([0])], { axis: 1 });
   } else {
-    const mask = op('Cast', ['attention_mask'], { to: OnnxType.FLOAT });
+    const mask = op('Cast', [usesPoolingMask ? POOLING_MASK_INPUT : 'attention_mask'], { to: OnnxType.FLOAT });
     const maskRow = op('Reshape', [mask, int64([0, 1, -1])]); // [batch, 1, seq]
     const maskCol = op('Reshape', [mask, int64([0, -1, 1])]); // [batch, seq, 1]
     const count = op('MatMul', [maskRow, maskCol]); // [batch, 1, 1]: real tokens (mask x mask = mask)
@@ -123,6 +131,7 @@ export function appendPooling(modelBytes: Uint8Array, plan: PoolingPlan, source 
     nodes,
     initializers: inits,
     outputs: [{ name: POOLED_OUTPUT, elemType: OnnxType.FLOAT, shape: [batchDim, dim ?? 'hidden'] }],
+    inputs: usesPoolingMask ? [{ name: POOLING_MASK_INPUT, elemType: OnnxType.INT64, shape: [batchDim, 'sequence_length'] }] : [],
   });
-  return { bytes, inputNames, hidden, dim, hiddenType: elemType === OnnxType.FLOAT16 ? 'float16' : 'float32', externalFiles: summary.externalFiles };
+  return { bytes, inputNames: usesPoolingMask ? [...inputNames, POOLING_MASK_INPUT] : inputNames, hidden, dim, hiddenType: elemType === OnnxType.FLOAT16 ? 'float16' : 'float32', externalFiles: summary.externalFiles };
 }

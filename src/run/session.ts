@@ -1,7 +1,7 @@
 // The seam between the engine and an inference runtime. onnxruntime-node and onnxruntime-web
 // expose the same InferenceSession/Tensor API, so one adapter serves both; each entry point
 // injects its own module and session options.
-import { POOLED_OUTPUT } from '../pool/pooling-graph.js';
+import { POOLED_OUTPUT, POOLING_MASK_INPUT } from '../pool/pooling-graph.js';
 
 /** One padded batch, ready to feed: int64 tensors [rows, seq]. */
 export interface PreparedBatch {
@@ -10,6 +10,8 @@ export interface PreparedBatch {
   inputIds: BigInt64Array;
   attentionMask: BigInt64Array;
   tokenTypeIds: BigInt64Array;
+  /** The attention mask less each row's first `maskPrefix` tokens (the prompt), for models pooled without them. */
+  poolingMask: BigInt64Array;
 }
 
 /** A session of the pooled model: runs a batch, returns [rows, dim] float32 vectors. */
@@ -30,8 +32,11 @@ interface OrtSession {
   release(): Promise<void>;
 }
 
-/** Pads the texts at `indices` to `seq` tokens and lays them out as int64 tensors. */
-export function prepareBatch(ids: readonly Int32Array[], indices: readonly number[], seq: number, padId: number): PreparedBatch {
+/**
+ * Pads the texts at `indices` to `seq` tokens and lays them out as int64 tensors. `maskPrefix`
+ * leading tokens of each row are left out of the pooling mask (a prompt and its [CLS]).
+ */
+export function prepareBatch(ids: readonly Int32Array[], indices: readonly number[], seq: number, padId: number, maskPrefix = 0): PreparedBatch {
   const rows = indices.length;
   const inputIds = new BigInt64Array(rows * seq).fill(BigInt(padId));
   const attentionMask = new BigInt64Array(rows * seq);
@@ -43,7 +48,12 @@ export function prepareBatch(ids: readonly Int32Array[], indices: readonly numbe
       attentionMask[base + t] = 1n;
     }
   });
-  return { rows, seq, inputIds, attentionMask, tokenTypeIds: new BigInt64Array(rows * seq) };
+  let poolingMask = attentionMask;
+  if (maskPrefix > 0) {
+    poolingMask = attentionMask.slice();
+    for (let r = 0; r < rows; r++) poolingMask.fill(0n, r * seq, r * seq + Math.min(maskPrefix, seq));
+  }
+  return { rows, seq, inputIds, attentionMask, tokenTypeIds: new BigInt64Array(rows * seq), poolingMask };
 }
 
 /** Creates an encoder session on an ONNX Runtime module; feeds only the inputs the model declares. */
@@ -56,6 +66,7 @@ export async function createOrtSession(ort: OrtModule, model: Uint8Array, sessio
       const feeds: Record<string, unknown> = { input_ids: new ort.Tensor('int64', batch.inputIds, dims) };
       if (wants.has('attention_mask')) feeds.attention_mask = new ort.Tensor('int64', batch.attentionMask, dims);
       if (wants.has('token_type_ids')) feeds.token_type_ids = new ort.Tensor('int64', batch.tokenTypeIds, dims);
+      if (wants.has(POOLING_MASK_INPUT)) feeds[POOLING_MASK_INPUT] = new ort.Tensor('int64', batch.poolingMask, dims);
       const output = (await session.run(feeds))[POOLED_OUTPUT]!;
       return output.data as Float32Array;
     },

@@ -110,6 +110,42 @@ describe('settings read from the model files', () => {
     await tiny.dispose();
   });
 
+  it('include_prompt: false leaves [CLS] and the prompt out of the pooling, as sentence-transformers does', async () => {
+    const pooling = JSON.parse(readFileSync(join(ST, '1_Pooling/config.json'), 'utf8'));
+    const files = await withFiles(ST, { '1_Pooling/config.json': JSON.stringify({ ...pooling, pooling_mode_cls_token: false, pooling_mode_mean_tokens: true, include_prompt: false }) });
+    const e = await createEmbedder({ files });
+    expect(e.info).toMatchObject({ pooling: 'mean', includePrompt: false, settingSources: { includePrompt: '1_Pooling/config.json' } });
+    const sample = texts.slice(0, 6);
+    const got = await e.embed(sample, { promptName: 'query' });
+    // Reference: transformers.js token vectors of the prefixed text, averaged from the first text token on.
+    const { AutoTokenizer } = await import('@huggingface/transformers');
+    const tokenizer = await AutoTokenizer.from_pretrained('fixture-st-cls');
+    const promptTokens = tokenizer.encode('query: ').length - 1; // [CLS] and the prompt's pieces, less [SEP]
+    const extractor = await pipeline('feature-extraction', 'fixture-st-cls', { dtype: 'fp32' });
+    const want: number[] = [];
+    for (const text of sample) {
+      const tokens = (await extractor(`query: ${text}`, { pooling: 'none' }));
+      const [, seq, hidden] = tokens.dims as number[];
+      const data = tokens.data as Float32Array;
+      const v = Array.from({ length: hidden }, (_, j) => {
+        let sum = 0;
+        for (let t = promptTokens; t < seq!; t++) sum += data[t * hidden! + j]!;
+        return sum / (seq! - promptTokens);
+      });
+      const norm = Math.hypot(...v);
+      want.push(...v.map((x) => x / norm));
+    }
+    await extractor.dispose();
+    expect(minRowCosine(got.data, want, 64)).toBeGreaterThanOrEqual(0.99999);
+    const included = await createEmbedder({ files, includePrompt: true }); // the option overrides the file
+    expect(minRowCosine((await included.embed(sample, { promptName: 'query' })).data, got.data, 64)).toBeLessThan(0.999);
+    await included.dispose();
+    // Without a prompt nothing is left out: the same as pooling every token.
+    const plain = await createEmbedder({ model: modelDir('fixture-tiny') });
+    expect(minRowCosine((await e.embed(sample)).data, (await plain.embed(sample)).data, 64)).toBeGreaterThanOrEqual(0.999999);
+    await Promise.all([e.dispose(), plain.dispose()]);
+  });
+
   it('a pooling config that names no mode it can run, or a bad default prompt, fails naming the file', async () => {
     const noMode = await withFiles(ST, { '1_Pooling/config.json': JSON.stringify({ pooling_mode_weightedmean_tokens: true }) });
     await expect(createEmbedder({ files: noMode })).rejects.toThrow(/model file 1_Pooling\/config.json at .*: declares none of the pooling modes/);
