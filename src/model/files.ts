@@ -147,13 +147,22 @@ function hubFiles(id: string, access: FileAccess): ModelFiles {
   };
 }
 
+/**
+ * True for an HTML page served in place of a model file: single-page-app servers (Vite's dev and
+ * preview servers among them) answer a missing path with index.html and status 200, which must
+ * count as absent, not as a malformed file.
+ */
+function spaFallback(url: string, response: Response): boolean {
+  return response.ok && /^text\/html\b/i.test(response.headers.get('content-type') ?? '') && !/\.html?$/i.test(new URL(url, 'http://x/').pathname);
+}
+
 /** Whether a URL answers a HEAD request with success (any failure counts as absent). */
 async function urlExists(url: string, access: FileAccess): Promise<boolean> {
   const doFetch = access.fetch ?? globalThis.fetch?.bind(globalThis);
   if (!doFetch) return false;
   try {
     const response = await doFetch(url, { method: 'HEAD', ...(access.signal ? { signal: access.signal } : {}) });
-    return response.ok;
+    return response.ok && !spaFallback(url, response);
   } catch {
     return false;
   }
@@ -172,7 +181,10 @@ async function fetchBytes(url: string, access: FileAccess): Promise<Uint8Array |
       if (signal?.aborted) throw new AbortError(signal.reason);
       throw new RetryableFetchError(`request failed (${(cause as Error).message})`);
     }
-    if (response.status === 404) return null;
+    if (response.status === 404 || spaFallback(url, response)) {
+      await response.body?.cancel();
+      return null;
+    }
     if (response.status === 429 || response.status >= 500) {
       await response.body?.cancel();
       throw new RetryableFetchError(`HTTP ${response.status}`, retryAfterMs(response.headers.get('retry-after')));

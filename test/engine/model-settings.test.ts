@@ -127,7 +127,7 @@ describe('settings read from the model files', () => {
       const tokens = (await extractor(`query: ${text}`, { pooling: 'none' }));
       const [, seq, hidden] = tokens.dims as number[];
       const data = tokens.data as Float32Array;
-      const v = Array.from({ length: hidden }, (_, j) => {
+      const v = Array.from({ length: hidden! }, (_, j) => {
         let sum = 0;
         for (let t = promptTokens; t < seq!; t++) sum += data[t * hidden! + j]!;
         return sum / (seq! - promptTokens);
@@ -222,5 +222,28 @@ describe('prompts and dimensions in the Arrow file', () => {
     const resumed = await e.embedTo(records, file, { resume: true, prompt: 'passage: ' });
     expect(resumed).toMatchObject({ written: 20, skipped: 20 });
     await e.dispose();
+  });
+});
+
+describe('a single-page-app server that answers missing files with index.html', () => {
+  it('counts the HTML page as absent: the optional settings files fall back to defaults, a missing dtype is named', async () => {
+    const { startModelServer } = await import('../helpers/model-server.js');
+    const { readFile } = await import('node:fs/promises');
+    // What Vite's dev and preview servers do: 200 and index.html for any path they do not have.
+    const server = await startModelServer((path, _req, res) => {
+      void readFile(join(MODELS_DIR, path)).then((bytes) => res.end(bytes), () => {
+        res.setHeader('content-type', 'text/html');
+        res.end('<!doctype html><html><body>app</body></html>');
+      });
+      return true;
+    });
+    try {
+      const e = await createEmbedder({ model: `${server.base}/fixture-tiny` });
+      expect(e.info).toMatchObject({ pooling: 'mean', normalize: true, settingSources: { pooling: 'default', normalize: 'default' } });
+      await e.dispose();
+      await expect(createEmbedder({ model: `${server.base}/fixture-tiny`, dtype: 'q8' })).rejects.toThrow(/onnx\/model_quantized\.onnx .*not found: this model has no q8 weights; it has fp32 \(onnx\/model\.onnx\), fp16/);
+    } finally {
+      await server.close();
+    }
   });
 });
