@@ -31,9 +31,12 @@ export class ModelFileError extends EmbedError {
   override name = 'ModelFileError';
   /** True when the file does not exist (as opposed to existing but unreadable or malformed). */
   readonly notFound: boolean;
-  constructor(readonly file: string, readonly location: string, reason: string, options?: { cause?: unknown; notFound?: boolean }) {
+  /** True when an optional file could not be fetched at all (offline, a failing server). */
+  readonly unreachable: boolean;
+  constructor(readonly file: string, readonly location: string, reason: string, options?: { cause?: unknown; notFound?: boolean; unreachable?: boolean }) {
     super(`model file ${file} at ${location}: ${reason}`, options);
     this.notFound = options?.notFound ?? false;
+    this.unreachable = options?.unreachable ?? false;
   }
 }
 

@@ -79,6 +79,9 @@ export async function loadModel(options: EmbedderOptions, deps: LoadDependencies
   if (dimensions !== null && dimensions > modelDim) throw new InvalidOptionError('dimensions', `${dimensions} is more than the model's ${modelDim} dimensions`);
   const dim = dimensions ?? modelDim;
   const reasons = [...choice.reasons];
+  if (declared.unreachable.length) {
+    reasons.push(`could not fetch ${declared.unreachable.join(', ')} (offline?): settings they would declare are the defaults`);
+  }
   const settingSources = {
     pooling: options.pooling !== undefined ? 'option' : declared.pooling?.file ?? 'default',
     includePrompt: options.includePrompt !== undefined ? 'option' : declared.pooling?.file ?? 'default',

@@ -35,8 +35,12 @@ export const DEFAULT_HUB: Required<HubSettings> = {
 export interface ModelFiles {
   /** Human-readable location, used in info and errors. */
   readonly location: string;
-  /** Bytes of a file relative to the model root (e.g. "onnx/model.onnx"). */
-  read(name: string): Promise<Uint8Array>;
+  /**
+   * Bytes of a file relative to the model root (e.g. "onnx/model.onnx"). `optional`: a file the
+   * model may lack, fetched once without retries; a failed request throws a ModelFileError with
+   * `unreachable` set (offline, say), which callers may treat as absent.
+   */
+  read(name: string, options?: { optional?: boolean }): Promise<Uint8Array>;
   /** Whether a file is there, without reading it (a HEAD request for URLs); absent: unknown. */
   exists?(name: string): Promise<boolean>;
 }
@@ -101,8 +105,8 @@ function urlFiles(base: string, access: FileAccess): ModelFiles {
   const location = base.replace(/\/+$/, '');
   return {
     location,
-    async read(name) {
-      const bytes = await fetchBytes(`${location}/${name}`, access);
+    async read(name, options) {
+      const bytes = await fetchMaybeOptional(`${location}/${name}`, name, location, access, options?.optional);
       if (!bytes) throw new ModelFileError(name, location, 'not found (HTTP 404)', { notFound: true });
       return bytes;
     },
@@ -123,7 +127,7 @@ function hubFiles(id: string, access: FileAccess): ModelFiles {
       const folder = env.remotePathTemplate.replaceAll('{model}', id).replaceAll('{revision}', env.revision);
       return urlExists(`${env.remoteHost.replace(/\/+$/, '')}/${folder.replace(/^\/+|\/+$/g, '')}/${name}`, access);
     },
-    async read(name) {
+    async read(name, options) {
       const tried: string[] = [];
       const env = { ...DEFAULT_HUB, ...access.hub };
       if (env.allowLocalModels && env.localModelPath) {
@@ -136,7 +140,7 @@ function hubFiles(id: string, access: FileAccess): ModelFiles {
         const folder = env.remotePathTemplate.replaceAll('{model}', id).replaceAll('{revision}', env.revision);
         const url = `${env.remoteHost.replace(/\/+$/, '')}/${folder.replace(/^\/+|\/+$/g, '')}/${name}`;
         tried.push(url);
-        const remote = await fetchBytes(url, access);
+        const remote = await fetchMaybeOptional(url, name, id, access, options?.optional);
         if (remote) return remote;
       }
       const reason = tried.length
@@ -145,6 +149,17 @@ function hubFiles(id: string, access: FileAccess): ModelFiles {
       throw new ModelFileError(name, id, reason, { notFound: tried.length > 0 });
     },
   };
+}
+
+/** fetchBytes, or for an optional file one try whose failure is reported as `unreachable`. */
+async function fetchMaybeOptional(url: string, name: string, location: string, access: FileAccess, optional = false): Promise<Uint8Array | null> {
+  if (!optional) return fetchBytes(url, access);
+  try {
+    return await fetchBytes(url, { ...access, retry: { retries: 0 } });
+  } catch (error) {
+    if (error instanceof AbortError) throw error;
+    throw new ModelFileError(name, location, `could not be fetched (${(error as Error).message})`, { cause: error, unreachable: true });
+  }
 }
 
 /**

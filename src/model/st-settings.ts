@@ -3,13 +3,15 @@
 // from a Normalize module in modules.json, prompts from config_sentence_transformers.json.
 import { ModelFileError } from '../core/errors.js';
 import type { Pooling } from '../core/types.js';
-import { readModelJson, type ModelFiles } from './files.js';
+import type { ModelFiles } from './files.js';
 
 /** What the model's files declare; a field is absent when no file says it. */
 export interface DeclaredSettings {
   pooling?: { mode: Pooling; includePrompt: boolean; file: string };
   normalize?: { value: boolean; file: string };
   prompts?: { prompts: Record<string, string>; defaultPromptName: string | null; file: string };
+  /** Optional files that could not be fetched (offline): their settings are the defaults. */
+  unreachable: string[];
 }
 
 const POOLING_KEYS: [string, Pooling][] = [
@@ -19,13 +21,26 @@ const POOLING_KEYS: [string, Pooling][] = [
   ['pooling_mode_lasttoken', 'lasttoken'],
 ];
 
-/** Reads a JSON file that a model may lack: null when it is not there. */
-async function readOptionalJson(files: ModelFiles, name: string): Promise<Record<string, unknown> | null> {
+/**
+ * Reads a JSON file that a model may lack: null when it is not there, or when it cannot be fetched
+ * at all (an offline app whose cache holds the model but not a file the model does not have).
+ */
+async function readOptionalJson(files: ModelFiles, name: string, unreachable: string[]): Promise<Record<string, unknown> | null> {
+  let bytes: Uint8Array;
   try {
-    return await readModelJson(files, name);
+    bytes = await files.read(name, { optional: true });
   } catch (error) {
     if (error instanceof ModelFileError && error.notFound) return null;
+    if (error instanceof ModelFileError && error.unreachable) {
+      unreachable.push(name);
+      return null;
+    }
     throw error;
+  }
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+  } catch (cause) {
+    throw new ModelFileError(name, files.location, `not valid JSON (${(cause as Error).message})`, { cause });
   }
 }
 
@@ -38,8 +53,9 @@ interface ModuleEntry {
 
 /** Reads modules.json, the Pooling module's config, and config_sentence_transformers.json. */
 export async function readDeclaredSettings(files: ModelFiles): Promise<DeclaredSettings> {
-  const [modules, stConfig] = await Promise.all([readOptionalJson(files, 'modules.json'), readOptionalJson(files, 'config_sentence_transformers.json')]);
-  const declared: DeclaredSettings = {};
+  const unreachable: string[] = [];
+  const [modules, stConfig] = await Promise.all([readOptionalJson(files, 'modules.json', unreachable), readOptionalJson(files, 'config_sentence_transformers.json', unreachable)]);
+  const declared: DeclaredSettings = { unreachable };
   let poolingPath = '1_Pooling';
   if (modules) {
     if (!Array.isArray(modules)) throw new ModelFileError('modules.json', files.location, 'is not a list of modules');
@@ -50,7 +66,7 @@ export async function readDeclaredSettings(files: ModelFiles): Promise<DeclaredS
     declared.normalize = { value: list.some((m) => typeof m.type === 'string' && /\.Normalize$/.test(m.type)), file: 'modules.json' };
   }
   const poolingFile = `${poolingPath.replace(/\/+$/, '')}/config.json`;
-  const poolingConfig = await readOptionalJson(files, poolingFile);
+  const poolingConfig = await readOptionalJson(files, poolingFile, unreachable);
   if (poolingConfig) {
     const modes = POOLING_KEYS.filter(([key]) => poolingConfig[key] === true).map(([, mode]) => mode);
     if (modes.length === 0) {

@@ -246,4 +246,27 @@ describe('a single-page-app server that answers missing files with index.html', 
       await server.close();
     }
   });
+
+  it('offline, an optional settings file that cannot be fetched counts as absent after one try, and info says so', async () => {
+    const { startModelServer } = await import('../helpers/model-server.js');
+    const asked: string[] = [];
+    // The app's cache holds the model's own files; the optional ones fail as requests do offline.
+    const server = await startModelServer((path, req) => {
+      if (!/modules\.json|config_sentence_transformers\.json|1_Pooling/.test(path)) return false;
+      asked.push(path);
+      req.socket.destroy();
+      return true;
+    });
+    try {
+      const started = performance.now();
+      const e = await createEmbedder({ model: `${server.base}/fixture-tiny` });
+      expect(performance.now() - started).toBeLessThan(5000); // no retries with backoff for optional files
+      expect(e.info.pooling).toBe('mean');
+      expect(e.info.reasons.join(' ')).toMatch(/could not fetch modules\.json, config_sentence_transformers\.json, 1_Pooling\/config\.json \(offline\?\)/);
+      expect(asked.sort()).toEqual(['fixture-tiny/1_Pooling/config.json', 'fixture-tiny/config_sentence_transformers.json', 'fixture-tiny/modules.json']); // once each
+      await e.dispose();
+    } finally {
+      await server.close();
+    }
+  });
 });
