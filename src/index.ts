@@ -167,11 +167,13 @@ export async function createEmbedder(options: BrowserEmbedderOptions = {}): Prom
   const model = options.model ?? DEFAULT_MODEL;
   const base = typeof document !== 'undefined' ? document.baseURI : location.href;
   const modelRef = isUrlLike(model) ? new URL(model, base).href.replace(/\/+$/, '') : model;
-  // 'auto' on WASM takes the 8-bit weights when the model has them (one HEAD request to find out).
-  const available = dtype === 'auto'
-    ? await resolveModelFiles(modelRef, { hub: options.hub, signal }).then(async (files) => ((await files.exists?.(DTYPE_FILES.q8)) ? ['q8' as const] : []), () => null)
-    : null;
-  const plan = planDevices(options.device ?? 'auto', dtype, caps, options.workers, available);
+  let plan = planDevices(options.device ?? 'auto', dtype, caps, options.workers);
+  if (dtype === 'auto' && plan.wasmWorkers > 0) {
+    // 'auto' on WASM takes the 8-bit weights when the model has them (one HEAD request to find out).
+    const available = await resolveModelFiles(modelRef, { hub: options.hub, signal })
+      .then(async (files) => ((await files.exists?.(DTYPE_FILES.q8)) ? ['q8' as const] : []), () => null);
+    plan = planDevices(options.device ?? 'auto', dtype, caps, options.workers, available);
+  }
   const shared = {
     model: modelRef,
     options: {

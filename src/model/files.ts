@@ -70,7 +70,11 @@ export interface FileAccess {
 
 /** Reads a JSON file of a model. */
 export async function readModelJson<T = Record<string, unknown>>(files: ModelFiles, name: string): Promise<T> {
-  const bytes = await files.read(name);
+  return parseModelJson<T>(await files.read(name), files, name);
+}
+
+/** Parses the bytes of a model's JSON file; malformed JSON is a ModelFileError naming the file. */
+export function parseModelJson<T = Record<string, unknown>>(bytes: Uint8Array, files: ModelFiles, name: string): T {
   try {
     return JSON.parse(new TextDecoder().decode(bytes)) as T;
   } catch (cause) {

@@ -3,7 +3,7 @@
 // from a Normalize module in modules.json, prompts from config_sentence_transformers.json.
 import { ModelFileError } from '../core/errors.js';
 import type { Pooling } from '../core/types.js';
-import type { ModelFiles } from './files.js';
+import { parseModelJson, type ModelFiles } from './files.js';
 
 /** What the model's files declare; a field is absent when no file says it. */
 export interface DeclaredSettings {
@@ -37,11 +37,7 @@ async function readOptionalJson(files: ModelFiles, name: string, unreachable: st
     }
     throw error;
   }
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
-  } catch (cause) {
-    throw new ModelFileError(name, files.location, `not valid JSON (${(cause as Error).message})`, { cause });
-  }
+  return parseModelJson(bytes, files, name);
 }
 
 interface ModuleEntry {

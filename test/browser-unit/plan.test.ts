@@ -61,4 +61,14 @@ describe('planDevices', () => {
     expect(auto.reasons[0]).toBe("device auto: wasm (the WebGPU adapter google swiftshader is a software one, slower than WASM; ask for device 'webgpu' to use it anyway)");
     expect(planDevices('webgpu', 'auto', swiftshader).gpu).toEqual({ dtype: 'fp32', tryFp16: false });
   });
+
+  it("dtype 'auto' on WASM takes q8 when the model has it, as transformers.js does; an asked-for dtype is kept", () => {
+    const q8 = planDevices('wasm', 'auto', noGpu, undefined, ['q8']);
+    expect(q8.wasmDtype).toBe('q8');
+    expect(q8.reasons).toContain('dtype auto on wasm: q8 (the model has onnx/model_quantized.onnx; transformers.js picks it on WASM too)');
+    expect(planDevices('wasm', 'auto', noGpu, undefined, []).reasons).toContain('dtype auto on wasm: fp32 (the model has no q8 file)');
+    expect(planDevices('wasm', 'auto', noGpu).reasons).toContain('dtype auto on wasm: fp32 (could not tell whether the model has a q8 file)');
+    expect(planDevices('wasm', 'fp32', noGpu, undefined, ['q8']).wasmDtype).toBe('fp32');
+    expect(planDevices('webgpu', 'auto', gpuF16, undefined, ['q8']).gpu).toEqual({ dtype: 'fp16', tryFp16: true }); // q8 is a WASM default only
+  });
 });
