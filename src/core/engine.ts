@@ -90,10 +90,6 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
     },
   };
 
-  /**
-   * Embeds a list of texts into `data` (row i at i * dim), in windows of `lookahead` distinct
-   * texts: tokenizing the next window while lanes run this one.
-   */
   const resolvePrompt = (call: { prompt?: string; promptName?: string }): string => {
     if (call.prompt !== undefined) {
       if (typeof call.prompt !== 'string') throw new InvalidOptionError('prompt', `must be a string, got ${typeof call.prompt}`);
@@ -108,6 +104,10 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
     return info.prompts[name]!;
   };
 
+  /**
+   * Embeds a list of texts into `data` (row i at i * dim), in windows of `lookahead` distinct
+   * texts: tokenizing the next window while lanes run this one.
+   */
   const embedInto = async (texts: readonly string[], data: Float32Array, call: EmbedCallOptions, progress: ProgressReporter): Promise<void> => {
     const priority = call.priority ?? 'normal';
     // The prompt is part of the text, so it counts against maxTokens as in sentence-transformers.
