@@ -1,6 +1,6 @@
 // Browser entry (`bulk-embed`): the shared engine over a pool of dedicated module workers running
 // onnxruntime-web on WebGPU (fp16 where it is safe) or WASM. Node users import `bulk-embed/node`.
-import { createEngine, type Engine, type EngineSettings } from './core/engine.js';
+import { addReason, createEngine, type Engine, type EngineSettings } from './core/engine.js';
 import { readBatches, searchBatches, type EmbeddingSink, type ReadOptions, type SearchHit } from './sink/arrow-file.js';
 import type { RandomAccessFile } from './sink/random-access.js';
 import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
@@ -236,9 +236,7 @@ export async function createEmbedder(options: BrowserEmbedderOptions = {}): Prom
     maxBufferBytes: caps.maxBufferBytes,
     fallback: { ...shared, device: 'wasm', dtype: plan.wasmDtype, tryFp16: false, threads: 1, warmup: false, padMultiple: 1 },
     maxDeviceLosses: 2,
-    say: (line) => {
-      if (info.reasons.length < 200) info.reasons.push(line);
-    },
+    say: (line) => addReason(info, line),
     closed: () => closed,
   };
   const engine = createEngine({

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { dirname, join, resolve } from 'node:path';
 import { buildBertOnnx } from './fixtures/onnx-bert.js';
 import { toExternalData } from './fixtures/external-data.js';
+import { DTYPE_FILES } from '../src/model/files.js';
 import { configJson, sentenceTransformersFiles, tokenizerConfigJson, tokenizerJson, UNTRAINED_NOTICE } from './fixtures/hub-files.js';
 import { LEXICON_SEED, LEXICON_SIZE, makeLexicon, syllables } from './fixtures/lexicon.js';
 import { GENERATOR_VERSION, OVERFLOW_PRESETS, PRESETS, SETTINGS_PRESETS, type FixturePreset } from './fixtures/presets.js';
@@ -14,7 +15,6 @@ import { applyFp16Overflow, generateWeights, parameterCount } from './fixtures/w
 /** Where generated models live, relative to the repository root. */
 export const MODELS_DIR = resolve(import.meta.dirname, '..', 'models');
 const STAMP = '.generated';
-const PRECISION_FILES = { fp32: 'onnx/model.onnx', fp16: 'onnx/model_fp16.onnx', q8: 'onnx/model_quantized.onnx', q4: 'onnx/model_q4.onnx' } as const;
 
 /** Writes one preset into `dir` and returns the sha256 of every file written. */
 export function writePreset(preset: FixturePreset, dir: string): Record<string, string> {
@@ -36,7 +36,7 @@ export function writePreset(preset: FixturePreset, dir: string): Record<string, 
     'config.json': JSON.stringify(configJson(preset), null, 2) + '\n',
     'tokenizer.json': JSON.stringify(tokenizerJson(vocab)) + '\n',
     'tokenizer_config.json': JSON.stringify(tokenizerConfigJson(preset), null, 2) + '\n',
-    ...Object.fromEntries((preset.precisions ?? ['fp32', 'fp16']).map((p) => [PRECISION_FILES[p], buildBertOnnx(weights, p, description)])),
+    ...Object.fromEntries((preset.precisions ?? ['fp32', 'fp16']).map((p) => [DTYPE_FILES[p], buildBertOnnx(weights, p, description)])),
     'README.md': `# ${preset.name}\n\n${UNTRAINED_NOTICE}\n\n${parameterCount(weights).toLocaleString('en')} parameters.\n`,
     ...extra,
     ...sentenceTransformersFiles(preset),

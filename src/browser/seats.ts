@@ -102,14 +102,14 @@ export function seatLane(seat: Seat, settings: SeatSettings): Lane {
 }
 
 /**
- * Tokenizes on the seats in turn (WASM seats first: the GPU worker is busiest). A seat whose
+ * Tokenizes on the WASM seats in turn (the GPU worker is busiest), on any seat when there are none. A seat whose
  * worker fails is filled again and the texts go to the next seat; bounded by the seats' tries.
  */
 export function seatTokenizer(seats: readonly Seat[], settings: SeatSettings) {
   let turn = 0;
   return async (texts: string[]) => {
-    const order = [...seats].sort((a, b) => Number(a.member.device === 'webgpu') - Number(b.member.device === 'webgpu'));
-    const candidates = order.filter((s) => s.member.device === 'wasm').length ? order.filter((s) => s.member.device === 'wasm') : order;
+    const wasm = seats.filter((s) => s.member.device === 'wasm');
+    const candidates = wasm.length ? wasm : seats;
     let last: Error | null = null;
     for (let tries = 0; tries < candidates.length + 2; tries++) {
       const seat = candidates[turn++ % candidates.length]!;

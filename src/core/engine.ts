@@ -31,6 +31,12 @@ export interface EngineParts {
 }
 
 export const DEFAULT_LOOKAHEAD = 4096;
+const MAX_REASONS = 200;
+
+/** Adds a line to info.reasons: what went wrong at run time and what was done about it (bounded: a long run may retry often). */
+export function addReason(info: EmbedderInfo, line: string): void {
+  if (info.reasons.length < MAX_REASONS) info.reasons.push(line);
+}
 const MAX_BATCH_SIZE = 512;
 
 /** Engine settings that are not model options. */
@@ -63,10 +69,7 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
   let queue: Promise<unknown> = Promise.resolve();
   const running = new Set<Promise<unknown>>();
   const slots = laneSlots(parts.lanes);
-  // What went wrong and what was done about it goes in info.reasons (bounded: a long run may retry often).
-  const say = (line: string) => {
-    if (info.reasons.length < 200) info.reasons.push(line);
-  };
+  const say = (line: string) => addReason(info, line);
   const events: LaneEvents = {
     retried: (lane, error) => {
       stats.retriedBatches++;

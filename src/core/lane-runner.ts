@@ -7,6 +7,7 @@
 import type { PackedBatch } from '../batch/pack.js';
 import { AbortError, InvalidOutputError, LaneFaultError, LanesFailedError } from './errors.js';
 import { createLaneGate, type LaneGate, type Priority } from './lane-gate.js';
+import { jitteredBackoff } from '../util/backoff.js';
 
 /** Runs one padded batch of token rows at a time and returns its [rows, dim] vectors. */
 export interface Lane {
@@ -90,7 +91,7 @@ export function isOutOfMemory(error: unknown): boolean {
   return /out of memory|\boom\b|bad_alloc|failed to allocate|allocation failed|exceeds the max(imum)? (buffer|binding)|maxStorageBufferBindingSize|maxBufferSize/i.test(e.message ?? '');
 }
 
-/** The first row that is not a finite vector (of unit length when normalized), or -1. */
+/** The first row that is not a finite vector (of unit length when normalized), with why; null when all are. */
 export function firstBadRow(vectors: Float32Array, dim: number, normalized: boolean): { row: number; reason: string } | null {
   const rows = vectors.length / dim;
   for (let r = 0; r < rows; r++) {
@@ -106,7 +107,7 @@ export function firstBadRow(vectors: Float32Array, dim: number, normalized: bool
 /** Exponential backoff with ±50% jitter: the delay before the n-th retry (n from 1). */
 export function backoffMs(n: number, policy: ResiliencePolicy = {}, random: () => number = Math.random): number {
   const { baseDelayMs = 100, maxDelayMs = 2000 } = policy;
-  return Math.round(Math.min(maxDelayMs, baseDelayMs * 2 ** Math.max(0, n - 1)) * (0.5 + random()));
+  return Math.round(jitteredBackoff(n, baseDelayMs, maxDelayMs, random));
 }
 
 /** Splits `count` rows into consecutive chunks of at most `size`. */

@@ -2,6 +2,7 @@
 // tried again after an exponentially growing, jittered delay (or the server's Retry-After),
 // within a total time bound; a 404 or 403 is final at once. The wait ends early on abort.
 import { AbortError } from '../core/errors.js';
+import { jitteredBackoff } from '../util/backoff.js';
 
 /** How downloads are retried; every field has a default. */
 export interface RetryPolicy {
@@ -72,7 +73,7 @@ export async function withRetries<T>(
       return await attempt();
     } catch (error) {
       if (!(error instanceof RetryableFetchError)) throw error;
-      const backoff = Math.min(maxDelayMs, baseDelayMs * 2 ** (tries - 1)) * (0.5 + random());
+      const backoff = jitteredBackoff(tries, baseDelayMs, maxDelayMs, random);
       const delayMs = Math.round(Math.max(backoff, error.retryAfterMs ?? 0));
       if (tries > retries || Date.now() - started + delayMs > totalMs) throw exhausted(error.message, tries);
       options.onRetry?.({ url, attempt: tries, delayMs, reason: error.message });
