@@ -15,7 +15,7 @@ import {
 const USAGE = `usage:
   embed <input.jsonl|.csv|.txt|-> --out <file.arrow> [--model M] [--device cpu|webgpu|auto] [--dtype fp32|fp16|q8|auto]
         [--max-batch-tokens N] [--resume] [--overwrite] [--text-field text] [--id-field id] [--format jsonl|csv|txt] [--float16]
-        [--pooling mean|cls|max|lasttoken] [--prompt-name NAME | --prompt TEXT] [--dimensions N]
+        [--pooling mean|cls|max|lasttoken|model] [--prompt-name NAME | --prompt TEXT] [--dimensions N]
   embed search <file.arrow> "<query>" [-k 10] [--model M] [--prompt-name NAME | --prompt TEXT]
   embed info <file.arrow>`;
 

@@ -45,6 +45,14 @@ export class ModelFormatError extends EmbedError {
   override name = 'ModelFormatError';
 }
 
+/** A model family the engine cannot run: names its model_type and the graph inputs or outputs it saw. */
+export class UnsupportedModelError extends ModelFormatError {
+  override name = 'UnsupportedModelError';
+  constructor(readonly modelType: string, readonly inputs: string[], readonly outputs: string[], reason: string) {
+    super(`model type "${modelType || 'unknown'}" is not supported: ${reason} (graph inputs: ${inputs.join(', ') || 'none'}; outputs: ${outputs.join(', ') || 'none'})`);
+  }
+}
+
 /** A call on an embedder after dispose(). */
 export class DisposedError extends EmbedError {
   override name = 'DisposedError';

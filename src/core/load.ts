@@ -1,13 +1,15 @@
 // Loading a model in the current thread: config, tokenizer, weights rewritten with pooling, and
 // a session. Node calls it in-process; the browser calls it inside each worker.
 import { availableDtypes, DTYPE_FILES, readModelJson, type ModelFiles } from '../model/files.js';
-import { appendPooling } from '../pool/pooling-graph.js';
+import { appendPooling, MODEL_POOLED_OUTPUT, POOLING_MASK_INPUT } from '../pool/pooling-graph.js';
+import { readModelSummary, type ModelSummary } from '../model/onnx-model.js';
+import { planFeeds } from '../run/feeds.js';
 import { readDeclaredSettings } from '../model/st-settings.js';
 import { prepareBatch, type EncoderSession } from '../run/session.js';
 import type { EngineParts } from './engine.js';
 import { positiveInteger } from './validate.js';
 import { loadTokenizer, type TextTokenizer } from '../tokenize/tokenizer.js';
-import { InvalidOptionError, ModelFileError, ModelFormatError } from './errors.js';
+import { InvalidOptionError, ModelFileError, ModelFormatError, UnsupportedModelError } from './errors.js';
 import type { EmbedderInfo, EmbedderOptions, Pooling, WeightsDtype } from './types.js';
 
 /** A runtime's way to make sessions and to settle 'auto' choices. */
@@ -37,6 +39,8 @@ export interface LoadedModel {
   tokenizer: TextTokenizer;
   session: EncoderSession;
   padId: number;
+  /** Rows are padded on the left (the tokenizer's padding_side). */
+  padLeft: boolean;
   /** Activation sizes from config.json, for fitting batches into a GPU's buffer limits (absent: unknown). */
   shape: ModelShape | null;
 }
@@ -48,7 +52,9 @@ export interface ModelShape {
 }
 
 export const DEFAULT_MAX_BATCH_TOKENS = 8192;
-const POOLINGS: readonly Pooling[] = ['mean', 'cls', 'max', 'lasttoken'];
+const POOLINGS: readonly Pooling[] = ['mean', 'cls', 'max', 'lasttoken', 'model'];
+/** Families whose position ids start after the padding index (RoBERTa's scheme): usable positions are max_position_embeddings - pad - 1. */
+const OFFSET_POSITION_TYPES = new Set(['roberta', 'xlm-roberta', 'camembert', 'xlm-roberta-xl']);
 
 /** Validates options, loads the files and creates the pooled session. */
 export async function loadModel(options: EmbedderOptions, deps: LoadDependencies): Promise<LoadedModel> {
@@ -66,14 +72,22 @@ export async function loadModel(options: EmbedderOptions, deps: LoadDependencies
   // config.json first: a missing model is then reported by its first file, every time.
   const config = await readModelJson(files, 'config.json');
   const [tokenizer, choice, declared] = await Promise.all([(deps.loadTokenizer ?? loadTokenizer)(files), backend.choose(options), readDeclaredSettings(files)]);
-  // Explicit options first, then what the model's files declare, then the defaults.
-  const pooling = options.pooling ?? declared.pooling?.mode ?? 'mean';
-  if (options.includePrompt !== undefined && typeof options.includePrompt !== 'boolean') throw new InvalidOptionError('includePrompt', 'must be true or false');
-  const includePrompt = options.includePrompt ?? declared.pooling?.includePrompt ?? true;
-  const normalize = options.normalize ?? declared.normalize?.value ?? true;
+  const modelType = typeof config.model_type === 'string' ? config.model_type : '';
   const modelFile = DTYPE_FILES[choice.dtype];
   deps.onFile?.(modelFile);
-  const pooled = appendPooling(await readWeights(files, choice.dtype), { pooling, normalize, dimensions, poolingMask: !includePrompt }, `${files.location}/${modelFile}`);
+  const weights = await readWeights(files, choice.dtype);
+  const summary = graphSummary(weights, `${files.location}/${modelFile}`);
+  checkSupported(summary, modelType);
+  // Explicit options first, then the graph's own pooled output, then what the model's files declare, then the defaults.
+  const modelPools = summary.outputs.some((o) => o.name === MODEL_POOLED_OUTPUT);
+  const pooling = options.pooling ?? (modelPools ? 'model' : declared.pooling?.mode ?? 'mean');
+  if (options.includePrompt !== undefined && typeof options.includePrompt !== 'boolean') throw new InvalidOptionError('includePrompt', 'must be true or false');
+  if (pooling === 'model' && options.includePrompt === false) {
+    throw new InvalidOptionError('includePrompt', `false needs a token pooling; this model pools inside its graph (${MODEL_POOLED_OUTPUT}), prompt tokens included`);
+  }
+  const includePrompt = pooling === 'model' ? true : options.includePrompt ?? declared.pooling?.includePrompt ?? true;
+  const normalize = options.normalize ?? declared.normalize?.value ?? true;
+  const pooled = appendPooling(weights, { pooling, normalize, dimensions, poolingMask: !includePrompt }, `${files.location}/${modelFile}`);
   const modelDim = pooled.hidden ?? Number(config.hidden_size);
   if (!Number.isInteger(modelDim) || modelDim <= 0) throw new ModelFormatError(`${files.location}: hidden size unknown (no static output dim, no hidden_size in config.json)`);
   if (dimensions !== null && dimensions > modelDim) throw new InvalidOptionError('dimensions', `${dimensions} is more than the model's ${modelDim} dimensions`);
@@ -82,15 +96,20 @@ export async function loadModel(options: EmbedderOptions, deps: LoadDependencies
   if (declared.unreachable.length) {
     reasons.push(`could not fetch ${declared.unreachable.join(', ')} (offline?): settings they would declare are the defaults`);
   }
+  if (pooling === 'model' && options.pooling === undefined && declared.pooling) {
+    reasons.push(`pooling: the graph's own ${MODEL_POOLED_OUTPUT} output (it already applies ${declared.pooling.file}'s ${declared.pooling.mode} pooling and any Dense layers)`);
+  }
   const settingSources = {
-    pooling: options.pooling !== undefined ? 'option' : declared.pooling?.file ?? 'default',
+    pooling: options.pooling !== undefined ? 'option' : modelPools ? `${modelFile} output ${MODEL_POOLED_OUTPUT}` : declared.pooling?.file ?? 'default',
     includePrompt: options.includePrompt !== undefined ? 'option' : declared.pooling?.file ?? 'default',
     normalize: options.normalize !== undefined ? 'option' : declared.normalize?.file ?? 'default',
     prompts: declared.prompts?.file ?? 'default',
     dimensions: dimensions !== null ? 'option' : 'default',
   };
 
-  const positions = Number(config.max_position_embeddings);
+  // RoBERTa-style models number positions from pad + 1, so the table holds pad + 1 fewer tokens.
+  const positionOffset = OFFSET_POSITION_TYPES.has(modelType) ? Number(config.pad_token_id ?? 1) + 1 : 0;
+  const positions = Number(config.max_position_embeddings) - positionOffset;
   const modelMax = Math.min(tokenizer.modelMaxLength ?? Infinity, Number.isFinite(positions) && positions > 0 ? positions : Infinity);
   const limit = Number.isFinite(modelMax) ? modelMax : 512;
   const maxTokens = options.maxTokens === undefined ? limit : positiveInteger('maxTokens', options.maxTokens);
@@ -108,15 +127,37 @@ export async function loadModel(options: EmbedderOptions, deps: LoadDependencies
   const session = await backend.createSession(pooled.bytes, choice.device, externalData.length ? externalData : undefined);
   return {
     info: {
-      model: files.location, device: choice.device, dtype: choice.dtype, dim, maxTokens, truncation, pooling, includePrompt, normalize, modelDim,
+      model: files.location, modelType, device: choice.device, dtype: choice.dtype, dim, maxTokens, truncation, pooling, includePrompt, normalize, modelDim,
       prompts: declared.prompts?.prompts ?? {}, defaultPromptName: declared.prompts?.defaultPromptName ?? null, settingSources,
       maxBatchTokens, reasons,
     },
     tokenizer,
     session,
-    padId: Number(config.pad_token_id ?? 0) || 0,
+    padId: tokenizer.padId ?? (Number(config.pad_token_id ?? 0) || 0),
+    padLeft: tokenizer.padLeft,
     shape: modelShape(config),
   };
+}
+
+function graphSummary(bytes: Uint8Array, source: string): ModelSummary {
+  try {
+    return readModelSummary(bytes);
+  } catch (cause) {
+    throw new ModelFormatError(`${source} is not a readable ONNX model: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** Refuses, naming the family, a graph whose inputs the engine cannot make or that has no hidden states to pool. */
+function checkSupported(summary: ModelSummary, modelType: string): void {
+  const inputs = summary.inputs.map((i) => i.name);
+  const outputs = summary.outputs.map((o) => o.name);
+  const fail = (reason: string) => new UnsupportedModelError(modelType, inputs, outputs, reason);
+  if (!inputs.includes('input_ids')) throw fail('its graph takes no input_ids');
+  const { unknown, unsized } = planFeeds(summary.inputs, POOLING_MASK_INPUT);
+  if (unknown.length) throw fail(`the engine cannot make the input${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}`);
+  if (unsized.length) throw fail(`the cache input ${unsized[0]} has no fixed head count and head size in the graph`);
+  const pooledOrHidden = summary.outputs.some((o) => o.name === MODEL_POOLED_OUTPUT || o.name === 'last_hidden_state' || o.shape?.length === 3);
+  if (!pooledOrHidden) throw fail(`its graph outputs no last_hidden_state or ${MODEL_POOLED_OUTPUT} (an export with a task head, not an embedding export)`);
 }
 
 /** Reads the weights of a dtype; when they are missing, the error lists the dtypes the model has. */
@@ -142,7 +183,7 @@ function modelShape(config: Record<string, unknown>): ModelShape | null {
 
 /** Runs token rows padded to `seq` on a loaded model. */
 export function runRows(model: LoadedModel, rows: Int32Array[], seq: number, maskPrefix = 0): Promise<Float32Array> {
-  return model.session.run(prepareBatch(rows, rows.map((_, i) => i), seq, model.padId, maskPrefix));
+  return model.session.run(prepareBatch(rows, rows.map((_, i) => i), seq, model.padId, maskPrefix, model.padLeft));
 }
 
 /**

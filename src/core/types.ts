@@ -9,7 +9,9 @@ export type WeightsDtype = 'fp32' | 'fp16' | 'q8' | 'int8' | 'uint8' | 'q4' | 'q
 /** Which weights file of the hub layout to load; 'auto' picks by device. */
 export type Dtype = WeightsDtype | 'auto';
 /** How token vectors become one vector: as sentence-transformers' Pooling module names its modes. */
-export type Pooling = 'mean' | 'cls' | 'max' | 'lasttoken';
+export type TokenPooling = 'mean' | 'cls' | 'max' | 'lasttoken';
+/** A token pooling, or 'model': the model's own pooled `sentence_embedding` output (EmbeddingGemma's exports have one). */
+export type Pooling = TokenPooling | 'model';
 
 /** Options of createEmbedder; every field has a default. */
 export interface EmbedderOptions {
@@ -17,7 +19,7 @@ export interface EmbedderOptions {
   model?: ModelLocation;
   device?: Device;
   dtype?: Dtype;
-  /** Default: what the model's 1_Pooling/config.json declares, else 'mean'. */
+  /** Default: 'model' when the graph outputs sentence_embedding, else what 1_Pooling/config.json declares, else 'mean'. */
   pooling?: Pooling;
   /** L2-normalise each vector (default: whether modules.json has a Normalize module, else true). */
   normalize?: boolean;
@@ -45,6 +47,8 @@ export interface Embeddings {
 /** What an embedder loaded and chose. */
 export interface EmbedderInfo {
   model: string;
+  /** config.json's model_type (e.g. 'bert', 'xlm-roberta', 'qwen3'); '' when it declares none. */
+  modelType: string;
   device: 'cpu' | 'webgpu' | 'wasm';
   dtype: WeightsDtype;
   dim: number;

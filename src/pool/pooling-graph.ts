@@ -8,14 +8,17 @@ import { InvalidOptionError, ModelFormatError } from '../core/errors.js';
 import type { Pooling } from '../core/types.js';
 import { OnnxType, appendToGraph, readModelSummary, type ModelSummary, type NewInitializer, type NewNode } from '../model/onnx-model.js';
 
-export const POOLED_OUTPUT = 'sentence_embedding';
+/** The rewritten model's only output. Not 'sentence_embedding', which some exports already have. */
+export const POOLED_OUTPUT = 'bulk_embed_vectors';
+/** The output of an export that pools inside its graph (EmbeddingGemma: mean pooling, Dense layers, Normalize). */
+export const MODEL_POOLED_OUTPUT = 'sentence_embedding';
 /** Extra input of a model pooled without its prompt tokens: the attention mask with the prompt's tokens zeroed. */
 export const POOLING_MASK_INPUT = 'bulk_embed_pooling_mask';
 const PREFIX = 'bulk_embed_pool/';
 
 /** What the pooling step found out about the encoder while rewriting it. */
 export interface PooledModel {
-  /** The rewritten model, whose only output is `sentence_embedding` [batch, hidden] float32. */
+  /** The rewritten model, whose only output is POOLED_OUTPUT [batch, dim] float32. */
   bytes: Uint8Array;
   /** Model input names (token_type_ids is absent from some families). */
   inputNames: string[];
@@ -29,7 +32,7 @@ export interface PooledModel {
   externalFiles: string[];
 }
 
-/** What to append: the pooling mode, L2 normalisation, and Matryoshka truncation. */
+/** What to append: the pooling mode ('model': start from the graph's sentence_embedding), L2 normalisation, and Matryoshka truncation. */
 export interface PoolingPlan {
   pooling: Pooling;
   normalize: boolean;
@@ -45,7 +48,7 @@ export interface PoolingPlan {
 /** Rewrites an encoder model so that it outputs pooled (optionally truncated and normalised) vectors. */
 export function appendPooling(modelBytes: Uint8Array, plan: PoolingPlan, source = 'model'): PooledModel {
   const { pooling, normalize, dimensions = null } = plan;
-  const usesPoolingMask = Boolean(plan.poolingMask) && pooling !== 'cls';
+  const usesPoolingMask = Boolean(plan.poolingMask) && pooling !== 'cls' && pooling !== 'model';
   let summary: ModelSummary;
   try {
     summary = readModelSummary(modelBytes);
@@ -54,20 +57,23 @@ export function appendPooling(modelBytes: Uint8Array, plan: PoolingPlan, source 
   }
   const inputNames = summary.inputs.map((i) => i.name);
   if (!inputNames.includes('input_ids')) throw new ModelFormatError(`${source} has no input_ids input (inputs: ${inputNames.join(', ')})`);
-  if (pooling !== 'cls' && !inputNames.includes('attention_mask')) {
+  if (pooling !== 'cls' && pooling !== 'model' && !inputNames.includes('attention_mask')) {
     throw new ModelFormatError(`${source} has no attention_mask input, which ${pooling} pooling needs`);
   }
-  const hiddenOutput =
-    summary.outputs.find((o) => o.name === 'last_hidden_state') ??
-    summary.outputs.find((o) => o.shape?.length === 3);
+  const outputNames = summary.outputs.map((o) => o.name).join(', ');
+  const hiddenOutput = pooling === 'model'
+    ? summary.outputs.find((o) => o.name === MODEL_POOLED_OUTPUT)
+    : summary.outputs.find((o) => o.name === 'last_hidden_state') ?? summary.outputs.find((o) => o.shape?.length === 3);
   if (!hiddenOutput) {
-    throw new ModelFormatError(`${source} has no last_hidden_state output (outputs: ${summary.outputs.map((o) => o.name).join(', ')})`);
+    throw new ModelFormatError(pooling === 'model'
+      ? `${source} has no ${MODEL_POOLED_OUTPUT} output, which pooling 'model' needs (outputs: ${outputNames})`
+      : `${source} has no last_hidden_state output (outputs: ${outputNames})`);
   }
   const elemType = hiddenOutput.elemType;
   if (elemType !== OnnxType.FLOAT && elemType !== OnnxType.FLOAT16) {
     throw new ModelFormatError(`${source}: ${hiddenOutput.name} has element type ${elemType}; float32 or float16 expected`);
   }
-  const hiddenDim = hiddenOutput.shape?.[2];
+  const hiddenDim = hiddenOutput.shape?.[pooling === 'model' ? 1 : 2];
   const hidden = typeof hiddenDim === 'number' && hiddenDim > 0 ? hiddenDim : null;
 
   const nodes: NewNode[] = [];
@@ -88,7 +94,9 @@ export function appendPooling(modelBytes: Uint8Array, plan: PoolingPlan, source 
   // Pool in float32 even for fp16 models: sums over 512 tokens lose precision in half floats.
   const states = elemType === OnnxType.FLOAT16 ? op('Cast', [hiddenOutput.name], { to: OnnxType.FLOAT }) : hiddenOutput.name;
   let pooled: string; // [batch, 1, hidden]
-  if (pooling === 'cls') {
+  if (pooling === 'model') {
+    pooled = op('Reshape', [states, int64([0, 1, -1])]);
+  } else if (pooling === 'cls') {
     pooled = op('Gather', [states, int64([0])], { axis: 1 });
   } else {
     const mask = op('Cast', [usesPoolingMask ? POOLING_MASK_INPUT : 'attention_mask'], { to: OnnxType.FLOAT });

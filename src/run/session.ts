@@ -2,6 +2,8 @@
 // expose the same InferenceSession/Tensor API, so one adapter serves both; each entry point
 // injects its own module and session options.
 import { POOLED_OUTPUT, POOLING_MASK_INPUT } from '../pool/pooling-graph.js';
+import { readModelSummary } from '../model/onnx-model.js';
+import { planFeeds, positionIdsFor } from './feeds.js';
 
 /** One padded batch, ready to feed: int64 tensors [rows, seq]. */
 export interface PreparedBatch {
@@ -23,7 +25,7 @@ export interface EncoderSession {
 /** The subset of the onnxruntime-node / onnxruntime-web module that the engine uses. */
 export interface OrtModule {
   InferenceSession: { create(model: Uint8Array, options?: object): Promise<OrtSession> };
-  Tensor: new (type: 'int64', data: BigInt64Array, dims: readonly number[]) => unknown;
+  Tensor: new (type: 'int64' | 'float32' | 'float16' | 'bool', data: BigInt64Array | Float32Array | Uint16Array | Uint8Array, dims: readonly number[]) => unknown;
 }
 
 interface OrtSession {
@@ -33,40 +35,51 @@ interface OrtSession {
 }
 
 /**
- * Pads the texts at `indices` to `seq` tokens and lays them out as int64 tensors. `maskPrefix`
- * leading tokens of each row are left out of the pooling mask (a prompt and its [CLS]).
+ * Pads the texts at `indices` to `seq` tokens and lays them out as int64 tensors, padding on the
+ * right, or on the left where the tokenizer declares padding_side 'left' (decoders, so that
+ * every row's last token is the batch's last column). `maskPrefix` leading tokens of each row are
+ * left out of the pooling mask (a prompt and its [CLS]).
  */
-export function prepareBatch(ids: readonly Int32Array[], indices: readonly number[], seq: number, padId: number, maskPrefix = 0): PreparedBatch {
+export function prepareBatch(ids: readonly Int32Array[], indices: readonly number[], seq: number, padId: number, maskPrefix = 0, padLeft = false): PreparedBatch {
   const rows = indices.length;
   const inputIds = new BigInt64Array(rows * seq).fill(BigInt(padId));
   const attentionMask = new BigInt64Array(rows * seq);
-  indices.forEach((index, r) => {
+  const starts = indices.map((index, r) => {
     const row = ids[index]!;
-    const base = r * seq;
+    const start = r * seq + (padLeft ? seq - row.length : 0);
     for (let t = 0; t < row.length; t++) {
-      inputIds[base + t] = BigInt(row[t]!);
-      attentionMask[base + t] = 1n;
+      inputIds[start + t] = BigInt(row[t]!);
+      attentionMask[start + t] = 1n;
     }
+    return start;
   });
   let poolingMask = attentionMask;
   if (maskPrefix > 0) {
     poolingMask = attentionMask.slice();
-    for (let r = 0; r < rows; r++) poolingMask.fill(0n, r * seq, r * seq + Math.min(maskPrefix, seq));
+    starts.forEach((start, r) => poolingMask.fill(0n, start, Math.min(start + maskPrefix, (r + 1) * seq)));
   }
   return { rows, seq, inputIds, attentionMask, tokenTypeIds: new BigInt64Array(rows * seq), poolingMask };
 }
 
-/** Creates an encoder session on an ONNX Runtime module; feeds only the inputs the model declares. */
+/**
+ * Creates a session on an ONNX Runtime module. It feeds what the graph declares (see feeds.ts):
+ * token_type_ids of zeros, position ids, empty caches; loading has refused inputs it cannot make.
+ */
 export async function createOrtSession(ort: OrtModule, model: Uint8Array, sessionOptions: object): Promise<EncoderSession> {
+  const { plan } = planFeeds(readModelSummary(model).inputs, POOLING_MASK_INPUT);
   const session = await ort.InferenceSession.create(model, sessionOptions);
-  const wants = new Set(session.inputNames);
   return {
     async run(batch) {
       const dims = [batch.rows, batch.seq];
       const feeds: Record<string, unknown> = { input_ids: new ort.Tensor('int64', batch.inputIds, dims) };
-      if (wants.has('attention_mask')) feeds.attention_mask = new ort.Tensor('int64', batch.attentionMask, dims);
-      if (wants.has('token_type_ids')) feeds.token_type_ids = new ort.Tensor('int64', batch.tokenTypeIds, dims);
-      if (wants.has(POOLING_MASK_INPUT)) feeds[POOLING_MASK_INPUT] = new ort.Tensor('int64', batch.poolingMask, dims);
+      if (plan.attentionMask) feeds.attention_mask = new ort.Tensor('int64', batch.attentionMask, dims);
+      if (plan.tokenTypeIds) feeds.token_type_ids = new ort.Tensor('int64', batch.tokenTypeIds, dims);
+      if (plan.positionIds) feeds.position_ids = new ort.Tensor('int64', positionIdsFor(batch.attentionMask, batch.rows, batch.seq), dims);
+      if (plan.useCacheBranch) feeds.use_cache_branch = new ort.Tensor('bool', new Uint8Array([0]), [1]);
+      if (plan.poolingMask) feeds[plan.poolingMask] = new ort.Tensor('int64', batch.poolingMask, dims);
+      for (const past of plan.past) {
+        feeds[past.name] = new ort.Tensor(past.type, past.type === 'float16' ? new Uint16Array(0) : new Float32Array(0), [batch.rows, past.heads, 0, past.headDim]);
+      }
       const output = (await session.run(feeds))[POOLED_OUTPUT]!;
       return output.data as Float32Array;
     },

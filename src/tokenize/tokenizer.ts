@@ -23,6 +23,10 @@ export interface TokenizedTexts {
 export interface TextTokenizer {
   /** Largest sequence the tokenizer declares (model_max_length), if any. */
   readonly modelMaxLength: number | null;
+  /** Id of the declared pad token (tokenizer_config.json pad_token), if any. */
+  readonly padId: number | null;
+  /** tokenizer_config.json's padding_side is 'left' (decoders: the last token ends every row). */
+  readonly padLeft: boolean;
   /** Tokenizes texts, truncating each to `maxTokens` ids including special tokens. */
   encode(texts: readonly string[], maxTokens: number, truncation?: Truncation): TokenizedTexts;
 }
@@ -36,7 +40,12 @@ export async function loadTokenizer(files: ModelFiles): Promise<TextTokenizer> {
   } catch (cause) {
     throw new ModelFileError('tokenizer.json', files.location, `could not build the tokenizer (${(cause as Error).message})`, { cause });
   }
-  return wrapTokenizer(tokenizer, config.model_max_length);
+  const side = config.padding_side ?? 'right';
+  if (side !== 'left' && side !== 'right') throw new ModelFileError('tokenizer_config.json', files.location, `padding_side "${String(side)}" is not "left" or "right"`);
+  // pad_token is a string, or an AddedToken object with the string in `content`.
+  const padToken = typeof config.pad_token === 'string' ? config.pad_token : (config.pad_token as { content?: unknown } | undefined)?.content;
+  const padId = typeof padToken === 'string' ? tokenizer.token_to_id?.(padToken) ?? null : null;
+  return wrapTokenizer(tokenizer, config.model_max_length, { padId, padLeft: side === 'left' });
 }
 
 const MIN_PREFIX_CHARS = 1024;
@@ -53,10 +62,11 @@ function whitespaceCut(text: string, limit: number): number {
 /** What the wrapper needs of a tokenizer (@huggingface/tokenizers' Tokenizer has it). */
 export interface IdTokenizer {
   encode(text: string, options: { add_special_tokens: boolean }): { ids: number[] };
+  token_to_id?(token: string): number | undefined;
 }
 
 /** Wraps a tokenizer; `declaredMax` is tokenizer_config.json's model_max_length. */
-export function wrapTokenizer(tokenizer: IdTokenizer, declaredMax?: unknown): TextTokenizer {
+export function wrapTokenizer(tokenizer: IdTokenizer, declaredMax?: unknown, padding: { padId: number | null; padLeft: boolean } = { padId: null, padLeft: false }): TextTokenizer {
   const encode = (text: string, specials = true): number[] => tokenizer.encode(text, { add_special_tokens: specials }).ids;
   // Where the template puts its special tokens: e.g. [CLS] A [SEP] is 1 before, 1 after.
   const probe = 'a';
@@ -83,6 +93,7 @@ export function wrapTokenizer(tokenizer: IdTokenizer, declaredMax?: unknown): Te
 
   return {
     modelMaxLength,
+    ...padding,
     encode(texts, maxTokens, truncation = 'cut') {
       let truncated = 0;
       const ids = texts.map((text) => {

@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { ModelFormatError } from '../../src/core/errors.js';
 import type { Pooling } from '../../src/core/types.js';
-import { appendPooling } from '../../src/pool/pooling-graph.js';
+import { appendPooling, POOLED_OUTPUT } from '../../src/pool/pooling-graph.js';
 import { createOrtSession, prepareBatch, type OrtModule } from '../../src/run/session.js';
 import { fromHalfBits } from '../../src/util/half.js';
 import { onnx, type DecodedGraph } from '../../tools/fixtures/onnx-proto.js';
@@ -130,7 +130,7 @@ describe('appendPooling', () => {
       .filter((t) => !t.name?.startsWith('bulk_embed_pool/'))
       .map((t) => ({ name: t.name, dataType: t.dataType, dims: (t.dims ?? []).map(String), raw: createHash('sha256').update(t.rawData ?? new Uint8Array()).digest('hex') }));
     expect(weights(graph)).toEqual(weights(before));
-    expect(graph.output.map((o) => o.name)).toEqual(['sentence_embedding']);
+    expect(graph.output.map((o) => o.name)).toEqual([POOLED_OUTPUT]);
     const dims = (o: (typeof graph.output)[number]) => o.type!.tensorType!.shape!.dim!.map((d) => (d.dimValue ? Number(d.dimValue) : d.dimParam));
     expect(dims(graph.output[0]!)).toEqual([dims(before.output[0]!)[0], hidden]);
   });
