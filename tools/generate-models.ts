@@ -11,6 +11,9 @@ import { LEXICON_SEED, LEXICON_SIZE, makeLexicon, syllables } from './fixtures/l
 import { GENERATOR_VERSION, OVERFLOW_PRESETS, PRESETS, SETTINGS_PRESETS, type FixturePreset } from './fixtures/presets.js';
 import { buildVocabulary } from './fixtures/vocabulary.js';
 import { applyFp16Overflow, generateWeights, parameterCount } from './fixtures/weights.js';
+import { FAMILY_PRESETS, generateFamilyWeights, type FamilyPreset } from './fixtures/families.js';
+import { familyFiles } from './fixtures/family-hub-files.js';
+import { buildFamilyOnnx } from './fixtures/onnx-families.js';
 
 /** Where generated models live, relative to the repository root. */
 export const MODELS_DIR = resolve(import.meta.dirname, '..', 'models');
@@ -18,9 +21,6 @@ const STAMP = '.generated';
 
 /** Writes one preset into `dir` and returns the sha256 of every file written. */
 export function writePreset(preset: FixturePreset, dir: string): Record<string, string> {
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(join(tmp, 'onnx'), { recursive: true });
   const lexicon = makeLexicon(LEXICON_SIZE, LEXICON_SEED);
   const vocab = buildVocabulary(preset.dims.vocabSize, lexicon, syllables(LEXICON_SEED));
   const weights = generateWeights(preset);
@@ -46,6 +46,25 @@ export function writePreset(preset: FixturePreset, dir: string): Record<string, 
     files['onnx/model.onnx'] = model;
     for (const [name, bytes] of Object.entries(data)) files[`onnx/${name}`] = bytes;
   }
+  return writeFolder(dir, files);
+}
+
+/** Writes a family preset (XLM-R, ModernBERT, Gemma encoder, decoder) into `dir`; returns the sha256 of every file. */
+export function writeFamilyPreset(preset: FamilyPreset, dir: string): Record<string, string> {
+  const lexicon = makeLexicon(LEXICON_SIZE, LEXICON_SEED);
+  const weights = generateFamilyWeights(preset);
+  const description = `${preset.name}: ${UNTRAINED_NOTICE}`;
+  return writeFolder(dir, {
+    ...familyFiles(preset, lexicon, syllables(LEXICON_SEED)),
+    'onnx/model.onnx': buildFamilyOnnx(preset, weights, 'fp32', description),
+    'onnx/model_fp16.onnx': buildFamilyOnnx(preset, weights, 'fp16', description),
+  });
+}
+
+/** Writes files into a temporary folder, then swaps it in for `dir`, so a folder is whole or absent. */
+function writeFolder(dir: string, files: Record<string, Uint8Array | string>): Record<string, string> {
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
   const hashes: Record<string, string> = {};
   for (const [name, content] of Object.entries(files)) {
     mkdirSync(dirname(join(tmp, name)), { recursive: true });
@@ -72,11 +91,11 @@ export function isCurrent(dir: string): boolean {
 function main(): void {
   const ifMissing = process.argv.includes('--if-missing');
   mkdirSync(MODELS_DIR, { recursive: true });
-  for (const preset of [...PRESETS, ...OVERFLOW_PRESETS, ...SETTINGS_PRESETS]) {
+  for (const preset of [...PRESETS, ...OVERFLOW_PRESETS, ...SETTINGS_PRESETS, ...FAMILY_PRESETS]) {
     const dir = join(MODELS_DIR, preset.name);
     if (ifMissing && isCurrent(dir)) continue;
     const started = performance.now();
-    const hashes = writePreset(preset, dir);
+    const hashes = 'family' in preset ? writeFamilyPreset(preset, dir) : writePreset(preset, dir);
     const ms = Math.round(performance.now() - started);
     console.log(`${preset.name}: written in ${ms} ms`);
     for (const [name, hash] of Object.entries(hashes)) console.log(`  ${hash}  ${name}`);
