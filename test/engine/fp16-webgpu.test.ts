@@ -23,8 +23,8 @@ it('Mesa lavapipe is installed where the fp16 tests must run (CI)', () => {
 
 describe.runIf(available)('fp16 on the WebGPU device (lavapipe)', () => {
   const embedders: NodeEmbedder[] = [];
-  const load = async (name: string, device: 'webgpu' | 'cpu', dtype: 'fp16' | 'fp32') => {
-    const e = await createEmbedder({ model: modelDir(name), device, dtype });
+  const load = async (name: string, device: 'webgpu' | 'cpu', dtype: 'fp16' | 'fp32', maxTokens?: number) => {
+    const e = await createEmbedder({ model: modelDir(name), device, dtype, maxTokens });
     embedders.push(e);
     return e;
   };
@@ -62,6 +62,24 @@ describe.runIf(available)('fp16 on the WebGPU device (lavapipe)', () => {
     expect(e.stats.exactReruns).toBeGreaterThanOrEqual(1);
     expect(e.info.reasons.join(' ')).toMatch(/gave a NaN, Inf or off-unit vector in reduced precision; it ran again in fp32/);
     expect(a.data.every(Number.isFinite)).toBe(true);
+    expect(Math.min(...rowCosines(a.data, b.data, a.dim))).toBeGreaterThanOrEqual(0.999);
+  });
+
+  it('fixture-gemma-encoder overflows in fp16 as EmbeddingGemma does: refused at load, with the reason, and right in fp32', async () => {
+    const e = await load('fixture-gemma-encoder', 'webgpu', 'fp16', 512); // every token overflows: a shorter probe shows it
+    expect(e.info.dtype).toBe('fp32');
+    expect(e.info.reasons.join(' ')).toMatch(/fp16 refused: the probe batch \(4 texts up to 512 tokens\) gave NaN or Inf \(fp16 overflow\); using fp32/);
+    const texts = mixedCorpus(16, 9);
+    const [a, b] = [await e.embed(texts), await (await load('fixture-gemma-encoder', 'cpu', 'fp32', 512)).embed(texts)];
+    expect(a.data.every(Number.isFinite)).toBe(true);
+    expect(Math.min(...rowCosines(a.data, b.data, a.dim))).toBeGreaterThanOrEqual(0.9999);
+  });
+
+  it('fixture-decoder (position ids, empty fp16 caches) passes the probe and matches CPU fp32', async () => {
+    const half = await load('fixture-decoder', 'webgpu', 'fp16');
+    expect(half.info.dtype).toBe('fp16');
+    const texts = mixedCorpus(16, 10);
+    const [a, b] = [await half.embed(texts), await (await load('fixture-decoder', 'cpu', 'fp32')).embed(texts)];
     expect(Math.min(...rowCosines(a.data, b.data, a.dim))).toBeGreaterThanOrEqual(0.999);
   });
 });
