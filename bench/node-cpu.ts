@@ -6,17 +6,19 @@
 //                 token-budget batches, tensors built beforehand: only the runs are timed.
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { AutoTokenizer, env, pipeline } from '@huggingface/transformers';
+import { AutoModel, AutoTokenizer, env, pipeline } from '@huggingface/transformers';
 import * as ort from 'onnxruntime-node';
 import { packBatches } from '../src/batch/pack.js';
 import { DEFAULT_MAX_BATCH_TOKENS } from '../src/core/load.js';
 import { createEmbedder } from '../src/node.js';
 import { mixedCorpus, uniformCorpus } from '../tools/fixtures/corpus.js';
+import { FAMILY_PRESETS, type FamilyPreset } from '../tools/fixtures/families.js';
 import { measured, median, printTable, writeJson } from './lib.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-/** Which parts to run (default all): BENCH_PARTS=mixed,uniform,q8. */
-const PARTS = new Set((process.env.BENCH_PARTS ?? 'mixed,uniform,q8').split(','));
+/** Which parts to run (default all): BENCH_PARTS=mixed,uniform,q8,families. */
+const ALL_PARTS = ['mixed', 'uniform', 'q8', 'families'];
+const PARTS = new Set((process.env.BENCH_PARTS ?? ALL_PARTS.join(',')).split(','));
 const MODEL = 'fixture-minilm';
 const MODELS_DIR = resolve(import.meta.dirname, '..', 'models');
 const THREADS = availableParallelism();
@@ -181,8 +183,73 @@ if (PARTS.has('q8')) {
   await engineQ8.dispose();
 }
 
+// One row per model family: this engine and transformers.js on the family fixture, mixed corpus,
+// transformers.js in input-order chunks of 32 with the family's pooling (the Gemma encoder: its
+// sentence_embedding output through AutoModel, as its model card shows).
+if (PARTS.has('families')) {
+  const texts = corpora.mixed;
+  const tjsPooling = { xlmr: 'mean', modernbert: 'cls', decoder: 'last_token' } as const;
+  const tjsFamily = async (preset: FamilyPreset) => {
+    if (preset.family === 'gemma') {
+      const tok = await AutoTokenizer.from_pretrained(preset.name);
+      const model = await AutoModel.from_pretrained(preset.name, { dtype: 'fp32', device: 'cpu', session_options: SESSION_OPTIONS });
+      return { dispose: () => model.dispose(), run: async (chunk: string[]) => (await model(tok(chunk, { padding: true, truncation: true }))).sentence_embedding.data as Float32Array };
+    }
+    const fx = await pipeline('feature-extraction', preset.name, { dtype: 'fp32', device: 'cpu', session_options: SESSION_OPTIONS });
+    return { dispose: () => fx.dispose(), run: async (chunk: string[]) => (await fx(chunk, { pooling: tjsPooling[preset.family as keyof typeof tjsPooling], normalize: true })).data as Float32Array };
+  };
+  const familyResults: Record<string, unknown> = {};
+  for (const preset of FAMILY_PRESETS) {
+    const mine = await createEmbedder({ model: join(MODELS_DIR, preset.name), device: 'cpu', dtype: 'fp32', sessionOptions: SESSION_OPTIONS });
+    const peer = await tjsFamily(preset);
+    const dim = mine.info.dim;
+    const runners = {
+      engine: async () => (await mine.embed(texts)).data,
+      transformersJs: async () => {
+        const out = new Float32Array(texts.length * dim);
+        for (let i = 0; i < texts.length; i += 32) out.set(await peer.run(texts.slice(i, i + 32)), i * dim);
+        return out;
+      },
+    };
+    await mine.embed(texts.slice(0, 96));
+    await peer.run(texts.slice(0, 32));
+    const samples = { engine: { seconds: [] as number[], rss: [] as number[], out: new Float32Array() as Float32Array }, transformersJs: { seconds: [] as number[], rss: [] as number[], out: new Float32Array() as Float32Array } };
+    const before = mine.stats;
+    for (let run = 0; run < RUNS; run++) {
+      for (const which of (run % 2 ? ['transformersJs', 'engine'] : ['engine', 'transformersJs']) as ('engine' | 'transformersJs')[]) {
+        const m = await measured(runners[which]);
+        samples[which].seconds.push(m.seconds);
+        samples[which].rss.push(m.peakRssMb);
+        samples[which].out = m.value;
+        console.error(`${preset.name} run ${run + 1}/${RUNS} ${which}: ${m.seconds.toFixed(2)} s`);
+      }
+    }
+    let minCosine = 1;
+    for (let r = 0; r < texts.length; r++) {
+      let dot = 0;
+      for (let j = r * dim; j < (r + 1) * dim; j++) dot += samples.engine.out[j]! * samples.transformersJs.out[j]!;
+      minCosine = Math.min(minCosine, dot);
+    }
+    const after = mine.stats;
+    const padding = (after.paddingTokens - before.paddingTokens) / (after.tokens - before.tokens + after.paddingTokens - before.paddingTokens);
+    const summary = Object.fromEntries((['engine', 'transformersJs'] as const).map((which) => {
+      const seconds = median(samples[which].seconds);
+      return [which, { medianSeconds: seconds, seconds: samples[which].seconds, textsPerSec: texts.length / seconds, peakRssMb: Math.max(...samples[which].rss) }];
+    })) as unknown as Record<'engine' | 'transformersJs', { medianSeconds: number; textsPerSec: number; peakRssMb: number }>;
+    const ratio = summary.engine.textsPerSec / summary.transformersJs.textsPerSec;
+    familyResults[preset.name] = { family: preset.family, standsInFor: preset.example, modelType: mine.info.modelType, pooling: mine.info.pooling, ...summary, enginePaddingFraction: padding, minCosineEngineToTransformersJs: minCosine, ratioVsTransformersJs: ratio };
+    for (const which of ['engine', 'transformersJs'] as const) {
+      tableRows.push([`mixed ${preset.name}`, which, summary[which].medianSeconds.toFixed(2), summary[which].textsPerSec.toFixed(1), '', which === 'engine' ? `${(100 * padding).toFixed(1)}%` : '', summary[which].peakRssMb.toFixed(0),
+        which === 'engine' ? `${ratio.toFixed(2)}x tjs, min cosine ${minCosine.toFixed(6)}` : '']);
+    }
+    await mine.dispose();
+    await peer.dispose();
+  }
+  results.families = { texts: texts.length, ...familyResults };
+}
+
 const table = printTable(['corpus', 'engine', 'median s', 'texts/s', 'tokens/s', 'padding', 'peak RSS MB', 'ratio'], tableRows);
-const partial = ['mixed', 'uniform', 'q8'].some((p) => !PARTS.has(p));
+const partial = ALL_PARTS.some((p) => !PARTS.has(p));
 writeJson(resolve(import.meta.dirname, 'results', partial ? `node-cpu-${[...PARTS].join('-')}.json` : 'node-cpu.json'), {
   model: MODEL, runs: RUNS, threads: THREADS, maxBatchTokens: DEFAULT_MAX_BATCH_TOKENS, sessionOptions: SESSION_OPTIONS,
   node: process.version, date: new Date().toISOString(), corpora: results, table,
