@@ -3,7 +3,7 @@
 // browser benchmark; `?model=&device=&dtype=` preselect options.
 import { registerSW } from 'virtual:pwa-register';
 import {
-  createEmbedder, detectCapabilities, opfsArrowSink, readBlobRecords, searchEmbeddings,
+  createEmbedder, detectCapabilities, opfsArrowSink, readBlobRecords, readEmbeddings, searchEmbeddings,
   type BrowserEmbedder, type EmbedProgress, type EmbedRecord,
 } from '../dist/index.js';
 import { runBench } from './bench.js';
@@ -63,19 +63,49 @@ function embedderFor(model: string, device: string, dtype: string, onProgress?: 
 // --- input ------------------------------------------------------------------------------------
 const drop = $('drop');
 let dropped: File[] = [];
+const chosenFiles = (): File[] => [...($<HTMLInputElement>('files').files ?? []), ...dropped];
+/** Lists the chosen and dropped files by name and size, since the file input only shows its own. */
+function showFiles(): void {
+  const files = chosenFiles();
+  $('file-list').innerHTML = files.map((f) => `<li>${escapeHtml(f.name)} <span class="muted">${formatBytes(f.size)}</span></li>`).join('');
+  $('file-count').textContent = files.length ? `${files.length} file${files.length > 1 ? 's' : ''} ready` : '';
+}
 drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
 drop.addEventListener('dragleave', () => drop.classList.remove('over'));
 drop.addEventListener('drop', (e) => {
   e.preventDefault();
   drop.classList.remove('over');
   dropped = [...(e.dataTransfer?.files ?? [])];
-  $('progress-text').textContent = `${dropped.length} file(s) dropped`;
+  showFiles();
 });
+$('files').addEventListener('change', showFiles);
+
+/** Why a file cannot be read as text: empty, or bytes that are not UTF-8 text (a PNG renamed .txt). */
+async function unreadable(file: File): Promise<string | null> {
+  if (file.size === 0) return 'empty';
+  const head = new Uint8Array(await file.slice(0, 8192).arrayBuffer());
+  if (head.includes(0)) return 'binary, not text';
+  try {
+    // A cut multi-byte character at the end of the slice is not an error.
+    new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(0, file.size > head.length ? head.length - 4 : head.length));
+  } catch {
+    return 'binary, not UTF-8 text';
+  }
+  return null;
+}
+
+/** Files skipped by the last read, with the reason. */
+let skipped: string[] = [];
 
 /** Documents from the chosen files and pasted text: JSONL/CSV records, or paragraphs of text files. */
 async function* documents(): AsyncGenerator<EmbedRecord> {
-  const files = [...($<HTMLInputElement>('files').files ?? []), ...dropped];
-  for (const file of files) {
+  skipped = [];
+  for (const file of chosenFiles()) {
+    const why = await unreadable(file);
+    if (why) {
+      skipped.push(`${file.name} (${why})`);
+      continue;
+    }
     if (/\.(jsonl|ndjson|csv)$/i.test(file.name)) {
       for await (const record of readBlobRecords(file)) yield { ...record, id: `${file.name}:${record.id}`, metadata: { ...record.metadata, source: file.name } };
     } else {
@@ -108,7 +138,7 @@ async function saveInput(name: string, records: EmbedRecord[]): Promise<void> {
 }
 
 // --- progress UI ------------------------------------------------------------------------------
-const rates: { texts: number; tokens: number }[] = [];
+const rates: { seconds: number; texts: number; tokens: number }[] = [];
 function showProgress(p: EmbedProgress): void {
   const bar = $<HTMLProgressElement>('progress');
   if (p.phase !== 'embed') {
@@ -118,37 +148,97 @@ function showProgress(p: EmbedProgress): void {
   }
   const fraction = p.total > 0 ? p.done / p.total : 0;
   bar.value = fraction;
-  const eta = Number.isFinite(p.etaMs) ? `, ETA ${Math.ceil(p.etaMs / 1000)} s` : '';
+  const eta = Number.isFinite(p.etaMs) ? `, ETA ${formatDuration(p.etaMs)}` : '';
   $('progress-text').textContent = `${Math.round(fraction * 100)}%: ${p.done} of ${p.total} documents, ${p.textsPerSec.toFixed(0)} texts/s${eta}`;
-  rates.push({ texts: p.textsPerSec, tokens: p.tokensPerSec });
+  rates.push({ seconds: p.elapsedMs / 1000, texts: p.textsPerSec, tokens: p.tokensPerSec });
   drawChart();
-  const m = p.memory ?? {};
-  const parts = [m.jsHeapBytes !== undefined ? `JS heap ${(m.jsHeapBytes / 2 ** 20).toFixed(0)} MB` : '', m.gpuBytes !== undefined ? `GPU buffers ${(m.gpuBytes / 2 ** 20).toFixed(1)} MB` : ''].filter(Boolean);
-  $('memory').textContent = parts.length ? `Memory: ${parts.join(', ')}` : '';
+  void showMemory(p.memory);
 }
 
+let storage: StorageEstimate | null = null;
+let storageAt = 0;
+/** Memory as far as the browser tells: JS heap (Chromium), GPU buffers the library allocated, storage used of quota. */
+async function showMemory(memory: EmbedProgress['memory'] = {}): Promise<void> {
+  const heap = memory.jsHeapBytes ?? (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize;
+  if (performance.now() - storageAt > 2000) {
+    storageAt = performance.now();
+    storage = await navigator.storage.estimate().catch(() => null);
+  }
+  const parts = [
+    heap !== undefined ? `JS heap ${formatBytes(heap)}` : 'JS heap: not reported by this browser',
+    memory.gpuBytes !== undefined ? `GPU buffers ${formatBytes(memory.gpuBytes)}` : '',
+    storage?.usage !== undefined && storage.quota ? `storage ${formatBytes(storage.usage)} of ${formatBytes(storage.quota)}` : '',
+  ].filter(Boolean);
+  $('memory').textContent = `Memory: ${parts.join(', ')}`;
+}
+
+/** 42 s, 3 min 5 s, 16 h 12 min. */
+function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 2 ** 20) return `${(bytes / 1024).toFixed(1)} KB`;
+  if (bytes < 2 ** 30) return `${(bytes / 2 ** 20).toFixed(1)} MB`;
+  return `${(bytes / 2 ** 30).toFixed(2)} GB`;
+}
+
+/** Shows an error as an error: styled, and announced (role="alert"). */
+function showError(message: string): void {
+  const box = $('error');
+  box.textContent = message;
+  box.hidden = false;
+}
+const clearError = () => { $('error').hidden = true; $('error').textContent = ''; };
+
+/** Rates over elapsed time, with axes and units; the legend is HTML below the canvas, readable at any width. */
 function drawChart(): void {
   const canvas = $<HTMLCanvasElement>('chart');
+  // Drawn at the size it is shown, so its labels stay 12 px on a phone as on a desktop.
+  const scale = devicePixelRatio || 1;
+  const width = Math.max(200, canvas.clientWidth || 640);
+  const height = 160;
+  canvas.width = Math.round(width * scale);
+  canvas.height = Math.round(height * scale);
   const ctx = canvas.getContext('2d')!;
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
-  const series: [keyof (typeof rates)[0], string][] = [['texts', '#1f4e79'], ['tokens', '#b45309']];
-  for (const [key, color] of series) {
+  ctx.setTransform(scale, 0, 0, scale, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  const left = 52, right = 52, top = 10, bottom = 28;
+  const plotW = width - left - right, plotH = height - top - bottom;
+  const tMax = Math.max(1, ...rates.map((r) => r.seconds));
+  ctx.strokeStyle = '#5a6b7d';
+  ctx.lineWidth = 1;
+  ctx.strokeRect(left, top, plotW, plotH);
+  ctx.font = '12px system-ui';
+  ctx.fillStyle = '#1a1a1a';
+  ctx.textAlign = 'center';
+  for (let i = 0; i <= 4; i++) ctx.fillText(`${((tMax * i) / 4).toFixed(tMax < 20 ? 1 : 0)}`, left + (plotW * i) / 4, height - 12);
+  ctx.fillText('elapsed (s)', left + plotW / 2, height - 1);
+  const series: [keyof Omit<(typeof rates)[0], 'seconds'>, string, 'left' | 'right'][] = [['texts', '#1f4e79', 'left'], ['tokens', '#b45309', 'right']];
+  for (const [key, color, side] of series) {
     const max = Math.max(1, ...rates.map((r) => r[key]));
+    ctx.fillStyle = color;
+    ctx.textAlign = side === 'left' ? 'right' : 'left';
+    const x = side === 'left' ? left - 4 : left + plotW + 4;
+    ctx.fillText(max.toFixed(0), x, top + 10);
+    ctx.fillText('0', x, top + plotH);
     ctx.strokeStyle = color;
     ctx.lineWidth = 2;
     ctx.beginPath();
     rates.forEach((r, i) => {
-      const x = (i / Math.max(1, rates.length - 1)) * (canvas.width - 10) + 5;
-      const y = canvas.height - 5 - (r[key] / max) * (canvas.height - 20);
-      if (i === 0) ctx.moveTo(x, y);
-      else ctx.lineTo(x, y);
+      const px = left + (r.seconds / tMax) * plotW;
+      const py = top + plotH - (r[key] / max) * plotH;
+      if (i === 0) ctx.moveTo(px, py);
+      else ctx.lineTo(px, py);
     });
     ctx.stroke();
   }
-  ctx.fillStyle = '#1a1a1a';
-  ctx.font = '12px system-ui';
   const last = rates.at(-1);
-  if (last) ctx.fillText(`texts/s ${last.texts.toFixed(0)} (blue), tokens/s ${last.tokens.toFixed(0)} (orange)`, 8, 14);
+  $('chart-legend').textContent = last ? `Blue, left axis: ${last.texts.toFixed(0)} texts/s. Orange, right axis: ${last.tokens.toFixed(0)} tokens/s.` : '';
 }
 
 // --- embedding --------------------------------------------------------------------------------
@@ -161,6 +251,7 @@ async function run(name: string, resume: boolean): Promise<void> {
   $<HTMLButtonElement>('cancel').disabled = false;
   $('resume').hidden = true;
   rates.length = 0;
+  $('cancel').focus(); // the pressed button is now disabled: focus goes where the next action is
   try {
     const embedder = await embedderFor(state.model, state.device, state.dtype, showProgress);
     $('reasons').textContent = `Running on ${embedder.info.device} (${embedder.info.dtype}). ${embedder.info.reasons.join('; ')}`;
@@ -178,13 +269,79 @@ async function run(name: string, resume: boolean): Promise<void> {
       $('progress-text').textContent = `Done: 100%, ${state.total} documents stored in "${name}".`;
     }
   } catch (error) {
-    setCollection(name, { status: 'failed' });
-    $('progress-text').textContent = `Failed: ${(error as Error).message}`;
+    // Windows committed before the stop stay in the file: count them from the file itself.
+    const rows = await storedRows(name);
+    if ((error as Error).name === 'AbortError') {
+      setCollection(name, { status: 'cancelled', rows });
+      $('progress-text').textContent = `Cancelled: ${rows} of ${state.total} stored. Resume continues where it stopped.`;
+    } else {
+      showError(`Embedding "${name}" failed: ${await offlineHint(state.model, error as Error)}`);
+      if (rows === 0 && !resume) {
+        // Nothing was stored (the model did not load, say): leave no empty collection behind.
+        await removeCollection(name);
+        $('progress-text').textContent = 'Failed: nothing was stored.';
+      } else {
+        setCollection(name, { status: 'failed', rows });
+        $('progress-text').textContent = `Failed: ${rows} of ${state.total} stored.`;
+      }
+    }
   } finally {
     controller = null;
     $<HTMLButtonElement>('embed').disabled = false;
     $<HTMLButtonElement>('cancel').disabled = true;
     await refreshCollections();
+    void showOfflineModels(); // a model used for the first time is cached now
+    $('progress-text').focus();
+  }
+}
+
+/** Deletes a collection's files and its entry. */
+async function removeCollection(name: string): Promise<void> {
+  const dir = await collectionsDir();
+  for (const f of [`${name}.arrow`, `${name}.input.jsonl`]) await dir.removeEntry(f).catch(() => undefined);
+  const m = manifest();
+  delete m[name];
+  saveManifest(m);
+}
+
+/** Rows in a collection's Arrow file: every whole window committed, however the run ended. */
+async function storedRows(name: string): Promise<number> {
+  if ((await fileSize(`${name}.arrow`)) === 0) return 0;
+  let rows = 0;
+  try {
+    for await (const batch of readEmbeddings(`collections/${name}.arrow`, { allowTruncated: true })) rows += batch.numRows;
+  } catch {
+    return 0;
+  }
+  return rows;
+}
+
+/** The error's message, once, and a word about the network when a hub model fails offline. */
+async function offlineHint(model: string, error: Error): Promise<string> {
+  if (navigator.onLine) return error.message;
+  const stored = await offlineModels();
+  if (stored.includes(model)) return error.message;
+  return `this device is offline and ${model} is not stored on it (${error.message.split('\n')[0]}). ` +
+    `Available offline: ${stored.join(', ') || 'none yet (visit once online)'}.`;
+}
+
+/** The models whose weights this browser has cached (precached with the app, or cached on first use). */
+async function offlineModels(): Promise<string[]> {
+  if (!('caches' in globalThis)) return [];
+  const models = [...$<HTMLSelectElement>('model').options].map((o) => o.value);
+  const cached = await Promise.all(models.map(async (m) => {
+    const url = m.startsWith('fixture-') ? `/models/${m}/onnx/model.onnx` : null;
+    return url !== null && (await caches.match(url, { ignoreSearch: true })) !== undefined;
+  }));
+  return models.filter((_, i) => cached[i]);
+}
+
+/** Says which models work offline, on the page and in the model list. */
+async function showOfflineModels(): Promise<void> {
+  const stored = await offlineModels();
+  $('offline-models').textContent = `Available offline on this device: ${stored.join(', ') || 'none yet (the app caches its default model on the first visit)'}.`;
+  for (const option of $<HTMLSelectElement>('model').options) {
+    option.textContent = option.textContent!.replace(/ · offline$/, '') + (stored.includes(option.value) ? ' · offline' : '');
   }
 }
 
@@ -197,10 +354,15 @@ $('embed').addEventListener('click', async () => {
     $('progress-text').textContent = `Could not read the input: ${(error as Error).message}`;
     return;
   }
+  clearError();
+  const skippedNote = skipped.length ? `Skipped ${skipped.join(', ')}.` : '';
   if (!records.length) {
-    $('progress-text').textContent = 'Nothing to embed: choose or drop files, or paste text.';
+    showError(skippedNote ? `Nothing to embed: ${skippedNote}` : 'Nothing to embed: choose or drop files, or paste text.');
     return;
   }
+  if (skippedNote) showError(skippedNote);
+  const existing = manifest()[name];
+  if (existing && !confirm(`A collection "${name}" exists (${existing.rows ?? 0} of ${existing.total} rows). Replace it?`)) return;
   await saveInput(name, records);
   const m = manifest();
   m[name] = { model: $<HTMLSelectElement>('model').value, device: $<HTMLSelectElement>('device').value, dtype: $<HTMLSelectElement>('dtype').value, status: 'running', total: records.length };
@@ -209,7 +371,8 @@ $('embed').addEventListener('click', async () => {
 });
 $('cancel').addEventListener('click', () => controller?.abort());
 $('resume').addEventListener('click', () => {
-  const pending = Object.entries(manifest()).find(([, s]) => s.status === 'running' || s.status === 'cancelled');
+  clearError();
+  const pending = Object.entries(manifest()).find(([, s]) => resumable(s));
   if (pending) void run(pending[0], true);
 });
 
@@ -224,8 +387,8 @@ async function refreshCollections(): Promise<void> {
   for (const [name, state] of entries) {
     const size = await fileSize(`${name}.arrow`);
     const li = document.createElement('li');
-    li.innerHTML = `<strong>${escapeHtml(name)}</strong> <span>${state.rows ?? 0} of ${state.total} rows, ${(size / 2 ** 20).toFixed(2)} MB, ${state.status}, ${escapeHtml(state.model)}</span>`;
-    const download = button(`Download ${name}.arrow`, async () => {
+    li.innerHTML = `<strong>${escapeHtml(name)}</strong> <span>${state.rows ?? 0} of ${state.total} rows, ${formatBytes(size)}, ${state.status}, ${escapeHtml(state.model)}</span>`;
+    const download = (state.rows ?? 0) > 0 && button(`Download ${name}.arrow`, async () => {
       const file = await (await (await collectionsDir()).getFileHandle(`${name}.arrow`)).getFile();
       const a = document.createElement('a');
       a.href = URL.createObjectURL(file);
@@ -234,19 +397,20 @@ async function refreshCollections(): Promise<void> {
       setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
     });
     const remove = button(`Delete ${name}`, async () => {
-      const dir = await collectionsDir();
-      for (const f of [`${name}.arrow`, `${name}.input.jsonl`]) await dir.removeEntry(f).catch(() => undefined);
-      const m = manifest();
-      delete m[name];
-      saveManifest(m);
+      if (!confirm(`Delete "${name}" and its ${state.rows ?? 0} stored rows?`)) return;
+      await removeCollection(name);
       await refreshCollections();
     });
-    li.append(download, remove);
+    if (download) li.append(download);
+    li.append(remove);
     list.append(li);
     if (state.status === 'done' || (state.rows ?? 0) > 0) select.add(new Option(name, name));
-    if (state.status === 'running' || state.status === 'cancelled') $('resume').hidden = controller !== null;
+    if (resumable(state)) $('resume').hidden = controller !== null;
   }
 }
+
+/** A run that stopped before its end (cut by a reload, cancelled, or failed) continues from its file. */
+const resumable = (s: CollectionState) => s.status === 'running' || s.status === 'cancelled' || (s.status === 'failed' && (s.rows ?? 0) < s.total);
 
 function button(label: string, onClick: () => void): HTMLButtonElement {
   const b = document.createElement('button');
@@ -263,15 +427,30 @@ $('search-form').addEventListener('submit', async (e) => {
   const name = $<HTMLSelectElement>('search-collection').value;
   const query = $<HTMLInputElement>('query').value.trim();
   const results = $('results');
+  const status = $('search-status');
   if (!name || !query) {
-    results.innerHTML = '<li>Choose a collection and type a query.</li>';
+    status.textContent = 'Choose a collection and type a query.';
     return;
   }
-  const state = manifest()[name]!;
-  const embedder = await embedderFor(state.model, state.device, state.dtype);
-  const { data } = await embedder.embed([query], { onProgress: () => undefined }); // a query is not a run: leave the run's progress shown
-  const hits = await searchEmbeddings(`collections/${name}.arrow`, data, Number($<HTMLInputElement>('k').value) || 5);
-  results.innerHTML = hits.map((h) => `<li><strong>${escapeHtml(h.id)}</strong> <span class="score">${h.score.toFixed(3)}</span><br>${escapeHtml(String(h.row.snippet ?? ''))}</li>`).join('') || '<li>No results.</li>';
+  const submit = $<HTMLButtonElement>('search-button');
+  submit.disabled = true;
+  results.setAttribute('aria-busy', 'true');
+  status.textContent = `Searching "${name}"...`;
+  try {
+    const state = manifest()[name]!;
+    const embedder = await embedderFor(state.model, state.device, state.dtype);
+    const started = performance.now();
+    const { data } = await embedder.embed([query], { onProgress: () => undefined, priority: 'high' }); // a query is not a run: leave the run's progress shown
+    const hits = await searchEmbeddings(`collections/${name}.arrow`, data, Number($<HTMLInputElement>('k').value) || 5, { allowTruncated: true });
+    results.innerHTML = hits.map((h) => `<li><strong>${escapeHtml(h.id)}</strong> <span class="score">${h.score.toFixed(3)}</span><br>${escapeHtml(String(h.row.snippet ?? ''))}</li>`).join('');
+    status.textContent = hits.length ? `${hits.length} results in ${Math.round(performance.now() - started)} ms.` : 'No results.';
+  } catch (error) {
+    status.textContent = '';
+    showError(`Search failed: ${(error as Error).message}`);
+  } finally {
+    submit.disabled = false;
+    results.removeAttribute('aria-busy');
+  }
 });
 
 function escapeHtml(text: string): string {
@@ -279,6 +458,8 @@ function escapeHtml(text: string): string {
 }
 
 await refreshCollections();
+void navigator.serviceWorker?.ready.then(() => showOfflineModels());
+await showOfflineModels();
 if (params.has('bench')) {
   $('bench-section').hidden = false;
   const result = await runBench({

@@ -36,7 +36,8 @@ test('a user drops 500 documents, embeds them, finds the one with a rare word fi
     return dt;
   }, jsonl);
   await page.dispatchEvent('#drop', 'drop', { dataTransfer: transfer });
-  await expect(page.locator('#progress-text')).toHaveText('1 file(s) dropped');
+  await expect(page.locator('#file-count')).toHaveText('1 file ready');
+  await expect(page.locator('#file-list')).toContainText('docs.jsonl');
   await page.fill('#collection', 'docs');
   await page.click('#embed');
   await expect(page.locator('#progress-text')).toContainText('%', { timeout: 60_000 });

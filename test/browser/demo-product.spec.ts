@@ -1,0 +1,205 @@
+// The demo as a product: cancel keeps the committed rows and Resume finishes the run with every
+// document once; errors are errors (role="alert"); unreadable files are skipped with a message;
+// replacing and deleting ask first; the page's states read as states (ETA in h/min/s, memory,
+// search busy then a result count); no request 404s (favicon).
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { tableFromIPC } from '@uwdata/flechette';
+import { chromium, expect, test, type Page } from '@playwright/test';
+import { CHROMIUM_ARGS } from '../../playwright.config.js';
+import { textGenerator } from '../../tools/fixtures/corpus.js';
+
+const DEMO = 'http://127.0.0.1:5173/';
+const SHOTS = join(import.meta.dirname, '../../test-results/screenshots');
+const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `demo-${name}.png`), fullPage: true });
+
+async function open(page: Page, query = '?model=fixture-tiny&device=wasm') {
+  page.on('pageerror', (e) => console.log('page error:', e.message));
+  await page.goto(DEMO + query);
+  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true', { timeout: 60_000 });
+}
+
+async function dropFiles(page: Page, files: { name: string; content: string | number[] }[]) {
+  const transfer = await page.evaluateHandle((files) => {
+    const dt = new DataTransfer();
+    for (const f of files) dt.items.add(new File([typeof f.content === 'string' ? f.content : new Uint8Array(f.content)], f.name));
+    return dt;
+  }, files);
+  await page.dispatchEvent('#drop', 'drop', { dataTransfer: transfer });
+}
+
+test('Cancel at about 20% keeps the committed rows; Resume finishes with every document once, searchable and downloadable', async ({ page }) => {
+  test.setTimeout(300_000);
+  const gen = textGenerator(7007);
+  const docs = Array.from({ length: 2000 }, (_, i) => ({ id: `d${i}`, text: gen.text(gen.between(20, 60)) }));
+  await open(page, '?model=fixture-minilm&device=wasm');
+  await dropFiles(page, [{ name: 'big.jsonl', content: docs.map((d) => JSON.stringify(d)).join('\n') + '\n' }]);
+  await page.fill('#collection', 'cancelled');
+  await page.click('#embed');
+  await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('cancel');
+  await expect(page.locator('#progress-text')).toContainText(/^(2\d|[3-9]\d)%/, { timeout: 120_000 });
+  await expect(page.locator('#progress-text')).toContainText(/ETA (\d+ s|\d+ min \d+ s|\d+ h \d+ min)$/);
+  await expect(page.locator('#memory')).toContainText(/JS heap [\d.]+ [KMG]?B.*storage/);
+  await page.click('#cancel');
+  await expect(page.locator('#progress-text')).toContainText(/^Cancelled: \d+ of 2000 stored\. Resume continues where it stopped\.$/, { timeout: 60_000 });
+  const kept = Number((await page.locator('#progress-text').textContent())!.match(/Cancelled: (\d+)/)![1]);
+  expect(kept).toBeGreaterThanOrEqual(256); // at least one whole window committed before the stop
+  expect(kept).toBeLessThan(2000);
+  await expect(page.locator('#error')).toBeHidden();
+  await expect(page.locator('#collections')).toContainText(`${kept} of 2000 rows`);
+  await expect(page.locator('#collections')).toContainText('cancelled, fixture-minilm');
+  await shot(page, '6-cancelled');
+
+  // The cancelled collection can be searched and downloaded as it is.
+  await page.selectOption('#search-collection', 'cancelled');
+  await page.fill('#query', docs[3]!.text.split(' ').slice(0, 4).join(' '));
+  await page.click('#search-button');
+  await expect(page.locator('#search-status')).toHaveText(/^\d+ results in \d+ ms\.$/);
+  const partial = await downloadRows(page, 'cancelled');
+  expect(partial.length).toBe(kept);
+
+  // After a reload the run can still be resumed, and finishes with every document exactly once.
+  await page.reload();
+  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true', { timeout: 60_000 });
+  await page.click('#resume');
+  await expect(page.locator('#progress-text')).toHaveText('Done: 100%, 2000 documents stored in "cancelled".', { timeout: 240_000 });
+  const ids = await downloadRows(page, 'cancelled');
+  expect(ids.length).toBe(2000);
+  expect(new Set(ids)).toEqual(new Set(docs.map((d) => `big.jsonl:${d.id}`)));
+});
+
+async function downloadRows(page: Page, name: string): Promise<string[]> {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click(`text=Download ${name}.arrow`)]);
+  const path = join(SHOTS, '..', `${name}-${Date.now()}.arrow`);
+  await download.saveAs(path);
+  return tableFromIPC(readFileSync(path)).getChild('id')!.toArray() as string[];
+}
+
+test('binary and empty files are skipped with a message; the others are listed and embedded', async ({ page }) => {
+  await open(page);
+  const png = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0xff, 0xfe];
+  await dropFiles(page, [{ name: 'photo.txt', content: png }, { name: 'empty.txt', content: '' }, { name: 'notes.txt', content: 'first note about rivers\n\nsecond note' }]);
+  await expect(page.locator('#file-count')).toHaveText('3 files ready');
+  await expect(page.locator('#file-list li')).toHaveText([/^photo\.txt 18 B$/, /^empty\.txt 0 B$/, /^notes\.txt \d+ B$/]);
+  await page.fill('#collection', 'mixed-files');
+  await page.click('#embed');
+  await expect(page.locator('#error')).toHaveText('Skipped photo.txt (binary, not text), empty.txt (empty).');
+  await expect(page.locator('#error')).toHaveAttribute('role', 'alert');
+  await expect(page.locator('#progress-text')).toHaveText('Done: 100%, 2 documents stored in "mixed-files".', { timeout: 60_000 });
+
+  // Only unreadable files: nothing to embed, and the error says which and why.
+  await page.reload();
+  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true', { timeout: 60_000 });
+  await dropFiles(page, [{ name: 'empty.md', content: '' }]);
+  await page.click('#embed');
+  await expect(page.locator('#error')).toHaveText('Nothing to embed: Skipped empty.md (empty).');
+});
+
+test('replacing a collection and deleting one ask first; a refusal changes nothing', async ({ page }) => {
+  await open(page);
+  await page.fill('#paste', 'one\n\ntwo\n\nthree');
+  await page.fill('#collection', 'kept');
+  await page.click('#embed');
+  await expect(page.locator('#progress-text')).toHaveText('Done: 100%, 3 documents stored in "kept".', { timeout: 60_000 });
+  const dialogs: string[] = [];
+  page.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); });
+  await page.fill('#paste', 'other');
+  await page.click('#embed');
+  await expect.poll(() => dialogs.length).toBe(1);
+  expect(dialogs[0]).toBe('A collection "kept" exists (3 of 3 rows). Replace it?');
+  await page.click('text=Delete kept');
+  await expect.poll(() => dialogs.length).toBe(2);
+  expect(dialogs[1]).toBe('Delete "kept" and its 3 stored rows?');
+  await expect(page.locator('#collections')).toContainText('3 of 3 rows');
+});
+
+test('a hub model while offline: an error that says so and names the models available offline', async ({ page, context }) => {
+  const missing: string[] = [];
+  page.on('response', (r) => { if (r.status() === 404) missing.push(r.url()); });
+  await open(page, '?device=wasm');
+  expect(missing).toEqual([]); // the favicon included
+  await page.evaluate(() => navigator.serviceWorker.ready); // the default model is precached by now
+  await context.setOffline(true);
+  await page.selectOption('#model', 'Xenova/all-MiniLM-L6-v2');
+  await page.fill('#paste', 'a\n\nb');
+  await page.fill('#collection', 'hub-offline');
+  await page.click('#embed');
+  await expect(page.locator('#error')).toContainText('this device is offline and Xenova/all-MiniLM-L6-v2 is not stored on it', { timeout: 60_000 });
+  await expect(page.locator('#error')).toContainText('Available offline: fixture-tiny.');
+  await expect(page.locator('#progress-text')).toHaveText('Failed: nothing was stored.');
+  await expect(page.locator('#collections')).not.toContainText('hub-offline'); // no empty collection left behind
+  await shot(page, '7-offline-hub-error');
+  await context.setOffline(false);
+});
+
+test('at 375 px nothing overflows sideways, controls use 16 px text, and the chart has its legend in text', async ({ page }) => {
+  await page.setViewportSize({ width: 375, height: 800 });
+  await open(page);
+  await page.fill('#paste', Array.from({ length: 40 }, (_, i) => `document ${i} about rivers and gardens`).join('\n\n'));
+  await page.fill('#collection', 'narrow');
+  await page.click('#embed');
+  await expect(page.locator('#progress-text')).toHaveText('Done: 100%, 40 documents stored in "narrow".', { timeout: 60_000 });
+  const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+  expect(widths.scroll).toBeLessThanOrEqual(widths.client);
+  for (const id of ['#model', '#device', '#dtype', '#search-collection']) expect(await page.locator(id).evaluate((e) => getComputedStyle(e).fontSize)).toBe('16px');
+  await expect(page.locator('#chart-legend')).toContainText(/^Blue, left axis: \d+ texts\/s\. Orange, right axis: \d+ tokens\/s\.$/);
+  await shot(page, '8-narrow-375');
+});
+
+test('lean offline install: the first visit precaches at most 60 MB, offline the default model embeds and searches, the app is installable', async ({ page, context }) => {
+  await open(page, '');
+  await expect(page.locator('#model')).toHaveValue('fixture-tiny');
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  const precache = await page.evaluate(async () => {
+    let bytes = 0;
+    let entries = 0;
+    for (const name of await caches.keys()) {
+      if (!name.includes('precache')) continue;
+      const cache = await caches.open(name);
+      for (const request of await cache.keys()) {
+        bytes += (await (await cache.match(request))!.blob()).size;
+        entries++;
+      }
+    }
+    return { bytes, entries };
+  });
+  console.log(`first-visit precache: ${precache.entries} entries, ${(precache.bytes / 2 ** 20).toFixed(1)} MB`);
+  expect(precache.bytes).toBeLessThanOrEqual(60 * 2 ** 20);
+  await expect(page.locator('#offline-models')).toHaveText('Available offline on this device: fixture-tiny.');
+  expect(await installabilityErrors()).toEqual([]);
+  const manifest = await (await page.request.get('http://127.0.0.1:5173/manifest.webmanifest')).json();
+  expect(manifest.icons.map((i: { sizes: string; purpose: string; type: string }) => `${i.sizes} ${i.purpose} ${i.type}`)).toEqual(
+    ['any any image/svg+xml', '192x192 any image/png', '512x512 any image/png', '512x512 maskable image/png']);
+
+  await context.setOffline(true);
+  await page.reload();
+  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true', { timeout: 60_000 });
+  await page.fill('#paste', 'a note about rivers\n\na note about gardens\n\nsomething else');
+  await page.fill('#collection', 'lean-offline');
+  await page.click('#embed');
+  await expect(page.locator('#progress-text')).toHaveText('Done: 100%, 3 documents stored in "lean-offline".', { timeout: 60_000 });
+  await page.fill('#query', 'gardens');
+  await page.click('#search-button');
+  await expect(page.locator('#results li').first()).toContainText('pasted:1');
+  await context.setOffline(false);
+});
+
+/**
+ * Chromium's installability verdict for the demo. Playwright's own contexts are off the record,
+ * where Chromium never offers install, so this asks a persistent profile, as a user's browser has.
+ */
+async function installabilityErrors(): Promise<unknown[]> {
+  const profile = mkdtempSync(join(tmpdir(), 'bulk-embed-install-'));
+  const browser = await chromium.launchPersistentContext(profile, { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true });
+  try {
+    const page = await browser.newPage();
+    await page.goto(DEMO);
+    await page.evaluate(() => navigator.serviceWorker.ready);
+    const cdp = await browser.newCDPSession(page);
+    return (await cdp.send('Page.getInstallabilityErrors')).installabilityErrors;
+  } finally {
+    await browser.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
