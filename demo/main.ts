@@ -462,10 +462,12 @@ void navigator.serviceWorker?.ready.then(() => showOfflineModels());
 await showOfflineModels();
 if (params.has('bench')) {
   $('bench-section').hidden = false;
+  $('progress-text').textContent = 'Benchmark running: see its progress below.';
   const result = await runBench({
     device: (params.get('device') ?? 'wasm') as 'wasm', model: params.get('model') ?? 'fixture-minilm',
     texts: Number(params.get('texts') ?? 400), runs: Number(params.get('runs') ?? 3),
-  }, $('bench-table') as HTMLTableElement);
+  }, { status: $('bench-status'), log: $('bench-log'), table: $('bench-table') as HTMLTableElement, chart: $('bench-chart'), download: $('bench-download') });
+  $('progress-text').textContent = 'Benchmark done.';
   Object.assign(globalThis, { benchResult: result });
 }
 document.body.dataset.ready = 'true';

@@ -203,3 +203,21 @@ async function installabilityErrors(): Promise<unknown[]> {
     rmSync(profile, { recursive: true, force: true });
   }
 }
+
+test('?bench shows each run as it goes, then bars of texts/s with the ratio and the JSON to download', async ({ page }) => {
+  test.setTimeout(180_000);
+  page.on('pageerror', (e) => console.log('page error:', e.message));
+  await page.goto(DEMO + '?bench&device=wasm&model=fixture-tiny&texts=60&runs=2');
+  await expect(page.locator('#progress-text')).toHaveText('Benchmark running: see its progress below.');
+  await expect(page.locator('#bench-status')).toContainText(/^(Loading|Warming|Run \d of 2)/);
+  await expect(page.locator('#bench-log li')).toHaveCount(4, { timeout: 120_000 });
+  await expect(page.locator('#bench-status')).toHaveText(/^Done: bulk-embed [\d.]+x the texts\/s of transformers\.js on wasm, median of 2 runs\.$/, { timeout: 60_000 });
+  await expect(page.locator('#bench-chart .bar-row')).toHaveCount(2);
+  await expect(page.locator('#bench-chart')).toContainText(/Ratio [\d.]+x\./);
+  await shot(page, '9-bench');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#bench-download a')]);
+  const json = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  expect(json.request).toEqual({ device: 'wasm', model: 'fixture-tiny', texts: 60, runs: 2 });
+  expect(json.seconds.bulkEmbed).toHaveLength(2);
+  expect(json.textsPerSec.bulkEmbed).toBeCloseTo(60 / json.medians.bulkEmbed, 6);
+});
