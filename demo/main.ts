@@ -75,7 +75,14 @@ drop.addEventListener('dragleave', () => drop.classList.remove('over'));
 drop.addEventListener('drop', (e) => {
   e.preventDefault();
   drop.classList.remove('over');
-  dropped = [...(e.dataTransfer?.files ?? [])];
+  const files = e.dataTransfer?.files;
+  // Hand the dropped files to the file input, so it names them too; keep them aside where it cannot take them.
+  try {
+    if (files) $<HTMLInputElement>('files').files = files;
+    dropped = [];
+  } catch {
+    dropped = [...(files ?? [])];
+  }
   showFiles();
 });
 $('files').addEventListener('change', showFiles);

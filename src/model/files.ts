@@ -187,10 +187,16 @@ async function urlExists(url: string, access: FileAccess): Promise<boolean> {
   }
 }
 
+/** An error naming the file once: "model file config.json at https://host/model/resolve/main: ...". */
+function urlError(url: string, reason: string): ModelFileError {
+  const cut = url.lastIndexOf('/');
+  return new ModelFileError(url.slice(cut + 1), url.slice(0, cut), reason);
+}
+
 /** Downloads a file (null on 404), retrying network errors, 429 and 5xx as `access.retry` says. */
 async function fetchBytes(url: string, access: FileAccess): Promise<Uint8Array | null> {
   const doFetch = access.fetch ?? globalThis.fetch?.bind(globalThis);
-  if (!doFetch) throw new ModelFileError(url, url, 'no fetch() in this runtime');
+  if (!doFetch) throw urlError(url, 'no fetch() in this runtime');
   const { onDownload, signal } = access;
   const once = async (): Promise<Uint8Array | null> => {
     let response: Response;
@@ -208,7 +214,7 @@ async function fetchBytes(url: string, access: FileAccess): Promise<Uint8Array |
       await response.body?.cancel();
       throw new RetryableFetchError(`HTTP ${response.status}`, retryAfterMs(response.headers.get('retry-after')));
     }
-    if (!response.ok) throw new ModelFileError(url, url, `HTTP ${response.status}`);
+    if (!response.ok) throw urlError(url, `HTTP ${response.status}`);
     if (!onDownload || !response.body) return new Uint8Array(await response.arrayBuffer());
     const total = Number(response.headers.get('content-length') ?? 0) || 0;
     const chunks: Uint8Array[] = [];
@@ -236,7 +242,7 @@ async function fetchBytes(url: string, access: FileAccess): Promise<Uint8Array |
     }
     return bytes;
   };
-  return withRetries(url, once, (reason, tries) => new ModelFileError(url, url, `${reason}, ${tries} tries`), {
+  return withRetries(url, once, (reason, tries) => urlError(url, `${reason}, ${tries} tries`), {
     policy: access.retry, signal, onRetry: access.onRetry,
   });
 }
