@@ -2,11 +2,12 @@
 // The `embed` command: embed a JSONL/CSV/text file (or stdin) into an Arrow file, resumably;
 // search an Arrow file; describe one. Exit codes: 0 done, 1 unexpected failure, 2 usage,
 // 3 file not found, 4 bad input, 5 model problem, 6 embeddings file problem, 130 interrupted.
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { createReadStream, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeSchema } from './sink/arrow-ipc.js';
 import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
+import { parseShard, shardFileName, shardFromEnvironment, shardRecords, type Shard } from './source/shard.js';
 import {
   AbortError, createEmbedder, DEFAULT_MODEL, EmbeddingsFileError, InputFormatError, InvalidOptionError, MissingDependencyError, ModelFileError, ModelFormatError,
   readEmbeddings, searchEmbeddings, type EmbedProgress,
@@ -16,8 +17,9 @@ const USAGE = `usage:
   embed <input.jsonl|.csv|.txt|-> --out <file.arrow> [--model M] [--device cpu|webgpu|auto] [--dtype fp32|fp16|q8|auto]
         [--max-batch-tokens N] [--resume] [--overwrite] [--text-field text] [--id-field id] [--format jsonl|csv|txt] [--float16]
         [--pooling mean|cls|max|lasttoken|model] [--prompt-name NAME | --prompt TEXT] [--dimensions N]
-  embed search <file.arrow> "<query>" [-k 10] [--model M] [--prompt-name NAME | --prompt TEXT]
-  embed info <file.arrow>`;
+        [--shard I/N | --shards N (index from JOB_COMPLETION_INDEX)]: --out is then a folder, this shard writes part-I-of-N.arrow there
+  embed search <file.arrow|folder>... "<query>" [-k 10] [--model M] [--prompt-name NAME | --prompt TEXT]
+  embed info <file.arrow|folder>...`;
 
 class UsageError extends Error {}
 
@@ -62,11 +64,20 @@ async function embedFile(argv: string[]): Promise<number> {
       'max-batch-tokens': { type: 'string' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' },
       'text-field': { type: 'string' }, 'id-field': { type: 'string' }, format: { type: 'string' }, float16: { type: 'boolean' },
       window: { type: 'string' }, pooling: { type: 'string' }, prompt: { type: 'string' }, 'prompt-name': { type: 'string' },
-      dimensions: { type: 'string' },
+      dimensions: { type: 'string' }, shard: { type: 'string' }, shards: { type: 'string' },
     },
   });
   if (positionals.length !== 1) throw new UsageError(positionals.length ? `one input expected, got ${positionals.length}` : 'no input file given');
   if (!values.out) throw new UsageError('--out <file.arrow> is required');
+  if (values.shard !== undefined && values.shards !== undefined) throw new UsageError('--shard I/N and --shards N exclude each other');
+  const shard: Shard | null = values.shard !== undefined ? parseShard(values.shard)
+    : values.shards !== undefined ? shardFromEnvironment(process.env, count('--shards', values.shards)!) : null;
+  if (shard) {
+    // A shard writes its own file in the output folder; resume then works per shard.
+    if (existsSync(values.out) && !statSync(values.out).isDirectory()) throw new UsageError(`--out ${values.out} must be a folder when sharding (each shard writes part-I-of-N.arrow in it)`);
+    mkdirSync(values.out, { recursive: true });
+    values.out = join(values.out, shardFileName(shard));
+  }
   const input = positionals[0]!;
   if (input !== '-' && !existsSync(input)) return fail(EXIT.notFound, `input file not found: ${input}`);
   if (input !== '-' && statSync(input).isDirectory()) return fail(EXIT.notFound, `input ${input} is a directory, not a file`);
@@ -75,7 +86,8 @@ async function embedFile(argv: string[]): Promise<number> {
   if (!['jsonl', 'csv', 'txt'].includes(format)) throw new UsageError(`--format must be jsonl, csv or txt, not ${format}`);
   const maxBatchTokens = count('--max-batch-tokens', values['max-batch-tokens']);
   const windowSize = count('--window', values.window);
-  const total = input === '-' ? undefined : await countRecords(input, format);
+  // A shard's share of the records is known only after reading them: no total, so no ETA.
+  const total = input === '-' || shard ? undefined : await countRecords(input, format);
 
   const embedder = await createEmbedder({
     model: values.model ?? DEFAULT_MODEL,
@@ -85,7 +97,8 @@ async function embedFile(argv: string[]): Promise<number> {
   const prompt = { prompt: values.prompt, promptName: values['prompt-name'] };
   const chunks = input === '-' ? stdinText() : createReadStream(input, { encoding: 'utf8', highWaterMark: 1 << 16 });
   const sourceName = input === '-' ? 'stdin' : input;
-  const records = parseTextRecords(chunks, format, { textField: values['text-field'], idField: values['id-field'], sourceName });
+  const parsed = parseTextRecords(chunks, format, { textField: values['text-field'], idField: values['id-field'], sourceName });
+  const records = shard ? shardRecords(parsed, shard) : parsed;
   const progress = progressPrinter();
   const started = performance.now();
   const controller = new AbortController();
@@ -116,7 +129,7 @@ async function embedFile(argv: string[]): Promise<number> {
   if (result.repaired) console.error(`embed: resume cut a damaged tail off ${values.out}: ${result.repaired}`);
   if (result.changed.count) console.error(`embed: ${result.changed.count} ids were committed from a different text than the input has now (e.g. ${result.changed.ids.slice(0, 5).join(', ')}); their stored vectors were kept`);
   console.log(JSON.stringify({
-    out: values.out, written: result.written, skipped: result.skipped, changed: result.changed.count, seconds: Number(seconds.toFixed(2)),
+    out: values.out, ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}), written: result.written, skipped: result.skipped, changed: result.changed.count, seconds: Number(seconds.toFixed(2)),
     textsPerSec: Number((result.written / seconds).toFixed(1)),
   }));
   return 0;
@@ -127,11 +140,19 @@ async function search(argv: string[]): Promise<number> {
     args: argv, allowPositionals: true,
     options: { k: { type: 'string', short: 'k' }, model: { type: 'string' }, prompt: { type: 'string' }, 'prompt-name': { type: 'string' } },
   });
-  if (positionals.length !== 2) throw new UsageError('search takes a file and a query');
-  const [file, query] = positionals as [string, string];
+  if (positionals.length < 2) throw new UsageError('search takes one or more files or folders, then a query');
+  const query = positionals.at(-1)!;
   const k = count('-k', values.k) ?? 10;
-  if (!existsSync(file)) return fail(EXIT.notFound, `embeddings file not found: ${file}`);
-  const description = await readDescription(file);
+  const files = embeddingFiles(positionals.slice(0, -1));
+  if (typeof files === 'number') return files;
+  const description = await readDescription(files[0]!);
+  for (const other of files.slice(1)) {
+    const d = await readDescription(other);
+    for (const key of ['model', 'dim', 'pooling', 'normalize', 'prompt'] as const) {
+      if (JSON.stringify(d[key]) !== JSON.stringify(description[key])) throw new EmbeddingsFileError(other, `its ${key} (${JSON.stringify(d[key])}) differs from ${files[0]}'s (${JSON.stringify(description[key])}): not one collection`);
+    }
+  }
+  if (files.length > 1) await checkUniqueIds(files);
   // The query is embedded as the file was: same pooling, normalisation and Matryoshka truncation.
   const embedder = await createEmbedder({
     model: values.model ?? description.model, pooling: description.pooling as 'mean', normalize: description.normalize,
@@ -139,27 +160,61 @@ async function search(argv: string[]): Promise<number> {
   });
   const { data } = await embedder.embed([query], { prompt: values.prompt, promptName: values['prompt-name'] });
   await embedder.dispose();
-  const hits = await searchEmbeddings(file, data, k);
+  const hits = (await Promise.all(files.map((file) => searchEmbeddings(file, data, k)))).flat().sort((a, b) => b.score - a.score).slice(0, k);
   for (const hit of hits) console.log(JSON.stringify({ id: hit.id, score: Number(hit.score.toFixed(6)), ...hit.row }));
   return 0;
 }
 
+/** The Arrow files named: files as given, folders as their *.arrow files in name order; or an exit code. */
+function embeddingFiles(paths: string[]): string[] | number {
+  const files: string[] = [];
+  for (const path of paths) {
+    if (!existsSync(path)) return fail(EXIT.notFound, `embeddings file or folder not found: ${path}`);
+    if (!statSync(path).isDirectory()) {
+      files.push(path);
+      continue;
+    }
+    const inside = readdirSync(path).filter((f) => f.endsWith('.arrow')).sort().map((f) => join(path, f));
+    if (!inside.length) return fail(EXIT.notFound, `no .arrow files in the folder ${path}`);
+    files.push(...inside);
+  }
+  return files;
+}
+
+/** Refuses files that share an id (two shards' outputs of overlapping inputs, a copied part): names the id and both files. */
+async function checkUniqueIds(files: string[]): Promise<void> {
+  const owner = new Map<string, string>();
+  for (const file of files) {
+    for await (const batch of readEmbeddings(file)) {
+      for (const id of batch.getChild('id')!.toArray() as string[]) {
+        const first = owner.get(id);
+        if (first !== undefined) throw new EmbeddingsFileError(file, `id "${id}" is also in ${first}: the files are not disjoint shards of one collection`);
+        owner.set(id, file);
+      }
+    }
+  }
+}
+
 async function info(argv: string[]): Promise<number> {
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
-  if (positionals.length !== 1) throw new UsageError('info takes one file');
-  const file = positionals[0]!;
-  if (!existsSync(file)) return fail(EXIT.notFound, `embeddings file not found: ${file}`);
-  let rows = 0;
-  let batches = 0;
-  let schema: import('apache-arrow').Schema | null = null;
-  for await (const batch of readEmbeddings(file)) {
-    rows += batch.numRows;
-    batches++;
-    schema = batch.schema;
+  if (positionals.length < 1) throw new UsageError('info takes one or more files or folders');
+  const files = embeddingFiles(positionals);
+  if (typeof files === 'number') return files;
+  if (files.length > 1) await checkUniqueIds(files);
+  const described = [];
+  for (const file of files) {
+    let rows = 0;
+    let batches = 0;
+    let schema: import('apache-arrow').Schema | null = null;
+    for await (const batch of readEmbeddings(file)) {
+      rows += batch.numRows;
+      batches++;
+      schema = batch.schema;
+    }
+    described.push({ file, rows, batches, columns: schema?.fields.map((f) => `${f.name}: ${f.type}`) ?? [], description: schema ? describeSchema(schema) : null });
   }
-  console.log(JSON.stringify({
-    file, rows, batches, columns: schema?.fields.map((f) => `${f.name}: ${f.type}`) ?? [], description: schema ? describeSchema(schema) : null,
-  }, null, 2));
+  const one = described.length === 1 && !statSync(positionals[0]!).isDirectory();
+  console.log(JSON.stringify(one ? described[0] : { files: described, rows: described.reduce((a, d) => a + d.rows, 0) }, null, 2));
   return 0;
 }
 

@@ -81,6 +81,7 @@ test('binary and empty files are skipped with a message; the others are listed a
   const png = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0xff, 0xfe];
   await dropFiles(page, [{ name: 'photo.txt', content: png }, { name: 'empty.txt', content: '' }, { name: 'notes.txt', content: 'first note about rivers\n\nsecond note' }]);
   await expect(page.locator('#file-count')).toHaveText('3 files ready');
+  expect(await page.locator('#files').evaluate((input: HTMLInputElement) => [...input.files!].map((f) => f.name))).toEqual(['photo.txt', 'empty.txt', 'notes.txt']);
   await expect(page.locator('#file-list li')).toHaveText([/^photo\.txt 18 B$/, /^empty\.txt 0 B$/, /^notes\.txt \d+ B$/]);
   await page.fill('#collection', 'mixed-files');
   await page.click('#embed');
@@ -145,6 +146,10 @@ test('at 375 px nothing overflows sideways, controls use 16 px text, and the cha
   expect(widths.scroll).toBeLessThanOrEqual(widths.client);
   for (const id of ['#model', '#device', '#dtype', '#search-collection']) expect(await page.locator(id).evaluate((e) => getComputedStyle(e).fontSize)).toBe('16px');
   await expect(page.locator('#chart-legend')).toContainText(/^Blue, left axis: \d+ texts\/s\. Orange, right axis: \d+ tokens\/s\.$/);
+  await page.click('#search-button'); // no query: a hint, not a numbered result
+  await expect(page.locator('#search-status')).toHaveText('Choose a collection and type a query.');
+  await expect(page.locator('#results li')).toHaveCount(0);
+  await expect(page.locator('#results')).toHaveAttribute('aria-live', 'polite');
   await shot(page, '8-narrow-375');
 });
 
