@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeSchema } from './sink/arrow-ipc.js';
 import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
+import { exportBatches } from './sink/export.js';
 import { parseShard, shardFileName, shardFromEnvironment, shardRecords, type Shard } from './source/shard.js';
 import {
   AbortError, createEmbedder, DEFAULT_MODEL, EmbeddingsFileError, InputFormatError, InvalidOptionError, MissingDependencyError, ModelFileError, ModelFormatError,
@@ -19,7 +20,8 @@ const USAGE = `usage:
         [--pooling mean|cls|max|lasttoken|model] [--prompt-name NAME | --prompt TEXT] [--dimensions N]
         [--shard I/N | --shards N (index from JOB_COMPLETION_INDEX)]: --out is then a folder, this shard writes part-I-of-N.arrow there
   embed search <file.arrow|folder>... "<query>" [-k 10] [--model M] [--prompt-name NAME | --prompt TEXT]
-  embed info <file.arrow|folder>...`;
+  embed info <file.arrow|folder>...
+  embed export <file.arrow|folder>... --format parquet|arrow-file --out <file>`;
 
 class UsageError extends Error {}
 
@@ -53,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'search') return search(rest);
   if (command === 'info') return info(rest);
+  if (command === 'export') return exportFiles(rest);
   return embedFile(argv);
 }
 
@@ -215,6 +218,30 @@ async function info(argv: string[]): Promise<number> {
   }
   const one = described.length === 1 && !statSync(positionals[0]!).isDirectory();
   console.log(JSON.stringify(one ? described[0] : { files: described, rows: described.reduce((a, d) => a + d.rows, 0) }, null, 2));
+  return 0;
+}
+
+async function exportFiles(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { format: { type: 'string' }, out: { type: 'string', short: 'o' }, overwrite: { type: 'boolean' } } });
+  if (positionals.length < 1) throw new UsageError('export takes one or more files or folders');
+  if (values.format !== 'parquet' && values.format !== 'arrow-file') throw new UsageError(`--format must be parquet or arrow-file, not ${values.format ?? 'missing'}`);
+  if (!values.out) throw new UsageError('--out <file> is required');
+  if (existsSync(values.out) && !values.overwrite) return fail(EXIT.file, `${values.out} exists: pass --overwrite to replace it`);
+  const files = embeddingFiles(positionals);
+  if (typeof files === 'number') return files;
+  if (files.some((f) => sameFile(f, values.out!))) throw new UsageError(`--out ${values.out} is one of the inputs: refusing to write onto it`);
+  if (files.length > 1) await checkUniqueIds(files);
+  const list = files;
+  const description = await readDescription(list[0]!);
+  async function* batches() {
+    for (const file of list) {
+      const dim = file === list[0] ? description.dim : (await readDescription(file)).dim;
+      if (dim !== description.dim) throw new EmbeddingsFileError(file, `its vectors have ${dim} dims, ${list[0]}'s ${description.dim}: not one collection`);
+      yield* readEmbeddings(file);
+    }
+  }
+  const result = await exportBatches(batches(), values.format, values.out);
+  console.log(JSON.stringify({ out: values.out, format: values.format, files: files.length, ...result }));
   return 0;
 }
 

@@ -73,6 +73,14 @@ describe('a fresh Node project with the packed tarball', () => {
     });
     expect(outputs[1]).toMatch(/rows\D+30/);
     expect(JSON.parse(outputs[2]!.split('\n')[0]!)).toMatchObject({ id: 'd7' });
+ 
+    // Arrow IPC file export needs nothing more; Parquet needs the optional peer parquet-wasm, and says so.
+    const arrowFile = run('npx', ['embed', 'export', 'docs.arrow', '--format', 'arrow-file', '--out', 'docs.arrow-file']);
+    expect(arrowFile.status, arrowFile.stderr).toBe(0);
+    expect(JSON.parse(arrowFile.stdout)).toMatchObject({ rows: 30 });
+    const parquet = run('npx', ['embed', 'export', 'docs.arrow', '--format', 'parquet', '--out', 'docs.parquet']);
+    expect(parquet.status).toBe(5);
+    expect(parquet.stderr).toContain('export to Parquet needs the package parquet-wasm, which is not installed: run `npm install parquet-wasm`');
   });
 
   for (const resolution of ['bundler', 'node16', 'node10'] as const) {

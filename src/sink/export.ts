@@ -1,0 +1,87 @@
+// Exports embeddings files into the formats the data stack reads: the Arrow IPC *file* format
+// (with its footer: DuckDB, Polars, pyarrow) and Parquet (through parquet-wasm, an optional peer
+// dependency: Arrow's Rust writer compiled to WebAssembly). Both stream batch by batch, so memory
+// stays one batch deep; the integrity column (checksum) stays behind, ids, vectors, text hashes
+// and metadata columns go, and the schema metadata (model, pooling...) travels with them.
+import { createWriteStream, statSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { RecordBatchFileWriter, Table, tableToIPC, type RecordBatch } from 'apache-arrow';
+import { MissingDependencyError } from '../core/errors.js';
+
+export type ExportFormat = 'parquet' | 'arrow-file';
+
+/** Columns written by the library for its own checks, left out of an export. */
+const INTERNAL_COLUMNS = new Set(['checksum']);
+
+/** What an export wrote. */
+export interface ExportResult {
+  rows: number;
+  batches: number;
+  bytes: number;
+}
+
+/** Writes `batches` to `out` in `format`, through a temporary file renamed at the end (never a half file at `out`). */
+export async function exportBatches(batches: AsyncIterable<RecordBatch>, format: ExportFormat, out: string): Promise<ExportResult> {
+  const tmp = `${out}.partial-${process.pid}`;
+  let rows = 0;
+  let count = 0;
+  const counted = async function* () {
+    for await (const batch of batches) {
+      // By position: apache-arrow's RecordBatch.select(names) pairs the kept fields with the wrong children.
+      const kept = batch.schema.fields.flatMap((f, i) => (INTERNAL_COLUMNS.has(f.name) ? [] : [i]));
+      const slim = batch.selectAt(kept);
+      rows += slim.numRows;
+      count++;
+      yield slim;
+    }
+  };
+  try {
+    if (format === 'arrow-file') await writeArrowFile(counted(), tmp);
+    else await writeParquet(counted(), tmp);
+    await rename(tmp, out);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw error;
+  }
+  return { rows, batches: count, bytes: statSync(out).size };
+}
+
+async function writeArrowFile(batches: AsyncIterable<RecordBatch>, path: string): Promise<void> {
+  const writer = new RecordBatchFileWriter();
+  const written = pipeline(writer.toNodeStream(), createWriteStream(path));
+  for await (const batch of batches) writer.write(batch);
+  writer.finish();
+  await written;
+}
+
+interface ParquetWasm {
+  Table: { fromIPCStream(bytes: Uint8Array): { recordBatches(): unknown[] } };
+  transformParquetStream(stream: ReadableStream): Promise<ReadableStream<Uint8Array>>;
+}
+
+async function loadParquetWasm(): Promise<ParquetWasm> {
+  try {
+    const m = (await import('parquet-wasm')) as unknown as ParquetWasm & { default?: ParquetWasm };
+    return m.Table ? m : m.default!;
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') throw new MissingDependencyError('parquet-wasm', 'export to Parquet', { cause });
+    throw cause;
+  }
+}
+
+async function writeParquet(batches: AsyncIterable<RecordBatch>, path: string): Promise<void> {
+  const parquet = await loadParquetWasm();
+  const iterator = batches[Symbol.asyncIterator]();
+  // Each batch crosses into WebAssembly as a one-batch IPC stream; the writer emits row groups as it goes.
+  const source = new ReadableStream({
+    async pull(controller) {
+      const { value, done } = await iterator.next();
+      if (done) controller.close();
+      else for (const wasmBatch of parquet.Table.fromIPCStream(tableToIPC(new Table([value]), 'stream')).recordBatches()) controller.enqueue(wasmBatch);
+    },
+  });
+  const bytes = await parquet.transformParquetStream(source);
+  await bytes.pipeTo(Writable.toWeb(createWriteStream(path)) as WritableStream<Uint8Array>);
+}
