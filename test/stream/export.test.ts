@@ -1,7 +1,6 @@
 // `embed export`: a collection (here two shard files) into Parquet and the Arrow IPC file format,
 // read back by readers that share no code with the writers: hyparquet for Parquet, flechette for
 // Arrow files. Rows, ids, vectors and metadata columns must all come through.
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,6 +9,7 @@ import { parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmbedder, readEmbeddings, readRecordFile, shardFileName, shardRecords } from '../../src/node.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
+import { runCli } from '../helpers/cli.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TINY = join(ROOT, 'models', 'fixture-tiny');
@@ -38,17 +38,6 @@ beforeAll(async () => {
   }
   expect(want.size).toBe(COUNT);
 });
-
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('exit', (code) => done({ code, stdout, stderr }));
-  });
-}
 
 describe('embed export', () => {
   it('Parquet: hyparquet reads every row with its id, vector and metadata, and the Arrow schema with the model description', async () => {

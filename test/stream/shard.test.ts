@@ -2,7 +2,6 @@
 // taking its index from JOB_COMPLETION_INDEX as a Kubernetes Indexed Job's pod does) write four
 // files whose union holds every id exactly once, with a single run's vectors; search and info read
 // the folder and refuse files that share an id.
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,6 +10,7 @@ import { InvalidOptionError } from '../../src/core/errors.js';
 import { createEmbedder, readEmbeddings, readRecordFile } from '../../src/node.js';
 import { fnv1a32, parseShard, shardFileName, shardFromEnvironment, shardOf } from '../../src/source/shard.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
+import { runCli } from '../helpers/cli.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TINY = join(ROOT, 'models', 'fixture-tiny');
@@ -45,27 +45,6 @@ const input = join(dir, 'records.jsonl');
 const gen = textGenerator(4444);
 writeFileSync(input, Array.from({ length: COUNT }, (_, i) => JSON.stringify({ id: `doc-${i}`, text: gen.text(gen.logNormalCount(14, 0.8, 1, 60)) })).join('\n') + '\n');
 
-/** Runs the CLI; with `killAt`, SIGKILLs it once its progress passes that many records. */
-function runCli(args: string[], env: Record<string, string> = {}, killAt?: number): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-      if (killAt === undefined || child.killed) return;
-      for (const line of chunk.split('\n')) {
-        if (line.startsWith('{') && (JSON.parse(line) as { done: number }).done >= killAt) {
-          child.kill('SIGKILL');
-          return;
-        }
-      }
-    });
-    child.on('exit', (code, signal) => done({ code, signal, stdout, stderr }));
-  });
-}
-
 async function rowsOf(path: string) {
   const rows = new Map<string, Float32Array>();
   let duplicates = 0;
@@ -93,9 +72,9 @@ describe('four shard processes', () => {
     // Shard 1 is killed a third of the way through its share, then resumed; shard 3 reads its index from the environment.
     const runs = await Promise.all([
       runCli([...common, '--shard', '0/4']),
-      runCli([...common, '--shard', '1/4'], {}, Math.floor(COUNT / 12)),
+      runCli([...common, '--shard', '1/4'], { killAt: Math.floor(COUNT / 12) }),
       runCli([...common, '--shard', '2/4']),
-      runCli([...common, '--shards', '4'], { JOB_COMPLETION_INDEX: '3' }),
+      runCli([...common, '--shards', '4'], { env: { JOB_COMPLETION_INDEX: '3' } }),
     ]);
     expect(runs[1]!.signal, runs[1]!.stderr.slice(-400)).toBe('SIGKILL');
     for (const i of [0, 2, 3]) expect(runs[i]!.code, runs[i]!.stderr.slice(-400)).toBe(0);
