@@ -177,7 +177,8 @@ async function readWeights(files: ModelFiles, dtype: WeightsDtype): Promise<Uint
 
 function modelShape(config: Record<string, unknown>): ModelShape | null {
   const heads = Number(config.num_attention_heads);
-  const intermediate = Number(config.intermediate_size);
+  // ModernBERT's first feed-forward matrix makes input and gate in one [rows, seq, 2 x intermediate] buffer.
+  const intermediate = Number(config.intermediate_size) * (config.model_type === 'modernbert' ? 2 : 1);
   return Number.isInteger(heads) && heads > 0 && Number.isInteger(intermediate) && intermediate > 0 ? { heads, intermediate } : null;
 }
 
