@@ -87,7 +87,7 @@ export async function loadModel(options: EmbedderOptions, deps: LoadDependencies
   }
   const includePrompt = pooling === 'model' ? true : options.includePrompt ?? declared.pooling?.includePrompt ?? true;
   const normalize = options.normalize ?? declared.normalize?.value ?? true;
-  const pooled = appendPooling(weights, { pooling, normalize, dimensions, poolingMask: !includePrompt }, `${files.location}/${modelFile}`);
+  const pooled = appendPooling(weights, { pooling, normalize, dimensions, poolingMask: !includePrompt }, `${files.location}/${modelFile}`, summary);
   const modelDim = pooled.hidden ?? Number(config.hidden_size);
   if (!Number.isInteger(modelDim) || modelDim <= 0) throw new ModelFormatError(`${files.location}: hidden size unknown (no static output dim, no hidden_size in config.json)`);
   if (dimensions !== null && dimensions > modelDim) throw new InvalidOptionError('dimensions', `${dimensions} is more than the model's ${modelDim} dimensions`);

@@ -45,13 +45,13 @@ export interface PoolingPlan {
   poolingMask?: boolean;
 }
 
-/** Rewrites an encoder model so that it outputs pooled (optionally truncated and normalised) vectors. */
-export function appendPooling(modelBytes: Uint8Array, plan: PoolingPlan, source = 'model'): PooledModel {
+/** Rewrites an encoder model so that it outputs pooled (optionally truncated and normalised) vectors; `known` is its summary when already read. */
+export function appendPooling(modelBytes: Uint8Array, plan: PoolingPlan, source = 'model', known?: ModelSummary): PooledModel {
   const { pooling, normalize, dimensions = null } = plan;
   const usesPoolingMask = Boolean(plan.poolingMask) && pooling !== 'cls' && pooling !== 'model';
   let summary: ModelSummary;
   try {
-    summary = readModelSummary(modelBytes);
+    summary = known ?? readModelSummary(modelBytes);
   } catch (cause) {
     throw new ModelFormatError(`${source} is not a readable ONNX model: ${(cause as Error).message}`, { cause });
   }
