@@ -1,6 +1,5 @@
 // Exactly once under SIGKILL: a child `embed` process is killed at three seeded-random moments
 // and resumed each time; the file ends with one row per id, each equal to an uninterrupted run.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createEmbedder, readEmbeddings } from '../../src/node.js';
 import { createRng } from '../../tools/fixtures/rng.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
+import { runCli } from '../helpers/cli.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TINY = join(ROOT, 'models', 'fixture-tiny');
@@ -20,31 +20,6 @@ const COUNT = 20_000;
 const input = join(dir, 'records.jsonl');
 const gen = textGenerator(555);
 writeFileSync(input, Array.from({ length: COUNT }, (_, i) => JSON.stringify({ id: `rec-${i}`, text: gen.text(gen.logNormalCount(12, 0.8, 1, 60)), group: i % 5 })).join('\n') + '\n');
-
-/** Runs the CLI; with `killAt`, SIGKILLs it once its progress passes that many records. */
-function runCli(args: string[], killAt?: number): Promise<{ code: number | null; signal: string | null; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    let killed = false;
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => {
-      stderr += chunk;
-      if (killAt === undefined || killed) return;
-      for (const line of chunk.split('\n')) {
-        if (!line.startsWith('{')) continue;
-        const p = JSON.parse(line) as { done: number };
-        if (p.done >= killAt) {
-          killed = true;
-          child.kill('SIGKILL');
-          return;
-        }
-      }
-    });
-    child.stdout.resume();
-    child.on('exit', (code, signal) => done({ code, signal, stderr }));
-  });
-}
 
 async function readAll(path: string, allowTruncated = false) {
   const rows = new Map<string, Float32Array>();
@@ -75,7 +50,7 @@ describe('resume after SIGKILL', () => {
       // Seeded-random moments spread over the run: the k-th kill lands in the k-th quarter of what is left.
       const killAt = Math.floor(COUNT * (0.15 + 0.25 * k + 0.2 * rng.next()));
       kills.push(killAt);
-      const run = await runCli([input, '--out', out, '--model', TINY, '--window', '512', ...(k ? ['--resume'] : [])], killAt);
+      const run = await runCli([input, '--out', out, '--model', TINY, '--window', '512', ...(k ? ['--resume'] : [])], { killAt });
       expect(run.signal, run.stderr.slice(-500)).toBe('SIGKILL');
       // Whatever the kill left is readable up to its last whole batch, with no id twice.
       const partial = await readAll(out, true);
