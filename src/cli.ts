@@ -11,15 +11,17 @@ import { exportBatches } from './sink/export.js';
 import { parseShard, shardFileName, shardFromEnvironment, shardRecords, type Shard } from './source/shard.js';
 import {
   AbortError, createEmbedder, DEFAULT_MODEL, EmbeddingsFileError, InputFormatError, InvalidOptionError, MissingDependencyError, ModelFileError, ModelFormatError,
-  readEmbeddings, searchEmbeddings, type EmbedProgress,
+  readEmbeddings, searchEmbeddings, type EmbedProgress, type Precision,
 } from './node.js';
+import { FingerprintSet, idFingerprint } from './util/fingerprint-set.js';
 
 const USAGE = `usage:
   embed <input.jsonl|.csv|.txt|-> --out <file.arrow> [--model M] [--device cpu|webgpu|auto] [--dtype fp32|fp16|q8|auto]
-        [--max-batch-tokens N] [--resume] [--overwrite] [--text-field text] [--id-field id] [--format jsonl|csv|txt] [--float16]
+        [--max-batch-tokens N] [--resume] [--overwrite] [--text-field text] [--id-field id] [--format jsonl|csv|txt]
+        [--precision float32|float16|int8|uint8|binary|ubinary | --float16] [--keep-float16] (float16 copy to rescore binary search)
         [--pooling mean|cls|max|lasttoken|model] [--prompt-name NAME | --prompt TEXT] [--dimensions N]
         [--shard I/N | --shards N (index from JOB_COMPLETION_INDEX)]: --out is then a folder, this shard writes part-I-of-N.arrow there
-  embed search <file.arrow|folder>... "<query>" [-k 10] [--model M] [--prompt-name NAME | --prompt TEXT]
+  embed search <file.arrow|folder>... "<query>" [-k 10] [--model M] [--prompt-name NAME | --prompt TEXT] [--rescore-multiplier 4]
   embed info <file.arrow|folder>...
   embed export <file.arrow|folder>... --format parquet|arrow-file --out <file>`;
 
@@ -68,6 +70,7 @@ async function embedFile(argv: string[]): Promise<number> {
       'text-field': { type: 'string' }, 'id-field': { type: 'string' }, format: { type: 'string' }, float16: { type: 'boolean' },
       window: { type: 'string' }, pooling: { type: 'string' }, prompt: { type: 'string' }, 'prompt-name': { type: 'string' },
       dimensions: { type: 'string' }, shard: { type: 'string' }, shards: { type: 'string' },
+      precision: { type: 'string' }, 'keep-float16': { type: 'boolean' },
     },
   });
   if (positionals.length !== 1) throw new UsageError(positionals.length ? `one input expected, got ${positionals.length}` : 'no input file given');
@@ -117,6 +120,7 @@ async function embedFile(argv: string[]): Promise<number> {
   try {
     result = await embedder.embedTo(records, resolve(values.out), {
       parsed: true, resume: values.resume, overwrite: values.overwrite, float16: values.float16, total, signal: controller.signal,
+      ...(values.precision ? { precision: values.precision as Precision } : {}), ...(values['keep-float16'] ? { keepFloat16: true } : {}),
       windowSize, onProgress: progress.update, ...prompt,
     });
   } catch (error) {
@@ -141,8 +145,12 @@ async function embedFile(argv: string[]): Promise<number> {
 async function search(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: true,
-    options: { k: { type: 'string', short: 'k' }, model: { type: 'string' }, prompt: { type: 'string' }, 'prompt-name': { type: 'string' } },
+    options: {
+      k: { type: 'string', short: 'k' }, model: { type: 'string' }, prompt: { type: 'string' }, 'prompt-name': { type: 'string' },
+      'rescore-multiplier': { type: 'string' },
+    },
   });
+  const rescoreMultiplier = count('--rescore-multiplier', values['rescore-multiplier']);
   if (positionals.length < 2) throw new UsageError('search takes one or more files or folders, then a query');
   const query = positionals.at(-1)!;
   const k = count('-k', values.k) ?? 10;
@@ -163,7 +171,7 @@ async function search(argv: string[]): Promise<number> {
   });
   const { data } = await embedder.embed([query], { prompt: values.prompt, promptName: values['prompt-name'] });
   await embedder.dispose();
-  const hits = (await Promise.all(files.map((file) => searchEmbeddings(file, data, k)))).flat().sort((a, b) => b.score - a.score).slice(0, k);
+  const hits = (await Promise.all(files.map((file) => searchEmbeddings(file, data, k, rescoreMultiplier ? { rescoreMultiplier } : {})))).flat().sort((a, b) => b.score - a.score).slice(0, k);
   for (const hit of hits) console.log(JSON.stringify({ id: hit.id, score: Number(hit.score.toFixed(6)), ...hit.row }));
   return 0;
 }
@@ -185,17 +193,36 @@ function embeddingFiles(paths: string[]): string[] | number {
 }
 
 /** Refuses files that share an id (two shards' outputs of overlapping inputs, a copied part): names the id and both files. */
+/**
+ * Refuses files that share an id. Ids are kept as 64-bit fingerprints (8 bytes an id); a match is
+ * confirmed by reading the files back for that id, so a fingerprint collision is never reported.
+ */
 async function checkUniqueIds(files: string[]): Promise<void> {
-  const owner = new Map<string, string>();
-  for (const file of files) {
+  const seen = new FingerprintSet();
+  for (const [index, file] of files.entries()) {
     for await (const batch of readEmbeddings(file)) {
-      for (const id of batch.getChild('id')!.toArray() as string[]) {
-        const first = owner.get(id);
-        if (first !== undefined) throw new EmbeddingsFileError(file, `id "${id}" is also in ${first}: the files are not disjoint shards of one collection`);
-        owner.set(id, file);
+      const ids = batch.getChild('id')!.toArray() as string[];
+      const keys = ids.map(idFingerprint);
+      for (let r = 0; r < ids.length; r++) {
+        if (!seen.has(keys[r]!)) continue;
+        const holders = await filesHolding(files.slice(0, index + 1), ids[r]!);
+        const first = holders.find((h) => h.file !== file || h.count > 1);
+        if (first) throw new EmbeddingsFileError(file, `id "${ids[r]}" is also in ${first.file}: the files are not disjoint shards of one collection`);
       }
+      seen.addAll(keys);
     }
   }
+}
+
+/** The files that hold a row with this id, and how many times each does. */
+async function filesHolding(files: string[], id: string): Promise<{ file: string; count: number }[]> {
+  const found = [];
+  for (const file of files) {
+    let count = 0;
+    for await (const batch of readEmbeddings(file)) for (const other of batch.getChild('id')!.toArray() as string[]) if (other === id) count++;
+    if (count) found.push({ file, count });
+  }
+  return found;
 }
 
 async function info(argv: string[]): Promise<number> {

@@ -1,12 +1,13 @@
 // Browser entry (`bulk-embed`): the shared engine over a pool of dedicated module workers running
 // onnxruntime-web on WebGPU (fp16 where it is safe) or WASM. Node users import `bulk-embed/node`.
 import { addReason, createEngine, type Engine, type EngineSettings } from './core/engine.js';
-import { readBatches, searchBatches, type EmbeddingSink, type ReadOptions, type SearchHit } from './sink/arrow-file.js';
+import { readBatches, type EmbeddingSink, type ReadOptions } from './sink/arrow-file.js';
+import { searchFile, type SearchHit, type SearchOptions } from './sink/vector-search.js';
 import type { RandomAccessFile } from './sink/random-access.js';
 import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
 import type { EmbedRecord, RecordOptions, RecordSource } from './source/records.js';
 import { embedStream, embedTo, type EmbedToOptions, type EmbedToResult, type StreamBatch, type StreamOptions } from './stream/embed-stream.js';
-import { openOpfsFile } from './browser/storage.js';
+import { openOpfsFile, searchOpfsFile, type OpfsWorkerFactory } from './browser/storage.js';
 import { AbortError } from './core/errors.js';
 import { positiveInteger } from './core/validate.js';
 import type { Dtype, Embedder, EmbedderInfo, EmbedderOptions, EmbedProgress } from './core/types.js';
@@ -26,7 +27,10 @@ export type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
 export type { ResiliencePolicy } from './core/lane-runner.js';
 export { defaultWorkerFactory, type WorkerFactory } from './browser/pool.js';
 export { opfsArrowSink, indexedDbSink, readIndexedDb, openOpfsFile, closeOpfsWorker, withQuotaCheck, StorageQuotaError, type StoredEmbedding, type StorageEstimate } from './browser/storage.js';
-export { arrowFileSink, type EmbeddingSink, type SearchHit, type ReadOptions } from './sink/arrow-file.js';
+export { arrowFileSink, type EmbeddingSink, type ReadOptions } from './sink/arrow-file.js';
+export type { SearchHit, SearchOptions } from './sink/vector-search.js';
+export { PRECISIONS, type Precision, type QuantRanges } from './sink/precision.js';
+export type { CommittedIds } from './sink/committed.js';
 export type { RandomAccessFile } from './sink/random-access.js';
 export type { StreamBatch, StreamOptions, EmbedToOptions, EmbedToResult } from './stream/embed-stream.js';
 export type { EmbedRecord, RecordSource, RecordOptions, SourceItem, MetadataValue } from './source/records.js';
@@ -110,14 +114,13 @@ export async function* readEmbeddings(file: string | RandomAccessFile, options: 
   }
 }
 
-/** Top k rows of an Arrow embeddings file by cosine with `query`, streaming the file. */
-export async function searchEmbeddings(file: string | RandomAccessFile, query: Float32Array, k = 10, options: ReadOptions = {}): Promise<SearchHit[]> {
-  const handle = typeof file === 'string' ? await openOpfsFile(file, { create: false }) : file;
-  try {
-    return await searchBatches(handle, query, k, options);
-  } finally {
-    if (typeof file === 'string') await handle.close();
-  }
+/**
+ * Top k rows of an Arrow embeddings file by cosine with `query`, reading its vector column only. An
+ * OPFS path is searched inside the OPFS worker, off the page's thread.
+ */
+export async function searchEmbeddings(file: string | RandomAccessFile, query: Float32Array, k = 10, options: SearchOptions & { factory?: OpfsWorkerFactory } = {}): Promise<SearchHit[]> {
+  if (typeof file !== 'string') return searchFile(file, query, k, options);
+  return searchOpfsFile(file, query, k, options);
 }
 
 function streamingMethods(engine: Engine): Pick<BrowserEmbedder, 'embedStream' | 'embedTo'> {

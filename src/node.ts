@@ -6,7 +6,8 @@ import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { createEngine, type Engine, type EngineSettings } from './core/engine.js';
-import { arrowFileSink, readBatches, searchBatches, type ArrowSinkOptions, type EmbeddingSink, type ReadOptions, type SearchHit } from './sink/arrow-file.js';
+import { arrowFileSink, readBatches, type ArrowSinkOptions, type EmbeddingSink, type ReadOptions } from './sink/arrow-file.js';
+import { searchFile, type SearchHit, type SearchOptions } from './sink/vector-search.js';
 import { openNodeFile } from './sink/node-file.js';
 import { embedStream, embedTo, type EmbedToOptions, type EmbedToResult, type StreamBatch, type StreamOptions } from './stream/embed-stream.js';
 import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
@@ -25,7 +26,10 @@ export { DEFAULT_HUB, type ModelFiles, type HubSettings } from './model/files.js
 export type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
 export type { ResiliencePolicy } from './core/lane-runner.js';
 export type { InferenceBackend } from './core/load.js';
-export type { EmbeddingSink, SearchHit, ReadOptions, ArrowSinkOptions } from './sink/arrow-file.js';
+export type { EmbeddingSink, ReadOptions, ArrowSinkOptions } from './sink/arrow-file.js';
+export type { SearchHit, SearchOptions } from './sink/vector-search.js';
+export { PRECISIONS, type Precision, type QuantRanges } from './sink/precision.js';
+export type { CommittedIds } from './sink/committed.js';
 export type { StreamBatch, StreamOptions, EmbedToOptions, EmbedToResult } from './stream/embed-stream.js';
 export type { EmbedRecord, RecordSource, RecordOptions, SourceItem, MetadataValue } from './source/records.js';
 export { arrowFileSink } from './sink/arrow-file.js';
@@ -189,10 +193,10 @@ export async function* readEmbeddings(path: string, options: ReadOptions = {}): 
 }
 
 /** Top k rows of an embeddings file by cosine with `query`, streaming the file. */
-export async function searchEmbeddings(path: string, query: Float32Array, k = 10, options: ReadOptions = {}): Promise<SearchHit[]> {
+export async function searchEmbeddings(path: string, query: Float32Array, k = 10, options: SearchOptions = {}): Promise<SearchHit[]> {
   const file = await openNodeFile(path, true);
   try {
-    return await searchBatches(file, query, k, options);
+    return await searchFile(file, query, k, options);
   } finally {
     await file.close();
   }

@@ -1,6 +1,7 @@
 // A dedicated worker holding OPFS sync access handles: createSyncAccessHandle exists only in
 // dedicated workers, and gives exclusive, synchronous, flushable writes.
 import * as Comlink from 'comlink';
+import { searchFile, type SearchHit, type SearchOptions } from '../sink/vector-search.js';
 
 interface SyncHandle {
   getSize(): number;
@@ -50,6 +51,29 @@ export const opfsApi = {
   close(id: number): void {
     handles.get(id)?.close();
     handles.delete(id);
+  },
+  /** Searches a stored file here, in the worker: the page's thread only receives the hits. */
+  async search(path: string, query: Float32Array, k: number, options: Omit<SearchOptions, 'stats'>): Promise<{ hits: SearchHit[]; bytesRead: number }> {
+    const id = await opfsApi.open(path, false);
+    const stats = { bytesRead: 0 };
+    try {
+      const file = {
+        name: `opfs:${path}`,
+        size: async () => opfsApi.size(id),
+        read: async (offset: number, length: number) => {
+          const buffer = new Uint8Array(length);
+          const got = handle(id).read(buffer, { at: offset });
+          return got === length ? buffer : buffer.slice(0, got);
+        },
+        append: async () => { throw new Error('read only'); },
+        truncate: async () => { throw new Error('read only'); },
+        sync: async () => undefined,
+        close: async () => undefined,
+      };
+      return { hits: await searchFile(file, query, k, { ...options, stats }), bytesRead: stats.bytesRead };
+    } finally {
+      opfsApi.close(id);
+    }
   },
 };
 

@@ -4,10 +4,13 @@
 import * as Comlink from 'comlink';
 import { clear, createStore, entries, get, keys, set, setMany, type UseStore } from 'idb-keyval';
 import { EmbedError, EmbeddingsFileError, FileLockedError } from '../core/errors.js';
-import type { FileDescription, BatchRows } from '../sink/arrow-ipc.js';
+import { precisionOf, type FileDescription, type BatchRows } from '../sink/arrow-ipc.js';
+import { quantize, storedBytes, storedWidth } from '../sink/precision.js';
 import { arrowFileSink, type ArrowSinkOptions, type EmbeddingSink } from '../sink/arrow-file.js';
 import type { RandomAccessFile } from '../sink/random-access.js';
+import { committedFromSet } from '../sink/committed.js';
 import type { OpfsApi } from './opfs-worker.js';
+import type { SearchHit, SearchOptions } from '../sink/vector-search.js';
 
 /** The storage is (nearly) full: names how much was needed and what was left. */
 export class StorageQuotaError extends EmbedError {
@@ -88,10 +91,30 @@ export async function holdWriterLock(target: string): Promise<() => void> {
   return release;
 }
 
+function forwardContains(sink: EmbeddingSink): Pick<EmbeddingSink, 'contains'> {
+  return sink.contains ? { contains: (id) => sink.contains!(id) } : {};
+}
+
+/** Searches an OPFS file inside the OPFS worker (off the page's thread); errors keep their type and name the file. */
+export async function searchOpfsFile(path: string, query: Float32Array, k: number, options: SearchOptions & { factory?: OpfsWorkerFactory } = {}): Promise<SearchHit[]> {
+  const { stats, factory, ...rest } = options;
+  let result: { hits: SearchHit[]; bytesRead: number };
+  try {
+    result = await opfs(factory).search(path, query, k, rest);
+  } catch (error) {
+    const message = (error as Error).message ?? String(error);
+    if (/InvalidOptionError/.test((error as Error).name ?? '')) throw error;
+    throw new EmbeddingsFileError(`opfs:${path}`, /NotFound|could not be found/i.test(`${(error as Error).name} ${message}`) ? `cannot open (${message})` : message.replace(/^opfs:\S+: /, ''));
+  }
+  if (stats) stats.bytesRead += result.bytesRead;
+  return result.hits;
+}
+
 /** A sink that holds the writer's lock until it closes. */
 function lockedUntilClose(sink: EmbeddingSink, release: () => void): EmbeddingSink {
   return {
     resumeState: () => sink.resumeState(),
+    ...forwardContains(sink),
     write: (description, rows) => sink.write(description, rows),
     async close() {
       try {
@@ -111,8 +134,9 @@ const defaultEstimate: StorageEstimate = () => navigator.storage.estimate();
 export function withQuotaCheck(sink: EmbeddingSink, estimate: StorageEstimate = defaultEstimate): EmbeddingSink {
   return {
     resumeState: () => sink.resumeState(),
+    ...forwardContains(sink),
     async write(description, rows) {
-      const needed = rows.ids.length * (description.dim * (description.float16 ? 2 : 4) + 96);
+      const needed = rows.ids.length * (storedBytes(precisionOf(description), description.dim) + (description.keepFloat16 ? description.dim * 2 : 0) + 96);
       const { usage = 0, quota = Infinity } = await estimate();
       if (quota - usage < 2 * needed) throw new StorageQuotaError(needed, Math.max(0, quota - usage));
       await sink.write(description, rows);
@@ -135,7 +159,8 @@ export async function opfsArrowSink(path: string, options: ArrowSinkOptions & { 
 /** One stored row in IndexedDB. */
 export interface StoredEmbedding {
   id: string;
-  embedding: Float32Array;
+  /** Float32Array for float precisions; the int8/uint8/binary/ubinary codes otherwise. */
+  embedding: Float32Array | Int8Array | Uint8Array;
   textHash: string;
   metadata: Record<string, unknown>;
 }
@@ -159,16 +184,22 @@ export function indexedDbSink(name: string, options: { resume?: boolean; overwri
         if (!options.overwrite) throw new EmbeddingsFileError(`indexeddb:${name}`, 'already holds rows: resume it, overwrite it, or choose another name');
         await clear(rows);
         await clear(meta);
-        return { committed: new Set(), description: null };
+        return { committed: committedFromSet(new Set()), description: null };
       }
-      return { committed, description };
+      return { committed: committedFromSet(committed), description };
     },
+    contains: async (id) => (await get(id, rows)) !== undefined,
     async write(description: FileDescription, batch: BatchRows) {
       await set(DESCRIPTION_KEY, description, meta);
       const dim = description.dim;
+      // Floats stay Float32Array (as before precisions existed); quantized precisions store their codes.
+      const precision = precisionOf(description);
+      const quantized = precision === 'float32' || precision === 'float16' ? null : quantize(batch.vectors, dim, precision, description.ranges);
+      const width = storedWidth(precision, dim);
       try {
         await setMany(batch.ids.map((id, r) => [id, {
-          id, embedding: batch.vectors.slice(r * dim, (r + 1) * dim), textHash: batch.textHashes[r]!, metadata: batch.metadata[r]!,
+          id, embedding: quantized ? quantized.slice(r * width, (r + 1) * width) as Int8Array | Uint8Array : batch.vectors.slice(r * dim, (r + 1) * dim),
+          textHash: batch.textHashes[r]!, metadata: batch.metadata[r]!,
         } satisfies StoredEmbedding]), rows);
       } catch (error) {
         if ((error as Error).name === 'QuotaExceededError') throw new StorageQuotaError(batch.ids.length * dim * 4, 0, { cause: error });

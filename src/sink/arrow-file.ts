@@ -8,18 +8,15 @@ import {
   type BatchRows, type FileDescription,
 } from './arrow-ipc.js';
 import type { RandomAccessFile } from './random-access.js';
-import { fromHalfBits } from '../util/half.js';
 import { firstCorruptRow } from './checksum.js';
-import { positiveInteger } from '../core/validate.js';
+import { committedFromSet, FileLedger, type CommittedIds } from './committed.js';
 
 /** What a sink holds from earlier runs. */
 export interface ResumeState {
-  /** Ids already committed. */
-  committed: Set<string>;
+  /** Ids already committed, with the text hash each was committed with where the sink keeps them. */
+  committed: CommittedIds;
   /** The description they were written with. */
   description: FileDescription | null;
-  /** Each committed id's text hash, where the sink keeps them (to report texts changed since). */
-  textHashes?: ReadonlyMap<string, string>;
   /** What resume cut off: a half-written or corrupt tail, with the byte it started at. */
   repaired?: string;
 }
@@ -32,6 +29,8 @@ export interface EmbeddingSink {
   write(description: FileDescription, rows: BatchRows): Promise<void>;
   /** Ends the stream (end-of-stream marker) and closes. */
   close(): Promise<void>;
+  /** Exactly whether the sink holds a row with this id now (confirms a duplicate id); absent where the sink cannot tell. */
+  contains?(id: string): Promise<boolean>;
 }
 
 interface Message {
@@ -90,7 +89,7 @@ interface WalkState {
  * checksums; stops at the first message that is truncated, corrupt or out of place, leaving
  * `state.problem` and `state.validEnd` (where the good part ends).
  */
-async function* verifiedBatches(file: RandomAccessFile, state: WalkState): AsyncGenerator<{ start: number; batch: RecordBatch }> {
+async function* verifiedBatches(file: RandomAccessFile, state: WalkState): AsyncGenerator<{ start: number; end: number; batch: RecordBatch }> {
   const fail = (problem: string): void => void (state.problem = problem);
   let verify = false;
   for await (const message of fileMessages(file, state)) {
@@ -128,7 +127,7 @@ async function* verifiedBatches(file: RandomAccessFile, state: WalkState): Async
         bad = 0; // a corrupt batch can make reading its columns throw
       }
       if (bad >= 0) return fail(`corrupt record batch at byte ${message.start}: row ${bad} does not match its checksum`);
-      yield { start: message.start, batch };
+      yield { start: message.start, end: message.end, batch };
     }
   }
   if (state.closed && !state.problem && (await file.size()) > state.validEnd) fail(`bytes after the end-of-stream marker at byte ${state.validEnd}`);
@@ -143,61 +142,14 @@ export async function* readBatches(file: RandomAccessFile, options: ReadOptions 
   if (state.problem) throw new EmbeddingsFileError(file.name, `${state.problem} (the whole batches before it can be read with allowTruncated)`, state.validEnd);
 }
 
-/** A top-k hit. */
-export interface SearchHit {
-  id: string;
-  score: number;
-  /** The row's other columns (text_hash and the caller's metadata). */
-  row: Record<string, unknown>;
-}
-
-/** Top k rows by cosine with `query`, streaming the file batch by batch (never loading it whole). */
-export async function searchBatches(file: RandomAccessFile, query: Float32Array, k: number, options: ReadOptions = {}): Promise<SearchHit[]> {
-  positiveInteger('k', k);
-  let queryNorm = 0;
-  for (const q of query) queryNorm += q * q;
-  queryNorm = Math.sqrt(queryNorm) || 1;
-  const top: SearchHit[] = [];
-  for await (const { batch } of readBatches(file, options)) {
-    const embedding = batch.getChild('embedding')!;
-    const dim = (embedding.type as { listSize: number }).listSize;
-    if (dim !== query.length) throw new EmbeddingsFileError(file.name, `vectors have ${dim} dimensions, the query ${query.length}`);
-    const values = embedding.data[0]!.children[0]!.values as Float32Array | Uint16Array;
-    const offset = embedding.data[0]!.children[0]!.offset;
-    const half = values instanceof Uint16Array;
-    for (let r = 0; r < batch.numRows; r++) {
-      let dot = 0;
-      let norm = 0;
-      const base = offset + r * dim;
-      for (let j = 0; j < dim; j++) {
-        const v = half ? fromHalfBits(values[base + j]!) : values[base + j]!;
-        dot += v * query[j]!;
-        norm += v * v;
-      }
-      const score = dot / (queryNorm * (Math.sqrt(norm) || 1));
-      if (top.length < k || score > top[top.length - 1]!.score) {
-        const row = batch.get(r)!.toJSON() as Record<string, unknown>;
-        const { id, embedding: _drop, checksum: _check, ...rest } = row;
-        insertSorted(top, { id: String(id), score, row: rest }, k);
-      }
-    }
-  }
-  return top;
-}
-
-function insertSorted(top: SearchHit[], hit: SearchHit, k: number): void {
-  let i = top.length;
-  while (i > 0 && top[i - 1]!.score < hit.score) i--;
-  top.splice(i, 0, hit);
-  if (top.length > k) top.pop();
-}
-
 /** Sink options. */
 export interface ArrowSinkOptions {
   /** Continue a file a previous run left (default false). */
   resume?: boolean;
   /** Replace an existing file instead of refusing (default false). */
   overwrite?: boolean;
+  /** Replaces the 64-bit id fingerprint of the resume ledger (tests force collisions with it). */
+  fingerprint?: (id: string) => bigint;
 }
 
 /**
@@ -213,31 +165,25 @@ export function arrowFileSink(file: RandomAccessFile, options: ArrowSinkOptions 
 
   const prepare = async (): Promise<ResumeState> => {
     prepared = true;
-    const committed = new Set<string>();
+    const none = committedFromSet(new Set());
     const size = await file.size();
-    if (size === 0) return { committed, description: null };
+    if (size === 0) return { committed: none, description: null };
     if (!options.resume) {
       if (!options.overwrite) throw new EmbeddingsFileError(file.name, 'already exists: resume it, overwrite it, or choose another file');
       await file.truncate(0);
-      return { committed, description: null };
+      return { committed: none, description: null };
     }
     const state: WalkState = { validEnd: 0, closed: false };
-    const textHashes = new Map<string, string>();
-    for await (const { batch } of verifiedBatches(file, state)) {
+    const ledger = new FileLedger(file, () => schemaMessage!, options.fingerprint);
+    for await (const { start, end, batch } of verifiedBatches(file, state)) {
       if (!state.description) break; // not ours: refused below, before anything is cut
-      const ids = batch.getChild('id')!;
-      const hashes = batch.getChild('text_hash')!;
-      for (let r = 0; r < batch.numRows; r++) {
-        const id = String(ids.get(r));
-        committed.add(id);
-        textHashes.set(id, String(hashes.get(r)));
-      }
+      ledger.addBatch(start, end, batch.getChild('id')!.toArray() as string[]);
     }
     // A run killed while writing the first message leaves a torn Arrow header and no rows: start over.
     const tornFirstMessage = !state.schemaMessage && state.validEnd === 0 && state.problem?.startsWith('truncated');
     if (tornFirstMessage && (await file.read(0, 4)).every((b) => b === 0xff)) {
       await file.truncate(0);
-      return { committed, description: null, repaired: `${state.problem}: a first message cut short, no rows; started over` };
+      return { committed: none, description: null, repaired: `${state.problem}: a first message cut short, no rows; started over` };
     }
     // Only a file whose intact schema says this library wrote it is ever cut: anything else stays as it is.
     if (!state.schemaMessage || !state.description) {
@@ -252,7 +198,7 @@ export function arrowFileSink(file: RandomAccessFile, options: ArrowSinkOptions 
     const keep = state.closed ? state.validEnd - EOS.length : state.validEnd;
     const repaired = state.problem ? `${state.problem}; cut back to byte ${keep}` : undefined;
     if (keep !== size) await file.truncate(keep);
-    return { committed, description: state.description, textHashes, repaired };
+    return { committed: ledger, description: state.description, repaired };
   };
 
   return {
@@ -277,6 +223,14 @@ export function arrowFileSink(file: RandomAccessFile, options: ArrowSinkOptions 
         broken = true; // the tail may be torn: no end-of-stream marker after it; resume cuts it off
         throw error;
       }
+    },
+    async contains(id) {
+      const state: WalkState = { validEnd: 0, closed: false };
+      for await (const { batch } of verifiedBatches(file, state)) {
+        const ids = batch.getChild('id')!;
+        for (let r = 0; r < batch.numRows; r++) if (ids.get(r) === id) return true;
+      }
+      return false;
     },
     async close() {
       try {

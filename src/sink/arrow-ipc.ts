@@ -4,8 +4,9 @@
 // there, and a resumed run truncates to there and appends.
 import {
   Bool, Field, FixedSizeList, Float16, Float32, Float64, makeData, RecordBatch, Schema, Struct, Table, tableFromIPC, tableToIPC,
-  Uint32, Utf8, vectorFromArray, type DataType,
+  Int8, Uint8, Uint32, Utf8, vectorFromArray, type DataType,
 } from 'apache-arrow';
+import { needsRanges, PRECISIONS, quantize, storedWidth, type Precision, type QuantRanges } from './precision.js';
 import type { MetadataValue } from '../source/records.js';
 import { toHalfBits } from '../util/half.js';
 import { checkMessageBounds } from './arrow-guard.js';
@@ -118,18 +119,33 @@ export interface FileDescription {
   prompt?: string;
   /** The model's own vector length, when `dim` is a Matryoshka truncation of it. */
   modelDim?: number;
+  /** How vectors are stored (absent in older files: float16 says which float). */
+  precision?: Precision;
+  /** The int8/uint8 bounds each dimension was scaled between. */
+  ranges?: QuantRanges;
+  /** The file also keeps each vector in float16 (column embedding_float16), to rescore binary search. */
+  keepFloat16?: boolean;
+}
+
+/** The precision a file's vectors are stored at. */
+export const precisionOf = (description: FileDescription): Precision => description.precision ?? (description.float16 ? 'float16' : 'float32');
+
+function elementType(precision: Precision): DataType {
+  return precision === 'float32' ? new Float32() : precision === 'float16' ? new Float16() : precision === 'int8' || precision === 'binary' ? new Int8() : new Uint8();
 }
 
 const DESCRIPTION_KEY = 'bulk-embed';
 
 /** The Arrow schema: id, embedding, text_hash, then the caller's metadata columns. */
 export function buildSchema(description: FileDescription): Schema {
-  const item = new Field('item', description.float16 ? new Float16() : new Float32(), false);
+  const precision = precisionOf(description);
+  const item = new Field('item', elementType(precision), false);
   const fields = [
     new Field('id', new Utf8(), false),
-    new Field('embedding', new FixedSizeList(description.dim, item), false),
+    new Field('embedding', new FixedSizeList(storedWidth(precision, description.dim), item), false),
     new Field('text_hash', new Utf8(), false),
     ...(description.checksum ? [new Field('checksum', new Uint32(), false)] : []),
+    ...(description.keepFloat16 ? [new Field('embedding_float16', new FixedSizeList(description.dim, new Field('item', new Float16(), false)), false)] : []),
     ...Object.entries(description.metadataColumns).map(([name, kind]) => new Field(name, columnType(kind), true)),
   ];
   return new Schema(fields, new Map([[DESCRIPTION_KEY, JSON.stringify(description)]]));
@@ -155,7 +171,8 @@ export function describeSchema(schema: Schema): FileDescription | null {
   const d = JSON.parse(raw) as FileDescription;
   const kinds = ['utf8', 'float64', 'bool'];
   const wellFormed = d !== null && typeof d === 'object' && typeof d.model === 'string' && Number.isInteger(d.dim) && d.dim > 0 &&
-    typeof d.float16 === 'boolean' && (d.prompt === undefined || typeof d.prompt === 'string') && d.metadataColumns !== null && typeof d.metadataColumns === 'object' &&
+    typeof d.float16 === 'boolean' && (d.prompt === undefined || typeof d.prompt === 'string') &&
+    (d.precision === undefined || PRECISIONS.includes(d.precision)) && (!needsRanges(precisionOf(d)) || (Array.isArray(d.ranges?.min) && d.ranges.min.length === d.dim && d.ranges.max?.length === d.dim)) && d.metadataColumns !== null && typeof d.metadataColumns === 'object' &&
     Object.values(d.metadataColumns).every((k) => kinds.includes(k));
   if (!wellFormed) throw new Error(`the ${DESCRIPTION_KEY} description in the schema is malformed`);
   return d;
@@ -186,10 +203,16 @@ export interface BatchRows {
 export function encodeStream(schema: Schema, description: FileDescription, rows: BatchRows): Uint8Array {
   const n = rows.ids.length;
   const embeddingType = schema.fields[1]!.type as FixedSizeList;
-  const stored = description.float16 ? Uint16Array.from(rows.vectors, toHalfBits) : rows.vectors;
-  const values = makeData({ type: description.float16 ? new Float16() : new Float32(), length: n * description.dim, data: stored } as never);
+  const precision = precisionOf(description);
+  const stored = quantize(rows.vectors, description.dim, precision, description.ranges);
+  const values = makeData({ type: elementType(precision), length: n * embeddingType.listSize, data: stored } as never);
+  const half = description.keepFloat16 ? Uint16Array.from(rows.vectors, toHalfBits) : null;
+  const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   const checksums = description.checksum
-    ? [makeData({ type: new Uint32(), length: n, data: rowChecksums(rows.ids, rows.textHashes, new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength), rows.metadata, description.metadataColumns) })]
+    ? [makeData({ type: new Uint32(), length: n, data: rowChecksums(rows.ids, rows.textHashes, half ? [bytesOf(stored), bytesOf(half)] : bytesOf(stored), rows.metadata, description.metadataColumns) })]
+    : [];
+  const halfColumn = half
+    ? [makeData({ type: schema.fields.find((f) => f.name === 'embedding_float16')!.type as FixedSizeList, length: n, nullCount: 0, child: makeData({ type: new Float16(), length: n * description.dim, data: half } as never) })]
     : [];
   // Values are checked against their column's kind before they get here (embedTo): none is coerced.
   const children = [
@@ -197,6 +220,7 @@ export function encodeStream(schema: Schema, description: FileDescription, rows:
     makeData({ type: embeddingType, length: n, nullCount: 0, child: values }),
     vectorFromArray(rows.textHashes, new Utf8()).data[0]!,
     ...checksums,
+    ...halfColumn,
     ...Object.entries(description.metadataColumns).map(([name, kind]) => vectorFromArray(rows.metadata.map((m) => m[name] ?? null), columnType(kind)).data[0]!),
   ];
   const batch = new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children }));

@@ -58,20 +58,21 @@ function feedValue(crc: number, kind: ColumnKind | undefined, v: MetadataValue |
   return feedTagged(crc, TAG.UTF8, utf8.encode(v as string));
 }
 
-/** Checksums of rows about to be written; `vectorBytes` is the stored vector data (float32 or half bits). */
+/** Checksums of rows about to be written; `vectorBytes` is the stored vector data (then a kept float16 copy's), as stored. */
 export function rowChecksums(
-  ids: readonly string[], textHashes: readonly string[], vectorBytes: Uint8Array, metadata: readonly Record<string, MetadataValue>[],
+  ids: readonly string[], textHashes: readonly string[], vectorBytes: Uint8Array | readonly Uint8Array[], metadata: readonly Record<string, MetadataValue>[],
   columns: Record<string, ColumnKind>,
 ): Uint32Array {
   const n = ids.length;
-  const stride = vectorBytes.length / Math.max(n, 1);
+  const vectors = vectorBytes instanceof Uint8Array ? [vectorBytes] : vectorBytes;
+  const strides = vectors.map((bytes) => bytes.length / Math.max(n, 1));
   const names = Object.keys(columns);
   const out = new Uint32Array(n);
   for (let r = 0; r < n; r++) {
     let crc = 0xffffffff;
     crc = feedTagged(crc, TAG.UTF8, utf8.encode(ids[r]!));
     crc = feedTagged(crc, TAG.UTF8, utf8.encode(textHashes[r]!));
-    crc = crc32Update(crc, vectorBytes.subarray(r * stride, (r + 1) * stride));
+    vectors.forEach((bytes, c) => (crc = crc32Update(crc, bytes.subarray(r * strides[c]!, (r + 1) * strides[c]!))));
     for (const name of names) crc = feedValue(crc, columns[name], metadata[r]![name]);
     out[r] = ~crc >>> 0;
   }
@@ -113,21 +114,27 @@ export function firstCorruptRow(batch: RecordBatch): number {
   const sums = checksum.data[0]!.values as Uint32Array | undefined;
   if (!(sums instanceof Uint32Array) || sums.length < n) return 0;
   if (!(idData.valueOffsets?.length > n) || !(hashData.valueOffsets?.length > n)) return 0;
-  const listSize = (embedding.type as { listSize: number }).listSize;
-  const child = embedding.data[0]!.children[0];
-  const values = child?.values as Float32Array | Uint16Array | undefined;
-  if (!child || !(values instanceof Float32Array || values instanceof Uint16Array)) return 0;
-  const valueBytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  const bytesPer = values.BYTES_PER_ELEMENT * listSize;
-  const start = (embedding.data[0]!.offset + child.offset) * values.BYTES_PER_ELEMENT;
-  if (start + n * bytesPer > valueBytes.length) return 0;
+  const vectors: { bytes: Uint8Array; start: number; per: number }[] = [];
+  for (const column of [embedding, batch.getChild('embedding_float16')]) {
+    if (!column) continue;
+    if (column.data.length !== 1 || column.length !== n || column.nullCount !== 0) return 0;
+    const listSize = (column.type as { listSize: number }).listSize;
+    const child = column.data[0]!.children[0];
+    const values = child?.values as Float32Array | Uint16Array | Int8Array | Uint8Array | undefined;
+    if (!child || !(values instanceof Float32Array || values instanceof Uint16Array || values instanceof Int8Array || values instanceof Uint8Array)) return 0;
+    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+    const per = values.BYTES_PER_ELEMENT * listSize;
+    const start = (column.data[0]!.offset + child.offset) * values.BYTES_PER_ELEMENT;
+    if (start + n * per > bytes.length) return 0;
+    vectors.push({ bytes, start, per });
+  }
   const meta = batch.schema.fields.filter((f) => !RESERVED_COLUMNS.includes(f.name)).map((f) => ({ kind: kindOfType(String(f.type)), vector: batch.getChild(f.name) }));
   if (meta.some((m) => m.kind === null || !m.vector || m.vector.length !== n)) return 0;
   for (let r = 0; r < n; r++) {
     let crc = 0xffffffff;
     crc = feedTagged(crc, TAG.UTF8, utf8At(idData, r));
     crc = feedTagged(crc, TAG.UTF8, utf8At(hashData, r));
-    crc = crc32Update(crc, valueBytes.subarray(start + r * bytesPer, start + (r + 1) * bytesPer));
+    for (const v of vectors) crc = crc32Update(crc, v.bytes.subarray(v.start + r * v.per, v.start + (r + 1) * v.per));
     for (const m of meta) crc = feedValue(crc, m.kind!, m.vector!.get(r) as MetadataValue);
     if (sums[checksum.data[0]!.offset + r] !== ~crc >>> 0) return r;
   }

@@ -3,7 +3,7 @@
 import type { MetadataValue } from '../source/records.js';
 
 /** Column names the file itself uses: a record's metadata may not take them. */
-export const RESERVED_COLUMNS: readonly string[] = ['id', 'embedding', 'text_hash', 'checksum'];
+export const RESERVED_COLUMNS: readonly string[] = ['id', 'embedding', 'text_hash', 'checksum', 'embedding_float16'];
 
 /** Kind of a metadata column. */
 export type ColumnKind = 'utf8' | 'float64' | 'bool';

@@ -2,12 +2,15 @@
 // flight, so memory does not grow with the corpus and a slow consumer slows the reading.
 import type { Engine, ProgressReporter } from '../core/engine.js';
 import { progressReporter } from '../core/engine.js';
-import { AbortError, EmbeddingsFileError, InputFormatError } from '../core/errors.js';
+import { AbortError, EmbeddingsFileError, InputFormatError, InvalidOptionError } from '../core/errors.js';
 import type { EmbedProgress, Embeddings } from '../core/types.js';
 import { positiveInteger } from '../core/validate.js';
-import { inferColumns, textHash, type FileDescription } from '../sink/arrow-ipc.js';
+import { inferColumns, precisionOf, textHash, type FileDescription } from '../sink/arrow-ipc.js';
+import { calibrate, checkPrecision, checkRanges, needsRanges, type Precision, type QuantRanges } from '../sink/precision.js';
 import { kindOf, RESERVED_COLUMNS } from '../sink/columns.js';
 import type { EmbeddingSink } from '../sink/arrow-file.js';
+import { committedFromSet, type CommittedIds } from '../sink/committed.js';
+import { FingerprintSet, idFingerprint } from '../util/fingerprint-set.js';
 import { readRecords, takeWindow, type EmbedRecord, type RecordOptions, type RecordSource } from '../source/records.js';
 
 /** One embedded window: ids in source order, their records and vectors. */
@@ -23,8 +26,16 @@ export interface StreamOptions extends RecordOptions {
   /** Records per window (default 1024): the unit of work in flight and of each yielded batch. */
   windowSize?: number;
   signal?: AbortSignal;
-  /** Ids to skip (already committed elsewhere). */
-  skipIds?: ReadonlySet<string>;
+  /** Ids to skip (already committed elsewhere): a Set, or a sink's committed ids. */
+  skipIds?: ReadonlySet<string> | CommittedIds;
+  /**
+   * Confirms exactly that an id whose 64-bit fingerprint matches an earlier record's (in an
+   * earlier window) is a repeat: embedTo asks its sink and its committed ids. Without it a fingerprint match counts as a
+   * repeat (a false one has odds of about 1 in 10^19 per pair of ids).
+   */
+  confirmDuplicate?: (id: string) => Promise<boolean>;
+  /** Replaces the 64-bit id fingerprint (tests force collisions with it). */
+  fingerprint?: (id: string) => bigint;
   /** Remember the vectors of this many distinct texts, so repeated texts are computed once (default 0). */
   cacheSize?: number;
   /** Counts the work for progress. */
@@ -37,8 +48,7 @@ export interface StreamOptions extends RecordOptions {
   promptName?: string;
   /** Told how many records were skipped, as they are. */
   onSkip?: (count: number) => void;
-  /** Text hashes of the skipped ids as committed: a skipped record whose text hashes otherwise is reported to onChanged. */
-  committedHashes?: ReadonlyMap<string, string>;
+  /** Told of each skipped id whose text differs from the one its committed row was made from. */
   onChanged?: (id: string) => void;
 }
 
@@ -47,31 +57,42 @@ export async function* embedStream(engine: Engine, source: RecordSource | AsyncI
   const records = options.parsed ? (source as AsyncIterable<EmbedRecord>) : readRecords(source as RecordSource, options);
   const iterator = records[Symbol.asyncIterator]();
   const windowSize = positiveInteger('windowSize', options.windowSize ?? 1024);
-  const seen = new Set<string>();
+  // Ids seen in earlier windows are kept as fingerprints (8 bytes each); ids of the windows still
+  // in flight are kept exactly, since they may not be in the sink yet to confirm against.
+  const seen = new FingerprintSet();
+  let handedOn = new Set<string>();
+  const skip = options.skipIds === undefined ? undefined : 'lookup' in options.skipIds ? options.skipIds : committedFromSet(options.skipIds);
+  const confirmDuplicate = options.confirmDuplicate ?? (async () => true);
+  const fingerprint = options.fingerprint ?? idFingerprint;
   const cache = new Map<string, Float32Array>();
   const cacheSize = options.cacheSize ?? 0;
   const dim = engine.info.dim;
   const prompt = engine.resolvePrompt(options); // checked before the first record is read
   let position = 0;
   const nextWindow = async (): Promise<StreamBatch | null> => {
+    const current = new Set<string>();
     for (;;) {
       if (options.signal?.aborted) return null;
       const raw = await takeWindow(iterator, windowSize);
       if (raw.length === 0) return null;
+      const fingerprints = raw.map((record) => fingerprint(record.id));
+      for (let i = 0; i < raw.length; i++) {
+        const id = raw[i]!.id;
+        const repeated = current.has(id) || handedOn.has(id) || (seen.has(fingerprints[i]!) && (await confirmDuplicate(id)));
+        if (repeated) throw new InputFormatError(`${options.sourceName ?? 'source'} record ${position + i}`, `id "${id}" appears more than once; ids must be unique`);
+        current.add(id);
+      }
+      position += raw.length;
+      seen.addAll(fingerprints);
+      const committed = skip ? await skip.lookup(raw.map((r) => r.id)) : [];
       const window: EmbedRecord[] = [];
       let skipped = 0;
-      for (const record of raw) {
-        if (seen.has(record.id)) throw new InputFormatError(`${options.sourceName ?? 'source'} record ${position}`, `id "${record.id}" appears more than once; ids must be unique`);
-        seen.add(record.id);
-        position++;
-        if (options.skipIds?.has(record.id)) {
-          skipped++;
-          const committed = options.committedHashes?.get(record.id);
-          if (committed !== undefined && committed !== textHash(record.text)) options.onChanged?.(record.id);
-        } else {
-          window.push(record);
-        }
-      }
+      raw.forEach((record, i) => {
+        const hash = committed[i];
+        if (hash === undefined) return void window.push(record);
+        skipped++;
+        if (hash !== '' && hash !== textHash(record.text)) options.onChanged?.(record.id);
+      });
       if (skipped) options.onSkip?.(skipped);
       if (window.length === 0) continue;
       const hashes = window.map((r) => textHash(r.text));
@@ -93,6 +114,7 @@ export async function* embedStream(engine: Engine, source: RecordSource | AsyncI
           if (cache.size > cacheSize) cache.delete(cache.keys().next().value!);
         }
       }
+      handedOn = current;
       return { ids: window.map((r) => r.id), records: window, textHashes: hashes, embeddings: { count: window.length, dim, data } };
     }
   };
@@ -110,12 +132,21 @@ export async function* embedStream(engine: Engine, source: RecordSource | AsyncI
 }
 
 /** Options of embedTo. */
-export interface EmbedToOptions extends Omit<StreamOptions, 'skipIds' | 'progress' | 'onSkip' | 'committedHashes' | 'onChanged'> {
+export interface EmbedToOptions extends Omit<StreamOptions, 'skipIds' | 'progress' | 'onSkip' | 'confirmDuplicate' | 'onChanged'> {
   onProgress?: (progress: EmbedProgress) => void;
   /** Skip the ids the sink already holds (default false: the sink must be empty). */
   resume?: boolean;
-  /** Store vectors as Float16 (half the size). */
+  /** Store vectors as Float16 (half the size); the same as precision 'float16'. */
   float16?: boolean;
+  /**
+   * How vectors are stored (default float32): float16, or quantized as sentence-transformers'
+   * quantize_embeddings does: int8/uint8 (a quarter of the size), binary/ubinary (1/32).
+   */
+  precision?: Precision;
+  /** int8/uint8 bounds per dimension; default: calibrated from the first window's vectors. Recorded in the file. */
+  ranges?: QuantRanges;
+  /** Also keep each vector in float16, so binary search can rescore its best candidates exactly. */
+  keepFloat16?: boolean;
   /** Number of records, when known, for progress and ETA. */
   total?: number;
 }
@@ -159,13 +190,19 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
     if (!options.resume && state.committed.size > 0) throw new EmbeddingsFileError('sink', `already holds ${state.committed.size} rows: pass resume to continue it`);
     description = state.description;
     const info = engine.info;
-    const float16 = options.float16 ?? description?.float16 ?? false;
+    const precision = checkPrecision(options.precision ?? (options.float16 ? 'float16' : description ? precisionOf(description) : 'float32'));
+    if (options.float16 && precision !== 'float16') throw new InvalidOptionError('float16', `contradicts precision ${JSON.stringify(precision)}`);
+    const float16 = precision === 'float16';
+    const keepFloat16 = options.keepFloat16 ?? description?.keepFloat16 ?? false;
+    const givenRanges = options.ranges ? checkRanges(options.ranges, info.dim) : undefined;
+    if (givenRanges && !needsRanges(precision)) throw new InvalidOptionError('ranges', `apply to int8 and uint8 only, not ${precision}`);
     const prompt = engine.resolvePrompt(options);
     if (description) {
-      const now: Record<string, unknown> = { dim: info.dim, pooling: info.pooling, normalize: info.normalize, float16, prompt };
-      // Files from before prompts were recorded were written without one.
-      const then: Record<string, unknown> = { ...description, prompt: description.prompt ?? '' };
-      const mismatch: string[] = (['dim', 'pooling', 'normalize', 'float16', 'prompt'] as const).filter((k) => then[k] !== now[k]);
+      const now: Record<string, unknown> = { dim: info.dim, pooling: info.pooling, normalize: info.normalize, precision, keepFloat16, prompt };
+      // Files from before prompts (and precisions) were recorded were written without them.
+      const then: Record<string, unknown> = { ...description, prompt: description.prompt ?? '', precision: precisionOf(description), keepFloat16: description.keepFloat16 ?? false };
+      const mismatch: string[] = (['dim', 'pooling', 'normalize', 'precision', 'keepFloat16', 'prompt'] as const).filter((k) => then[k] !== now[k]);
+      if (givenRanges && JSON.stringify(givenRanges) !== JSON.stringify(description.ranges)) mismatch.push('ranges');
       if (description.model !== info.model) mismatch.unshift('model');
       if (mismatch.length) {
         const was = mismatch.map((k) => `${k}: ${JSON.stringify(k === 'model' ? description!.model : then[k])}${k === 'model' ? '' : ` now ${JSON.stringify(now[k])}`}`);
@@ -174,7 +211,9 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
     }
     const progress = progressReporter(options.total ?? NaN, options.onProgress, 100, () => ({ memory: memoryNow() }));
     const stream = embedStream(engine, source, {
-      ...options, skipIds: state.committed, progress, committedHashes: state.textHashes,
+      ...options, skipIds: state.committed, progress,
+      // A repeat is an id committed before this run that the source already reached, or one this run wrote.
+      confirmDuplicate: async (id: string) => (await state.committed.reached(id)) ?? (sink.contains ? sink.contains(id) : true),
       onSkip: (n) => {
         skipped += n;
         progress.add(n, 0);
@@ -188,6 +227,9 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
         description ??= {
           model: info.model, dim: info.dim, pooling: info.pooling, normalize: info.normalize, dtype: info.dtype, float16, prompt,
           ...(info.dim < info.modelDim ? { modelDim: info.modelDim } : {}),
+          precision,
+          ...(needsRanges(precision) ? { ranges: givenRanges ?? calibrate(batch.embeddings.data, info.dim) } : {}),
+          ...(keepFloat16 ? { keepFloat16 } : {}),
           metadataColumns: inferColumns(batch.records.map((r) => r.metadata)), checksum: 'crc32',
         };
         for (const record of batch.records) checkMetadata(record, description.metadataColumns);

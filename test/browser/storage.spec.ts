@@ -156,3 +156,25 @@ test('one writer per OPFS file and per IndexedDB store, across tabs: the second 
   expect(await attempt()).toEqual({ opfs: 'ok', idb: 'ok' });
   await other.close();
 });
+
+test('a binary OPFS file with a float16 copy is searched in the OPFS worker, ranking as float32 does at the top', async ({ page }) => {
+  await ready(page);
+  const result = await page.evaluate(async (records) => {
+    const lib = (globalThis as any).bulkEmbed;
+    const embedder = await lib.createEmbedder({ model: '/models/fixture-tiny', device: 'wasm' });
+    const some = records.slice(0, 300);
+    await embedder.embedTo(some, await lib.opfsArrowSink('runs/float.arrow', { overwrite: true }), { windowSize: 100 });
+    await embedder.embedTo(some, await lib.opfsArrowSink('runs/binary.arrow', { overwrite: true }), { windowSize: 100, precision: 'binary', keepFloat16: true });
+    const { data } = await embedder.embed([some[42].text]);
+    await embedder.dispose();
+    const stats = { bytesRead: 0 };
+    const binary = await lib.searchEmbeddings('runs/binary.arrow', data, 3, { stats });
+    const exact = await lib.searchEmbeddings('runs/float.arrow', data, 3);
+    const missing = await lib.searchEmbeddings('runs/none.arrow', data, 3).then(() => 'no error', (e: Error) => `${e.name}: ${e.message}`);
+    return { binary: binary.map((h: any) => h.id), exact: exact.map((h: any) => h.id), bytesRead: stats.bytesRead, missing };
+  }, records);
+  expect(result.binary[0]).toBe('rec-42');
+  expect(result.binary[0]).toBe(result.exact[0]);
+  expect(result.bytesRead).toBeGreaterThan(0);
+  expect(result.missing).toMatch(/EmbeddingsFileError: .*runs\/none\.arrow/);
+});

@@ -62,6 +62,13 @@ describe('a fresh Node project with the packed tarball', () => {
     expect(r.stdout).toMatch(/\[\s*'d7 0\.\d+'/); // the document with the query's words ranks first
   });
 
+  it("runs the README's precision snippet: a binary file with a float16 copy, searched", () => {
+    writeFiles(dir, { 'precision.mjs': snippet('precision') });
+    const r = run('node', ['precision.mjs']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^d7 0\.\d+$/m);
+  });
+
   it("runs the README's CLI lines through npx", () => {
     const lines = readmeSnippet('cli').trim().split('\n').map((l) => l.replaceAll('Xenova/all-MiniLM-L6-v2', './model'));
     rmSync(join(dir, 'docs.arrow'), { force: true });
@@ -86,7 +93,7 @@ describe('a fresh Node project with the packed tarball', () => {
   for (const resolution of ['bundler', 'node16', 'node10'] as const) {
     it(`type-checks the README snippets with skipLibCheck off, moduleResolution ${resolution}`, () => {
       // Each snippet is its own ES module (.mts: ESM under node16 too), checked as a user's code would be.
-      const files = { 'check-node.mts': snippet('node'), 'check-stream.mts': snippet('node-stream'), 'check-browser.mts': readmeSnippet('browser') };
+      const files = { 'check-node.mts': snippet('node'), 'check-stream.mts': snippet('node-stream'), 'check-precision.mts': snippet('precision'), 'check-browser.mts': readmeSnippet('browser') };
       const config = {
         compilerOptions: {
           target: 'es2022', module: resolution === 'node16' ? 'node16' : 'esnext', moduleResolution: resolution,

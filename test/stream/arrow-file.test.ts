@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { tableFromIPC } from '@uwdata/flechette';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEmbedder, EmbeddingsFileError, readEmbeddings, searchEmbeddings, type NodeEmbedder } from '../../src/node.js';
+import { arrowFile, createEmbedder, EmbeddingsFileError, readEmbeddings, searchEmbeddings, type NodeEmbedder } from '../../src/node.js';
 import { walkMessages } from '../../src/sink/arrow-ipc.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
 
@@ -115,5 +115,21 @@ describe('Arrow embeddings file', () => {
     expect(hits[0]).toMatchObject({ id: 'id-321', row: { tag: 't0' } });
     expect(hits[0]!.score).toBeCloseTo(1, 5);
     for (let i = 1; i < hits.length; i++) expect(hits[i]!.score).toBeLessThanOrEqual(hits[i - 1]!.score);
+  });
+
+  it('resumes and refuses repeated ids exactly even when every id fingerprint collides', async () => {
+    // Fingerprints by length alone: hundreds of ids share each one, so every answer must come from the ids themselves.
+    const fingerprint = (id: string) => BigInt(id.length);
+    const path = join(dir, 'collide.arrow');
+    copyFileSync(complete, path);
+    truncateSync(path, walkMessages(readFileSync(path)).frames[4]!.end); // the schema and 4 batches: 400 rows
+    const more = [...records, ...Array.from({ length: 50 }, (_, i) => ({ id: `new-${i}`, text: gen.text(5), score: 0, flag: true, tag: 'n' }))];
+    const result = await embedder.embedTo(more, await arrowFile(path, { resume: true, fingerprint }), { windowSize: 100, resume: true, fingerprint });
+    expect([result.skipped, result.written]).toEqual([400, 350]);
+    expect((await ids(path)).sort()).toEqual(more.map((r) => r.id).sort());
+    const repeated = [...records.slice(0, 250), { ...records[120]!, text: 'again' }];
+    const again = join(dir, 'collide-repeat.arrow');
+    await expect(embedder.embedTo(repeated, await arrowFile(again, { fingerprint }), { windowSize: 100, fingerprint })).rejects.toThrow(/record 250.*"id-120" appears more than once/);
+    expect((await ids(again)).length).toBe(200); // the windows before the repeat stay committed
   });
 });

@@ -1,0 +1,103 @@
+// How vectors are stored: float32, float16, or quantized as sentence-transformers'
+// quantize_embeddings does (int8/uint8 scaled per dimension between calibrated bounds; binary and
+// ubinary one sign bit a dimension, packed eight to a byte, most significant bit first).
+import { InvalidOptionError } from '../core/errors.js';
+import { toHalfBits } from '../util/half.js';
+
+/** A storage precision for vectors. */
+export type Precision = 'float32' | 'float16' | 'int8' | 'uint8' | 'binary' | 'ubinary';
+
+/** Every precision, smallest last. */
+export const PRECISIONS: readonly Precision[] = ['float32', 'float16', 'int8', 'uint8', 'binary', 'ubinary'];
+
+/** Per-dimension bounds of int8/uint8 quantization: a value at min maps to the lowest code, at max to the highest. */
+export interface QuantRanges {
+  min: number[];
+  max: number[];
+}
+
+/** Checks a precision name. */
+export function checkPrecision(value: unknown): Precision {
+  if (!PRECISIONS.includes(value as Precision)) throw new InvalidOptionError('precision', `must be one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as Precision;
+}
+
+/** True for the scaled-integer precisions, which need ranges. */
+export const needsRanges = (precision: Precision): boolean => precision === 'int8' || precision === 'uint8';
+
+/** True for the packed sign-bit precisions. */
+export const isBinary = (precision: Precision): boolean => precision === 'binary' || precision === 'ubinary';
+
+/** Elements a stored row has: dim, or dim / 8 rounded up for the bit-packed precisions. */
+export const storedWidth = (precision: Precision, dim: number): number => (isBinary(precision) ? Math.ceil(dim / 8) : dim);
+
+/** Bytes a stored row's vector takes. */
+export const storedBytes = (precision: Precision, dim: number): number =>
+  storedWidth(precision, dim) * (precision === 'float32' ? 4 : precision === 'float16' ? 2 : 1);
+
+/** Per-dimension min and max of row-major vectors: the calibration sentence-transformers does. */
+export function calibrate(vectors: Float32Array, dim: number): QuantRanges {
+  const min = Array.from({ length: dim }, () => Infinity);
+  const max = Array.from({ length: dim }, () => -Infinity);
+  for (let i = 0; i < vectors.length; i++) {
+    const j = i % dim;
+    const v = vectors[i]!;
+    if (v < min[j]!) min[j] = v;
+    if (v > max[j]!) max[j] = v;
+  }
+  return { min, max };
+}
+
+/** Checks caller-given ranges against the vector length. */
+export function checkRanges(ranges: QuantRanges, dim: number): QuantRanges {
+  const ok = ranges && Array.isArray(ranges.min) && Array.isArray(ranges.max) && ranges.min.length === dim && ranges.max.length === dim &&
+    ranges.min.every((v, j) => Number.isFinite(v) && Number.isFinite(ranges.max[j]) && v <= ranges.max[j]!);
+  if (!ok) throw new InvalidOptionError('ranges', `needs min and max arrays of ${dim} finite numbers, each min <= max`);
+  return { min: [...ranges.min], max: [...ranges.max] };
+}
+
+/**
+ * Stores row-major float vectors at a precision. int8/uint8 follow quantize_embeddings:
+ * code = trunc((v - min) / step) with step = (max - min) / 255, minus 128 for int8; values beyond
+ * the calibrated bounds are clamped to the end codes (numpy would wrap them around).
+ */
+export function quantize(vectors: Float32Array, dim: number, precision: Precision, ranges?: QuantRanges): Float32Array | Uint16Array | Int8Array | Uint8Array {
+  if (precision === 'float32') return vectors;
+  if (precision === 'float16') return Uint16Array.from(vectors, toHalfBits);
+  const rows = vectors.length / dim;
+  if (isBinary(precision)) {
+    const width = storedWidth(precision, dim);
+    const out = precision === 'binary' ? new Int8Array(rows * width) : new Uint8Array(rows * width);
+    for (let r = 0; r < rows; r++) {
+      for (let b = 0; b < width; b++) {
+        let byte = 0;
+        for (let k = 0; k < 8; k++) {
+          const j = b * 8 + k;
+          if (j < dim && vectors[r * dim + j]! > 0) byte |= 0x80 >>> k;
+        }
+        out[r * width + b] = precision === 'binary' ? byte - 128 : byte;
+      }
+    }
+    return out;
+  }
+  if (!ranges) throw new Error(`${precision} needs ranges`);
+  const out = precision === 'int8' ? new Int8Array(vectors.length) : new Uint8Array(vectors.length);
+  const low = precision === 'int8' ? -128 : 0;
+  // float32 arithmetic throughout, as numpy does on float32 embeddings: a value at the top of its
+  // range lands on 254 or 255 as it does there.
+  const f = Math.fround;
+  const steps = ranges.min.map((min, j) => f(f(f(ranges.max[j]!) - f(min)) / 255));
+  for (let i = 0; i < vectors.length; i++) {
+    const j = i % dim;
+    const step = steps[j]!;
+    const scaled = step > 0 ? f(f(f(vectors[i]!) - f(ranges.min[j]!)) / step) : 0;
+    out[i] = Math.min(low + 255, Math.max(low, Math.trunc(low ? f(scaled + low) : scaled)));
+  }
+  return out;
+}
+
+/** The float value a stored int8/uint8 code stands for (the low end of its step). */
+export function dequantize(code: number, j: number, precision: Precision, ranges: QuantRanges): number {
+  const step = Math.fround(Math.fround(ranges.max[j]! - ranges.min[j]!) / 255);
+  return ranges.min[j]! + (precision === 'int8' ? code + 128 : code) * step;
+}

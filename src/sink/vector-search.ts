@@ -1,0 +1,368 @@
+// Top-k search over a stored embeddings file, reading only the vector column: each record batch's
+// message header says where its buffers lie, so the scan reads the embedding buffer alone (48
+// bytes a row for 384-dim binary vectors, 768 for float16). For the hits it returns it reads their
+// batches' small columns and their own vector bytes, and checks each hit row against its checksum.
+// The scan itself does not verify checksums: a flipped bit can reorder candidates, never hand out
+// a damaged row.
+//
+// Float vectors are scored exactly by cosine; int8/uint8 by cosine of the values their codes stand
+// for. Binary vectors are ranked by Hamming distance to the query's sign bits, then the best
+// `rescoreMultiplier * k` are rescored: against their float16 copy when the file keeps one, else
+// as sentence-transformers rescores, the float query against the candidates' +1/-1 bits.
+import { makeData, makeVector, Message, type Schema, type Vector } from 'apache-arrow';
+import type { MetadataValue } from '../source/records.js';
+import { EmbeddingsFileError } from '../core/errors.js';
+import { positiveInteger } from '../core/validate.js';
+import { fromHalfBits } from '../util/half.js';
+import { decodeSchema, describeSchema, precisionOf, readFrameBody, readFramePrefix, type FileDescription } from './arrow-ipc.js';
+import { rowChecksums } from './checksum.js';
+import { dequantize, isBinary, quantize, storedBytes, type Precision } from './precision.js';
+import type { RandomAccessFile } from './random-access.js';
+
+/** A top-k hit. */
+export interface SearchHit {
+  id: string;
+  score: number;
+  /** The row's other columns (text_hash and the caller's metadata). */
+  row: Record<string, unknown>;
+}
+
+/** Search options. */
+export interface SearchOptions {
+  /** On a truncated or corrupt tail, search the whole batches before it instead of throwing. */
+  allowTruncated?: boolean;
+  /** Binary files: Hamming candidates rescored per hit asked for (default 4, as sentence-transformers). */
+  rescoreMultiplier?: number;
+  /** Counts the bytes the search read from the file. */
+  stats?: { bytesRead: number };
+}
+
+interface BatchPlace {
+  start: number;
+  end: number;
+  bodyStart: number;
+  rows: number;
+  /** Byte offsets in the body of the embedding values and of the float16 copy's values. */
+  vectors: number;
+  float16: number;
+  header: { nodes: { length: number | bigint; nullCount: number | bigint }[]; buffers: { offset: number; length: number }[] };
+}
+
+interface Candidate {
+  rank: number;
+  batch: number;
+  row: number;
+}
+
+/** Buffers each Arrow type takes in a record batch body, in the order the IPC format lays them out. */
+function bufferCount(type: { typeId: number; children?: { type: unknown }[] | null }): number {
+  const name = String(type);
+  if (name === 'Utf8') return 3;
+  if (name.startsWith('FixedSizeList')) return 1 + bufferCount((type.children![0]!.type) as never);
+  return 2;
+}
+
+/** Index of a FixedSizeList column's value buffer (its child's data) among the batch's buffers. */
+function valueBufferIndex(schema: Schema, name: string): number {
+  let index = 0;
+  for (const field of schema.fields) {
+    if (field.name === name) return index + 2; // the list's validity, its child's validity, then the child's values
+    index += bufferCount(field.type as never);
+  }
+  return -1;
+}
+
+const POPCOUNT = Uint8Array.from({ length: 256 }, (_, i) => {
+  let n = 0;
+  for (let v = i; v; v >>= 1) n += v & 1;
+  return n;
+});
+
+/** Top k rows of an embeddings file by cosine with `query` (see the module comment for each precision). */
+export async function searchFile(file: RandomAccessFile, query: Float32Array, k: number, options: SearchOptions = {}): Promise<SearchHit[]> {
+  positiveInteger('k', k);
+  const multiplier = positiveInteger('rescoreMultiplier', options.rescoreMultiplier ?? 4);
+  const stats = options.stats ?? { bytesRead: 0 };
+  const read = async (at: number, length: number) => {
+    stats.bytesRead += length;
+    return file.read(at, length);
+  };
+  const size = await file.size();
+  let schemaMessage: Uint8Array | null = null;
+  let schema: Schema | null = null;
+  let description: FileDescription | null = null;
+  let precision: Precision = 'float32';
+  const batches: BatchPlace[] = [];
+  let problem: string | undefined;
+  let scorer: ((bytes: Uint8Array, rows: number, batch: number) => void) | null = null;
+  const top: Candidate[] = [];
+  // Returns the rank a row must beat from now on, so scorers skip the call for most rows.
+  const keep = (rank: number, batch: number, row: number, limit: number): number => {
+    if (top.length < limit || rank < top[top.length - 1]!.rank) {
+      let i = top.length;
+      while (i > 0 && top[i - 1]!.rank > rank) i--;
+      top.splice(i, 0, { rank, batch, row });
+      if (top.length > limit) top.pop();
+    }
+    return top.length < limit ? Infinity : top[top.length - 1]!.rank;
+  };
+  // A message's 8-byte prefix and its header are read together (every batch header of a file has
+  // about the same length), and the next header is read while this batch's vectors are scored.
+  let headerGuess = 512;
+  const readHeader = async (from: number) => {
+    const bytes = await read(from, Math.min(8 + headerGuess, size - from));
+    const prefix = readFramePrefix(new DataView(bytes.buffer, bytes.byteOffset, Math.min(8, bytes.byteLength)), from, size);
+    if ('problem' in prefix || prefix.eos) return { prefix, meta: bytes };
+    headerGuess = prefix.metaLength;
+    const meta = bytes.byteLength >= 8 + prefix.metaLength ? bytes.subarray(8, 8 + prefix.metaLength) : await read(from + 8, prefix.metaLength);
+    return { prefix, meta };
+  };
+  let at = 0;
+  let nextHeader = size > 0 ? readHeader(0) : null;
+  while (at < size && nextHeader) {
+    const { prefix, meta } = await nextHeader;
+    nextHeader = null;
+    if ('problem' in prefix) {
+      problem = prefix.problem;
+      break;
+    }
+    if (prefix.eos) break;
+    const frame = readFrameBody(new DataView(meta.buffer, meta.byteOffset, meta.byteLength), at, size);
+    if ('problem' in frame) {
+      problem = frame.problem;
+      break;
+    }
+    if (frame.kind === 'schema') {
+      if (schemaMessage) throw new EmbeddingsFileError(file.name, `a second schema at byte ${at}`);
+      schemaMessage = await read(at, frame.end - at);
+      schema = decodeSchema(schemaMessage);
+      description = describeSchema(schema);
+      if (!description) throw new EmbeddingsFileError(file.name, 'was not written by bulk-embed: no description of its vectors');
+      if (description.dim !== query.length) throw new EmbeddingsFileError(file.name, `vectors have ${description.dim} dimensions, the query ${query.length}`);
+      precision = precisionOf(description);
+      scorer = makeScorer(description, precision, query, k * (isBinary(precision) ? multiplier : 1), keep);
+    } else if (frame.kind === 'batch') {
+      if (!schema || !scorer) throw new EmbeddingsFileError(file.name, `a record batch before the schema at byte ${at}`);
+      const header = Message.decode(meta).header() as BatchPlace['header'] & { length: number; compression: unknown };
+      const regions = header.buffers;
+      const vectorsAt = regions[valueBufferIndex(schema, 'embedding')];
+      const float16At = description!.keepFloat16 ? regions[valueBufferIndex(schema, 'embedding_float16')] : undefined;
+      const rows = Number(header.length);
+      const rowBytes = storedBytes(precision, description!.dim);
+      if (header.compression || !vectorsAt || vectorsAt.length < rows * rowBytes) {
+        problem = `corrupt record batch at byte ${at}: its embedding buffer does not hold ${rows} vectors`;
+        break;
+      }
+      const place: BatchPlace = { start: at, end: frame.end, bodyStart: at + 8 + prefix.metaLength, rows, vectors: vectorsAt.offset, float16: float16At?.offset ?? -1, header };
+      batches.push(place);
+      const vectors = read(place.bodyStart + place.vectors, rows * rowBytes);
+      if (frame.end < size) (nextHeader = readHeader(frame.end)).catch(() => undefined);
+      scorer(await vectors, rows, batches.length - 1);
+    }
+    at = frame.end;
+    if (!nextHeader && at < size) nextHeader = readHeader(at);
+  }
+  if (!options.allowTruncated) {
+    if (!schema) throw new EmbeddingsFileError(file.name, size === 0 ? 'the file is empty' : `not an Arrow IPC stream (${problem ?? 'no schema'})`);
+    if (problem) throw new EmbeddingsFileError(file.name, `${problem} (the whole batches before it can be searched with allowTruncated)`, at);
+  }
+  if (!description) return [];
+
+  let ranked: { score: number; batch: number; row: number }[];
+  if (isBinary(precision)) {
+    const dim = description.dim;
+    const width = storedBytes(precision, dim);
+    ranked = await Promise.all(top.map(async (c) => {
+      const place = batches[c.batch]!;
+      const score = place.float16 >= 0
+        ? halfCosine(query, typed(await read(place.bodyStart + place.float16 + c.row * dim * 2, dim * 2), Uint16Array), 0, dim)
+        : signCosine(query, await read(place.bodyStart + place.vectors + c.row * width, width), precision === 'binary');
+      return { score, batch: c.batch, row: c.row };
+    }));
+    ranked.sort((a, b) => b.score - a.score);
+    ranked = ranked.slice(0, k);
+  } else {
+    ranked = top.map((c) => ({ score: -c.rank, batch: c.batch, row: c.row }));
+  }
+  return hitsOf(ranked, batches, schema!, description, read, file.name);
+}
+
+/** Builds the per-batch scorer of a precision; it offers each row to `keep` with a rank (lower is better). */
+function makeScorer(description: FileDescription, precision: Precision, query: Float32Array, limit: number, keep: (rank: number, batch: number, row: number, limit: number) => number) {
+  let worst = Infinity;
+  const dim = description.dim;
+  if (isBinary(precision)) {
+    const queryBits = quantize(query, dim, 'ubinary') as Uint8Array;
+    const width = queryBits.length;
+    const flip = precision === 'binary' ? 0x80 : 0; // binary stores each packed byte minus 128: its top bit flipped
+    if (width % 4 === 0) {
+      // Four bytes at a time: XOR with the query's words, then a branch-free 32-bit popcount.
+      const words = width / 4;
+      const queryWords = typed(queryBits, Uint32Array).map((word) => word ^ (flip * 0x01010101));
+      return (bytes: Uint8Array, rows: number, batch: number) => {
+        const stored = typed(bytes, Uint32Array);
+        for (let r = 0, base = 0; r < rows; r++, base += words) {
+          let distance = 0;
+          for (let w = 0; w < words; w++) {
+            let x = stored[base + w]! ^ queryWords[w]!;
+            x -= (x >>> 1) & 0x55555555;
+            x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+            distance += Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
+          }
+          if (distance < worst) worst = keep(distance, batch, r, limit);
+        }
+      };
+    }
+    return (bytes: Uint8Array, rows: number, batch: number) => {
+      for (let r = 0, base = 0; r < rows; r++, base += width) {
+        let distance = 0;
+        for (let b = 0; b < width; b++) distance += POPCOUNT[(bytes[base + b]! ^ flip) ^ queryBits[b]!]!;
+        if (distance < worst) worst = keep(distance, batch, r, limit);
+      }
+    };
+  }
+  if (precision === 'float32' || precision === 'float16') {
+    const half = precision === 'float16';
+    return (bytes: Uint8Array, rows: number, batch: number) => {
+      if (half) {
+        const values = typed(bytes, Uint16Array);
+        for (let r = 0; r < rows; r++) {
+          const rank = -halfCosine(query, values, r * dim, dim);
+          if (rank < worst) worst = keep(rank, batch, r, limit);
+        }
+      } else {
+        const values = typed(bytes, Float32Array);
+        for (let r = 0; r < rows; r++) {
+          const rank = -cosine(query, values, r * dim, dim);
+          if (rank < worst) worst = keep(rank, batch, r, limit);
+        }
+      }
+    };
+  }
+  const ranges = description.ranges!;
+  return (bytes: Uint8Array, rows: number, batch: number) => {
+    const codes = precision === 'int8' ? new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length) : bytes;
+    for (let r = 0; r < rows; r++) {
+      let dot = 0;
+      let norm = 0;
+      for (let j = 0; j < dim; j++) {
+        const v = dequantize(codes[r * dim + j]!, j, precision, ranges);
+        dot += v * query[j]!;
+        norm += v * v;
+      }
+      const rank = -dot / ((Math.sqrt(norm) || 1) * queryNorm(query));
+      if (rank < worst) worst = keep(rank, batch, r, limit);
+    }
+  };
+}
+
+const norms = new WeakMap<Float32Array, number>();
+function queryNorm(query: Float32Array): number {
+  let n = norms.get(query);
+  if (n === undefined) {
+    n = Math.sqrt(query.reduce((s, v) => s + v * v, 0)) || 1;
+    norms.set(query, n);
+  }
+  return n;
+}
+
+function cosine(query: Float32Array, values: Float32Array, base: number, dim: number): number {
+  let dot = 0;
+  let norm = 0;
+  for (let j = 0; j < dim; j++) {
+    const v = values[base + j]!;
+    dot += v * query[j]!;
+    norm += v * v;
+  }
+  return dot / (queryNorm(query) * (Math.sqrt(norm) || 1));
+}
+
+/** Every half-float bit pattern's value: a table lookup is several times faster than decoding each. */
+let halfTable: Float32Array | null = null;
+
+function halfCosine(query: Float32Array, bits: Uint16Array, base: number, dim: number): number {
+  halfTable ??= Float32Array.from({ length: 65536 }, (_, b) => fromHalfBits(b));
+  const table = halfTable;
+  let dot = 0;
+  let norm = 0;
+  for (let j = 0; j < dim; j++) {
+    const v = table[bits[base + j]!]!;
+    dot += v * query[j]!;
+    norm += v * v;
+  }
+  return dot / (queryNorm(query) * (Math.sqrt(norm) || 1));
+}
+
+/** Cosine of the float query with a vector of +1 (bit set) and -1 (bit clear). */
+function signCosine(query: Float32Array, bits: Uint8Array, flipped: boolean): number {
+  let dot = 0;
+  for (let j = 0; j < query.length; j++) {
+    const byte = flipped ? bits[j >> 3]! ^ 0x80 : bits[j >> 3]!;
+    dot += byte & (0x80 >>> (j & 7)) ? query[j]! : -query[j]!;
+  }
+  return dot / (queryNorm(query) * Math.sqrt(query.length));
+}
+
+/** A typed view of bytes, copied when they are not aligned for it. */
+function typed<T extends ArrayBufferView>(bytes: Uint8Array, Ctor: { new (buffer: ArrayBufferLike, offset: number, length: number): T; BYTES_PER_ELEMENT: number }): T {
+  const copy = bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0 ? bytes : new Uint8Array(bytes);
+  return new Ctor(copy.buffer, copy.byteOffset, Math.floor(copy.byteLength / Ctor.BYTES_PER_ELEMENT));
+}
+
+/**
+ * Reads the hits' rows: each batch's small columns (ids, text hashes, checksums, metadata) whole,
+ * and of the vector columns only the hit rows' bytes, then checks each hit row against its checksum.
+ */
+async function hitsOf(
+  ranked: { score: number; batch: number; row: number }[], batches: BatchPlace[], schema: Schema, description: FileDescription,
+  read: (at: number, length: number) => Promise<Uint8Array>, name: string,
+): Promise<SearchHit[]> {
+  const columns = new Map<number, Promise<Map<string, Vector>>>();
+  const hits: SearchHit[] = [];
+  for (const { score, batch, row } of ranked) {
+    const place = batches[batch]!;
+    if (!columns.has(batch)) columns.set(batch, smallColumns(place, schema, read));
+    const small = await columns.get(batch)!;
+    const id = small.get('id')!.get(row) as string;
+    const textHash = small.get('text_hash')!.get(row) as string;
+    const metadata: Record<string, MetadataValue> = {};
+    for (const field of Object.keys(description.metadataColumns)) metadata[field] = (small.get(field)?.get(row) ?? null) as MetadataValue;
+    const sums = small.get('checksum');
+    if (sums) {
+      const vectorBytes: Uint8Array[] = [];
+      const stored = storedBytes(precisionOf(description), description.dim);
+      vectorBytes.push(await read(place.bodyStart + place.vectors + row * stored, stored));
+      if (place.float16 >= 0) vectorBytes.push(await read(place.bodyStart + place.float16 + row * description.dim * 2, description.dim * 2));
+      if (rowChecksums([id], [textHash], vectorBytes, [metadata], description.metadataColumns)[0] !== sums.get(row)) {
+        throw new EmbeddingsFileError(name, `corrupt record batch at byte ${place.start}: row ${row} does not match its checksum`, place.start);
+      }
+    }
+    hits.push({ id, score, row: { text_hash: textHash, ...metadata } });
+  }
+  return hits;
+}
+
+/** Decodes a batch's columns other than the vectors from their buffers alone. */
+async function smallColumns(place: BatchPlace, schema: Schema, read: (at: number, length: number) => Promise<Uint8Array>): Promise<Map<string, Vector>> {
+  const header = place.header;
+  const out = new Map<string, Vector>();
+  let buffer = 0;
+  let node = 0;
+  for (const field of schema.fields) {
+    const count = bufferCount(field.type as never);
+    if (!field.name.startsWith('embedding')) {
+      const regions = header.buffers.slice(buffer, buffer + count);
+      const bytes = await Promise.all(regions.map((r) => (r.length ? read(place.bodyStart + r.offset, r.length) : Promise.resolve(new Uint8Array(0)))));
+      const { length, nullCount } = header.nodes[node]!;
+      const nullBitmap = Number(nullCount) > 0 ? bytes[0] : undefined;
+      const type = field.type;
+      const data = String(type) === 'Utf8'
+        ? makeData({ type, length: Number(length), nullCount: Number(nullCount), nullBitmap, valueOffsets: typed(bytes[1]!, Int32Array), data: bytes[2]! } as never)
+        : makeData({ type, length: Number(length), nullCount: Number(nullCount), nullBitmap, data: String(type) === 'Float64' ? typed(bytes[1]!, Float64Array) : String(type) === 'Uint32' ? typed(bytes[1]!, Uint32Array) : bytes[1]! } as never);
+      out.set(field.name, makeVector(data as never));
+    }
+    buffer += count;
+    node += String(field.type).startsWith('FixedSizeList') ? 2 : 1;
+  }
+  return out;
+}
