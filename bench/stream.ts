@@ -1,6 +1,7 @@
-// `npm run bench:stream`: streams 200,000 generated records through the tiny model into an Arrow
-// file and reports peak RSS at 20K, 100K and 200K records and the throughput, against embed() on
-// the same texts (alternating runs, medians).
+// `npm run bench:stream`: streams 2,000,000 generated records through the tiny model into an Arrow
+// file and reports peak RSS at 20K, 200K, 1M and 2M records, the bytes of per-id bookkeeping, and
+// the throughput against embed() on the same texts (alternating runs, medians; embed() holds the
+// whole corpus, so it is measured on at most 200,000 texts: BENCH_COMPARE).
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,21 +12,28 @@ import { rowChecksums } from '../src/sink/checksum.js';
 import { textHash } from '../src/sink/arrow-ipc.js';
 import { textGenerator } from '../tools/fixtures/corpus.js';
 import { median, printTable, writeJson } from './lib.js';
+import { arrowFileSink } from '../src/sink/arrow-file.js';
+import type { FileLedger } from '../src/sink/committed.js';
+import { openNodeFile } from '../src/sink/node-file.js';
+import { FingerprintSet, idFingerprint } from '../src/util/fingerprint-set.js';
 
-const COUNT = Number(process.env.BENCH_RECORDS ?? 200_000);
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const MILESTONES = [20_000, 100_000, 200_000].filter((m) => m <= COUNT);
+const COUNT = Number(process.env.BENCH_RECORDS ?? 2_000_000);
+const RUNS = Number(process.env.BENCH_RUNS ?? (COUNT > 200_000 ? 1 : 3));
+const COMPARE = Number(process.env.BENCH_COMPARE ?? Math.min(COUNT, 200_000));
+const MILESTONES = [20_000, 200_000, 1_000_000, 2_000_000, COUNT].filter((m, i, all) => m <= COUNT && all.indexOf(m) === i);
+/** Growth is measured from here to the end: the issue's bound is "at 2M within 10% of the peak at 200K". */
+const BASE = MILESTONES.includes(200_000) && COUNT > 200_000 ? 200_000 : MILESTONES[0]!;
 const dir = mkdtempSync(join(tmpdir(), 'bulk-embed-bench-stream-'));
 
 /** The same records every time, generated lazily: the corpus is never held by the source. */
-function* records() {
+function* records(count = COUNT) {
   const gen = textGenerator(2026);
-  for (let i = 0; i < COUNT; i++) yield { id: `r${i}`, text: gen.text(gen.logNormalCount(20, 0.8, 1, 120)), shard: i % 16 };
+  for (let i = 0; i < count; i++) yield { id: `r${i}`, text: gen.text(gen.logNormalCount(20, 0.8, 1, 120)), shard: i % 16 };
 }
 
 const arena = process.env.BENCH_ARENA !== '0'; // BENCH_ARENA=0 measures with enableCpuMemArena: false
 const embedder = await createEmbedder({ model: resolve(import.meta.dirname, '../models/fixture-tiny'), sessionOptions: arena ? {} : { enableCpuMemArena: false } });
-await embedder.embed(Array.from(records()).slice(0, 2000).map((r) => r.text)); // warm-up
+await embedder.embed(Array.from(records(2000), (r) => r.text)); // warm-up (2,000 records, not the corpus)
 
 const streamSeconds: number[] = [];
 const embedSeconds: number[] = [];
@@ -33,6 +41,38 @@ let rssAt: Record<string, number> = {};
 const heapAt: Record<string, number> = {};
 let fileBytes = 0;
 let readCost = { verifiedSeconds: 0, plainSeconds: 0 };
+let resumeLedger = { bytesPerId: 0, seconds: 0 };
+
+/** Builds the resume ledger of a finished file, as `--resume` does, and reports its memory per row. */
+async function measureResumeLedger(path: string) {
+  const started = performance.now();
+  const sink = arrowFileSink(await openNodeFile(path), { resume: true });
+  const state = await sink.resumeState();
+  const seconds = (performance.now() - started) / 1000;
+  const bytes = (state.committed as FileLedger).bytes;
+  if (state.committed.size !== COUNT) throw new Error(`resume found ${state.committed.size} rows of ${COUNT}`);
+  await sink.close();
+  return { bytesPerId: bytes / COUNT, seconds };
+}
+
+/** The stream's duplicate check, built as embedStream builds it (one run a window), and a Set of the same ids for comparison. */
+function seenBookkeeping(windowSize: number) {
+  const set = new FingerprintSet();
+  let window: bigint[] = [];
+  for (let i = 0; i < COUNT; i++) {
+    window.push(idFingerprint(`r${i}`));
+    if (window.length === windowSize) (set.addAll(window), (window = []));
+  }
+  set.addAll(window);
+  globalThis.gc?.();
+  const before = process.memoryUsage().heapUsed;
+  const strings = new Set<string>();
+  for (let i = 0; i < COUNT; i++) strings.add(`r${i}`);
+  globalThis.gc?.();
+  const setBytes = process.memoryUsage().heapUsed - before;
+  if (strings.size !== set.size) throw new Error('sizes differ');
+  return { fingerprintBytesPerId: set.bytes / COUNT, stringSetBytesPerId: setBytes / COUNT };
+}
 
 /** Reads the file through readEmbeddings (every row checked) and through apache-arrow alone. */
 async function measureReads(path: string) {
@@ -95,9 +135,10 @@ for (let run = 0; run < RUNS; run++) {
       if (run === 0) rssAt = seen;
       fileBytes = statSync(out).size;
       if (run === 0) readCost = await measureReads(out);
+      if (run === 0) resumeLedger = await measureResumeLedger(out);
       rmSync(out);
     } else {
-      const texts = Array.from(records(), (r) => r.text);
+      const texts = Array.from(records(COMPARE), (r) => r.text);
       const started = performance.now();
       await embedder.embed(texts);
       embedSeconds.push((performance.now() - started) / 1000);
@@ -111,16 +152,25 @@ rmSync(dir, { recursive: true, force: true });
 const checksumCost = median(Array.from({ length: RUNS }, () => checksumSeconds(Number(process.env.BENCH_WINDOW ?? 2048), dim)));
 
 const mb = (b: number) => b / 2 ** 20;
-const first = rssAt[String(MILESTONES[0])]!;
+const first = rssAt[String(BASE)]!;
 const last = rssAt[String(MILESTONES.at(-1))]!;
 const stream = COUNT / median(streamSeconds);
-const direct = COUNT / median(embedSeconds);
+const direct = COMPARE / median(embedSeconds);
+const seen = seenBookkeeping(Number(process.env.BENCH_WINDOW ?? 2048));
 const result = {
   records: COUNT, model: 'fixture-tiny', runs: RUNS,
   peakHeapMbAt: Object.fromEntries(Object.entries(heapAt).map(([k, v]) => [k, Number(mb(v).toFixed(1))])),
   onnxRuntimeArena: arena,
   peakRssMbAt: Object.fromEntries(Object.entries(rssAt).map(([k, v]) => [k, Number(mb(v).toFixed(1))])),
+  rssGrowthFrom: BASE,
   rssGrowth: (last - first) / first,
+  bookkeeping: {
+    duplicateCheckBytesPerId: seen.fingerprintBytesPerId,
+    resumeLedgerBytesPerId: resumeLedger.bytesPerId,
+    resumeLedgerSeconds: resumeLedger.seconds,
+    jsSetOfIdStringsBytesPerId: seen.stringSetBytesPerId,
+  },
+  embedComparedOn: COMPARE,
   peakRssMb: Number(mb(Math.max(...Object.values(rssAt))).toFixed(1)),
   streamTextsPerSec: stream, embedTextsPerSec: direct, streamVsEmbed: stream / direct,
   streamSeconds, embedSeconds, fileMb: Number(mb(fileBytes).toFixed(1)),
@@ -132,10 +182,13 @@ const result = {
 writeJson(resolve(import.meta.dirname, 'results', 'stream.json'), result);
 printTable(['measure', 'value', 'target'], [
   ...Object.entries(result.peakRssMbAt).map(([k, v]) => [`peak RSS at ${Number(k) / 1000}K records`, `${v} MB`, '']),
-  ['RSS growth 20K -> 200K', `${(100 * result.rssGrowth).toFixed(1)}%`, '< 10%'],
+  [`RSS growth ${BASE / 1000}K -> ${COUNT / 1000}K`, `${(100 * result.rssGrowth).toFixed(1)}%`, '< 10%'],
+  ['duplicate check: bytes per id', seen.fingerprintBytesPerId.toFixed(1), ''],
+  [`resume ledger of ${COUNT / 1000}K rows: bytes per id, build time`, `${resumeLedger.bytesPerId.toFixed(1)}, ${resumeLedger.seconds.toFixed(1)} s`, ''],
+  ['(a JS Set of the same id strings: bytes per id)', seen.stringSetBytesPerId.toFixed(1), ''],
   ['peak RSS', `${result.peakRssMb} MB`, '< 1024 MB'],
   ['embedTo (stream) texts/s', stream.toFixed(0), ''],
-  ['embed() texts/s', direct.toFixed(0), ''],
+  [`embed() texts/s (${COMPARE / 1000}K texts at once)`, direct.toFixed(0), ''],
   ['stream / embed()', `${(100 * result.streamVsEmbed).toFixed(1)}%`, '>= 90%'],
   ['Arrow file', `${result.fileMb} MB`, ''],
   ['row checksums (CRC-32) while writing', `${checksumCost.toFixed(2)} s = ${(100 * result.checksumShareOfStream).toFixed(2)}% of the stream`, '< 3%'],
