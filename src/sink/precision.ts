@@ -86,7 +86,7 @@ export function quantize(vectors: Float32Array, dim: number, precision: Precisio
   // float32 arithmetic throughout, as numpy does on float32 embeddings: a value at the top of its
   // range lands on 254 or 255 as it does there.
   const f = Math.fround;
-  const steps = ranges.min.map((min, j) => f(f(f(ranges.max[j]!) - f(min)) / 255));
+  const steps = dequantizer(precision, ranges).step;
   for (let i = 0; i < vectors.length; i++) {
     const j = i % dim;
     const step = steps[j]!;
@@ -96,8 +96,9 @@ export function quantize(vectors: Float32Array, dim: number, precision: Precisio
   return out;
 }
 
-/** The float value a stored int8/uint8 code stands for (the low end of its step). */
-export function dequantize(code: number, j: number, precision: Precision, ranges: QuantRanges): number {
-  const step = Math.fround(Math.fround(ranges.max[j]! - ranges.min[j]!) / 255);
-  return ranges.min[j]! + (precision === 'int8' ? code + 128 : code) * step;
+/** What stored int8/uint8 codes stand for: value = start[j] + (code + offset) * step[j] (the low end of its step). */
+export function dequantizer(precision: Precision, ranges: QuantRanges): { start: Float64Array; step: Float64Array; offset: number } {
+  const f = Math.fround;
+  const step = Float64Array.from(ranges.min, (min, j) => f(f(f(ranges.max[j]!) - f(min)) / 255));
+  return { start: Float64Array.from(ranges.min), step, offset: precision === 'int8' ? 128 : 0 };
 }

@@ -16,7 +16,7 @@ import { positiveInteger } from '../core/validate.js';
 import { fromHalfBits } from '../util/half.js';
 import { decodeSchema, describeSchema, precisionOf, readFrameBody, readFramePrefix, type FileDescription } from './arrow-ipc.js';
 import { rowChecksums } from './checksum.js';
-import { dequantize, isBinary, quantize, storedBytes, type Precision } from './precision.js';
+import { dequantizer, isBinary, quantize, storedBytes, type Precision } from './precision.js';
 import type { RandomAccessFile } from './random-access.js';
 
 /** A top-k hit. */
@@ -239,14 +239,14 @@ function makeScorer(description: FileDescription, precision: Precision, query: F
       }
     };
   }
-  const ranges = description.ranges!;
+  const { start, step, offset } = dequantizer(precision, description.ranges!);
   return (bytes: Uint8Array, rows: number, batch: number) => {
     const codes = precision === 'int8' ? new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length) : bytes;
     for (let r = 0; r < rows; r++) {
       let dot = 0;
       let norm = 0;
       for (let j = 0; j < dim; j++) {
-        const v = dequantize(codes[r * dim + j]!, j, precision, ranges);
+        const v = start[j]! + (codes[r * dim + j]! + offset) * step[j]!;
         dot += v * query[j]!;
         norm += v * v;
       }

@@ -165,7 +165,7 @@ test('a binary OPFS file with a float16 copy is searched in the OPFS worker, ran
     const some = records.slice(0, 300);
     await embedder.embedTo(some, await lib.opfsArrowSink('runs/float.arrow', { overwrite: true }), { windowSize: 100 });
     await embedder.embedTo(some, await lib.opfsArrowSink('runs/binary.arrow', { overwrite: true }), { windowSize: 100, precision: 'binary', keepFloat16: true });
-    const { data } = await embedder.embed([some[42].text]);
+    const { data } = await embedder.embed([some[42]!.text]);
     await embedder.dispose();
     const stats = { bytesRead: 0 };
     const binary = await lib.searchEmbeddings('runs/binary.arrow', data, 3, { stats });
