@@ -88,8 +88,9 @@ export async function searchFile(file: RandomAccessFile, query: Float32Array, k:
     return file.read(at, length);
   };
   const size = await file.size();
-  let schemaMessage: Uint8Array | null = null;
   let schema: Schema | null = null;
+  // Where each batch's vector buffers sit among its buffers, and a stored row's bytes: fixed by the schema.
+  let layout = { vectors: -1, float16: -1, rowBytes: 0 };
   let description: FileDescription | null = null;
   let precision: Precision = 'float32';
   const batches: BatchPlace[] = [];
@@ -133,22 +134,25 @@ export async function searchFile(file: RandomAccessFile, query: Float32Array, k:
       break;
     }
     if (frame.kind === 'schema') {
-      if (schemaMessage) throw new EmbeddingsFileError(file.name, `a second schema at byte ${at}`);
-      schemaMessage = await read(at, frame.end - at);
-      schema = decodeSchema(schemaMessage);
+      if (schema) throw new EmbeddingsFileError(file.name, `a second schema at byte ${at}`);
+      schema = decodeSchema(await read(at, frame.end - at));
       description = describeSchema(schema);
       if (!description) throw new EmbeddingsFileError(file.name, 'was not written by bulk-embed: no description of its vectors');
       if (description.dim !== query.length) throw new EmbeddingsFileError(file.name, `vectors have ${description.dim} dimensions, the query ${query.length}`);
       precision = precisionOf(description);
+      layout = {
+        vectors: valueBufferIndex(schema, 'embedding'),
+        float16: description.keepFloat16 ? valueBufferIndex(schema, 'embedding_float16') : -1,
+        rowBytes: storedBytes(precision, description.dim),
+      };
       scorer = makeScorer(description, precision, query, k * (isBinary(precision) ? multiplier : 1), keep);
     } else if (frame.kind === 'batch') {
       if (!schema || !scorer) throw new EmbeddingsFileError(file.name, `a record batch before the schema at byte ${at}`);
       const header = Message.decode(meta).header() as BatchPlace['header'] & { length: number; compression: unknown };
-      const regions = header.buffers;
-      const vectorsAt = regions[valueBufferIndex(schema, 'embedding')];
-      const float16At = description!.keepFloat16 ? regions[valueBufferIndex(schema, 'embedding_float16')] : undefined;
+      const vectorsAt = header.buffers[layout.vectors];
+      const float16At = layout.float16 >= 0 ? header.buffers[layout.float16] : undefined;
       const rows = Number(header.length);
-      const rowBytes = storedBytes(precision, description!.dim);
+      const rowBytes = layout.rowBytes;
       if (header.compression || !vectorsAt || vectorsAt.length < rows * rowBytes) {
         problem = `corrupt record batch at byte ${at}: its embedding buffer does not hold ${rows} vectors`;
         break;
