@@ -37,7 +37,7 @@ const MAX_REASONS = 200;
 export function addReason(info: EmbedderInfo, line: string): void {
   if (info.reasons.length < MAX_REASONS) info.reasons.push(line);
 }
-const MAX_BATCH_SIZE = 512;
+export const MAX_BATCH_SIZE = 512;
 
 /** Engine settings that are not model options. */
 export interface EngineSettings {
