@@ -1,0 +1,45 @@
+// The GPU kit (npm run gpu:kit): built here, it must fit a device call and run with no Node on the
+// PATH. On lavapipe (CI installs it) it runs end to end on a small corpus, and its report holds
+// an fp16 and an fp32 row of the engine with the raw ceiling beside each.
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildKit, KIT_LIMIT_BYTES } from '../../tools/gpu-kit/build.js';
+import { LAVAPIPE_ICD, runKitSmall } from '../../tools/gpu-kit/check.js';
+
+describe('GPU kit', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gpu-kit-test-'));
+  const kit = join(dir, 'gpu-kit');
+  let bytes = 0;
+  beforeAll(async () => {
+    bytes = await buildKit(kit);
+  }, 300_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('fits in 60 MiB and carries Node, onnxruntime, the Vulkan loader, the bundles and the Python peer', () => {
+    expect(bytes).toBeLessThanOrEqual(KIT_LIMIT_BYTES);
+    const files = readdirSync(kit, { recursive: true }).map(String).sort();
+    for (const f of ['run.sh', 'README.md', 'node.xz', 'libonnxruntime.so.1.xz', 'lib/libvulkan.so.1', 'lib/libGLX.so.0', 'app/bench-gpu.mjs', 'app/generate.mjs', 'app/report.mjs', 'app/gpu_st.py',
+      'app/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node', 'app/node_modules/onnxruntime-common/package.json']) {
+      expect(files).toContain(f);
+    }
+    // Node and onnxruntime travel compressed: the raw binaries alone are 140 MB.
+    expect(statSync(join(kit, 'node.xz')).size).toBeLessThan(40 * 2 ** 20);
+    expect(files.some((f) => f.endsWith('libonnxruntime.so.1'))).toBe(false);
+  });
+
+  it.runIf(existsSync(LAVAPIPE_ICD))('runs on lavapipe from a fresh folder with no node on PATH and reports fp16 and fp32 rows', () => {
+    const { report, output, status } = runKitSmall(kit);
+    expect(status, output).toBe(0);
+    const rows = report.compared as { model: string; dtype: string; tokensPerSec: number; ceilingTokensPerSec: number; texts: number }[];
+    expect(rows.map((r) => r.dtype).sort(), output).toEqual(['fp16', 'fp16', 'fp32', 'fp32']);
+    for (const r of rows) {
+      expect(r.model).toBe('fixture-minilm');
+      expect(r.tokensPerSec).toBeGreaterThan(0);
+      expect(r.ceilingTokensPerSec).toBeGreaterThan(0);
+    }
+    expect(report.engine.errors).toEqual([]);
+    expect(report.engine.vulkanIcd).toBe(LAVAPIPE_ICD);
+  }, 600_000);
+});
