@@ -14,10 +14,13 @@ import { formatOf, parseTextRecords, type TextFormat } from './source/text-forma
 import type { EmbedRecord, RecordOptions, RecordSource } from './source/records.js';
 import { inProcessParts, loadCheckingFp16, loadModel, type InferenceBackend } from './core/load.js';
 import type { Embedder, EmbedderOptions } from './core/types.js';
-import { resolveModelFiles, WEIGHTS_DTYPES, type FileAccess, type HubSettings, type ModelFiles } from './model/files.js';
+import { readModelJson, resolveModelFiles, WEIGHTS_DTYPES, type FileAccess, type HubSettings, type ModelFiles } from './model/files.js';
 import type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
 import { createOrtSession, type OrtModule } from './run/session.js';
 import { InvalidOptionError, MissingDependencyError } from './core/errors.js';
+import { nonNegativeInteger, positiveInteger } from './core/validate.js';
+import { parallelTokenize, type TokenizerThread } from './tokenize/parallel.js';
+import { startNodeTokenizerThread } from './tokenize/node-threads.js';
 
 export * from './core/types.js';
 export * from './core/errors.js';
@@ -52,6 +55,14 @@ export interface NodeEmbedderOptions extends EmbedderOptions, EngineSettings {
   retry?: RetryPolicy;
   /** Told before each retry of a download. */
   onRetry?: (notice: RetryNotice) => void;
+  /**
+   * Threads that tokenize beside the main thread (worker_threads), so a fast device never waits on
+   * one thread's tokenizer. Default: on WebGPU, the cores less one (at most 8); on the CPU, 0 (ONNX
+   * Runtime already uses every core there). 0 tokenizes in the main thread.
+   */
+  tokenizerThreads?: number;
+  /** Batches submitted to the device at once (default 2 on WebGPU, so the next is ready while one runs; 1 on the CPU). */
+  batchesInFlight?: number;
 }
 
 let onnxRuntimeNode: Promise<OrtModule> | undefined;
@@ -146,8 +157,35 @@ export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise
   const access = { ...nodeFileAccess, hub: options.hub, retry: options.retry, onRetry: options.onRetry };
   const files = options.files ?? (await resolveModelFiles(options.model ?? DEFAULT_MODEL, access));
   const backend = options.backend ?? nodeBackend(options.sessionOptions);
+  // Checked before the model loads, so a bad value costs no load.
+  if (options.tokenizerThreads !== undefined) nonNegativeInteger('tokenizerThreads', options.tokenizerThreads);
+  if (options.batchesInFlight !== undefined) positiveInteger('batchesInFlight', options.batchesInFlight);
   const checked = await loadCheckingFp16(() => loadModel(options, { files, backend }), () => loadModel({ ...options, dtype: 'fp32' }, { files, backend }));
-  return withStreaming(createEngine(inProcessParts(checked), options));
+  const { info } = checked.model;
+  const gpu = info.device === 'webgpu';
+  const threadCount = options.tokenizerThreads ?? (gpu ? Math.min(8, Math.max(1, availableParallelism() - 1)) : 0);
+  const inFlight = options.batchesInFlight ?? (gpu ? 2 : 1);
+  const threads = threadCount > 0 ? await startTokenizerThreads(files, threadCount, info.reasons) : [];
+  const inPlace = (texts: string[]) => checked.model.tokenizer.encode(texts, info.maxTokens, info.truncation);
+  const parallel = parallelTokenize(threads, (texts) => inPlace(texts), (error, left) => info.reasons.push(`${error.message}; ${left ? `${left} tokenizer threads left` : 'tokenizing in the main thread'} from now on`));
+  if (inFlight > 1) info.reasons.push(`${inFlight} batches in flight on ${info.device}: the next batch is prepared and queued while one runs`);
+  const parts = inProcessParts(checked, {
+    inFlight,
+    ...(threads.length ? { tokenize: (texts: string[]) => parallel(texts, info.maxTokens, info.truncation) } : {}),
+    release: async () => void (await Promise.all(threads.map((t) => t.terminate().catch(() => undefined)))),
+  });
+  return withStreaming(createEngine(parts, options));
+}
+
+/** Starts tokenizer threads for a model's tokenizer; says how many in `reasons`, or why none (then the main thread tokenizes). */
+async function startTokenizerThreads(files: ModelFiles, count: number, reasons: string[]): Promise<TokenizerThread[]> {
+  const [json, config] = await Promise.all([readModelJson(files, 'tokenizer.json'), readModelJson(files, 'tokenizer_config.json')]);
+  const started = await Promise.allSettled(Array.from({ length: count }, (_, i) => startNodeTokenizerThread(json, config, files.location, `tokenizer ${i + 1}`)));
+  const threads = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) reasons.push(`${count - threads.length} of ${count} tokenizer threads did not start (${(failed.reason as Error).message})`);
+  if (threads.length) reasons.push(`tokenizing on ${threads.length} worker thread${threads.length > 1 ? 's' : ''} beside the main thread`);
+  return threads;
 }
 
 function withStreaming(engine: Engine): NodeEmbedder {

@@ -18,6 +18,8 @@ export interface PackLimits {
   maxBatchSize?: number;
   /** What one more batch costs, in padded tokens (per-run overhead; default 32). */
   batchOverheadTokens?: number;
+  /** The budget for a batch padded to `seq` tokens, where it depends on the length (time and memory grow with it); default maxBatchTokens. */
+  tokensAt?: (seq: number) => number;
 }
 
 /** Positions sorted by length, longest first; ties keep input order (a stable sort). */
@@ -39,11 +41,17 @@ export function packSorted(sorted: readonly number[], lengths: ArrayLike<number>
   const cost = new Float64Array(n + 1).fill(Infinity);
   const cut = new Int32Array(n + 1);
   cost[0] = 0;
+  // The budget at each padded length, asked once per length (the loop below asks per pair).
+  const budgets = new Map<number, number>();
+  const budgetAt = limits.tokensAt
+    ? (seq: number) => budgets.get(seq) ?? budgets.set(seq, limits.tokensAt!(seq)).get(seq)!
+    : () => limits.maxBatchTokens;
   for (let j = 1; j <= n; j++) {
     for (let i = j - 1; i >= 0; i--) {
       const size = j - i;
       const padded = size * len(i); // the batch [i, j) is padded to its first (longest) text
-      if (size > 1 && (padded > limits.maxBatchTokens || size > maxSize)) break; // only grows as i falls
+      // padded only grows as i falls, and a budget only shrinks with length, so the first miss ends the scan.
+      if (size > 1 && (padded > budgetAt(len(i)) || size > maxSize)) break;
       const total = cost[i]! + padded + overhead;
       if (total < cost[j]!) {
         cost[j] = total;

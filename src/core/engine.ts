@@ -3,6 +3,7 @@
 // runs one batch at a time: an in-process session in Node, a worker in the browser. Lanes pull
 // from one queue, so a faster lane takes more batches.
 import { packSorted, sortByLengthDescending, type PackedBatch } from '../batch/pack.js';
+import { createBatchBudget, type BudgetLimit, type ModelWidths } from '../batch/budget.js';
 import { fillDuplicates, foldDuplicates, scatterRows } from '../batch/order.js';
 import type { TokenizedTexts } from '../tokenize/tokenizer.js';
 import { DisposedError, InvalidOptionError, InvalidTextError } from './errors.js';
@@ -23,6 +24,8 @@ export interface EngineParts {
   release(): Promise<void>;
   /** Extra fields for each progress report (e.g. memory in the browser). */
   progressExtras?: () => Partial<EmbedProgress>;
+  /** The model's widths, for the time and memory budgets (default: guessed from info.modelDim by BERT's ratios). */
+  widths?: ModelWidths | null;
   /**
    * Round padded lengths up to a multiple of this (default 1). GPUs compile kernels per shape,
    * so a few shape buckets, warmed up once, beat exact lengths.
@@ -31,6 +34,20 @@ export interface EngineParts {
 }
 
 export const DEFAULT_LOOKAHEAD = 4096;
+/** The first window's size: small, so the first vectors (and the first progress) come after one small batch. */
+export const FIRST_WINDOW = 256;
+
+/**
+ * Cuts `items` into windows that start at FIRST_WINDOW and grow fourfold up to `lookahead`: the
+ * first rows arrive after a small window, while later windows are large enough to sort and pack
+ * well (a run's throughput barely changes: only the first few thousand texts pack in smaller sets).
+ */
+export function rampWindows<T>(items: readonly T[], lookahead: number): T[][] {
+  const windows: T[][] = [];
+  let size = Math.min(lookahead, FIRST_WINDOW);
+  for (let start = 0; start < items.length; start += size, size = Math.min(lookahead, size * 4)) windows.push(items.slice(start, start + size));
+  return windows;
+}
 const MAX_REASONS = 200;
 
 /** Adds a line to info.reasons: what went wrong at run time and what was done about it (bounded: a long run may retry often). */
@@ -38,6 +55,13 @@ export function addReason(info: EmbedderInfo, line: string): void {
   if (info.reasons.length < MAX_REASONS) info.reasons.push(line);
 }
 export const MAX_BATCH_SIZE = 512;
+/** Default wanted time of one batch (ms). */
+export const DEFAULT_TARGET_BATCH_MS = 250;
+/** Tokens a batch may take before any batch was timed: the first window's batches are small, so the first vector is quick. */
+export const START_BATCH_TOKENS = 1024;
+
+/** BERT's ratios (intermediate 4 x hidden, 64-wide heads) where a runtime does not know a model's widths. */
+const guessWidths = (hidden: number): ModelWidths => ({ hidden, intermediate: 4 * hidden, heads: Math.max(1, Math.round(hidden / 64)) });
 
 /** Engine settings that are not model options. */
 export interface EngineSettings {
@@ -46,6 +70,14 @@ export interface EngineSettings {
   progressIntervalMs?: number;
   /** How failed batches and lanes are retried (a crashed worker, a lost GPU device). */
   resilience?: ResiliencePolicy;
+  /**
+   * Wanted wall time of one batch in ms (default 250): the token budget adapts to measured batch
+   * times, so a high-priority call waits about one batch per lane. Infinity: batches fill
+   * maxBatchTokens whatever they take.
+   */
+  targetBatchMs?: number;
+  /** Activation memory one batch may use, in MB (default: no bound but maxBatchTokens); sets the token budget from the model's widths. */
+  maxMemoryMB?: number;
 }
 
 /** An embedder plus the window-level call that streaming builds on. */
@@ -68,7 +100,42 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
   let disposed = false;
   let queue: Promise<unknown> = Promise.resolve();
   const running = new Set<Promise<unknown>>();
-  const slots = laneSlots(parts.lanes);
+  const targetMs = settings.targetBatchMs ?? DEFAULT_TARGET_BATCH_MS;
+  if (!(targetMs > 0)) throw new InvalidOptionError('targetBatchMs', `${String(targetMs)} is not a positive number of ms (Infinity: no time bound)`);
+  if (settings.maxMemoryMB !== undefined && !(settings.maxMemoryMB > 0 && Number.isFinite(settings.maxMemoryMB))) {
+    throw new InvalidOptionError('maxMemoryMB', `${String(settings.maxMemoryMB)} is not a positive number of MB`);
+  }
+  const budget = createBatchBudget({
+    widths: parts.widths ?? guessWidths(info.modelDim),
+    targetMs: Number.isFinite(targetMs) ? targetMs : null,
+    memoryBytes: settings.maxMemoryMB === undefined ? null : settings.maxMemoryMB * 2 ** 20,
+    bytesPerValue: info.dtype === 'fp16' ? 2 : 4,
+    maxTokens: info.maxBatchTokens,
+    startTokens: Math.min(info.maxBatchTokens, START_BATCH_TOKENS),
+  });
+  let limitSaid: BudgetLimit | null = null;
+  /** Says in info.reasons when another limit starts to set the budget (at a typical length). */
+  const sayLimit = (seq: number) => {
+    const limit = budget.limitAt(seq);
+    if (limit === limitSaid || limit === 'start') return;
+    limitSaid = limit;
+    const why = { time: `a batch should take about ${targetMs} ms (targetBatchMs)`, memory: `activations within ${settings.maxMemoryMB} MB (maxMemoryMB)`, maxBatchTokens: `maxBatchTokens ${info.maxBatchTokens}` }[limit];
+    addReason(info, `batch budget set by ${limit}: ${why}; ${budget.tokensAt(seq)} tokens at length ${seq}, ${budget.tokensAt(info.maxTokens)} at ${info.maxTokens}`);
+  };
+  // Each lane's runs are timed, so the budget learns how long a batch takes on this device.
+  const timedLanes: Lane[] = parts.lanes.map((lane) => ({
+    name: lane.name,
+    run: async (rows, seq, maskPrefix) => {
+      const started = performance.now();
+      const out = await lane.run(rows, seq, maskPrefix);
+      budget.observe(rows.length, seq, performance.now() - started);
+      return out;
+    },
+    ...(lane.runExact ? { runExact: (rows: Int32Array[], seq: number, maskPrefix?: number) => lane.runExact!(rows, seq, maskPrefix) } : {}),
+    ...(lane.maxRows ? { maxRows: (seq: number) => lane.maxRows!(seq) } : {}),
+    ...(lane.recover ? { recover: (fault: Parameters<NonNullable<Lane['recover']>>[0]) => lane.recover!(fault) } : {}),
+  }));
+  const slots = laneSlots(timedLanes);
   const say = (line: string) => addReason(info, line);
   const events: LaneEvents = {
     retried: (lane, error) => {
@@ -119,8 +186,7 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
     // sentence-transformers does: the prompt's length with special tokens, less the closing one.
     const maskPrefix = prompt && !info.includePrompt ? Math.max(0, (await parts.tokenize([prompt])).ids[0]!.length - 1) : 0;
     const { unique, firstOf } = foldDuplicates(texts);
-    const windows: number[][] = [];
-    for (let start = 0; start < unique.length; start += lookahead) windows.push(unique.slice(start, start + lookahead));
+    const windows = rampWindows(unique, lookahead);
     const tokenize = (w: number) => {
       // Deferred a tick, so the next window is tokenized while the lanes already run this one.
       const pending = new Promise((r) => setTimeout(r, 0)).then(() => parts.tokenize(windows[w]!.map((i) => prompt + texts[i]!)));
@@ -134,7 +200,9 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
       if (w + 1 < windows.length) tokenizing = tokenize(w + 1);
       stats.truncatedTexts += truncated;
       const lengths = ids.map((row) => row.length);
-      const batches = packSorted(sortByLengthDescending(lengths), lengths, { maxBatchTokens: info.maxBatchTokens, maxBatchSize: MAX_BATCH_SIZE });
+      const sorted = sortByLengthDescending(lengths);
+      if (sorted.length) sayLimit(lengths[sorted[sorted.length >> 1]!]!);
+      const batches = packSorted(sorted, lengths, { maxBatchTokens: info.maxBatchTokens, maxBatchSize: MAX_BATCH_SIZE, tokensAt: budget.tokensAt });
       const multiple = parts.padMultiple ?? 1;
       // Rows are never longer than maxTokens, so capping there keeps every shape valid for the model.
       if (multiple > 1) for (const b of batches) b.paddedLength = Math.min(Math.ceil(b.paddedLength / multiple) * multiple, info.maxTokens);

@@ -113,6 +113,14 @@ export class WorkerStartError extends EmbedError {
   }
 }
 
+/** A tokenizer thread that failed after it started (its slice is then tokenized in place). */
+export class TokenizerThreadError extends EmbedError {
+  override name = 'TokenizerThreadError';
+  constructor(readonly thread: string, reason: string, options?: { cause?: unknown }) {
+    super(`tokenizer thread ${thread}: ${reason}`, options);
+  }
+}
+
 /** onnxruntime-web's .wasm/.mjs files are not where the library looks for them: says how to serve them. */
 export class RuntimeAssetsError extends EmbedError {
   override name = 'RuntimeAssetsError';

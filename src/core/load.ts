@@ -8,7 +8,7 @@ import { readDeclaredSettings } from '../model/st-settings.js';
 import { prepareBatch, type EncoderSession } from '../run/session.js';
 import type { EngineParts } from './engine.js';
 import { positiveInteger } from './validate.js';
-import { loadTokenizer, type TextTokenizer } from '../tokenize/tokenizer.js';
+import { loadTokenizer, type TextTokenizer, type TokenizedTexts } from '../tokenize/tokenizer.js';
 import { InvalidOptionError, ModelFileError, ModelFormatError, UnsupportedModelError } from './errors.js';
 import type { EmbedderInfo, EmbedderOptions, Pooling, WeightsDtype } from './types.js';
 
@@ -262,20 +262,33 @@ function compareRows(a: Float32Array, b: Float32Array, dim: number): { min: numb
   return { min: Number.isNaN(min) ? -1 : min, finite };
 }
 
-/** Engine parts for a model loaded in this thread: one lane, tokenizing in place. */
-export function inProcessParts({ model, exact }: CheckedModel): EngineParts {
+/** How in-process parts tokenize and how many batches they keep in flight. */
+export interface InProcessOptions {
+  /** Replaces tokenizing in this thread (e.g. tokenizer threads); gets the texts, tokenizes with info's maxTokens and truncation. */
+  tokenize?: (texts: string[]) => Promise<TokenizedTexts>;
+  /** Batches submitted at once (default 1): with 2, the next batch is prepared and queued while one runs on the device. */
+  inFlight?: number;
+  /** Called on release, after the sessions (e.g. stops tokenizer threads). */
+  release?: () => Promise<void>;
+}
+
+/** Engine parts for a model loaded in this thread: `inFlight` lanes over one session, tokenizing in place unless told otherwise. */
+export function inProcessParts({ model, exact }: CheckedModel, options: InProcessOptions = {}): EngineParts {
   let full: LoadedModel | null = null;
+  const inFlight = Math.max(1, options.inFlight ?? 1);
   return {
     info: model.info,
-    tokenize: async (texts) => model.tokenizer.encode(texts, model.info.maxTokens, model.info.truncation),
-    lanes: [{
-      name: model.info.device,
-      run: (rows, seq, maskPrefix) => runRows(model, rows, seq, maskPrefix),
+    widths: model.shape ? { hidden: model.info.modelDim, ...model.shape } : null,
+    tokenize: options.tokenize ?? (async (texts) => model.tokenizer.encode(texts, model.info.maxTokens, model.info.truncation)),
+    lanes: Array.from({ length: inFlight }, (_, i) => ({
+      name: inFlight > 1 ? `${model.info.device} #${i + 1}` : model.info.device,
+      run: (rows: Int32Array[], seq: number, maskPrefix?: number) => runRows(model, rows, seq, maskPrefix),
       ...(exact ? { runExact: async (rows: Int32Array[], seq: number, maskPrefix?: number) => runRows((full = await exact()), rows, seq, maskPrefix) } : {}),
-    }],
+    })),
     release: async () => {
       await model.session.release();
       await full?.session.release();
+      await options.release?.();
     },
   };
 }

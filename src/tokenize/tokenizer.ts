@@ -34,14 +34,23 @@ export interface TextTokenizer {
 /** Loads tokenizer.json and tokenizer_config.json and builds the tokenizer they describe. */
 export async function loadTokenizer(files: ModelFiles): Promise<TextTokenizer> {
   const [json, config] = await Promise.all([readModelJson(files, 'tokenizer.json'), readModelJson(files, 'tokenizer_config.json')]);
+  return buildTokenizer(json, config, files.location);
+}
+
+/**
+ * Builds the tokenizer that parsed tokenizer.json and tokenizer_config.json describe (`location`
+ * names the model in errors). Tokenizer threads call this with the same two objects, so every
+ * thread tokenizes exactly as the loader's tokenizer does.
+ */
+export function buildTokenizer(json: Record<string, unknown>, config: Record<string, unknown>, location: string): TextTokenizer {
   let tokenizer: IdTokenizer;
   try {
     tokenizer = new Tokenizer(json, config);
   } catch (cause) {
-    throw new ModelFileError('tokenizer.json', files.location, `could not build the tokenizer (${(cause as Error).message})`, { cause });
+    throw new ModelFileError('tokenizer.json', location, `could not build the tokenizer (${(cause as Error).message})`, { cause });
   }
   const side = config.padding_side ?? 'right';
-  if (side !== 'left' && side !== 'right') throw new ModelFileError('tokenizer_config.json', files.location, `padding_side "${String(side)}" is not "left" or "right"`);
+  if (side !== 'left' && side !== 'right') throw new ModelFileError('tokenizer_config.json', location, `padding_side "${String(side)}" is not "left" or "right"`);
   // pad_token is a string, or an AddedToken object with the string in `content`.
   const padToken = typeof config.pad_token === 'string' ? config.pad_token : (config.pad_token as { content?: unknown } | undefined)?.content;
   const padId = typeof padToken === 'string' ? tokenizer.token_to_id?.(padToken) ?? null : null;

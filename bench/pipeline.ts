@@ -1,0 +1,97 @@
+// `npm run bench:pipeline`: the loop's own ceiling, with inference made free. An injected backend
+// whose session returns unit vectors at once (as a GPU that never makes the loop wait would) runs
+// the Node engine over 9,000 distinct mixed texts (the sample corpus's mix), for fixture-minilm
+// (WordPiece), fixture-xlmr (Unigram) and fixture-decoder (byte-level BPE):
+//   - tokenize only, one thread: the model's tokenizer over the same texts, nothing else;
+//   - the engine tokenizing in the main thread (tokenizerThreads 0);
+//   - the engine with 1..N tokenizer threads (N = cores), 2 batches in flight.
+// Medians of BENCH_RUNS runs (default 3), alternating; bench/results/pipeline.json. The
+// "non-tokenizer share" is 1 - (engine rate / tokenize-only rate) for the one-thread row.
+import { availableParallelism, cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { createEmbedder, nodeFileAccess, type NodeEmbedder } from '../src/node.js';
+import type { InferenceBackend } from '../src/core/load.js';
+import { resolveModelFiles } from '../src/model/files.js';
+import { loadTokenizer } from '../src/tokenize/tokenizer.js';
+import { sampleCorpus } from '../tools/fixtures/corpus.js';
+import { median, printTable, writeJson } from './lib.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const MODELS = (process.env.BENCH_MODELS ?? 'fixture-minilm,fixture-xlmr,fixture-decoder').split(',');
+const MODELS_DIR = resolve(import.meta.dirname, '..', 'models');
+const CORES = availableParallelism();
+const texts = sampleCorpus(Number(process.env.BENCH_TEXTS ?? 9000), 2026);
+
+/** A backend whose sessions cost nothing: every row comes back as the unit vector e0. */
+function freeBackend(dim: number): InferenceBackend {
+  return {
+    choose: async () => ({ device: 'webgpu', dtype: 'fp32', reasons: ['inference made free (bench:pipeline)'] }),
+    createSession: async () => ({
+      async run(batch) {
+        const out = new Float32Array(batch.rows * dim);
+        for (let r = 0; r < batch.rows; r++) out[r * dim] = 1;
+        return out;
+      },
+      release: async () => undefined,
+    }),
+  };
+}
+
+interface Row { model: string; mode: string; threads: number; tokensPerSec: number[]; seconds: number[] }
+const results: Row[] = [];
+
+for (const model of MODELS) {
+  const dir = join(MODELS_DIR, model);
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  const dim = Number(config.hidden_size);
+  const tokenizer = await loadTokenizer(await resolveModelFiles(dir, nodeFileAccess));
+  const engines: { mode: string; threads: number; embedder: NodeEmbedder }[] = [];
+  for (const threads of [0, ...Array.from({ length: CORES }, (_, i) => i + 1)]) {
+    const embedder = await createEmbedder({ model: dir, backend: freeBackend(dim), tokenizerThreads: threads });
+    engines.push({ mode: threads ? `engine, ${threads} tokenizer thread${threads > 1 ? 's' : ''}` : 'engine, main thread', threads, embedder });
+  }
+  const maxTokens = engines[0]!.embedder.info.maxTokens;
+  const rows = new Map<string, Row>();
+  const record = (mode: string, threads: number, tokens: number, seconds: number) => {
+    const row = rows.get(mode) ?? { model, mode, threads, tokensPerSec: [], seconds: [] };
+    row.tokensPerSec.push(tokens / seconds);
+    row.seconds.push(seconds);
+    rows.set(mode, row);
+  };
+  // Warm-up: JIT, the tokenizers' caches, the threads' first slices.
+  tokenizer.encode(texts.slice(0, 1000), maxTokens);
+  for (const e of engines) await e.embedder.embed(texts.slice(0, 1000));
+  for (let run = 0; run < RUNS; run++) {
+    const order = run % 2 ? [...engines].reverse() : engines;
+    let t0 = performance.now();
+    const { ids } = tokenizer.encode(texts, maxTokens);
+    const tokens = ids.reduce((a, r) => a + r.length, 0);
+    record('tokenize only, one thread', 1, tokens, (performance.now() - t0) / 1000);
+    for (const e of order) {
+      const before = e.embedder.stats.tokens;
+      t0 = performance.now();
+      await e.embedder.embed(texts);
+      record(e.mode, e.threads, e.embedder.stats.tokens - before, (performance.now() - t0) / 1000);
+    }
+    console.error(`${model}: run ${run + 1}/${RUNS}`);
+  }
+  for (const e of engines) await e.embedder.dispose();
+  results.push(...rows.values());
+}
+
+const med = (r: Row) => median(r.tokensPerSec);
+const table = printTable(['model', 'mode', 'tokens/s', 'vs main thread', 'tokens/s per tokenizer thread', 'non-tokenizer share'], results.map((r) => {
+  const base = results.find((x) => x.model === r.model && x.mode === 'engine, main thread')!;
+  const alone = results.find((x) => x.model === r.model && x.mode === 'tokenize only, one thread')!;
+  return [
+    r.model, r.mode, med(r).toFixed(0), r.mode.startsWith('engine') ? `${(med(r) / med(base)).toFixed(2)}x` : '',
+    r.threads && r.mode.startsWith('engine,') && r.mode !== 'engine, main thread' ? (med(r) / r.threads).toFixed(0) : '',
+    r === base ? `${(100 * (1 - med(base) / med(alone))).toFixed(1)}%` : '',
+  ];
+}));
+writeJson(resolve(import.meta.dirname, 'results', 'pipeline.json'), {
+  texts: texts.length, runs: RUNS, cores: CORES, cpu: cpus()[0]?.model ?? null, node: process.version, date: new Date().toISOString(),
+  rows: results.map((r) => ({ ...r, medianTokensPerSec: med(r) })), table,
+  notes: 'Inference made free (an injected backend returning unit vectors): the loop\'s own ceiling. The engine runs with 2 batches in flight (device webgpu as far as the engine knows).',
+});

@@ -1,0 +1,80 @@
+// Node's tokenizer threads: worker_threads running tokenize/node-worker, one tokenizer each.
+// From dist/ the worker is node-worker.js beside this file; from the TypeScript sources (tests,
+// benchmarks under tsx) it is node-worker.ts, run through tsx's loader.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { TokenizerThreadError, WorkerStartError } from '../core/errors.js';
+import type { TokenizerThread } from './parallel.js';
+import type { TokenizedTexts, Truncation } from './tokenizer.js';
+
+interface Reply { id: number; flat?: Int32Array; lengths?: Int32Array; truncated?: number; error?: string }
+
+/**
+ * The worker to start: node-worker.js where it was built (dist/), else the TypeScript source
+ * behind a bootstrap that registers tsx's loader first (tests and benchmarks run from src/;
+ * `--import tsx` in execArgv does not reach a worker's entry module on Node 20).
+ */
+function workerEntry(): string | URL {
+  const js = new URL('./node-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(js))) return js;
+  const ts = new URL('./node-worker.ts', import.meta.url).href;
+  return `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(ts)}); });`;
+}
+
+/** Starts one tokenizer thread for the tokenizer that `json` and `config` describe; resolves once it is ready. */
+export async function startNodeTokenizerThread(json: Record<string, unknown>, config: Record<string, unknown>, location: string, name: string): Promise<TokenizerThread> {
+  const entry = workerEntry();
+  const worker = new Worker(entry, { workerData: { json, config, location }, eval: typeof entry === 'string', name });
+  const pending = new Map<number, { resolve: (r: TokenizedTexts) => void; reject: (e: Error) => void }>();
+  let next = 0;
+  let failure: Error | null = null;
+  const failAll = (error: Error) => {
+    failure ??= error;
+    for (const p of pending.values()) p.reject(failure);
+    pending.clear();
+  };
+  worker.on('message', (reply: Reply) => {
+    const p = pending.get(reply.id);
+    if (!p) return;
+    pending.delete(reply.id);
+    if (pending.size === 0 && started) worker.unref();
+    if (reply.error !== undefined) return p.reject(new TokenizerThreadError(name, reply.error));
+    const ids: Int32Array[] = [];
+    let at = 0;
+    for (const length of reply.lengths!) {
+      ids.push(reply.flat!.subarray(at, at + length));
+      at += length;
+    }
+    p.resolve({ ids, truncated: reply.truncated! });
+  });
+  let started = false;
+  const fault = (reason: string, cause?: unknown) => (started ? new TokenizerThreadError(name, reason, { cause }) : new WorkerStartError(name, reason, { cause }));
+  worker.on('error', (error) => failAll(fault(error.message, error)));
+  worker.on('exit', (code) => failAll(fault(`exited with code ${code}`)));
+  // Ready when it answers a first (empty) slice: a tokenizer that cannot be built fails here, at load.
+  const thread: TokenizerThread = {
+    encode(texts, maxTokens, truncation: Truncation) {
+      if (failure) return Promise.reject(failure);
+      const id = next++;
+      return new Promise<TokenizedTexts>((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        worker.ref(); // a slice in progress keeps the process alive; an idle thread does not
+        worker.postMessage({ id, texts, maxTokens, truncation });
+      });
+    },
+    async terminate() {
+      failure ??= new TokenizerThreadError(name, 'stopped');
+      await worker.terminate();
+    },
+  };
+  try {
+    await thread.encode([], 8, 'cut');
+  } catch (error) {
+    await worker.terminate().catch(() => undefined);
+    throw error;
+  }
+  started = true;
+  worker.unref(); // an idle tokenizer thread must not keep the process alive
+  return thread;
+}

@@ -1,0 +1,26 @@
+// A tokenizer thread (Node worker_threads): builds the model's tokenizer from the objects the main
+// thread parsed, then answers slices. Ids go back as one flat Int32Array plus lengths, transferred,
+// so a slice of thousands of texts crosses the thread boundary without a copy.
+import { parentPort, workerData } from 'node:worker_threads';
+import { buildTokenizer, type Truncation } from './tokenizer.js';
+
+interface Request { id: number; texts: string[]; maxTokens: number; truncation: Truncation }
+
+const { json, config, location } = workerData as { json: Record<string, unknown>; config: Record<string, unknown>; location: string };
+const tokenizer = buildTokenizer(json, config, location);
+
+parentPort!.on('message', ({ id, texts, maxTokens, truncation }: Request) => {
+  try {
+    const { ids, truncated } = tokenizer.encode(texts, maxTokens, truncation);
+    const lengths = Int32Array.from(ids, (row) => row.length);
+    const flat = new Int32Array(lengths.reduce((a, b) => a + b, 0));
+    let at = 0;
+    for (const row of ids) {
+      flat.set(row, at);
+      at += row.length;
+    }
+    parentPort!.postMessage({ id, flat, lengths, truncated }, [flat.buffer, lengths.buffer]);
+  } catch (error) {
+    parentPort!.postMessage({ id, error: (error as Error).message });
+  }
+});
