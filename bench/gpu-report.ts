@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 interface EngineRow {
-  model: string; dtype: string; corpus: string; maxBatchTokens: number; texts: number; tokensPerSec: number; textsPerSec: number;
+  model: string; variant?: string; dtype: string; corpus: string; maxBatchTokens: number; texts: number; tokensPerSec: number; textsPerSec: number;
   ceilingTokensPerSec: number; ratioToCeiling: number; gpuUtilization: number | null; gpuMemoryMiB: number | null;
   flopsPerToken: number; tflops: number; fractionOfShaderPeak: number | null;
 }
@@ -25,7 +25,7 @@ const stFor = (r: EngineRow, batch?: number) => {
   const same = stRows.filter((s) => s.model === r.model && s.dtype === r.dtype && s.corpus === r.corpus && (batch === undefined || s.batchSize === batch));
   return same.sort((a, b) => b.tokensPerSec - a.tokensPerSec)[0] ?? null;
 };
-const fp32Of = (r: EngineRow) => engineRows.find((x) => x.model === r.model && x.dtype === 'fp32' && x.corpus === r.corpus && x.maxBatchTokens === r.maxBatchTokens) ?? null;
+const fp32Of = (r: EngineRow) => engineRows.find((x) => x.model === r.model && (x.variant ?? 'default') === (r.variant ?? 'default') && x.dtype === 'fp32' && x.corpus === r.corpus && x.maxBatchTokens === r.maxBatchTokens) ?? null;
 
 const compared = engineRows.map((r) => {
   const st32 = stFor(r, 32);
@@ -39,9 +39,9 @@ const compared = engineRows.map((r) => {
   };
 });
 
-const header = ['model', 'dtype', 'corpus', 'budget', 'tokens/s', 'texts/s', 'ceiling tokens/s', 'engine/ceiling', 'GPU util %', 'GPU MiB', 'fp16/fp32', 'ST fp16 b32 tokens/s', 'engine/ST b32', 'engine/ST best', 'TFLOP/s', 'of shader peak'];
+const header = ['model', 'engine', 'dtype', 'corpus', 'budget', 'tokens/s', 'texts/s', 'ceiling tokens/s', 'engine/ceiling', 'GPU util %', 'GPU MiB', 'fp16/fp32', 'ST fp16 b32 tokens/s', 'engine/ST b32', 'engine/ST best', 'TFLOP/s', 'of shader peak'];
 const lines = compared.map((r) => [
-  r.model, r.dtype, r.corpus, String(r.maxBatchTokens), f(r.tokensPerSec), f(r.textsPerSec), f(r.ceilingTokensPerSec), f(r.ratioToCeiling, 2), f(r.gpuUtilization), f(r.gpuMemoryMiB),
+  r.model, r.variant ?? 'default', r.dtype, r.corpus, String(r.maxBatchTokens), f(r.tokensPerSec), f(r.textsPerSec), f(r.ceilingTokensPerSec), f(r.ratioToCeiling, 2), f(r.gpuUtilization), f(r.gpuMemoryMiB),
   f(r.fp16OverFp32, 2), f(r.stBatch32TokensPerSec), f(r.ratioToStBatch32, 2), f(r.ratioToStBest, 2), f(r.tflops, 2), r.fractionOfShaderPeak === null ? '-' : `${f(100 * r.fractionOfShaderPeak, 1)} %`,
 ]);
 const table = (h: string[], rows: string[][]) => [`| ${h.join(' | ')} |`, `|${h.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
@@ -49,7 +49,7 @@ const table = (h: string[], rows: string[][]) => [`| ${h.join(' | ')} |`, `|${h.
 const stTable = table(['model', 'dtype', 'corpus', 'batch', 'tokens/s', 'GPU util %', 'GPU MiB'], stRows.map((s) => [s.model, s.dtype, s.corpus, String(s.batchSize), f(s.tokensPerSec), f(s.gpuUtilization), f(s.gpuMemoryMiB)]));
 
 // The targets, judged on the fp16 rows at the default budget.
-const fp16 = compared.filter((r) => r.dtype === 'fp16');
+const fp16 = compared.filter((r) => r.dtype === 'fp16' && (r.variant ?? 'default') === 'default');
 const utilOk = fp16.filter((r) => r.gpuUtilization !== null);
 const bertBase = fp16.filter((r) => r.model === 'fixture-bert-base' && r.ratioToStBatch32 !== null);
 const targets = {

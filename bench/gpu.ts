@@ -21,7 +21,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createEmbedder, nodeBackend, nodeFileAccess, type NodeEmbedder } from '../src/node.js';
+import { createEmbedder, nodeBackend, nodeFileAccess, type NodeEmbedder, type NodeEmbedderOptions } from '../src/node.js';
 import { resolveModelFiles } from '../src/model/files.js';
 import { loadTokenizer } from '../src/tokenize/tokenizer.js';
 import { packSorted, sortByLengthDescending } from '../src/batch/pack.js';
@@ -56,7 +56,18 @@ const PEAKS: { match: RegExp; fp32: number; fp16: number; fp16Tensor: number }[]
 ];
 
 type Corpus = 'mixed' | '128 tokens';
-interface Group { model: string; dtype: 'fp16' | 'fp32'; corpus: Corpus; budget: number; priority: number }
+interface Group { model: string; dtype: 'fp16' | 'fp32'; corpus: Corpus; budget: number; variant: string; priority: number }
+
+/**
+ * Engine settings compared side by side on the fp16 rows at the first budget: the defaults, and
+ * the loop as it was before tokenizer threads (one thread tokenizes and feeds, one batch in
+ * flight, no time bound). GPU_BENCH_VARIANTS picks (default: all).
+ */
+const VARIANTS: Record<string, Partial<NodeEmbedderOptions>> = {
+  default: {},
+  'one thread': { tokenizerThreads: 0, batchesInFlight: 1, targetBatchMs: Infinity },
+};
+const VARIANT_NAMES = (env.GPU_BENCH_VARIANTS ?? Object.keys(VARIANTS).join(',')).split(',').filter((v) => v in VARIANTS);
 interface GpuSample { meanUtilization: number; samples: number; peakMemoryMiB: number }
 
 const sh = (cmd: string, args: string[]): string | null => {
@@ -121,7 +132,10 @@ for (const model of MODELS) {
         const rank = ORDER.indexOf(`${dtype} ${corpus} ${Math.min(b, 1)}`);
         // fp32 at the larger budgets adds little: the budget question is asked in fp16.
         if (rank < 0 || (dtype === 'fp32' && b > 0)) return;
-        groups.push({ model, dtype, corpus, budget, priority: rank * 100 + b * 10 + MODELS.indexOf(model) });
+        VARIANT_NAMES.forEach((variant, v) => {
+          if (v > 0 && (dtype !== 'fp16' || b > 0)) return; // variants are compared on the fp16 rows at the first budget
+          groups.push({ model, dtype, corpus, budget, variant, priority: rank * 100 + b * 10 + MODELS.indexOf(model) + v * 0.1 });
+        });
       });
     }
   }
@@ -189,7 +203,7 @@ async function runGroup(group: Group): Promise<void> {
   const loadStart = performance.now();
   let embedder: NodeEmbedder | null = null;
   try {
-    embedder = await createEmbedder({ model: modelDir, device: 'webgpu', dtype: group.dtype, maxBatchTokens: group.budget, maxTokens: maxTokensOf(group.corpus), backend });
+    embedder = await createEmbedder({ model: modelDir, device: 'webgpu', dtype: group.dtype, maxBatchTokens: group.budget, maxTokens: maxTokensOf(group.corpus), backend, ...VARIANTS[group.variant] });
     const loadSeconds = (performance.now() - loadStart) / 1000;
     const info = embedder.info;
     const e = embedder;
@@ -222,7 +236,7 @@ async function runGroup(group: Group): Promise<void> {
     const util = engineRuns.map((r) => r.gpu?.meanUtilization).filter((x): x is number => x !== undefined);
     const ceilingUtil = ceilingRuns.map((r) => r.gpu?.meanUtilization).filter((x): x is number => x !== undefined);
     const row = {
-      model: group.model, dtypeAsked: group.dtype, dtype: info.dtype, corpus: group.corpus, maxBatchTokens: group.budget,
+      model: group.model, variant: group.variant, dtypeAsked: group.dtype, dtype: info.dtype, corpus: group.corpus, maxBatchTokens: group.budget,
       texts: count, tokens, paddingFraction: engineRuns[0]!.padding / (tokens + engineRuns[0]!.padding), batches: ceiling.feeds.length,
       loadSeconds, warmupSeconds: warm.seconds, engineSeconds: engineRuns.map((r) => r.seconds), ceilingSeconds: ceilingRuns.map((r) => r.seconds),
       textsPerSec: count / engineSeconds, tokensPerSec, ceilingTokensPerSec: ceiling.tokens / ceilingSeconds,
@@ -234,9 +248,9 @@ async function runGroup(group: Group): Promise<void> {
       reasons: info.reasons,
     };
     rows.push(row);
-    console.error(`[${elapsed().toFixed(0)} s] ${group.model} ${info.dtype} ${group.corpus} budget ${group.budget}: ${tokensPerSec.toFixed(0)} tokens/s (ceiling ${row.ceilingTokensPerSec.toFixed(0)}), GPU ${row.gpuUtilization?.toFixed(0) ?? '-'}%`);
+    console.error(`[${elapsed().toFixed(0)} s] ${group.model} ${info.dtype} ${group.corpus} budget ${group.budget} ${group.variant}: ${tokensPerSec.toFixed(0)} tokens/s (ceiling ${row.ceilingTokensPerSec.toFixed(0)}), GPU ${row.gpuUtilization?.toFixed(0) ?? '-'}%`);
   } catch (error) {
-    const line = `${group.model} ${group.dtype} ${group.corpus} budget ${group.budget}: ${(error as Error).stack ?? String(error)}`;
+    const line = `${group.model} ${group.dtype} ${group.corpus} budget ${group.budget} ${group.variant}: ${(error as Error).stack ?? String(error)}`;
     errors.push(line);
     console.error(`[${elapsed().toFixed(0)} s] FAILED ${line}`);
   } finally {
@@ -248,9 +262,9 @@ function report(): void {
   const table = rows.map((r) => {
     const x = r as Record<string, number | string | null>;
     const f = (v: unknown, d = 0) => (typeof v === 'number' ? v.toFixed(d) : '-');
-    return [x.model, x.dtype, x.corpus, x.maxBatchTokens, x.texts, f(x.textsPerSec), f(x.tokensPerSec), f(x.ceilingTokensPerSec), f(x.ratioToCeiling, 2), f(x.gpuUtilization), f(x.gpuMemoryMiB), f(x.flopsPerToken as number / 1e6, 1), f(x.tflops, 2), x.fractionOfShaderPeak === null ? '-' : `${(100 * (x.fractionOfShaderPeak as number)).toFixed(1)}%`] as (string | number)[];
+    return [x.model, x.variant, x.dtype, x.corpus, x.maxBatchTokens, x.texts, f(x.textsPerSec), f(x.tokensPerSec), f(x.ceilingTokensPerSec), f(x.ratioToCeiling, 2), f(x.gpuUtilization), f(x.gpuMemoryMiB), f(x.flopsPerToken as number / 1e6, 1), f(x.tflops, 2), x.fractionOfShaderPeak === null ? '-' : `${(100 * (x.fractionOfShaderPeak as number)).toFixed(1)}%`] as (string | number)[];
   });
-  const header = ['model', 'dtype', 'corpus', 'budget', 'texts', 'texts/s', 'tokens/s', 'ceiling tokens/s', 'engine/ceiling', 'GPU util %', 'GPU MiB', 'MFLOP/token', 'TFLOP/s', 'of shader peak'];
+  const header = ['model', 'engine', 'dtype', 'corpus', 'budget', 'texts', 'texts/s', 'tokens/s', 'ceiling tokens/s', 'engine/ceiling', 'GPU util %', 'GPU MiB', 'MFLOP/token', 'TFLOP/s', 'of shader peak'];
   const markdown = table.length ? printTable(header, table) : '(no rows)';
   mkdirSync(OUT, { recursive: true });
   writeFileSync(join(OUT, 'gpu.json'), JSON.stringify({
@@ -266,7 +280,7 @@ for (const group of groups) {
   // A row needs load + warm-up + runs: do not start one that cannot finish in what is left.
   const estimate = 10 + RUNS * RUN_SECONDS * 2.2;
   if (elapsed() + estimate > SECONDS) {
-    skipped.push(`${group.model} ${group.dtype} ${group.corpus} budget ${group.budget}`);
+    skipped.push(`${group.model} ${group.dtype} ${group.corpus} budget ${group.budget} ${group.variant}`);
     continue;
   }
   await runGroup(group);

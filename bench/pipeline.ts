@@ -5,7 +5,8 @@
 //   - tokenize only, one thread: the model's tokenizer over the same texts, nothing else;
 //   - the engine tokenizing in the main thread (tokenizerThreads 0);
 //   - the engine with 1..N tokenizer threads (N = cores), 2 batches in flight.
-// Medians of BENCH_RUNS runs (default 3), alternating; bench/results/pipeline.json. The
+// Medians of BENCH_RUNS runs (default 3), alternating; bench/results/pipeline.json (BENCH_OUT: another folder;
+// BENCH_MODELS_DIR, BENCH_MODELS, BENCH_TEXTS and BENCH_THREADS narrow it, as the GPU kit does). The
 // "non-tokenizer share" is 1 - (engine rate / tokenize-only rate) for the one-thread row.
 import { availableParallelism, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,8 +20,11 @@ import { median, printTable, writeJson } from './lib.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MODELS = (process.env.BENCH_MODELS ?? 'fixture-minilm,fixture-xlmr,fixture-decoder').split(',');
-const MODELS_DIR = resolve(import.meta.dirname, '..', 'models');
+const MODELS_DIR = resolve(process.env.BENCH_MODELS_DIR ?? join(import.meta.dirname, '..', 'models'));
+const OUT = resolve(process.env.BENCH_OUT ?? join(import.meta.dirname, 'results'));
 const CORES = availableParallelism();
+/** Tokenizer thread counts to run (BENCH_THREADS=0,1,2,4...; default 0 to the core count). */
+const THREADS = process.env.BENCH_THREADS ? process.env.BENCH_THREADS.split(',').map(Number) : [0, ...Array.from({ length: CORES }, (_, i) => i + 1)];
 const texts = sampleCorpus(Number(process.env.BENCH_TEXTS ?? 9000), 2026);
 
 /** A backend whose sessions cost nothing: every row comes back as the unit vector e0. */
@@ -47,7 +51,7 @@ for (const model of MODELS) {
   const dim = Number(config.hidden_size);
   const tokenizer = await loadTokenizer(await resolveModelFiles(dir, nodeFileAccess));
   const engines: { mode: string; threads: number; embedder: NodeEmbedder }[] = [];
-  for (const threads of [0, ...Array.from({ length: CORES }, (_, i) => i + 1)]) {
+  for (const threads of THREADS) {
     const embedder = await createEmbedder({ model: dir, backend: freeBackend(dim), tokenizerThreads: threads });
     engines.push({ mode: threads ? `engine, ${threads} tokenizer thread${threads > 1 ? 's' : ''}` : 'engine, main thread', threads, embedder });
   }
@@ -90,7 +94,7 @@ const table = printTable(['model', 'mode', 'tokens/s', 'vs main thread', 'tokens
     r === base ? `${(100 * (1 - med(base) / med(alone))).toFixed(1)}%` : '',
   ];
 }));
-writeJson(resolve(import.meta.dirname, 'results', 'pipeline.json'), {
+writeJson(join(OUT, 'pipeline.json'), {
   texts: texts.length, runs: RUNS, cores: CORES, cpu: cpus()[0]?.model ?? null, node: process.version, date: new Date().toISOString(),
   rows: results.map((r) => ({ ...r, medianTokensPerSec: med(r) })), table,
   notes: 'Inference made free (an injected backend returning unit vectors): the loop\'s own ceiling. The engine runs with 2 batches in flight (device webgpu as far as the engine knows).',

@@ -20,7 +20,7 @@ describe('GPU kit', () => {
   it('fits in 60 MiB and carries Node, onnxruntime, the Vulkan loader, the bundles and the Python peer', () => {
     expect(bytes).toBeLessThanOrEqual(KIT_LIMIT_BYTES);
     const files = readdirSync(kit, { recursive: true }).map(String).sort();
-    for (const f of ['run.sh', 'README.md', 'node.xz', 'libonnxruntime.so.1.xz', 'lib/libvulkan.so.1', 'lib/libGLX.so.0', 'app/bench-gpu.mjs', 'app/generate.mjs', 'app/report.mjs', 'app/gpu_st.py',
+    for (const f of ['run.sh', 'README.md', 'node.xz', 'libonnxruntime.so.1.xz', 'lib/libvulkan.so.1', 'lib/libGLX.so.0', 'app/bench-gpu.mjs', 'app/generate.mjs', 'app/report.mjs', 'app/pipeline.mjs', 'app/gpu_st.py',
       'app/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node', 'app/node_modules/onnxruntime-common/package.json']) {
       expect(files).toContain(f);
     }
@@ -29,8 +29,8 @@ describe('GPU kit', () => {
     expect(files.some((f) => f.endsWith('libonnxruntime.so.1'))).toBe(false);
   });
 
-  it.runIf(existsSync(LAVAPIPE_ICD))('runs on lavapipe from a fresh folder with no node on PATH and reports fp16 and fp32 rows', () => {
-    const { report, output, status } = runKitSmall(kit);
+  it.runIf(existsSync(LAVAPIPE_ICD))('runs on lavapipe from a fresh folder with no node on PATH: fp16 and fp32 rows, and the loop ceiling by threads', () => {
+    const { report, pipeline, output, status } = runKitSmall(kit);
     expect(status, output).toBe(0);
     const rows = report.compared as { model: string; dtype: string; tokensPerSec: number; ceilingTokensPerSec: number; texts: number }[];
     expect(rows.map((r) => r.dtype).sort(), output).toEqual(['fp16', 'fp16', 'fp32', 'fp32']);
@@ -41,5 +41,10 @@ describe('GPU kit', () => {
     }
     expect(report.engine.errors).toEqual([]);
     expect(report.engine.vulkanIcd).toBe(LAVAPIPE_ICD);
+    const modes = (pipeline.rows as { model: string; mode: string; medianTokensPerSec: number }[]).map((r) => `${r.model}: ${r.mode}`);
+    for (const model of ['fixture-minilm', 'fixture-xlmr']) {
+      expect(modes).toEqual(expect.arrayContaining([`${model}: tokenize only, one thread`, `${model}: engine, main thread`, `${model}: engine, 2 tokenizer threads`]));
+    }
+    for (const r of pipeline.rows) expect(r.medianTokensPerSec).toBeGreaterThan(0);
   }, 600_000);
 });

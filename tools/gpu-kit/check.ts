@@ -23,7 +23,7 @@ function pathWithoutNode(dir: string): string {
 }
 
 /** Runs a built kit from a copy on `icd` with a small corpus; returns report.json and the output. */
-export function runKitSmall(kitDir: string, icd = LAVAPIPE_ICD): { report: Record<string, any>; output: string; status: number | null } {
+export function runKitSmall(kitDir: string, icd = LAVAPIPE_ICD): { report: Record<string, any>; pipeline: Record<string, any>; output: string; status: number | null } {
   const scratch = mkdtempSync(join(tmpdir(), 'gpu-kit-check-'));
   try {
     const kit = join(scratch, 'kit');
@@ -32,12 +32,11 @@ export function runKitSmall(kitDir: string, icd = LAVAPIPE_ICD): { report: Recor
     const run = spawnSync('bash', [join(kit, 'run.sh'), '--small', '--icd', icd, '--out', out, '--seconds', '300'], {
       cwd: scratch,
       encoding: 'utf8',
-      env: { HOME: scratch, PATH: pathWithoutNode(join(scratch, 'bin')), GPU_KIT_WORK: join(scratch, 'work'), GPU_BENCH_TEXTS: '40', GPU_BENCH_WARMUP: '8' },
+      env: { HOME: scratch, PATH: pathWithoutNode(join(scratch, 'bin')), GPU_KIT_WORK: join(scratch, 'work'), GPU_BENCH_TEXTS: '40', GPU_BENCH_WARMUP: '8', GPU_BENCH_VARIANTS: 'default', BENCH_THREADS: '0,2' },
       timeout: 600_000,
     });
-    const reportPath = join(out, 'report.json');
-    const report = existsSync(reportPath) ? JSON.parse(readFileSync(reportPath, 'utf8')) : {};
-    return { report, output: `${run.stdout}\n${run.stderr}`, status: run.status };
+    const read = (name: string) => (existsSync(join(out, name)) ? JSON.parse(readFileSync(join(out, name), 'utf8')) : {});
+    return { report: read('report.json'), pipeline: read('pipeline.json'), output: `${run.stdout}\n${run.stderr}`, status: run.status };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

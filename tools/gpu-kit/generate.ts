@@ -4,7 +4,8 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FIXTURE_BERT_BASE, FIXTURE_MINILM, ON_DEMAND_PRESETS, PRESETS } from '../fixtures/presets.js';
-import { isCurrent, writePreset } from '../fixtures/write-preset.js';
+import { FAMILY_PRESETS } from '../fixtures/families.js';
+import { isCurrent, writeFamilyPreset, writePreset } from '../fixtures/write-preset.js';
 
 const [dirArg, ...names] = process.argv.slice(2);
 if (!dirArg) {
@@ -12,7 +13,7 @@ if (!dirArg) {
   process.exit(2);
 }
 const dir = resolve(dirArg);
-const known = [...PRESETS, ...ON_DEMAND_PRESETS];
+const known = [...PRESETS, ...ON_DEMAND_PRESETS, ...FAMILY_PRESETS];
 const wanted = names.length ? names : [FIXTURE_MINILM.name, FIXTURE_BERT_BASE.name];
 mkdirSync(dir, { recursive: true });
 for (const name of wanted) {
@@ -24,6 +25,7 @@ for (const name of wanted) {
   const target = join(dir, name);
   if (isCurrent(target)) continue;
   const started = performance.now();
-  writePreset(preset, target);
+  if ('family' in preset) writeFamilyPreset(preset, target);
+  else writePreset(preset, target);
   console.error(`${name}: generated in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }

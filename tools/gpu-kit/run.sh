@@ -74,10 +74,18 @@ if [ "$SMALL" = 1 ]; then
 fi
 
 # Models are generated here, not carried (fixture-bert-base alone is 650 MB).
-"$NODE" "$WORK/app/generate.mjs" "$WORK/models" ${MODELS//,/ } || { echo "run.sh: model generation failed" >&2; exit 1; }
+PIPELINE_MODELS=fixture-minilm,fixture-xlmr
+"$NODE" "$WORK/app/generate.mjs" "$WORK/models" ${MODELS//,/ } ${PIPELINE_MODELS//,/ } || { echo "run.sh: model generation failed" >&2; exit 1; }
 
 GPU_BENCH_MODELS_DIR="$WORK/models" GPU_BENCH_OUT="$OUT" GPU_BENCH_MODELS="$MODELS" GPU_BENCH_SECONDS="$ENGINE_SECONDS" \
   GPU_BENCH_CORPORA="$WORK/corpora.json" "$NODE" "$WORK/app/bench-gpu.mjs" 2>&1 | grep -v 'VerifyEachNodeIsAssignedToAnEp' | tee "$OUT/bench.log"
+
+# The loop's own ceiling on this machine's cores (inference made free): tokens/s by tokenizer threads.
+if [ "${GPU_KIT_PIPELINE:-1}" = 1 ]; then
+  BENCH_MODELS_DIR="$WORK/models" BENCH_OUT="$OUT" BENCH_MODELS="$PIPELINE_MODELS" BENCH_RUNS="${BENCH_RUNS:-1}" \
+    BENCH_TEXTS="${BENCH_TEXTS:-$([ "$SMALL" = 1 ] && echo 300 || echo 9000)}" BENCH_THREADS="${BENCH_THREADS:-0,1,2,4,8,$(( $(nproc) - 1 ))}" \
+    "$NODE" "$WORK/app/pipeline.mjs" 2>&1 | tee -a "$OUT/bench.log"
+fi
 
 if python3 -c 'import torch, sentence_transformers; assert torch.cuda.is_available()' >/dev/null 2>&1; then
   python3 "$WORK/app/gpu_st.py" --models-dir "$WORK/models" --models "$MODELS" --corpora "$WORK/corpora.json" --out "$OUT/st.json" \
