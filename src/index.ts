@@ -8,11 +8,12 @@ import { formatOf, parseTextRecords, type TextFormat } from './source/text-forma
 import type { EmbedRecord, RecordOptions, RecordSource } from './source/records.js';
 import { embedStream, embedTo, type EmbedToOptions, type EmbedToResult, type StreamBatch, type StreamOptions } from './stream/embed-stream.js';
 import { openOpfsFile, searchOpfsFile, type OpfsWorkerFactory } from './browser/storage.js';
-import { AbortError } from './core/errors.js';
+import { AbortError, InvalidOptionError } from './core/errors.js';
 import { positiveInteger } from './core/validate.js';
 import type { Dtype, Embedder, EmbedderInfo, EmbedderOptions, EmbedProgress } from './core/types.js';
 import { planDevices, type BrowserCapabilities, type BrowserDeviceRequest } from './browser/plan.js';
-import { DEFAULT_BATCH_TIMEOUT_MS, DEFAULT_LOAD_TIMEOUT_MS, defaultWorkerFactory, startMember, stopMembers, type PoolMember, type WorkerFactory } from './browser/pool.js';
+import { DEFAULT_BATCH_TIMEOUT_MS, DEFAULT_LOAD_TIMEOUT_MS, defaultWorkerFactory, startMember, startTokenizerWorker, stopMembers, type PoolMember, type WorkerFactory } from './browser/pool.js';
+import { parallelTokenize, type TokenizerThread } from './tokenize/parallel.js';
 import { seatLane, seatTokenizer, type Seat, type SeatSettings } from './browser/seats.js';
 import type { WorkerLoadProgress, WorkerLoadRequest } from './browser/protocol.js';
 import { DTYPE_FILES, resolveModelFiles, type HubSettings } from './model/files.js';
@@ -45,6 +46,8 @@ export interface BrowserEmbedderOptions extends Omit<EmbedderOptions, 'device'>,
   device?: BrowserDeviceRequest;
   /** WASM pool size (workers, or threads when cross-origin isolated); default one per free core. */
   workers?: number;
+  /** Workers that only tokenize beside a lone GPU worker (default: the cores less one, at most 4; 0: the GPU worker tokenizes). */
+  tokenizerWorkers?: number;
   /** Load and compile progress, then each embed's progress unless the call passes its own. */
   onProgress?: (progress: EmbedProgress) => void;
   /** Cancels loading. */
@@ -171,6 +174,9 @@ export async function createEmbedder(options: BrowserEmbedderOptions = {}): Prom
   const model = options.model ?? DEFAULT_MODEL;
   const base = typeof document !== 'undefined' ? document.baseURI : location.href;
   const modelRef = isUrlLike(model) ? new URL(model, base).href.replace(/\/+$/, '') : model;
+  if (options.tokenizerWorkers !== undefined && !(Number.isInteger(options.tokenizerWorkers) && options.tokenizerWorkers >= 0)) {
+    throw new InvalidOptionError('tokenizerWorkers', `${String(options.tokenizerWorkers)} is not an integer >= 0`);
+  }
   let plan = planDevices(options.device ?? 'auto', dtype, caps, options.workers);
   if (dtype === 'auto' && plan.wasmWorkers > 0) {
     // 'auto' on WASM takes the 8-bit weights when the model has them (one HEAD request to find out).
@@ -232,6 +238,13 @@ export async function createEmbedder(options: BrowserEmbedderOptions = {}): Prom
     dtype: (gpuMember ?? first).info.dtype,
     reasons: [...plan.reasons, ...members.flatMap((m) => m.info.reasons)],
   };
+  // Tokenizer workers beside a lone GPU worker, started once the model's cut (maxTokens) is known.
+  const tokenizerCount = options.tokenizerWorkers ?? plan.tokenizerWorkers;
+  const tokenizerRequest = { model: modelRef, hub: options.hub, retry: options.retry, maxTokens: first.info.maxTokens, truncation: first.info.truncation };
+  const startedTokenizers = await Promise.allSettled(Array.from({ length: tokenizerCount }, (_, i) => startTokenizerWorker(factory, `bulk-embed-tokenizer-${i}`, tokenizerRequest, loadTimeoutMs)));
+  const tokenizers: TokenizerThread[] = startedTokenizers.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const tokenizerFailure = startedTokenizers.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (tokenizerFailure) addReason(info, `${tokenizerCount - tokenizers.length} of ${tokenizerCount} tokenizer workers did not start (${(tokenizerFailure.reason as Error).message}); the model workers tokenize their share`);
   let closed = false;
   const seats: Seat[] = members.map((member) => ({ member, request: requests.find(([name]) => name === member.name)![1], deviceLosses: 0, respawning: null }));
   const settings: SeatSettings = {
@@ -245,12 +258,16 @@ export async function createEmbedder(options: BrowserEmbedderOptions = {}): Prom
   };
   const engine = createEngine({
     info,
-    tokenize: seatTokenizer(seats, settings),
+    tokenize: tokenizers.length
+      ? ((tokenize) => (texts: string[]) => tokenize(texts, info.maxTokens, info.truncation))(
+        parallelTokenize(tokenizers, seatTokenizer(seats, settings), (error, left) => addReason(info, `${error.message}; ${left} tokenizer workers left`)))
+      : seatTokenizer(seats, settings),
     lanes: seats.map((seat) => seatLane(seat, settings)),
     release: async () => {
       closed = true;
       await Promise.all(seats.map((s) => s.respawning?.catch(() => undefined)));
       await stopMembers(seats.map((s) => s.member));
+      await Promise.all(tokenizers.map((t) => t.terminate()));
     },
     padMultiple: gpuMember && members.length === 1 ? 16 : 1,
     progressExtras: () => ({ memory: memoryReadout(seats.map((s) => s.member)) }),

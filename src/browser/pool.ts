@@ -4,7 +4,8 @@
 import * as Comlink from 'comlink';
 import { LaneFaultError, WorkerStartError } from '../core/errors.js';
 import type { EmbedderInfo } from '../core/types.js';
-import type { WorkerApi, WorkerLoadProgress, WorkerLoadRequest, WorkerLoadResult } from './protocol.js';
+import type { TokenizerThread } from '../tokenize/parallel.js';
+import { unflattenRows, type TokenizerLoadRequest, type WorkerApi, type WorkerLoadProgress, type WorkerLoadRequest, type WorkerLoadResult } from './protocol.js';
 
 /** Makes a dedicated module worker running worker.js; injectable for tests and unusual bundlers. */
 export type WorkerFactory = (name: string) => Worker;
@@ -113,6 +114,8 @@ export async function callMember<T>(member: PoolMember, call: () => Promise<T>, 
 
 /** Ends a member's worker, releasing its session first when it still answers. */
 export async function stopMember(member: PoolMember, graceMs = 2000): Promise<void> {
+  // Stopped already (a replaced worker whose replacement failed stays in its seat): its proxy is released.
+  if (member.stopping) return;
   member.stopping = true;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
@@ -128,4 +131,37 @@ export async function stopMember(member: PoolMember, graceMs = 2000): Promise<vo
 /** Releases every member's session (freeing GPU memory) and ends its worker. */
 export async function stopMembers(members: readonly PoolMember[]): Promise<void> {
   await Promise.all(members.map((m) => stopMember(m)));
+}
+
+/**
+ * Starts a worker that only tokenizes (worker.js, loading the tokenizer files alone). Rejects with
+ * a WorkerStartError when it does not load within `timeoutMs`; a worker that fails later rejects
+ * its calls, and the caller tokenizes those texts elsewhere.
+ */
+export async function startTokenizerWorker(factory: WorkerFactory, name: string, request: TokenizerLoadRequest, timeoutMs = DEFAULT_LOAD_TIMEOUT_MS): Promise<TokenizerThread> {
+  const worker = factory(name);
+  const api = Comlink.wrap<WorkerApi>(worker);
+  let fail: (error: Error) => void = () => {};
+  const failed = new Promise<never>((_, reject) => (fail = reject));
+  failed.catch(() => undefined);
+  worker.addEventListener('error', (e) => fail(new WorkerStartError(name, e.message || 'its script did not load or threw')));
+  const timer = setTimeout(() => fail(new WorkerStartError(name, `the tokenizer did not load in ${timeoutMs} ms`)), timeoutMs);
+  try {
+    await Promise.race([api.loadTokenizer(request), failed]);
+  } catch (error) {
+    worker.terminate();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  return {
+    async encode(texts) {
+      const result = await Promise.race([api.tokenize(texts), failed]);
+      return { ids: unflattenRows(result), truncated: result.truncated };
+    },
+    async terminate() {
+      api[Comlink.releaseProxy]();
+      worker.terminate();
+    },
+  };
 }

@@ -45,8 +45,19 @@ export interface FlatRows {
   offsets: Int32Array;
 }
 
+/** What a tokenizer-only worker needs: the model's files (tokenizer.json, tokenizer_config.json) and the cut. */
+export interface TokenizerLoadRequest {
+  model: string;
+  hub?: HubSettings;
+  retry?: RetryPolicy;
+  maxTokens: number;
+  truncation: 'cut' | 'keep-special-tokens';
+}
+
 export interface WorkerApi {
   load(request: WorkerLoadRequest, onProgress?: (p: WorkerLoadProgress) => void): Promise<WorkerLoadResult>;
+  /** Loads only the tokenizer (no session, no onnxruntime files): the worker then only tokenizes. */
+  loadTokenizer(request: TokenizerLoadRequest): Promise<void>;
   tokenize(texts: string[]): Promise<FlatRows & { truncated: number }>;
   /** Runs a batch; `exact` runs it on the fp32 model (loaded on first need) when the worker runs fp16. */
   run(rows: FlatRows, seq: number, exact?: boolean, maskPrefix?: number): Promise<{ vectors: Float32Array; gpuBytes: number }>;

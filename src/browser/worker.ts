@@ -5,6 +5,7 @@ import * as Comlink from 'comlink';
 import * as ort from 'onnxruntime-web/webgpu';
 import { loadCheckingFp16, loadModel, runRows, type InferenceBackend, type LoadedModel } from '../core/load.js';
 import { resolveModelFiles } from '../model/files.js';
+import { loadTokenizer, type TextTokenizer, type Truncation } from '../tokenize/tokenizer.js';
 import type { RetryNotice } from '../model/fetch-retry.js';
 import { createOrtSession, type OrtModule } from '../run/session.js';
 import { gpuBufferBytes, trackGpuBuffers } from './gpu-memory.js';
@@ -14,6 +15,8 @@ import { flattenRows, unflattenRows, type WorkerApi, type WorkerLoadRequest } fr
 trackGpuBuffers();
 
 let model: LoadedModel | null = null;
+/** A tokenizer-only worker's tokenizer and cut (loadTokenizer). */
+let tokenizerOnly: { tokenizer: TextTokenizer; maxTokens: number; truncation: Truncation } | null = null;
 /** The fp32 model, loaded on first need, for batches whose fp16 result is bad. */
 let exactModel: (() => Promise<LoadedModel>) | null = null;
 let exactLoaded: LoadedModel | null = null;
@@ -110,9 +113,15 @@ const api: WorkerApi = {
     return { info: chosen.info, shape: chosen.shape, maxBufferBytes };
   },
 
+  async loadTokenizer(request) {
+    const files = await resolveModelFiles(request.model, { hub: request.hub, retry: request.retry });
+    tokenizerOnly = { tokenizer: await loadTokenizer(files), maxTokens: request.maxTokens, truncation: request.truncation };
+  },
+
   async tokenize(texts) {
-    if (!model) throw new Error('worker: tokenize before load');
-    const { ids, truncated } = model.tokenizer.encode(texts, model.info.maxTokens, model.info.truncation);
+    const source = model ? { tokenizer: model.tokenizer, maxTokens: model.info.maxTokens, truncation: model.info.truncation } : tokenizerOnly;
+    if (!source) throw new Error('worker: tokenize before load');
+    const { ids, truncated } = source.tokenizer.encode(texts, source.maxTokens, source.truncation);
     const rows = flattenRows(ids);
     return Comlink.transfer({ ...rows, truncated }, [rows.flat.buffer, rows.offsets.buffer]);
   },

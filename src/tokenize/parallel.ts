@@ -34,10 +34,10 @@ export function splitByCharacters(texts: readonly string[], parts: number): [num
   return slices;
 }
 
-/** A tokenize function over threads, with `inPlace` for slices whose thread failed, and a report of failures. */
+/** A tokenize function over threads, with `inPlace` (in this thread, or elsewhere) for slices whose thread failed, and a report of failures. */
 export function parallelTokenize(
   threads: TokenizerThread[],
-  inPlace: (texts: string[], maxTokens: number, truncation: Truncation) => TokenizedTexts,
+  inPlace: (texts: string[], maxTokens: number, truncation: Truncation) => TokenizedTexts | Promise<TokenizedTexts>,
   onThreadLost?: (error: Error, left: number) => void,
 ): (texts: string[], maxTokens: number, truncation: Truncation) => Promise<TokenizedTexts> {
   const live = [...threads];

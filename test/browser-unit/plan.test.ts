@@ -14,6 +14,15 @@ describe('planDevices', () => {
     expect(plan.reasons[0]).toBe('device auto: webgpu (adapter nvidia ampere)');
   });
 
+  it('a GPU worker alone gets tokenizer workers on the other cores (at most 4); none beside WASM workers or on one core', () => {
+    expect(planDevices('auto', 'auto', gpuF16).tokenizerWorkers).toBe(4);
+    expect(planDevices('auto', 'auto', { ...gpuF16, cores: 3 }).tokenizerWorkers).toBe(2);
+    expect(planDevices('webgpu', 'auto', { ...gpuF16, cores: 1 })).toMatchObject({ tokenizerWorkers: 0, reasons: expect.arrayContaining(['no tokenizer workers: one core, the GPU worker tokenizes']) });
+    expect(planDevices('auto', 'auto', gpuF16).reasons).toContain('4 tokenizer workers beside the GPU worker, so it only feeds and runs');
+    expect(planDevices(['webgpu', 'wasm'], 'auto', gpuF16).tokenizerWorkers).toBe(0);
+    expect(planDevices('auto', 'auto', noGpu).tokenizerWorkers).toBe(0);
+  });
+
   it('auto without shader-f16: fp32 on the GPU, with the reason', () => {
     const plan = planDevices('auto', 'auto', gpuNoF16);
     expect(plan.gpu).toEqual({ dtype: 'fp32', tryFp16: false });
