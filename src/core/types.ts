@@ -37,8 +37,8 @@ export interface EmbedderOptions {
   lookahead?: number;
   /**
    * Rewrite BERT-style self-attention to com.microsoft.MultiHeadAttention at load (default false:
-   * onnxruntime-node's WebGPU kernel gave wrong values from 32 tokens on lavapipe, and the CPU gains
-   * nothing). Only fully matched layers change; the rest runs as exported. info.reasons says
+   * onnxruntime-node's WebGPU kernel gave wrong values from 32 tokens on lavapipe, and neither the
+   * CPU nor lavapipe ran consistently faster). Only fully matched layers change; the rest runs as exported. info.reasons says
    * whether and how many layers were fused.
    */
   fuseAttention?: boolean;

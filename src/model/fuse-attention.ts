@@ -551,10 +551,11 @@ export function fuseAttentionAtLoad(bytes: Uint8Array, wanted: boolean | undefin
 
 /**
  * The device on which fuseAttention defaults to on; null: off everywhere, which it is. On
- * onnxruntime-node 1.30's WebGPU EP (Dawn on Mesa lavapipe) MultiHeadAttention is faster (about 2x
- * per batch for fixture-minilm fp16) but wrong once the key length reaches 32 tokens: outputs off
- * by up to 0.37 against its CPU kernel on random inputs, exact below 32 (bench/fusion.ts measures
- * it, bench/results/fusion.json records it). On the CPU EP it is exact and no faster. Whether the
- * fault is lavapipe's or the kernel's is not known, so it stays an explicit choice.
+ * onnxruntime-node 1.30's WebGPU EP (Dawn on Mesa lavapipe) MultiHeadAttention is wrong once the
+ * key length reaches 32 tokens: outputs off by up to 0.36 against its CPU kernel on random
+ * inputs, exact below 32; and at 128 tokens a batch took between 17% less and 10% more time than
+ * unfused (bench/fusion.ts measures both; bench/results/fusion.json records them). On the CPU EP
+ * it is exact and no faster. Whether the fault is lavapipe's or the kernel's is not known here
+ * (no other Vulkan driver to try), so fusing stays an explicit choice.
  */
 export const FUSE_ATTENTION_DEFAULT_DEVICE: string | null = null;
