@@ -1,16 +1,18 @@
 // Fuses BERT-family self-attention into com.microsoft.MultiHeadAttention at load, at the protobuf
 // wire level. onnxruntime fuses LayerNorm and GELU in our graphs on every execution provider but
-// leaves attention as 6 small ops and 5 copies per layer (Reshape/Transpose x4, MatMul x2, Div,
-// Add, Softmax); on WebGPU each is a dispatch and a [batch, heads, seq, seq] buffer. One
-// MultiHeadAttention node per layer lets the WebGPU EP run its own attention kernels (flash
-// attention where the device allows), as transformers.js v4's fused exports do.
+// leaves attention as a dozen ops per layer (Reshape/Transpose for Q, K, V and the context,
+// MatMul x2, Div, Add, Softmax); on WebGPU each is a dispatch, several through a
+// [batch, heads, seq, seq] buffer. One MultiHeadAttention node per layer hands the whole block to
+// the EP's own attention kernel, as transformers.js v4's fused exports do. (Off by default: see
+// FUSE_ATTENTION_DEFAULT_DEVICE for what that kernel did on lavapipe.)
 //
 // Only what is matched in full is rewritten: any layer with an unexpected op, attribute, shape
 // constant, or an intermediate that something else reads is left as it was, so the unfused graph
 // is the fallback and a partial match can never change the vectors.
 //
 // The Q/K/V projections (MatMul + Add) are kept and feed the node as query, key and value already
-// biased: MultiHeadAttention's own `bias` input would rule out the WebGPU EP's flash-attention path.
+// biased, so the graph's own Add (which onnxruntime may fuse with the MatMul) stays the one place
+// the bias is applied; the WebGPU EP's flash-attention path also refuses a `bias` input.
 // The additive mask goes in as `attention_bias` expanded to [batch or 1, 1, S, T] (the WebGPU EP
 // does not implement `key_padding_mask`), so softmax sees exactly the values the unfused graph adds.
 import { InvalidOptionError } from '../core/errors.js';
@@ -24,7 +26,7 @@ const MODEL = { GRAPH: 7, OPSET_IMPORT: 8 } as const;
 const GRAPH = { NODE: 1, INITIALIZER: 5, INPUT: 11, OUTPUT: 12, VALUE_INFO: 13 } as const;
 const NODE = { INPUT: 1, OUTPUT: 2, NAME: 3, OP_TYPE: 4, ATTRIBUTE: 5, DOMAIN: 7 } as const;
 const ATTR = { NAME: 1, F: 2, I: 3, T: 5, G: 6, FLOATS: 7, INTS: 8, GRAPHS: 11, TYPE: 20 } as const;
-const ATTR_TYPE = { FLOAT: 1, INT: 2, INTS: 7 } as const;
+const ATTR_TYPE = { FLOAT: 1, INT: 2 } as const;
 const TENSOR = { DIMS: 1, DATA_TYPE: 2, FLOAT_DATA: 4, INT32_DATA: 5, INT64_DATA: 7, NAME: 8, RAW_DATA: 9, EXTERNAL_DATA: 13 } as const;
 const DT = { FLOAT: 1, INT32: 6, INT64: 7, FLOAT16: 10, DOUBLE: 11 } as const;
 
@@ -40,8 +42,8 @@ export interface AttentionFusion {
 interface Attr { name: string; type: number; i?: number; f?: number; ints?: number[]; tensor?: WireField; hasGraph: boolean }
 interface Node { index: number; field: WireField; name: string; opType: string; domain: string; inputs: string[]; outputs: string[]; attrs: Map<string, Attr> }
 
-/** A node to emit: ints and floats are the only attribute kinds written here. */
-interface Emit { opType: string; domain?: string; name: string; inputs: string[]; outputs: string[]; ints?: Record<string, number[]>; int?: Record<string, number>; float?: Record<string, number> }
+/** A node to emit: int and float attributes are the only kinds written here. */
+interface Emit { opType: string; domain?: string; name: string; inputs: string[]; outputs: string[]; int?: Record<string, number>; float?: Record<string, number> }
 
 /**
  * The int64 values of a varint field, plain or packed, as signed numbers: negatives (Softmax's
@@ -394,13 +396,6 @@ function writeEmit(w: MessageWriter, node: Emit): void {
   w.string(NODE.OP_TYPE, node.opType);
   for (const [name, value] of Object.entries(node.int ?? {})) {
     w.message(NODE.ATTRIBUTE, (a) => a.string(ATTR.NAME, name).varint(ATTR.I, value).varint(ATTR.TYPE, ATTR_TYPE.INT));
-  }
-  for (const [name, values] of Object.entries(node.ints ?? {})) {
-    w.message(NODE.ATTRIBUTE, (a) => {
-      a.string(ATTR.NAME, name);
-      for (const v of values) a.varint(ATTR.INTS, v);
-      a.varint(ATTR.TYPE, ATTR_TYPE.INTS);
-    });
   }
   for (const [name, value] of Object.entries(node.float ?? {})) {
     w.message(NODE.ATTRIBUTE, (a) => a.string(ATTR.NAME, name).float(ATTR.F, value).varint(ATTR.TYPE, ATTR_TYPE.FLOAT));
