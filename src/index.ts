@@ -189,6 +189,7 @@ export async function createEmbedder(options: BrowserEmbedderOptions = {}): Prom
     options: {
       pooling: options.pooling, includePrompt: options.includePrompt, normalize: options.normalize, dimensions: options.dimensions, maxBatchTokens: options.maxBatchTokens,
       maxTokens: options.maxTokens, truncation: options.truncation,
+      fuseAttention: options.fuseAttention,
     },
     wasmPaths: new URL(options.wasmPaths ?? 'ort/', base).href.replace(/\/?$/, '/'),
     hub: options.hub,

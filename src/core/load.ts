@@ -3,6 +3,7 @@
 import { availableDtypes, DTYPE_FILES, readModelJson, type ModelFiles } from '../model/files.js';
 import { appendPooling, MODEL_POOLED_OUTPUT, POOLING_MASK_INPUT } from '../pool/pooling-graph.js';
 import { readModelSummary, type ModelSummary } from '../model/onnx-model.js';
+import { fuseAttentionAtLoad } from '../model/fuse-attention.js';
 import { planFeeds } from '../run/feeds.js';
 import { readDeclaredSettings } from '../model/st-settings.js';
 import { prepareBatch, type EncoderSession } from '../run/session.js';
@@ -87,12 +88,13 @@ export async function loadModel(options: EmbedderOptions, deps: LoadDependencies
   }
   const includePrompt = pooling === 'model' ? true : options.includePrompt ?? declared.pooling?.includePrompt ?? true;
   const normalize = options.normalize ?? declared.normalize?.value ?? true;
-  const pooled = appendPooling(weights, { pooling, normalize, dimensions, poolingMask: !includePrompt }, `${files.location}/${modelFile}`, summary);
+  const fused = fuseAttentionAtLoad(weights, options.fuseAttention, choice.device);
+  const pooled = appendPooling(fused.bytes, { pooling, normalize, dimensions, poolingMask: !includePrompt }, `${files.location}/${modelFile}`, summary);
   const modelDim = pooled.hidden ?? Number(config.hidden_size);
   if (!Number.isInteger(modelDim) || modelDim <= 0) throw new ModelFormatError(`${files.location}: hidden size unknown (no static output dim, no hidden_size in config.json)`);
   if (dimensions !== null && dimensions > modelDim) throw new InvalidOptionError('dimensions', `${dimensions} is more than the model's ${modelDim} dimensions`);
   const dim = dimensions ?? modelDim;
-  const reasons = [...choice.reasons];
+  const reasons = [...choice.reasons, ...(fused.reason ? [fused.reason] : [])];
   if (declared.unreachable.length) {
     reasons.push(`could not fetch ${declared.unreachable.join(', ')} (offline?): settings they would declare are the defaults`);
   }

@@ -35,6 +35,13 @@ export interface EmbedderOptions {
   truncation?: 'cut' | 'keep-special-tokens';
   /** How many texts are tokenized and length-sorted together (default 4096). */
   lookahead?: number;
+  /**
+   * Rewrite BERT-style self-attention to com.microsoft.MultiHeadAttention at load (default false:
+   * onnxruntime-node's WebGPU kernel gave wrong values from 32 tokens on lavapipe, and neither the
+   * CPU nor lavapipe ran consistently faster). Only fully matched layers change; the rest runs as exported. info.reasons says
+   * whether and how many layers were fused.
+   */
+  fuseAttention?: boolean;
 }
 
 /** Row-major vectors: row i is the vector of input i. */
