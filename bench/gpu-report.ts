@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 
 interface EngineRow {
   model: string; variant?: string; dtype: string; corpus: string; maxBatchTokens: number; texts: number; tokensPerSec: number; textsPerSec: number;
-  ceilingTokensPerSec: number; ratioToCeiling: number; gpuUtilization: number | null; gpuMemoryMiB: number | null;
+  ceilingTokensPerSec: number; ratioToCeiling: number; minCosineToDefault?: number | null; gpuUtilization: number | null; gpuMemoryMiB: number | null;
   flopsPerToken: number; tflops: number; fractionOfShaderPeak: number | null;
 }
 interface StRow { model: string; dtype: string; corpus: string; batchSize: number; tokensPerSec: number; gpuUtilization: number | null; gpuMemoryMiB: number | null }
@@ -39,9 +39,9 @@ const compared = engineRows.map((r) => {
   };
 });
 
-const header = ['model', 'engine', 'dtype', 'corpus', 'budget', 'tokens/s', 'texts/s', 'ceiling tokens/s', 'engine/ceiling', 'GPU util %', 'GPU MiB', 'fp16/fp32', 'ST fp16 b32 tokens/s', 'engine/ST b32', 'engine/ST best', 'TFLOP/s', 'of shader peak'];
+const header = ['model', 'engine', 'dtype', 'corpus', 'budget', 'tokens/s', 'texts/s', 'ceiling tokens/s', 'engine/ceiling', 'cosine to default', 'GPU util %', 'GPU MiB', 'fp16/fp32', 'ST fp16 b32 tokens/s', 'engine/ST b32', 'engine/ST best', 'TFLOP/s', 'of shader peak'];
 const lines = compared.map((r) => [
-  r.model, r.variant ?? 'default', r.dtype, r.corpus, String(r.maxBatchTokens), f(r.tokensPerSec), f(r.textsPerSec), f(r.ceilingTokensPerSec), f(r.ratioToCeiling, 2), f(r.gpuUtilization), f(r.gpuMemoryMiB),
+  r.model, r.variant ?? 'default', r.dtype, r.corpus, String(r.maxBatchTokens), f(r.tokensPerSec), f(r.textsPerSec), f(r.ceilingTokensPerSec), f(r.ratioToCeiling, 2), f(r.minCosineToDefault, 6), f(r.gpuUtilization), f(r.gpuMemoryMiB),
   f(r.fp16OverFp32, 2), f(r.stBatch32TokensPerSec), f(r.ratioToStBatch32, 2), f(r.ratioToStBest, 2), f(r.tflops, 2), r.fractionOfShaderPeak === null ? '-' : `${f(100 * r.fractionOfShaderPeak, 1)} %`,
 ]);
 const table = (h: string[], rows: string[][]) => [`| ${h.join(' | ')} |`, `|${h.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');

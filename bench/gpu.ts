@@ -14,7 +14,8 @@
 // gpu.json and gpu.md), GPU_BENCH_MODELS (default fixture-minilm,fixture-bert-base),
 // GPU_BENCH_TEXTS (corpus size, default 20000), GPU_BENCH_SECONDS (default 300),
 // GPU_BENCH_RUN_SECONDS (default 6), GPU_BENCH_RUNS (measured runs a row, default 2), GPU_BENCH_WARMUP
-// (texts in the warm-up slice, default 1000),
+// (texts in the warm-up slice, default 1000), GPU_BENCH_VARIANTS (engine settings compared, default all),
+// GPU_BENCH_CHECK_TEXTS (texts each variant's vectors are compared on, default 256),
 // GPU_BENCH_BUDGETS (default 8192,32768), GPU_BENCH_DTYPES (default fp16,fp32), GPU_BENCH_CORPORA
 // (a path: writes the texts there as JSON for bench/gpu_st.py).
 import { execFileSync, spawn } from 'node:child_process';
@@ -66,7 +67,12 @@ interface Group { model: string; dtype: 'fp16' | 'fp32'; corpus: Corpus; budget:
 const VARIANTS: Record<string, Partial<NodeEmbedderOptions>> = {
   default: {},
   'one thread': { tokenizerThreads: 0, batchesInFlight: 1, targetBatchMs: Infinity },
+  // Attention fused into com.microsoft.MultiHeadAttention at load (off by default: wrong on lavapipe from 32 tokens).
+  fused: { fuseAttention: true },
 };
+/** Texts whose vectors each variant is checked on against the defaults' (min cosine per row). */
+const CHECK_TEXTS = Number(env.GPU_BENCH_CHECK_TEXTS ?? 256);
+const defaultVectors = new Map<string, Float32Array>();
 const VARIANT_NAMES = (env.GPU_BENCH_VARIANTS ?? Object.keys(VARIANTS).join(',')).split(',').filter((v) => v in VARIANTS);
 interface GpuSample { meanUtilization: number; samples: number; peakMemoryMiB: number }
 
@@ -187,6 +193,21 @@ async function ceilingFeeds(modelDir: string, texts: string[], maxTokens: number
   return { feeds, tokens, padded, tokenWeightedLength: squares / tokens };
 }
 
+function minRowCosine(a: Float32Array, b: Float32Array, dim: number): number {
+  let min = 1;
+  for (let r = 0; r < a.length / dim; r++) {
+    let dot = 0, na = 0, nb = 0;
+    for (let j = r * dim; j < (r + 1) * dim; j++) {
+      dot += a[j]! * b[j]!;
+      na += a[j]! * a[j]!;
+      nb += b[j]! * b[j]!;
+    }
+    const c = dot / Math.sqrt(na * nb);
+    min = Math.min(min, Number.isFinite(c) ? c : -1);
+  }
+  return min;
+}
+
 async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: number; gpu: GpuSample | null }> {
   const sampler = sampleGpu();
   const t0 = performance.now();
@@ -228,6 +249,12 @@ async function runGroup(group: Group): Promise<void> {
       });
       ceilingRuns.push({ seconds: m.seconds, gpu: m.gpu });
     }
+    // Vectors: the defaults' are kept; every other variant is compared with them on the same texts.
+    const key = `${group.model} ${group.dtype} ${group.corpus} ${group.budget}`;
+    const check = VARIANT_NAMES.length > 1 ? (await e.embed(corpus.slice(0, CHECK_TEXTS))).data : new Float32Array(0);
+    if (group.variant === 'default') defaultVectors.set(key, check);
+    const reference = group.variant === 'default' ? null : defaultVectors.get(key) ?? null;
+    const minCosineToDefault = reference ? minRowCosine(check, reference, info.dim) : null;
     const engineSeconds = median(engineRuns.map((r) => r.seconds));
     const ceilingSeconds = median(ceilingRuns.map((r) => r.seconds));
     const tokens = engineRuns[0]!.tokens;
@@ -240,7 +267,7 @@ async function runGroup(group: Group): Promise<void> {
       texts: count, tokens, paddingFraction: engineRuns[0]!.padding / (tokens + engineRuns[0]!.padding), batches: ceiling.feeds.length,
       loadSeconds, warmupSeconds: warm.seconds, engineSeconds: engineRuns.map((r) => r.seconds), ceilingSeconds: ceilingRuns.map((r) => r.seconds),
       textsPerSec: count / engineSeconds, tokensPerSec, ceilingTokensPerSec: ceiling.tokens / ceilingSeconds,
-      ratioToCeiling: ceilingSeconds / engineSeconds,
+      ratioToCeiling: ceilingSeconds / engineSeconds, minCosineToDefault,
       gpuUtilization: util.length ? median(util) : null, ceilingGpuUtilization: ceilingUtil.length ? median(ceilingUtil) : null,
       gpuMemoryMiB: engineRuns.map((r) => r.gpu?.peakMemoryMiB ?? null).reduce((a, b) => (b === null ? a : Math.max(a ?? 0, b)), null as number | null),
       tokenWeightedLength: ceiling.tokenWeightedLength, flopsPerToken: flops, tflops: (tokensPerSec * flops) / 1e12,
