@@ -4,7 +4,7 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { EmbeddingsFileError } from '../core/errors.js';
 import {
-  buildSchema, decodeBatch, decodeSchema, describeSchema, encodeStream, EOS, readFrameBody, readFramePrefix, schemaMatchesDescription, splitStream,
+  batchCounts, buildSchema, decodeBatch, decodeSchema, describeSchema, encodeStream, EOS, readFrameBody, readFramePrefix, rowCountProblem, schemaMatchesDescription, splitStream,
   type BatchRows, type FileDescription,
 } from './arrow-ipc.js';
 import type { RandomAccessFile } from './random-access.js';
@@ -116,6 +116,8 @@ async function* verifiedBatches(file: RandomAccessFile, state: WalkState): Async
       if (!state.schemaMessage) return fail(`a record batch before the schema at byte ${message.start}`);
       let batch: RecordBatch;
       try {
+        const counts = state.description ? rowCountProblem(state.schema!, batchCounts(message.bytes)) : null;
+        if (counts) return fail(`corrupt record batch at byte ${message.start}: ${counts}`);
         batch = decodeBatch(state.schemaMessage, message.bytes);
       } catch (cause) {
         return fail(`corrupt record batch at byte ${message.start}: ${(cause as Error).message}`);

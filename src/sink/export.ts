@@ -8,7 +8,7 @@ import { rename, rm } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RecordBatchFileWriter, Table, tableToIPC, type RecordBatch } from 'apache-arrow';
-import { MissingDependencyError } from '../core/errors.js';
+import { EmbeddingsFileError, MissingDependencyError } from '../core/errors.js';
 
 export type ExportFormat = 'parquet' | 'arrow-file';
 
@@ -27,23 +27,36 @@ export async function exportBatches(batches: AsyncIterable<RecordBatch>, format:
   const tmp = `${out}.partial-${process.pid}`;
   let rows = 0;
   let count = 0;
+  // The writers may swallow an error thrown by their source (parquet-wasm ends its stream as if
+  // the input had ended): the source's own error and whether it was read to its end are kept
+  // here, and checked after writing, so a batch that fails verification never leaves a short file.
+  let sourceError: { error: unknown } | null = null;
+  let exhausted = false;
   const counted = async function* () {
-    for await (const batch of batches) {
-      // By position: apache-arrow's RecordBatch.select(names) pairs the kept fields with the wrong children.
-      const kept = batch.schema.fields.flatMap((f, i) => (INTERNAL_COLUMNS.has(f.name) ? [] : [i]));
-      const slim = batch.selectAt(kept);
-      rows += slim.numRows;
-      count++;
-      yield slim;
+    try {
+      for await (const batch of batches) {
+        // By position: apache-arrow's RecordBatch.select(names) pairs the kept fields with the wrong children.
+        const kept = batch.schema.fields.flatMap((f, i) => (INTERNAL_COLUMNS.has(f.name) ? [] : [i]));
+        const slim = batch.selectAt(kept);
+        rows += slim.numRows;
+        count++;
+        yield slim;
+      }
+      exhausted = true;
+    } catch (error) {
+      sourceError = { error };
+      throw error;
     }
   };
   try {
     if (format === 'arrow-file') await writeArrowFile(counted(), tmp);
     else await writeParquet(counted(), tmp);
+    if (sourceError) throw (sourceError as { error: unknown }).error;
+    if (!exhausted) throw new EmbeddingsFileError(out, `the ${format} writer stopped after ${rows} rows before its input ended: nothing was written`);
     await rename(tmp, out);
   } catch (error) {
     await rm(tmp, { force: true });
-    throw error;
+    throw sourceError ? (sourceError as { error: unknown }).error : error;
   }
   return { rows, batches: count, bytes: statSync(out).size };
 }

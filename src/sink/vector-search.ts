@@ -14,7 +14,7 @@ import type { MetadataValue } from '../source/records.js';
 import { EmbeddingsFileError } from '../core/errors.js';
 import { positiveInteger } from '../core/validate.js';
 import { fromHalfBits } from '../util/half.js';
-import { decodeSchema, describeSchema, precisionOf, readFrameBody, readFramePrefix, type FileDescription } from './arrow-ipc.js';
+import { decodeSchema, describeSchema, precisionOf, readFrameBody, readFramePrefix, rowCountProblem, type FileDescription } from './arrow-ipc.js';
 import { rowChecksums } from './checksum.js';
 import { dequantizer, isBinary, quantize, storedBytes, type Precision } from './precision.js';
 import type { RandomAccessFile } from './random-access.js';
@@ -153,6 +153,11 @@ export async function searchFile(file: RandomAccessFile, query: Float32Array, k:
       const float16At = layout.float16 >= 0 ? header.buffers[layout.float16] : undefined;
       const rows = Number(header.length);
       const rowBytes = layout.rowBytes;
+      const counts = description ? rowCountProblem(schema, header) : null;
+      if (counts) {
+        problem = `corrupt record batch at byte ${at}: ${counts}`;
+        break;
+      }
       if (header.compression || !vectorsAt || vectorsAt.length < rows * rowBytes) {
         problem = `corrupt record batch at byte ${at}: its embedding buffer does not hold ${rows} vectors`;
         break;
