@@ -3,13 +3,14 @@
 // realistic user: a flipped bit or a cut tail exported as a short file with exit 0, a flipped row
 // count, folders whose parts disagree, degenerate int8 calibration, and ids that lost digits.
 // Each test asserts what the file holds or which typed error came back, never a fixed result.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { tableFromIPC } from '@uwdata/flechette';
 import { parquetReadObjects } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEmbedder, EmbeddingsFileError, readEmbeddings, searchEmbeddings, type NodeEmbedder } from '../../src/node.js';
+import { createEmbedder, EmbeddingsFileError, readEmbeddings, searchEmbeddings, shardOf, type NodeEmbedder } from '../../src/node.js';
 import { readMessageHeader } from '../../src/sink/arrow-ipc.js';
 import { exportBatches, type ExportFormat } from '../../src/sink/export.js';
 import { createRng } from '../../tools/fixtures/rng.js';
@@ -67,6 +68,12 @@ async function exportedRows(path: string, format: ExportFormat): Promise<Map<str
     ids.forEach((id, r) => rows.set(id, vectorKey(table.getChild('embedding')!.at(r) as Float32Array)));
   }
   return rows;
+}
+
+async function readIdList(path: string): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const batch of readEmbeddings(path)) ids.push(...(batch.getChild('id')!.toArray() as string[]));
+  return ids;
 }
 
 const leftovers = (folder: string, stem: string) => readdirSync(folder).filter((f) => f.startsWith(stem));
@@ -163,5 +170,80 @@ describe('export fuzz', () => {
     }
     expect(outcomes.refused + outcomes.exact).toBe(200);
     expect(outcomes.refused).toBeGreaterThan(0);
+  });
+});
+
+describe('locks are leases: the Indexed Job flow', () => {
+  const CLI = ['--import', 'tsx', join(ROOT, 'src/cli.ts')];
+  const unshare = spawnSync('unshare', ['--pid', '--fork', '--kill-child', '--map-root-user', process.execPath, '-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  const canUnshare = unshare.status === 0 && unshare.stdout === '1';
+  const LEASE = { BULK_EMBED_LOCK_LEASE_MS: '1500' };
+
+  /** Runs the CLI (inside a new pid namespace when `isolated`, as node runs as PID 1 in a pod), SIGKILLing it once `killAt` records are done. */
+  function shardRun(args: string[], isolated: boolean, killAt?: number) {
+    const command = isolated ? 'unshare' : process.execPath;
+    const argv = isolated ? ['--pid', '--fork', '--kill-child', '--map-root-user', process.execPath, ...CLI, ...args] : [...CLI, ...args];
+    return new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((done) => {
+      const child = spawn(command, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...LEASE } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+        for (const line of chunk.split('\n')) {
+          if (killAt !== undefined && line.startsWith('{"event":"progress"') && (JSON.parse(line) as { done: number }).done >= killAt) child.kill('SIGKILL');
+        }
+      });
+      child.on('exit', (code, signal) => done({ code, signal, stdout, stderr }));
+    });
+  }
+
+  const input = join(dir, 'job.jsonl');
+  beforeAll(() => writeFileSync(input, jsonl(records(2400, 'job'))));
+  const expected = (index: number) => records(2400, 'job').map((r) => r.id).filter((id) => shardOf(id, 2) === index).sort();
+  const ids = async (path: string) => (await readIdList(path)).sort();
+
+  it.runIf(canUnshare)('a shard SIGKILLed as PID 1 of its pid namespace leaves its lock; the retry, PID 1 of a new namespace, completes with --resume', async () => {
+    const out = join(dir, 'job-ns');
+    const args = [input, '--out', out, '--model', TINY, '--window', '100', '--shard', '0/2', '--resume'];
+    const killed = await shardRun(args, true, 300);
+    expect(killed.signal ?? killed.code).not.toBe(0);
+    const lock = join(out, 'part-00000-of-00002.arrow.lock');
+    expect(existsSync(lock)).toBe(true);
+    expect(JSON.parse(readFileSync(lock, 'utf8')).pid).toBe(1); // what a pod's node writes
+    const retry = await shardRun(args, true);
+    expect(retry.code, retry.stderr).toBe(0);
+    expect(await ids(join(out, 'part-00000-of-00002.arrow'))).toEqual(expected(0));
+    expect(existsSync(lock)).toBe(false);
+  });
+
+  it('a lock left by a killed pod on another host (a shared volume) lapses after its lease; the retry on a new host completes with --resume', async () => {
+    const out = join(dir, 'job-host');
+    const args = [input, '--out', out, '--model', TINY, '--window', '100', '--shard', '1/2', '--resume'];
+    const killed = await shardRun(args, false, 300);
+    expect(killed.signal).toBe('SIGKILL');
+    const lock = join(out, 'part-00001-of-00002.arrow.lock');
+    // The killed pod's lock as another host wrote it: its pid (1) is alive here, so a pid check alone refuses forever.
+    const { mtime } = statSync(lock);
+    writeFileSync(lock, JSON.stringify({ pid: 1, host: 'embed-job-1-x7k2p', since: new Date().toISOString(), leaseMs: 1500 }));
+    utimesSync(lock, mtime, mtime);
+    const retry = await shardRun(args, false);
+    expect(retry.code, retry.stderr).toBe(0);
+    expect(await ids(join(out, 'part-00001-of-00002.arrow'))).toEqual(expected(1));
+  });
+
+  it('a lock whose holder renews its lease is refused (FileLockedError, exit 6), whatever host it names', async () => {
+    const out = join(dir, 'held.arrow');
+    const lock = `${out}.lock`;
+    writeFileSync(lock, JSON.stringify({ pid: 1, host: 'embed-job-2-live', since: new Date().toISOString(), leaseMs: 1500 }));
+    const renew = setInterval(() => utimesSync(lock, new Date(), new Date()), 200);
+    try {
+      const run = await shardRun([input, '--out', out, '--model', TINY], false);
+      expect(run.code).toBe(6);
+      expect(run.stderr).toContain('is being written by process 1 on embed-job-2-live');
+      expect(existsSync(out) ? statSync(out).size : 0).toBe(0);
+    } finally {
+      clearInterval(renew);
+    }
   });
 });
