@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeSchema } from './sink/arrow-ipc.js';
 import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
+import { checkCollection } from './sink/collection.js';
 import { exportBatches } from './sink/export.js';
 import { parseShard, shardFileName, shardFromEnvironment, shardRecords, type Shard } from './source/shard.js';
 import {
@@ -156,13 +157,7 @@ async function search(argv: string[]): Promise<number> {
   const k = count('-k', values.k) ?? 10;
   const files = embeddingFiles(positionals.slice(0, -1));
   if (typeof files === 'number') return files;
-  const description = await readDescription(files[0]!);
-  for (const other of files.slice(1)) {
-    const d = await readDescription(other);
-    for (const key of ['model', 'dim', 'pooling', 'normalize', 'prompt'] as const) {
-      if (JSON.stringify(d[key]) !== JSON.stringify(description[key])) throw new EmbeddingsFileError(other, `its ${key} (${JSON.stringify(d[key])}) differs from ${files[0]}'s (${JSON.stringify(description[key])}): not one collection`);
-    }
-  }
+  const { description } = (await checkCollection(files, 'search'))[0]!;
   if (files.length > 1) await checkUniqueIds(files);
   // The query is embedded as the file was: same pooling, normalisation and Matryoshka truncation.
   const embedder = await createEmbedder({
@@ -230,6 +225,7 @@ async function info(argv: string[]): Promise<number> {
   if (positionals.length < 1) throw new UsageError('info takes one or more files or folders');
   const files = embeddingFiles(positionals);
   if (typeof files === 'number') return files;
+  await checkCollection(files, 'info');
   if (files.length > 1) await checkUniqueIds(files);
   const described = [];
   for (const file of files) {
@@ -257,27 +253,16 @@ async function exportFiles(argv: string[]): Promise<number> {
   const files = embeddingFiles(positionals);
   if (typeof files === 'number') return files;
   if (files.some((f) => sameFile(f, values.out!))) throw new UsageError(`--out ${values.out} is one of the inputs: refusing to write onto it`);
+  // The whole collection is checked before the output is created: parts that disagree, are still
+  // being written or are missing are refused, never exported under the first part's description.
+  await checkCollection(files, 'export');
   if (files.length > 1) await checkUniqueIds(files);
-  const list = files;
-  const description = await readDescription(list[0]!);
   async function* batches() {
-    for (const file of list) {
-      const dim = file === list[0] ? description.dim : (await readDescription(file)).dim;
-      if (dim !== description.dim) throw new EmbeddingsFileError(file, `its vectors have ${dim} dims, ${list[0]}'s ${description.dim}: not one collection`);
-      yield* readEmbeddings(file);
-    }
+    for (const file of files as string[]) yield* readEmbeddings(file);
   }
   const result = await exportBatches(batches(), values.format, values.out);
   console.log(JSON.stringify({ out: values.out, format: values.format, files: files.length, ...result }));
   return 0;
-}
-
-async function readDescription(file: string) {
-  for await (const batch of readEmbeddings(file)) {
-    const description = describeSchema(batch.schema);
-    if (description) return description;
-  }
-  throw new EmbeddingsFileError(file, 'holds no rows written by bulk-embed');
 }
 
 /** Counts the records of a file in one quick pass, for the ETA. */

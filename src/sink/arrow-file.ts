@@ -144,6 +144,20 @@ export async function* readBatches(file: RandomAccessFile, options: ReadOptions 
   if (state.problem) throw new EmbeddingsFileError(file.name, `${state.problem} (the whole batches before it can be read with allowTruncated)`, state.validEnd);
 }
 
+/**
+ * Reads a file's schema and description without reading its rows (the first batch is decoded and
+ * checked on the way). Throws an EmbeddingsFileError for an empty file, a file with no readable
+ * schema, or a damaged one; the rows themselves are verified by whoever reads them next.
+ */
+export async function readSchema(file: RandomAccessFile): Promise<{ schema: Schema; description: FileDescription | null }> {
+  const state: WalkState = { validEnd: 0, closed: false };
+  for await (const _ of verifiedBatches(file, state)) break;
+  if (!state.schema || state.damagedSchema) {
+    throw new EmbeddingsFileError(file.name, (await file.size()) === 0 ? 'the file is empty' : `not a readable Arrow IPC stream (${state.problem ?? 'no schema'})`);
+  }
+  return { schema: state.schema, description: state.description ?? null };
+}
+
 /** Sink options. */
 export interface ArrowSinkOptions {
   /** Continue a file a previous run left (default false). */

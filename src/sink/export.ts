@@ -7,7 +7,7 @@ import { createWriteStream, statSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { RecordBatchFileWriter, Table, tableToIPC, type RecordBatch } from 'apache-arrow';
+import { makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct, Table, tableToIPC } from 'apache-arrow';
 import { EmbeddingsFileError, MissingDependencyError } from '../core/errors.js';
 
 export type ExportFormat = 'parquet' | 'arrow-file';
@@ -34,10 +34,10 @@ export async function exportBatches(batches: AsyncIterable<RecordBatch>, format:
   let exhausted = false;
   const counted = async function* () {
     try {
+      let target: Schema | null = null;
       for await (const batch of batches) {
-        // By position: apache-arrow's RecordBatch.select(names) pairs the kept fields with the wrong children.
-        const kept = batch.schema.fields.flatMap((f, i) => (INTERNAL_COLUMNS.has(f.name) ? [] : [i]));
-        const slim = batch.selectAt(kept);
+        target ??= new Schema(batch.schema.fields.filter((f) => !INTERNAL_COLUMNS.has(f.name)), batch.schema.metadata);
+        const slim = conform(batch, target, out);
         rows += slim.numRows;
         count++;
         yield slim;
@@ -59,6 +59,24 @@ export async function exportBatches(batches: AsyncIterable<RecordBatch>, format:
     throw sourceError ? (sourceError as { error: unknown }).error : error;
   }
   return { rows, batches: count, bytes: statSync(out).size };
+}
+
+/**
+ * A batch with the export's columns in the export's order, matched by name: parts of one
+ * collection may list their metadata columns in another order, and the writers silently drop or
+ * garble a batch whose schema is not the first's. Columns that differ in name or type are an
+ * EmbeddingsFileError (the collection check names the file before it gets here).
+ */
+function conform(batch: RecordBatch, target: Schema, out: string): RecordBatch {
+  const fields = batch.schema.fields;
+  const index = new Map(fields.map((f, i) => [f.name, i]));
+  const kept = fields.filter((f) => !INTERNAL_COLUMNS.has(f.name));
+  const shape = (f: { name: string; type: unknown; nullable: boolean }) => `${f.name}: ${String(f.type)}${f.nullable ? '' : ' not null'}`;
+  const same = kept.length === target.fields.length && target.fields.every((f) => index.has(f.name) && shape(fields[index.get(f.name)!]!) === shape(f));
+  if (!same) throw new EmbeddingsFileError(out, `a batch's columns (${kept.map(shape).join(', ')}) differ from the first batch's (${target.fields.map(shape).join(', ')}): not one collection`);
+  // By position: apache-arrow's RecordBatch.select(names) pairs the kept fields with the wrong children.
+  const children = target.fields.map((f) => batch.data.children[index.get(f.name)!]!);
+  return new RecordBatch(target, makeData({ type: new Struct(target.fields), length: batch.numRows, nullCount: 0, children }));
 }
 
 async function writeArrowFile(batches: AsyncIterable<RecordBatch>, path: string): Promise<void> {

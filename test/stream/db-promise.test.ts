@@ -247,3 +247,107 @@ describe('locks are leases: the Indexed Job flow', () => {
     }
   });
 });
+
+describe('folders are checked as a whole before anything is read as one', () => {
+  const folder = (name: string) => {
+    const path = join(dir, name);
+    mkdirSync(path, { recursive: true });
+    return path;
+  };
+  const part = (path: string, index: number, count: number) => join(path, `part-${String(index).padStart(5, '0')}-of-${String(count).padStart(5, '0')}.arrow`);
+  const withColumns = (n: number, prefix: string, order: 'ab' | 'ba') => records(n, prefix).map((r, i) => (order === 'ab' ? { ...r, a: `a${i}`, b: i } : { id: r.id, text: r.text, topic: r.topic, b: i, a: `a${i}` }));
+
+  it('parts whose metadata columns are in another order export every row of every part (Arrow file and Parquet), matched by name', async () => {
+    const parts = folder('order');
+    await embedder.embedTo(withColumns(120, 'p0-', 'ab'), part(parts, 0, 2), { windowSize: 50 });
+    await embedder.embedTo(withColumns(80, 'p1-', 'ba'), part(parts, 1, 2), { windowSize: 50 });
+    const want = new Map([...(await rowsOf(part(parts, 0, 2))), ...(await rowsOf(part(parts, 1, 2)))]);
+    expect(want.size).toBe(200);
+    for (const format of ['arrow-file', 'parquet'] as const) {
+      const out = join(dir, `order-out.${format}`);
+      const run = await runCli(['export', parts, '--format', format, '--out', out]);
+      expect(run.code, run.stderr).toBe(0);
+      expect(await exportedRows(out, format)).toEqual(want);
+    }
+    const table = tableFromIPC(readFileSync(join(dir, 'order-out.arrow-file')));
+    const bs = table.getChild('b')!.toArray() as Float64Array;
+    const as = table.getChild('a')!.toArray() as string[];
+    as.forEach((a, r) => expect(a).toBe(`a${bs[r]}`)); // each row's columns stayed its own
+  });
+
+  /** Runs export (both formats), info and search over `parts`; each must exit 6 with `message`, creating no file. */
+  async function refusedEverywhere(parts: string, message: RegExp, uses: ('export' | 'info' | 'search')[] = ['export', 'info', 'search']) {
+    for (const use of uses) {
+      const formats = use === 'export' ? (['parquet', 'arrow-file'] as const) : [null];
+      for (const format of formats) {
+        const out = join(dir, `refused.${format}`);
+        const args = use === 'export' ? ['export', parts, '--format', format!, '--out', out] : use === 'info' ? ['info', parts] : ['search', parts, 'topic 3', '--model', TINY];
+        const run = await runCli(args);
+        expect(run.code, `${use}: ${run.stderr}`).toBe(6);
+        expect(run.stderr, use).toMatch(message);
+        expect(run.stdout, use).toBe('');
+        if (format) {
+          expect(existsSync(out)).toBe(false);
+          expect(leftovers(dir, `refused.${format}`)).toEqual([]);
+        }
+      }
+    }
+  }
+
+  it('a part at another precision (int8 among float32) is refused by export, info and search, naming the part and the precision', async () => {
+    const parts = folder('mixed-precision');
+    await embedder.embedTo(records(60, 'f'), part(parts, 0, 2));
+    await embedder.embedTo(records(60, 'q'), part(parts, 1, 2), { precision: 'int8' });
+    await refusedEverywhere(parts, /part-00001-of-00002\.arrow: its precision \("int8"\) differs from .*part-00000-of-00002\.arrow's \("float32"\)/);
+  });
+
+  it('search over float32 parts and a binary part is refused, never ranked on two scales', async () => {
+    const parts = folder('binary-mix');
+    await embedder.embedTo(records(40, 'f'), part(parts, 0, 2));
+    await embedder.embedTo(records(40, 'b'), part(parts, 1, 2), { precision: 'binary' });
+    await refusedEverywhere(parts, /its precision \("binary"\) differs/, ['search']);
+  });
+
+  it('a part written by another model of the same dim is refused, never labelled with the first model', async () => {
+    const parts = folder('two-models');
+    await embedder.embedTo(records(30, 'x'), part(parts, 0, 2));
+    const other = await createEmbedder({ model: join(ROOT, 'models', 'fixture-st-cls') });
+    try {
+      await other.embedTo(records(30, 'y'), part(parts, 1, 2));
+    } finally {
+      await other.dispose();
+    }
+    await refusedEverywhere(parts, /part-00001-of-00002\.arrow: its model \(.*fixture-st-cls.*\) differs from/);
+  });
+
+  it('int8 parts calibrated to different ranges are refused by export (one schema holds one set of ranges); search reads each with its own', async () => {
+    const parts = folder('int8-ranges');
+    await embedder.embedTo(records(50, 'i'), part(parts, 0, 2), { precision: 'int8' });
+    await embedder.embedTo(records(50, 'j').map((r) => ({ ...r, text: `${r.text} with other words entirely, long enough to move the vector` })), part(parts, 1, 2), { precision: 'int8' });
+    await refusedEverywhere(parts, /its int8 ranges \(.*\) differ/, ['export']);
+    const search = await runCli(['search', parts, 'topic 3', '--model', TINY, '-k', '100']);
+    expect(search.code, search.stderr).toBe(0);
+    expect(search.stdout.trim().split('\n').length).toBe(100);
+  });
+
+  it('a part still being written (its lock is live) is refused by export, info and search', async () => {
+    const parts = folder('live');
+    await embedder.embedTo(records(30, 'l'), part(parts, 0, 2));
+    await embedder.embedTo(records(30, 'm'), part(parts, 1, 2));
+    const { openNodeFile } = await import('../../src/sink/node-file.js');
+    const writing = await openNodeFile(part(parts, 1, 2)); // holds the lock, as a running shard does
+    try {
+      await refusedEverywhere(parts, /part-00001-of-00002\.arrow: is being written by process \d+/);
+    } finally {
+      await writing.close();
+    }
+    expect((await runCli(['info', parts])).code).toBe(0);
+  });
+
+  it('a folder missing parts of part-I-of-N is refused, naming the missing parts', async () => {
+    const parts = folder('missing');
+    await embedder.embedTo(records(20, 's0-'), part(parts, 0, 4));
+    await embedder.embedTo(records(20, 's2-'), part(parts, 2, 4));
+    await refusedEverywhere(parts, /2 of its 4 parts are missing \(part-00001-of-00004\.arrow, part-00003-of-00004\.arrow\)/);
+  });
+});

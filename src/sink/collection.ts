@@ -1,0 +1,120 @@
+// A collection: the embeddings files that `search`, `info` and `export` read as one (the parts a
+// sharded run wrote in a folder, or files named together). Each reader used to look only at the
+// first file, so parts from another model, at another precision or with other int8 ranges were
+// read as if they were the first's, parts still being written were read half done, and missing
+// parts went unnoticed. Here the whole collection is checked before anything is read or written.
+import { basename, dirname } from 'node:path';
+import type { Schema } from 'apache-arrow';
+import { EmbeddingsFileError, FileLockedError } from '../core/errors.js';
+import { precisionOf, type FileDescription } from './arrow-ipc.js';
+import { readSchema } from './arrow-file.js';
+import { liveWriter, openNodeFile } from './node-file.js';
+import { needsRanges } from './precision.js';
+
+/** What reads the collection: each needs a different part of the files to agree. */
+export type CollectionUse = 'search' | 'info' | 'export';
+
+/** One checked file of a collection. */
+export interface CollectionFile {
+  file: string;
+  schema: Schema;
+  description: FileDescription;
+}
+
+const PART = /^part-(\d+)-of-(\d+)\.arrow$/;
+
+/**
+ * The parts missing from the `part-I-of-N.arrow` files of one folder, by name; throws when the
+ * folder mixes two shard counts. Files not named as parts are not judged.
+ */
+export function missingParts(folder: string, names: readonly string[]): string[] {
+  const parts = names.flatMap((name) => {
+    const match = PART.exec(name);
+    return match ? [{ name, index: Number(match[1]), count: Number(match[2]), width: match[1]!.length }] : [];
+  });
+  if (!parts.length) return [];
+  const counts = [...new Set(parts.map((p) => p.count))];
+  if (counts.length > 1) {
+    throw new EmbeddingsFileError(folder, `holds parts of ${counts.length} different shardings (${counts.map((c) => `of ${c}`).join(', ')}): not one collection`);
+  }
+  const count = counts[0]!;
+  const have = new Set(parts.map((p) => p.index));
+  const pad = (n: number) => String(n).padStart(parts[0]!.width, '0');
+  const missing: string[] = [];
+  for (let i = 0; i < count; i++) if (!have.has(i)) missing.push(`part-${pad(i)}-of-${pad(count)}.arrow`);
+  return missing;
+}
+
+/** A description's parts that must agree for a use, as comparable strings (metadata columns by meaning, not key order). */
+function agreeing(description: FileDescription, use: CollectionUse): Record<string, string> {
+  const precision = precisionOf(description);
+  const columns = Object.entries(description.metadataColumns).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const out: Record<string, string> = {
+    model: JSON.stringify(description.model),
+    dim: JSON.stringify(description.dim),
+    'model dim': JSON.stringify(description.modelDim ?? null),
+    pooling: JSON.stringify(description.pooling),
+    normalize: JSON.stringify(description.normalize),
+    dtype: JSON.stringify(description.dtype),
+    prompt: JSON.stringify(description.prompt ?? ''),
+    // Scores of different precisions are on different scales (Hamming ranks, sign cosines): never merged.
+    precision: JSON.stringify(precision),
+  };
+  if (use !== 'search') {
+    // One exported schema holds one set of columns, one float16 copy or none, and one set of int8/uint8 ranges.
+    out['metadata columns'] = JSON.stringify(Object.fromEntries(columns));
+    out['float16 copy'] = JSON.stringify(description.keepFloat16 ?? false);
+    if (needsRanges(precision)) out[`${precision} ranges`] = JSON.stringify(description.ranges);
+  }
+  return out;
+}
+
+/**
+ * Checks a collection as a whole before it is read as one: no file is still being written (its
+ * lock is live), every file is an embeddings file this library wrote, and all agree on what `use`
+ * needs (model, dim, pooling, prompt, precision; for info and export also the metadata columns by
+ * meaning, the float16 copy and the int8/uint8 ranges); the parts missing from a folder of
+ * `part-I-of-N.arrow` files are named. Throws an EmbeddingsFileError (FileLockedError for a live
+ * writer) naming the file and what differs; returns each file's schema and description.
+ */
+export async function checkCollection(files: readonly string[], use: CollectionUse): Promise<CollectionFile[]> {
+  const byFolder = new Map<string, string[]>();
+  for (const file of files) {
+    const folder = dirname(file);
+    byFolder.set(folder, [...(byFolder.get(folder) ?? []), basename(file)]);
+  }
+  for (const [folder, names] of byFolder) {
+    const missing = missingParts(folder, names);
+    if (missing.length) {
+      const count = Number(PART.exec(names.find((n) => PART.test(n))!)![2]);
+      throw new EmbeddingsFileError(folder, `${missing.length} of its ${count} parts are missing (${missing.join(', ')}): their rows would be left out; wait for those shards or run them`);
+    }
+  }
+  const checked: CollectionFile[] = [];
+  for (const file of files) {
+    const writer = await liveWriter(file);
+    if (writer) throw new FileLockedError(file, writer, ' (read it once that run has finished)');
+    const handle = await openNodeFile(file, true);
+    let head;
+    try {
+      head = await readSchema(handle);
+    } finally {
+      await handle.close();
+    }
+    if (!head.description) throw new EmbeddingsFileError(file, 'is an Arrow stream that bulk-embed did not write: not part of an embeddings collection');
+    checked.push({ file, schema: head.schema, description: head.description });
+  }
+  const first = checked[0];
+  if (!first) return checked;
+  const want = agreeing(first.description, use);
+  for (const other of checked.slice(1)) {
+    const got = agreeing(other.description, use);
+    for (const key of Object.keys(want)) {
+      if (got[key] !== want[key]) {
+        const shown = (v: string | undefined) => (v && v.length > 80 ? `${v.slice(0, 77)}...` : v);
+        throw new EmbeddingsFileError(other.file, `its ${key} (${shown(got[key])}) differs from ${first.file}'s (${shown(want[key])}): not one collection`);
+      }
+    }
+  }
+  return checked;
+}
