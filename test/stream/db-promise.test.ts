@@ -142,6 +142,27 @@ describe('row counts are cross-checked', () => {
   });
 });
 
+describe('search reports damaged rows', () => {
+  it('a row whose stored vector became NaN is refused by search, naming the batch and row, never dropped from the ranking in silence', async () => {
+    const bytes = readFileSync(source);
+    let vector: Float32Array | null = null;
+    for await (const batch of readEmbeddings(source)) {
+      const ids = batch.getChild('id')!.toArray() as string[];
+      const r = ids.indexOf('r150');
+      if (r >= 0) vector = Float32Array.from(batch.getChild('embedding')!.get(r)!.toArray() as Float32Array);
+    }
+    const at = bytes.indexOf(Buffer.from(vector!.buffer));
+    expect(at).toBeGreaterThan(0);
+    bytes.writeUInt32LE(0x7fc00000, at + 8); // the third value of r150's vector: NaN
+    const path = join(dir, 'nan.arrow');
+    writeFileSync(path, bytes);
+    await expect(rowsOf(path)).rejects.toThrow(EmbeddingsFileError); // the reader refuses it: the search must not answer
+    const error = await searchEmbeddings(path, vector!, 5).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EmbeddingsFileError);
+    expect(String(error)).toMatch(/corrupt record batch at byte \d+: row 50's vector is not a finite number/);
+  });
+});
+
 describe('export fuzz', () => {
   it('bits flipped at 200 seeded places: every export refuses (typed error, no file left) or writes exactly the source rows', async () => {
     const bytes = readFileSync(source);
