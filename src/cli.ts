@@ -135,9 +135,11 @@ async function embedFile(argv: string[]): Promise<number> {
   await embedder.dispose();
   const seconds = (performance.now() - started) / 1000;
   if (result.repaired) console.error(`embed: resume cut a damaged tail off ${values.out}: ${result.repaired}`);
+  if (result.calibration?.widened) console.error(`embed: ${result.calibration.widened} of ${result.file!.dim} dimensions of the ${values.precision} calibration sample (${result.calibration.rows} rows) were too narrow to hold later vectors and were widened`);
+  if (result.clamped?.values) console.error(`embed: ${result.clamped.values} values in ${result.clamped.rows} rows lay outside the file's ${values.precision ?? 'int8/uint8'} ranges and were stored as the end codes`);
   if (result.changed.count) console.error(`embed: ${result.changed.count} ids were committed from a different text than the input has now (e.g. ${result.changed.ids.slice(0, 5).join(', ')}); their stored vectors were kept`);
   console.log(JSON.stringify({
-    out: values.out, ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}), written: result.written, skipped: result.skipped, changed: result.changed.count, seconds: Number(seconds.toFixed(2)),
+    out: values.out, ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}), written: result.written, skipped: result.skipped, changed: result.changed.count, ...(result.clamped ? { clamped: result.clamped.values } : {}), seconds: Number(seconds.toFixed(2)),
     textsPerSec: Number((result.written / seconds).toFixed(1)),
   }));
   return 0;

@@ -6,7 +6,7 @@ import { AbortError, EmbeddingsFileError, InputFormatError, InvalidOptionError }
 import type { EmbedProgress, Embeddings } from '../core/types.js';
 import { positiveInteger } from '../core/validate.js';
 import { inferColumns, precisionOf, textHash, type FileDescription } from '../sink/arrow-ipc.js';
-import { calibrate, checkPrecision, checkRanges, needsRanges, type Precision, type QuantRanges } from '../sink/precision.js';
+import { CALIBRATION_ROWS, calibrateRanges, checkPrecision, checkRanges, countClamped, needsRanges, type Precision, type QuantRanges } from '../sink/precision.js';
 import { kindOf, RESERVED_COLUMNS } from '../sink/columns.js';
 import type { EmbeddingSink } from '../sink/arrow-file.js';
 import { committedFromSet, type CommittedIds } from '../sink/committed.js';
@@ -143,7 +143,7 @@ export interface EmbedToOptions extends Omit<StreamOptions, 'skipIds' | 'progres
    * quantize_embeddings does: int8/uint8 (a quarter of the size), binary/ubinary (1/32).
    */
   precision?: Precision;
-  /** int8/uint8 bounds per dimension; default: calibrated from the first window's vectors. Recorded in the file. */
+  /** int8/uint8 bounds per dimension; default: calibrated from the first 1024 rows (CALIBRATION_ROWS), narrow dimensions widened (calibrateRanges). Recorded in the file. */
   ranges?: QuantRanges;
   /** Also keep each vector in float16, so binary search can rescore its best candidates exactly. */
   keepFloat16?: boolean;
@@ -161,6 +161,10 @@ export interface EmbedToResult {
   changed: { count: number; ids: string[] };
   /** What resume cut off the sink before continuing (a half-written or corrupt tail), if anything. */
   repaired?: string;
+  /** int8/uint8: values of this run outside the file's ranges, stored as the end codes, and the rows that hold any. */
+  clamped?: { values: number; rows: number };
+  /** int8/uint8 ranges calibrated by this run: from how many rows, and how many dimensions were widened to the floor (see calibrateRanges). */
+  calibration?: { rows: number; widened: number };
 }
 
 const CHANGED_IDS_KEPT = 100;
@@ -184,6 +188,8 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
   let description: FileDescription | null = null;
   let repaired: string | undefined;
   let failed = false;
+  const clamped = { values: 0, rows: 0 };
+  let calibration: EmbedToResult['calibration'];
   try {
     const state = await sink.resumeState();
     repaired = state.repaired;
@@ -222,20 +228,53 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
         if (changed.count++ < CHANGED_IDS_KEPT) changed.ids.push(id);
       },
     });
+    const write = async (batch: StreamBatch, ranges?: QuantRanges): Promise<void> => {
+      description ??= {
+        model: info.model, dim: info.dim, pooling: info.pooling, normalize: info.normalize, dtype: info.dtype, float16, prompt,
+        ...(info.dim < info.modelDim ? { modelDim: info.modelDim } : {}),
+        precision,
+        ...(needsRanges(precision) ? { ranges: givenRanges ?? ranges! } : {}),
+        ...(keepFloat16 ? { keepFloat16 } : {}),
+        metadataColumns: inferColumns(batch.records.map((r) => r.metadata)), checksum: 'crc32',
+      };
+      for (const record of batch.records) checkMetadata(record, description.metadataColumns);
+      await sink.write(description, { ids: batch.ids, vectors: batch.embeddings.data, textHashes: batch.textHashes, metadata: batch.records.map((r) => r.metadata) });
+      if (needsRanges(precision)) {
+        const outside = countClamped(batch.embeddings.data, info.dim, description.ranges!);
+        clamped.values += outside.values;
+        clamped.rows += outside.rows;
+      }
+      written += batch.ids.length;
+    };
+    // int8/uint8 ranges of a new file are calibrated from the first CALIBRATION_ROWS rows, not the
+    // first window alone (a window of one record, or of near-identical texts, cannot represent the
+    // rest): the windows are held until then, then written in order.
+    const held: StreamBatch[] = [];
+    let heldRows = 0;
+    const flushHeld = async (): Promise<void> => {
+      if (!held.length) return;
+      const data = new Float32Array(heldRows * info.dim);
+      let at = 0;
+      for (const batch of held) {
+        data.set(batch.embeddings.data, at);
+        at += batch.embeddings.data.length;
+      }
+      const { ranges, widened } = calibrateRanges(data, info.dim);
+      calibration = { rows: heldRows, widened };
+      for (const batch of held.splice(0)) await write(batch, ranges);
+      heldRows = 0;
+    };
     try {
       for await (const batch of stream) {
-        description ??= {
-          model: info.model, dim: info.dim, pooling: info.pooling, normalize: info.normalize, dtype: info.dtype, float16, prompt,
-          ...(info.dim < info.modelDim ? { modelDim: info.modelDim } : {}),
-          precision,
-          ...(needsRanges(precision) ? { ranges: givenRanges ?? calibrate(batch.embeddings.data, info.dim) } : {}),
-          ...(keepFloat16 ? { keepFloat16 } : {}),
-          metadataColumns: inferColumns(batch.records.map((r) => r.metadata)), checksum: 'crc32',
-        };
-        for (const record of batch.records) checkMetadata(record, description.metadataColumns);
-        await sink.write(description, { ids: batch.ids, vectors: batch.embeddings.data, textHashes: batch.textHashes, metadata: batch.records.map((r) => r.metadata) });
-        written += batch.ids.length;
+        if (!description && needsRanges(precision) && !givenRanges) {
+          held.push(batch);
+          heldRows += batch.ids.length;
+          if (heldRows >= CALIBRATION_ROWS) await flushHeld();
+          continue;
+        }
+        await write(batch);
       }
+      if (!options.signal?.aborted) await flushHeld();
     } catch (error) {
       if (error instanceof AbortError || options.signal?.aborted) throw new AbortError(options.signal?.reason, { committed: written });
       throw error;
@@ -252,7 +291,10 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
       if (!failed) throw closeError;
     });
   }
-  return { written, skipped, file: description, changed, ...(repaired ? { repaired } : {}) };
+  return {
+    written, skipped, file: description, changed, ...(repaired ? { repaired } : {}),
+    ...(description && needsRanges(precisionOf(description)) ? { clamped } : {}), ...(calibration ? { calibration } : {}),
+  };
 }
 
 function memoryNow(): EmbedProgress['memory'] {

@@ -11,7 +11,8 @@ import { tableFromIPC } from '@uwdata/flechette';
 import { parquetReadObjects } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmbedder, EmbeddingsFileError, readEmbeddings, searchEmbeddings, shardOf, type NodeEmbedder } from '../../src/node.js';
-import { readMessageHeader } from '../../src/sink/arrow-ipc.js';
+import { describeSchema, readMessageHeader } from '../../src/sink/arrow-ipc.js';
+import { countClamped, dequantizer, type Precision, type QuantRanges } from '../../src/sink/precision.js';
 import { exportBatches, type ExportFormat } from '../../src/sink/export.js';
 import { createRng } from '../../tools/fixtures/rng.js';
 import { runCli } from '../helpers/cli.js';
@@ -370,5 +371,106 @@ describe('folders are checked as a whole before anything is read as one', () => 
     await embedder.embedTo(records(20, 's0-'), part(parts, 0, 4));
     await embedder.embedTo(records(20, 's2-'), part(parts, 2, 4));
     await refusedEverywhere(parts, /2 of its 4 parts are missing \(part-00001-of-00004\.arrow, part-00003-of-00004\.arrow\)/);
+  });
+});
+
+describe('int8/uint8 calibration that can represent the data', () => {
+  /** Each stored row decoded to the values its codes stand for, by id, with the file's ranges. */
+  async function decoded(path: string): Promise<{ rows: Map<string, Float64Array>; codes: Set<string>; ranges: QuantRanges; precision: Precision }> {
+    const rows = new Map<string, Float64Array>();
+    const codes = new Set<string>();
+    let ranges: QuantRanges | undefined;
+    let precision: Precision = 'int8';
+    for await (const batch of readEmbeddings(path)) {
+      const description = describeSchema(batch.schema)!;
+      precision = description.precision!;
+      ranges = description.ranges!;
+      const { start, step, offset } = dequantizer(precision, ranges);
+      const ids = batch.getChild('id')!.toArray() as string[];
+      ids.forEach((id, r) => {
+        const stored = batch.getChild('embedding')!.get(r)!.toArray() as Int8Array | Uint8Array;
+        codes.add(stored.join(','));
+        rows.set(id, Float64Array.from(stored, (code, j) => start[j]! + (code + offset) * step[j]!));
+      });
+    }
+    return { rows, codes, ranges: ranges!, precision };
+  }
+  const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+    let dot = 0;
+    let na = 0;
+    let nb = 0;
+    for (let j = 0; j < a.length; j++) {
+      dot += a[j]! * b[j]!;
+      na += a[j]! ** 2;
+      nb += b[j]! ** 2;
+    }
+    return dot / Math.sqrt(na * nb);
+  };
+  /** Checks every stored row against the float vector of its text, and the reported clamp count against an independent count. */
+  async function expectFaithful(path: string, texts: Map<string, string>, clamped: { values: number } | undefined) {
+    const file = await decoded(path);
+    expect(file.rows.size).toBe(texts.size);
+    const ids = [...texts.keys()];
+    const { data, dim } = await embedder.embed(ids.map((id) => texts.get(id)!));
+    const worst = Math.min(...ids.map((id, i) => cosine(file.rows.get(id)!, data.subarray(i * dim, (i + 1) * dim))));
+    expect(worst).toBeGreaterThan(0.99);
+    const independent = countClamped(data, dim, file.ranges).values;
+    expect(clamped).toBeDefined();
+    expect(Math.abs(clamped!.values - independent)).toBeLessThanOrEqual(Math.max(2, independent * 0.01));
+    return file;
+  }
+
+  it('one record, then --resume with 400 (int8): 400 distinct code vectors, each decoding to its own vector, not one code vector for all', async () => {
+    const input = records(400, 'one');
+    const path = join(dir, 'one-then-400.arrow');
+    await embedder.embedTo(input.slice(0, 1), path, { precision: 'int8' });
+    const result = await embedder.embedTo(input, path, { precision: 'int8', resume: true });
+    const file = await expectFaithful(path, new Map(input.map((r) => [r.id, r.text])), result.clamped);
+    expect(file.codes.size).toBe(400);
+  });
+
+  it('50 rows of "N/A" first (uint8): every other row keeps its own codes', async () => {
+    const input = records(400, 'na').map((r, i) => (i < 50 ? { ...r, text: 'N/A' } : r));
+    const path = join(dir, 'na-first.arrow');
+    const result = await embedder.embedTo(input, path, { precision: 'uint8', windowSize: 50 });
+    const file = await expectFaithful(path, new Map(input.map((r) => [r.id, r.text])), result.clamped);
+    expect(file.codes.size).toBe(351);
+  });
+
+  it('a first window of 1,024 near-identical texts: later rows are not clamped in silence, and search finds what float32 search finds', async () => {
+    const input = [
+      ...Array.from({ length: 1024 }, (_, i) => ({ id: `same${i}`, text: `the same note about rivers ${i % 2 ? 'and' : 'or'} gardens`, topic: 't0' })),
+      ...records(300, 'later'),
+    ];
+    const path = join(dir, 'near-identical.arrow');
+    const result = await embedder.embedTo(input, path, { precision: 'int8' });
+    expect(result.calibration).toMatchObject({ rows: 1024 });
+    await expectFaithful(path, new Map(input.map((r) => [r.id, r.text])), result.clamped);
+    const exact = join(dir, 'near-identical-float32.arrow');
+    await embedder.embedTo(input, exact);
+    let found = 0;
+    for (const probe of ['later7', 'later77', 'later150', 'later299']) {
+      const { data } = await embedder.embed([input.find((r) => r.id === probe)!.text]);
+      const want = new Set((await searchEmbeddings(exact, data, 10)).map((h) => h.id));
+      found += (await searchEmbeddings(path, data, 10)).filter((h) => want.has(h.id)).length;
+    }
+    expect(found / 40).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('values clamped outside the ranges are counted: in the CLI JSON line and in embedTo results', async () => {
+    const input = join(dir, 'clamp.jsonl');
+    writeFileSync(input, jsonl(records(40, 'c')));
+    const out = join(dir, 'clamp.arrow');
+    // Ranges pinned to a band around zero: most values lie outside and are clamped.
+    const first = await runCli([input, '--out', out, '--model', TINY, '--precision', 'int8']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toHaveProperty('clamped');
+    const { ranges } = await decoded(out);
+    const { data, dim } = await embedder.embed(records(40, 'c').map((r) => r.text));
+    expect(JSON.parse(first.stdout).clamped).toBe(countClamped(data, dim, ranges).values);
+    const narrow = { min: ranges.min.map(() => -0.01), max: ranges.max.map(() => 0.01) };
+    const pinned = await embedder.embedTo(records(40, 'c'), join(dir, 'pinned.arrow'), { precision: 'int8', ranges: narrow });
+    expect(pinned.clamped!.values).toBe(countClamped(data, dim, narrow).values);
+    expect(pinned.clamped!.values).toBeGreaterThan(0);
   });
 });
