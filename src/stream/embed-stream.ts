@@ -215,11 +215,15 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
         throw new EmbeddingsFileError('sink', `was written with another ${mismatch.join(', ')} (${was.join(', ')}): cannot resume it with this embedder`);
       }
     }
+    // int8/uint8 windows held until the calibration sample is complete (see flushHeld below).
+    const held: StreamBatch[] = [];
+    let heldRows = 0;
     const progress = progressReporter(options.total ?? NaN, options.onProgress, 100, () => ({ memory: memoryNow() }));
     const stream = embedStream(engine, source, {
       ...options, skipIds: state.committed, progress,
       // A repeat is an id committed before this run that the source already reached, or one this run wrote.
-      confirmDuplicate: async (id: string) => (await state.committed.reached(id)) ?? (sink.contains ? sink.contains(id) : true),
+      // Windows held for calibration are not in the sink yet: they are asked first.
+      confirmDuplicate: async (id: string) => held.some((b) => b.ids.includes(id)) || ((await state.committed.reached(id)) ?? (sink.contains ? sink.contains(id) : true)),
       onSkip: (n) => {
         skipped += n;
         progress.add(n, 0);
@@ -249,8 +253,6 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
     // int8/uint8 ranges of a new file are calibrated from the first CALIBRATION_ROWS rows, not the
     // first window alone (a window of one record, or of near-identical texts, cannot represent the
     // rest): the windows are held until then, then written in order.
-    const held: StreamBatch[] = [];
-    let heldRows = 0;
     const flushHeld = async (): Promise<void> => {
       if (!held.length) return;
       const data = new Float32Array(heldRows * info.dim);

@@ -457,6 +457,13 @@ describe('int8/uint8 calibration that can represent the data', () => {
     expect(found / 40).toBeGreaterThanOrEqual(0.9);
   });
 
+  it('an id repeated across windows held for calibration is still refused as a duplicate', async () => {
+    const input = records(60, 'dup');
+    input[45] = { ...input[45]!, id: 'dup3' };
+    const path = join(dir, 'dup-held.arrow');
+    await expect(embedder.embedTo(input, path, { precision: 'int8', windowSize: 10 })).rejects.toThrow(/id "dup3" appears more than once/);
+  });
+
   it('values clamped outside the ranges are counted: in the CLI JSON line and in embedTo results', async () => {
     const input = join(dir, 'clamp.jsonl');
     writeFileSync(input, jsonl(records(40, 'c')));
