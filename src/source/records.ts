@@ -41,8 +41,11 @@ export async function* readRecords(source: RecordSource, options: RecordOptions 
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** Converts one item; `where` names it in errors. */
-export function toRecord(item: unknown, position: number, textField: string, idField: string, name: string, where = `${name} record ${position}`): EmbedRecord {
+/**
+ * Converts one item; `where` names it in errors. `rawId` is a numeric id's source text (JSONL),
+ * kept as the id instead of the float64 JSON.parse made of it.
+ */
+export function toRecord(item: unknown, position: number, textField: string, idField: string, name: string, where = `${name} record ${position}`, rawId?: string): EmbedRecord {
   if (typeof item === 'string') return { id: String(position), text: item, metadata: {} };
   if (item === null || typeof item !== 'object' || Array.isArray(item)) {
     throw new InputFormatError(where, `expected a string or an object with a "${textField}" field, got ${item === null ? 'null' : Array.isArray(item) ? 'an array' : typeof item}`);
@@ -51,16 +54,21 @@ export function toRecord(item: unknown, position: number, textField: string, idF
   const text = record[textField];
   if (text === undefined) throw new InputFormatError(where, `missing field "${textField}"`);
   if (typeof text !== 'string') throw new InputFormatError(where, `field "${textField}" is ${typeof text}, not a string`);
-  const rawId = record[idField];
-  if (rawId !== undefined && rawId !== null && typeof rawId !== 'string' && typeof rawId !== 'number') {
+  const givenId = record[idField];
+  if (givenId !== undefined && givenId !== null && typeof givenId !== 'string' && typeof givenId !== 'number') {
     throw new InputFormatError(where, `field "${idField}" must be a string or a number`);
+  }
+  // A number past 2^53 is not the integer the source had (tweet and Snowflake ids are this large),
+  // and two such ids can become one: refused, unless its source text is known (JSONL).
+  if (typeof givenId === 'number' && rawId === undefined && Number.isInteger(givenId) && !Number.isSafeInteger(givenId)) {
+    throw new InputFormatError(where, `field "${idField}" is the number ${givenId}, beyond 2^53, where numbers lose digits: pass ids this large as strings (quote them)`);
   }
   const metadata: Record<string, MetadataValue> = {};
   for (const [key, value] of Object.entries(record)) {
     if (key === textField || key === idField) continue;
     metadata[key] = value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? value : JSON.stringify(value);
   }
-  const id = rawId === undefined || rawId === null ? String(position) : String(rawId);
+  const id = givenId === undefined || givenId === null ? String(position) : rawId ?? String(givenId);
   // A lone surrogate cannot be stored as UTF-8: two such ids would both become U+FFFD and collide.
   if (LONE_SURROGATE.test(id)) throw new InputFormatError(where, `field "${idField}" is not well-formed Unicode (a lone surrogate at index ${id.search(LONE_SURROGATE)})`);
   return { id, text, metadata };

@@ -67,7 +67,11 @@ export async function* parseTextRecords(input: AsyncIterable<string>, format: Te
       } catch (cause) {
         throw new InputFormatError(`${name} line ${number}`, `bad JSON (${(cause as Error).message})`, { cause });
       }
-      yield toRecord(value, position++, textField, idField, name, `${name} line ${number}`);
+      // JSON.parse turns a numeric id into a float64: 1234567890123456789 would become
+      // "1234567890123456800" and 1.50 "1.5". The id keeps its source text instead.
+      const numericId = value !== null && typeof value === 'object' && typeof (value as Record<string, unknown>)[idField] === 'number';
+      const rawId = numericId ? memberSource(line, idField) : undefined;
+      yield toRecord(value, position++, textField, idField, name, `${name} line ${number}`, rawId);
     }
     return;
   }
@@ -82,6 +86,54 @@ export async function* parseTextRecords(input: AsyncIterable<string>, format: Te
     if (fields.length !== header.length) throw new InputFormatError(`${name} line ${line}`, `${fields.length} fields where the header has ${header.length}`);
     const record = Object.fromEntries(header.map((h, i) => [h, fields[i]!]));
     yield toRecord(record, position++, textField, idField, name, `${name} line ${line}`);
+  }
+}
+
+/**
+ * The source text of member `key` of the JSON object on `line` (already parsed, so well-formed),
+ * as JSON.parse keeps it: the last of repeated keys. Walks the top-level members only, skipping
+ * strings (with escapes) and nested values, so a key inside a nested object is never taken.
+ */
+export function memberSource(line: string, key: string): string | undefined {
+  let i = line.indexOf('{') + 1;
+  let found: string | undefined;
+  const space = () => {
+    while (i < line.length && ' \t\r\n'.includes(line[i]!)) i++;
+  };
+  const skipString = () => {
+    for (i++; i < line.length && line[i] !== '"'; i++) if (line[i] === '\\') i++;
+    i++;
+  };
+  const skipValue = () => {
+    if (line[i] === '"') return skipString();
+    let depth = 0;
+    for (; i < line.length; i++) {
+      const c = line[i]!;
+      if (c === '"') {
+        skipString();
+        i--;
+      } else if (c === '{' || c === '[') depth++;
+      else if (c === '}' || c === ']') {
+        if (depth === 0) return;
+        depth--;
+      } else if (c === ',' && depth === 0) return;
+    }
+  };
+  for (;;) {
+    space();
+    if (line[i] !== '"') return found;
+    const keyStart = i;
+    skipString();
+    const name = JSON.parse(line.slice(keyStart, i)) as string;
+    space();
+    i++; // the colon
+    space();
+    const valueStart = i;
+    skipValue();
+    if (name === key) found = line.slice(valueStart, i).trim();
+    space();
+    if (line[i] !== ',') return found;
+    i++;
   }
 }
 

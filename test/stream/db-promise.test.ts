@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { tableFromIPC } from '@uwdata/flechette';
 import { parquetReadObjects } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEmbedder, EmbeddingsFileError, readEmbeddings, searchEmbeddings, shardOf, type NodeEmbedder } from '../../src/node.js';
+import { createEmbedder, EmbeddingsFileError, InputFormatError, readEmbeddings, searchEmbeddings, shardOf, type NodeEmbedder } from '../../src/node.js';
 import { describeSchema, readMessageHeader } from '../../src/sink/arrow-ipc.js';
 import { countClamped, dequantizer, type Precision, type QuantRanges } from '../../src/sink/precision.js';
 import { exportBatches, type ExportFormat } from '../../src/sink/export.js';
@@ -479,5 +479,23 @@ describe('int8/uint8 calibration that can represent the data', () => {
     const pinned = await embedder.embedTo(records(40, 'c'), join(dir, 'pinned.arrow'), { precision: 'int8', ranges: narrow });
     expect(pinned.clamped!.values).toBe(countClamped(data, dim, narrow).values);
     expect(pinned.clamped!.values).toBeGreaterThan(0);
+  });
+});
+
+describe('numeric ids', () => {
+  it('JSONL ids given as numbers keep their exact source text (Snowflake-sized, 2^53 and 2^53+1, 1.50)', async () => {
+    const ids = ['1234567890123456789', '9007199254740992', '9007199254740993', '1.50', '1.5', '-7', '3e2'];
+    const input = join(dir, 'numeric-ids.jsonl');
+    writeFileSync(input, ids.map((id, i) => `{"id": ${id}, "text": "text ${i}"}`).join('\n') + '\n');
+    const out = join(dir, 'numeric-ids.arrow');
+    const run = await runCli([input, '--out', out, '--model', TINY]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(await readIdList(out)).toEqual(ids);
+  });
+
+  it('a number id beyond 2^53 from a JavaScript source (its digits already lost) is refused, saying to quote it', async () => {
+    const error = await embedder.embedTo([{ id: 2 ** 53 + 2, text: 'x' }], join(dir, 'js-big-id.arrow')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InputFormatError);
+    expect(String(error)).toMatch(/source record 0: field "id" is the number 9007199254740994, beyond 2\^53.*quote them/);
   });
 });
