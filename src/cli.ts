@@ -2,18 +2,18 @@
 // The `embed` command: embed a JSONL/CSV/text file (or stdin) into an Arrow file, resumably;
 // search an Arrow file; describe one. Exit codes: 0 done, 1 unexpected failure, 2 usage,
 // 3 file not found, 4 bad input, 5 model problem, 6 embeddings file problem, 130 interrupted.
-import { createReadStream, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createReadStream, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeSchema } from './sink/arrow-ipc.js';
 import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
 import { checkCollection } from './sink/collection.js';
-import { exportBatches } from './sink/export.js';
+import { exportBatches, partialPath } from './sink/export.js';
 import { parseShard, shardFileName, shardFromEnvironment, shardRecords, type Shard } from './source/shard.js';
 import {
   AbortError, createEmbedder, DEFAULT_MODEL, EmbeddingsFileError, InputFormatError, InvalidOptionError, MissingDependencyError, ModelFileError, ModelFormatError,
   readEmbeddings, searchEmbeddings, type EmbedProgress, type Precision,
 } from './node.js';
+import { checkPrecision } from './sink/precision.js';
 import { FingerprintSet, idFingerprint } from './util/fingerprint-set.js';
 
 const USAGE = `usage:
@@ -79,10 +79,12 @@ async function embedFile(argv: string[]): Promise<number> {
   if (values.shard !== undefined && values.shards !== undefined) throw new UsageError('--shard I/N and --shards N exclude each other');
   const shard: Shard | null = values.shard !== undefined ? parseShard(values.shard)
     : values.shards !== undefined ? shardFromEnvironment(process.env, count('--shards', values.shards)!) : null;
+  // Option values are checked before anything is created: a bad one is a usage error (exit 2), never a 0-byte output.
+  if (values.precision !== undefined) checkPrecision(values.precision);
+  const outFolder = shard ? values.out : null;
   if (shard) {
     // A shard writes its own file in the output folder; resume then works per shard.
     if (existsSync(values.out) && !statSync(values.out).isDirectory()) throw new UsageError(`--out ${values.out} must be a folder when sharding (each shard writes part-I-of-N.arrow in it)`);
-    mkdirSync(values.out, { recursive: true });
     values.out = join(values.out, shardFileName(shard));
   }
   const input = positionals[0]!;
@@ -102,6 +104,7 @@ async function embedFile(argv: string[]): Promise<number> {
     pooling: values.pooling as 'mean' | undefined, dimensions: count('--dimensions', values.dimensions),
   });
   const prompt = { prompt: values.prompt, promptName: values['prompt-name'] };
+  if (outFolder) mkdirSync(outFolder, { recursive: true });
   const chunks = input === '-' ? stdinText() : createReadStream(input, { encoding: 'utf8', highWaterMark: 1 << 16 });
   const sourceName = input === '-' ? 'stdin' : input;
   const parsed = parseTextRecords(chunks, format, { textField: values['text-field'], idField: values['id-field'], sourceName });
@@ -227,19 +230,18 @@ async function info(argv: string[]): Promise<number> {
   if (positionals.length < 1) throw new UsageError('info takes one or more files or folders');
   const files = embeddingFiles(positionals);
   if (typeof files === 'number') return files;
-  await checkCollection(files, 'info');
+  const checked = await checkCollection(files, 'info');
   if (files.length > 1) await checkUniqueIds(files);
   const described = [];
-  for (const file of files) {
+  // The schema comes from the file's head, so a part with no rows (an empty shard) is described too.
+  for (const { file, schema, description } of checked) {
     let rows = 0;
     let batches = 0;
-    let schema: import('apache-arrow').Schema | null = null;
     for await (const batch of readEmbeddings(file)) {
       rows += batch.numRows;
       batches++;
-      schema = batch.schema;
     }
-    described.push({ file, rows, batches, columns: schema?.fields.map((f) => `${f.name}: ${f.type}`) ?? [], description: schema ? describeSchema(schema) : null });
+    described.push({ file, rows, batches, columns: schema.fields.map((f) => `${f.name}: ${f.type}`), description });
   }
   const one = described.length === 1 && !statSync(positionals[0]!).isDirectory();
   console.log(JSON.stringify(one ? described[0] : { files: described, rows: described.reduce((a, d) => a + d.rows, 0) }, null, 2));
@@ -251,6 +253,8 @@ async function exportFiles(argv: string[]): Promise<number> {
   if (positionals.length < 1) throw new UsageError('export takes one or more files or folders');
   if (values.format !== 'parquet' && values.format !== 'arrow-file') throw new UsageError(`--format must be parquet or arrow-file, not ${values.format ?? 'missing'}`);
   if (!values.out) throw new UsageError('--out <file> is required');
+  if (existsSync(values.out) && statSync(values.out).isDirectory()) throw new UsageError(`--out ${values.out} is a folder: name the file to write`);
+  if (!existsSync(dirname(resolve(values.out)))) return fail(EXIT.notFound, `the folder for --out ${values.out} does not exist: ${dirname(resolve(values.out))}`);
   if (existsSync(values.out) && !values.overwrite) return fail(EXIT.file, `${values.out} exists: pass --overwrite to replace it`);
   const files = embeddingFiles(positionals);
   if (typeof files === 'number') return files;
@@ -261,6 +265,15 @@ async function exportFiles(argv: string[]): Promise<number> {
   if (files.length > 1) await checkUniqueIds(files);
   async function* batches() {
     for (const file of files as string[]) yield* readEmbeddings(file);
+  }
+  // Ctrl-C or SIGTERM mid-export: the temporary file goes too, nothing half-written is left.
+  const out = values.out;
+  for (const signal of Object.keys(SIGNAL_EXIT) as (keyof typeof SIGNAL_EXIT)[]) {
+    process.once(signal, () => {
+      rmSync(partialPath(out), { force: true });
+      console.error(`embed: export stopped by ${signal}; nothing was written to ${out}`);
+      process.exit(SIGNAL_EXIT[signal]);
+    });
   }
   const result = await exportBatches(batches(), values.format, values.out);
   console.log(JSON.stringify({ out: values.out, format: values.format, files: files.length, ...result }));
@@ -317,7 +330,9 @@ main(process.argv.slice(2)).then(
     const e = error as Error;
     if (error instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.exit(fail(EXIT.usage, `${e.message}\n${USAGE}`));
     if (error instanceof InputFormatError) process.exit(fail(EXIT.input, e.message));
-    if (error instanceof ModelFileError || error instanceof ModelFormatError || error instanceof InvalidOptionError || error instanceof MissingDependencyError) {
+    // Every InvalidOptionError the CLI can meet comes from a flag's value (--shard, --pooling, --precision...).
+    if (error instanceof InvalidOptionError) process.exit(fail(EXIT.usage, `${e.message}\n${USAGE}`));
+    if (error instanceof ModelFileError || error instanceof ModelFormatError || error instanceof MissingDependencyError) {
       process.exit(fail(EXIT.model, e.message));
     }
     if (error instanceof EmbeddingsFileError) process.exit(fail(EXIT.file, e.message));

@@ -61,16 +61,22 @@ export class DisposedError extends EmbedError {
   }
 }
 
-/** An embed cancelled through its AbortSignal; from embedTo, `committed` rows of this run were written and stay. */
+/**
+ * An embed cancelled through its AbortSignal; from embedTo, `committed` rows of this run were
+ * written and stay; from embedStream, `yielded` records were handed out before it.
+ */
 export class AbortError extends EmbedError {
   override name = 'AbortError';
   readonly committed?: number;
-  constructor(reason?: unknown, details: { committed?: number } = {}) {
+  readonly yielded?: number;
+  constructor(reason?: unknown, details: { committed?: number; yielded?: number } = {}) {
     // A bare abort() gives a DOMException named AbortError whose message adds nothing.
     const plain = reason === undefined || (reason instanceof Error && reason.name === 'AbortError');
     const committed = details.committed === undefined ? '' : `; ${details.committed} rows of this run were committed and stay (resume continues)`;
-    super(`embedding was aborted${plain ? '' : `: ${reason instanceof Error ? reason.message : String(reason)}`}${committed}`);
+    const yielded = details.yielded === undefined ? '' : `; ${details.yielded} records were yielded before it`;
+    super(`embedding was aborted${plain ? '' : `: ${reason instanceof Error ? reason.message : String(reason)}`}${committed}${yielded}`);
     if (details.committed !== undefined) this.committed = details.committed;
+    if (details.yielded !== undefined) this.yielded = details.yielded;
   }
 }
 

@@ -19,6 +19,8 @@ export interface CollectionFile {
   file: string;
   schema: Schema;
   description: FileDescription;
+  /** False for a part with a schema and no rows (an empty shard). */
+  hasRows: boolean;
 }
 
 const PART = /^part-(\d+)-of-(\d+)\.arrow$/;
@@ -102,17 +104,23 @@ export async function checkCollection(files: readonly string[], use: CollectionU
       await handle.close();
     }
     if (!head.description) throw new EmbeddingsFileError(file, 'is an Arrow stream that bulk-embed did not write: not part of an embeddings collection');
-    checked.push({ file, schema: head.schema, description: head.description });
+    checked.push({ file, schema: head.schema, description: head.description, hasRows: head.hasRows });
   }
   const first = checked[0];
   if (!first) return checked;
-  const want = agreeing(first.description, use);
+  // Metadata columns and ranges come from a part's rows: a part without rows (an empty shard)
+  // has none to disagree with, so those are compared among parts with rows only.
+  const fromRows = (key: string) => key === 'metadata columns' || key.endsWith(' ranges');
+  const firstWithRows = checked.find((c) => c.hasRows);
+  const shown = (v: string | undefined) => (v && v.length > 80 ? `${v.slice(0, 77)}...` : v);
   for (const other of checked.slice(1)) {
     const got = agreeing(other.description, use);
-    for (const key of Object.keys(want)) {
-      if (got[key] !== want[key]) {
-        const shown = (v: string | undefined) => (v && v.length > 80 ? `${v.slice(0, 77)}...` : v);
-        throw new EmbeddingsFileError(other.file, `its ${key} (${shown(got[key])}) differs from ${first.file}'s (${shown(want[key])}): not one collection`);
+    for (const key of Object.keys(got)) {
+      const reference = fromRows(key) ? firstWithRows : first;
+      if (!reference || reference === other || (fromRows(key) && !other.hasRows)) continue;
+      const want = agreeing(reference.description, use)[key];
+      if (got[key] !== want) {
+        throw new EmbeddingsFileError(other.file, `its ${key} (${shown(got[key])}) differs from ${reference.file}'s (${shown(want)}): not one collection`);
       }
     }
   }

@@ -9,6 +9,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct, Table, tableToIPC } from 'apache-arrow';
 import { EmbeddingsFileError, MissingDependencyError } from '../core/errors.js';
+import { fileError } from './node-file.js';
 
 export type ExportFormat = 'parquet' | 'arrow-file';
 
@@ -23,8 +24,11 @@ export interface ExportResult {
 }
 
 /** Writes `batches` to `out` in `format`, through a temporary file renamed at the end (never a half file at `out`). */
+/** The temporary file an export writes before renaming it to `out` (removed on failure, and by the CLI on Ctrl-C). */
+export const partialPath = (out: string): string => `${out}.partial-${process.pid}`;
+
 export async function exportBatches(batches: AsyncIterable<RecordBatch>, format: ExportFormat, out: string): Promise<ExportResult> {
-  const tmp = `${out}.partial-${process.pid}`;
+  const tmp = partialPath(out);
   let rows = 0;
   let count = 0;
   // The writers may swallow an error thrown by their source (parquet-wasm ends its stream as if
@@ -56,7 +60,8 @@ export async function exportBatches(batches: AsyncIterable<RecordBatch>, format:
     await rename(tmp, out);
   } catch (error) {
     await rm(tmp, { force: true });
-    throw sourceError ? (sourceError as { error: unknown }).error : error;
+    // OS errors (no such folder, a folder in the way, a full disk) name the output, not a stack.
+    throw sourceError ? (sourceError as { error: unknown }).error : fileError(out, error);
   }
   return { rows, batches: count, bytes: statSync(out).size };
 }

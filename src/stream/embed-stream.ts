@@ -121,13 +121,25 @@ export async function* embedStream(engine: Engine, source: RecordSource | AsyncI
   // One window ahead: the next window is read and embedded while the consumer handles this one
   // (a sink encodes and syncs it), so the model is not idle during writes. Two windows at most
   // are in flight; a slow consumer still slows the reading.
+  // An aborted signal ends the stream with an AbortError (as embedTo rejects), never as if the
+  // source had ended: a consumer must not take a cut-short stream for the whole corpus.
+  let yielded = 0;
+  const aborted = () => new AbortError(options.signal!.reason, { yielded });
   let pending = nextWindow();
   for (;;) {
-    const batch = await pending;
+    let batch: StreamBatch | null;
+    try {
+      batch = await pending;
+    } catch (error) {
+      if (options.signal?.aborted) throw aborted();
+      throw error;
+    }
+    if (options.signal?.aborted) throw aborted();
     if (!batch) return;
     pending = nextWindow();
     pending.catch(() => undefined); // surfaces when the consumer asks for the next batch
     yield batch;
+    yielded += batch.ids.length;
   }
 }
 
@@ -232,15 +244,16 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
         if (changed.count++ < CHANGED_IDS_KEPT) changed.ids.push(id);
       },
     });
+    const describe = (metadataColumns: FileDescription['metadataColumns'], ranges?: QuantRanges): FileDescription => ({
+      model: info.model, dim: info.dim, pooling: info.pooling, normalize: info.normalize, dtype: info.dtype, float16, prompt,
+      ...(info.dim < info.modelDim ? { modelDim: info.modelDim } : {}),
+      precision,
+      ...(needsRanges(precision) ? { ranges: givenRanges ?? ranges! } : {}),
+      ...(keepFloat16 ? { keepFloat16 } : {}),
+      metadataColumns, checksum: 'crc32',
+    });
     const write = async (batch: StreamBatch, ranges?: QuantRanges): Promise<void> => {
-      description ??= {
-        model: info.model, dim: info.dim, pooling: info.pooling, normalize: info.normalize, dtype: info.dtype, float16, prompt,
-        ...(info.dim < info.modelDim ? { modelDim: info.modelDim } : {}),
-        precision,
-        ...(needsRanges(precision) ? { ranges: givenRanges ?? ranges! } : {}),
-        ...(keepFloat16 ? { keepFloat16 } : {}),
-        metadataColumns: inferColumns(batch.records.map((r) => r.metadata)), checksum: 'crc32',
-      };
+      description ??= describe(inferColumns(batch.records.map((r) => r.metadata)), ranges);
       for (const record of batch.records) checkMetadata(record, description.metadataColumns);
       await sink.write(description, { ids: batch.ids, vectors: batch.embeddings.data, textHashes: batch.textHashes, metadata: batch.records.map((r) => r.metadata) });
       if (needsRanges(precision)) {
@@ -277,6 +290,13 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
         await write(batch);
       }
       if (!options.signal?.aborted) await flushHeld();
+      // A source with no records (an empty input, a shard no id hashes to) still gets a file with
+      // its schema and no rows, which readers, search and export take as an empty part. Its
+      // int8/uint8 ranges quantize nothing: a resume of a file without rows calibrates afresh.
+      if (!description && !options.signal?.aborted) {
+        description = describe({}, needsRanges(precision) ? calibrateRanges(new Float32Array(0), info.dim).ranges : undefined);
+        await sink.write(description, { ids: [], vectors: new Float32Array(0), textHashes: [], metadata: [] });
+      }
     } catch (error) {
       if (error instanceof AbortError || options.signal?.aborted) throw new AbortError(options.signal?.reason, { committed: written });
       throw error;

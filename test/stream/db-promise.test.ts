@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { tableFromIPC } from '@uwdata/flechette';
 import { parquetReadObjects } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEmbedder, EmbeddingsFileError, InputFormatError, readEmbeddings, searchEmbeddings, shardOf, type NodeEmbedder } from '../../src/node.js';
+import { AbortError, createEmbedder, EmbeddingsFileError, InputFormatError, readEmbeddings, searchEmbeddings, shardOf, type NodeEmbedder } from '../../src/node.js';
 import { describeSchema, readMessageHeader } from '../../src/sink/arrow-ipc.js';
 import { countClamped, dequantizer, type Precision, type QuantRanges } from '../../src/sink/precision.js';
 import { exportBatches, type ExportFormat } from '../../src/sink/export.js';
@@ -497,5 +497,84 @@ describe('numeric ids', () => {
     const error = await embedder.embedTo([{ id: 2 ** 53 + 2, text: 'x' }], join(dir, 'js-big-id.arrow')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InputFormatError);
     expect(String(error)).toMatch(/source record 0: field "id" is the number 9007199254740994, beyond 2\^53.*quote them/);
+  });
+});
+
+describe('streams end honestly, empty parts are valid, usage errors create nothing', () => {
+  it('embedStream with a signal aborted during window 2 throws AbortError with the count yielded, never ends as if the source had ended', async () => {
+    const controller = new AbortController();
+    let yielded = 0;
+    const run = async () => {
+      for await (const batch of embedder.embedStream(records(5000, 'ab'), { windowSize: 256, signal: controller.signal })) {
+        yielded += batch.ids.length;
+        controller.abort(); // during window 2: it is being embedded while this one is handled
+      }
+    };
+    const error = await run().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortError);
+    expect((error as AbortError).yielded).toBe(yielded);
+    expect(yielded).toBeLessThan(5000);
+  });
+
+  it('a shard that gets no records writes a valid file with a schema and no rows; info, search and export of the folder work', async () => {
+    const input = join(dir, 'lonely.jsonl');
+    const only = records(1, 'lonely')[0]!;
+    writeFileSync(input, jsonl([only]));
+    const out = join(dir, 'lonely-parts');
+    const empty = shardOf(only.id, 2) === 0 ? 1 : 0;
+    for (const index of [0, 1]) {
+      const run = await runCli([input, '--out', out, '--model', TINY, '--shard', `${index}/2`]);
+      expect(run.code, run.stderr).toBe(0);
+    }
+    const emptyPart = join(out, `part-0000${empty}-of-00002.arrow`);
+    expect(await readIdList(emptyPart)).toEqual([]);
+    const info = await runCli(['info', out]);
+    expect(info.code, info.stderr).toBe(0);
+    const described = JSON.parse(info.stdout) as { rows: number; files: { rows: number; columns: string[] }[] };
+    expect(described.rows).toBe(1);
+    expect(described.files.find((f) => f.rows === 0)!.columns).toContain('embedding: FixedSizeList[64]<Float32>');
+    const search = await runCli(['search', out, only.text, '--model', TINY, '-k', '3']);
+    expect(search.code, search.stderr).toBe(0);
+    expect(JSON.parse(search.stdout.trim()).id).toBe(only.id);
+    const exported = join(dir, 'lonely.parquet');
+    const exportRun = await runCli(['export', out, '--format', 'parquet', '--out', exported]);
+    expect(exportRun.code, exportRun.stderr).toBe(0);
+    expect([...(await exportedRows(exported, 'parquet')).keys()]).toEqual([only.id]);
+  });
+
+  it('an int8 file an empty run left is resumed with ranges calibrated from the rows, not from none', async () => {
+    const path = join(dir, 'empty-int8.arrow');
+    await embedder.embedTo([], path, { precision: 'int8' });
+    const result = await embedder.embedTo(records(200, 'e8'), path, { precision: 'int8', resume: true });
+    expect(result.calibration).toMatchObject({ rows: 200 });
+    expect(result.clamped!.values).toBe(0);
+  });
+
+  for (const [label, args, env] of [
+    ['--shard 4/4', ['--shard', '4/4'], {}],
+    ['--shard 0/0', ['--shard', '0/0'], {}],
+    ['--shards 4 without JOB_COMPLETION_INDEX', ['--shards', '4'], { JOB_COMPLETION_INDEX: '' }],
+    ['--precision int4', ['--precision', 'int4'], {}],
+    ['--pooling foo', ['--pooling', 'foo'], {}],
+  ] as [string, string[], Record<string, string>][]) {
+    it(`${label} is a usage error (exit 2) found before any file or folder is created`, async () => {
+      const input = join(dir, 'usage.jsonl');
+      writeFileSync(input, jsonl(records(3, 'u')));
+      const out = join(dir, `usage-${label.replace(/\W+/g, '-')}`);
+      const run = await runCli([input, '--out', out, '--model', TINY, ...args], { env });
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+      expect(existsSync(out)).toBe(false);
+    });
+  }
+
+  it('export into a missing folder (exit 3) or onto a folder (exit 2) says so, without a stack', async () => {
+    const missing = await runCli(['export', source, '--format', 'parquet', '--out', join(dir, 'no-such-folder', 'x.parquet')]);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toContain('no-such-folder');
+    expect(missing.stderr).not.toMatch(/\n\s+at /);
+    const onto = await runCli(['export', source, '--format', 'arrow-file', '--out', dir]);
+    expect(onto.code).toBe(2);
+    expect(onto.stderr).toContain('is a folder');
   });
 });
