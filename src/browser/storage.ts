@@ -10,6 +10,7 @@ import { arrowFileSink, type ArrowSinkOptions, type EmbeddingSink } from '../sin
 import type { RandomAccessFile } from '../sink/random-access.js';
 import { committedFromSet } from '../sink/committed.js';
 import type { OpfsApi } from './opfs-worker.js';
+import { installErrorTransfer, registerErrorClass } from './error-transfer.js';
 import type { SearchHit, SearchOptions } from '../sink/vector-search.js';
 
 /** The storage is (nearly) full: names how much was needed and what was left. */
@@ -19,6 +20,10 @@ export class StorageQuotaError extends EmbedError {
     super(`storage quota exceeded: about ${needed} bytes needed, ${available} available; the rows committed so far stay readable, resume once space is freed`, options);
   }
 }
+
+// The OPFS worker's errors (EmbeddingsFileError, StorageQuotaError) keep their class on this side.
+registerErrorClass('StorageQuotaError', StorageQuotaError);
+installErrorTransfer();
 
 let opfsWorker: { api: Comlink.Remote<OpfsApi>; worker: Worker } | null = null;
 

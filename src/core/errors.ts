@@ -10,11 +10,14 @@ export class EmbedError extends Error {
   }
 }
 
-/** An input that is not a string: names its position in the input. */
-export class InvalidTextError extends TypeError {
+/**
+ * An input that is not a string: names its position in the input. An EmbedError like every error
+ * the library throws on purpose (it was a TypeError before issue 23).
+ */
+export class InvalidTextError extends EmbedError {
+  override name = 'InvalidTextError';
   constructor(readonly index: number, value: unknown) {
     super(`text at index ${index} is ${describe(value)}, not a string`);
-    this.name = 'InvalidTextError';
   }
 }
 
