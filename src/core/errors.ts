@@ -94,7 +94,9 @@ function describe(value: unknown): string {
 export class InputFormatError extends EmbedError {
   override name = 'InputFormatError';
   constructor(readonly where: string, message: string, options?: { cause?: unknown }) {
-    super(`${where}: ${message}`, options);
+    // Input text quoted in a message (a bad JSON line's parser error) is shown with its control
+    // characters escaped: a NUL or an escape sequence must not reach the terminal raw.
+    super(`${where}: ${message}`.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`), options);
   }
 }
 

@@ -24,7 +24,7 @@ const errors: Record<string, () => Error> = {
   plain: () => new RangeError('not ours'),
 };
 Comlink.expose({ fail: (kind: string) => { throw errors[kind]!(); } }, nodeEndpoint(port1 as never));
-const remote = Comlink.wrap<{ fail(kind: string): Promise<never> }>(nodeEndpoint(port2 as never));
+const remote = Comlink.wrap<{ fail(kind: string): Promise<void> }>(nodeEndpoint(port2 as never));
 afterAll(() => {
   port1.close();
   port2.close();

@@ -578,3 +578,43 @@ describe('streams end honestly, empty parts are valid, usage errors create nothi
     expect(onto.stderr).toContain('is a folder');
   });
 });
+
+describe('input text formats', () => {
+  it('line splitting is linear: an 8 MB line arriving in 1 KB chunks is one line, at once', async () => {
+    const { lines } = await import('../../src/source/text-formats.js');
+    const big = 'x'.repeat(8 << 20);
+    async function* chunks() {
+      const text = `short\n${big}\r\nlast`;
+      for (let i = 0; i < text.length; i += 1024) yield text.slice(i, i + 1024);
+    }
+    const started = performance.now();
+    const got = [];
+    for await (const { line, number } of lines(chunks())) got.push({ length: line.length, number });
+    expect(got).toEqual([{ length: 5, number: 1 }, { length: big.length, number: 2 }, { length: 4, number: 3 }]);
+    expect(performance.now() - started).toBeLessThan(5000); // quadratic splitting took minutes here
+  }, 20_000);
+
+  for (const [encoding, bom, encode] of [
+    ['UTF-16LE', [0xff, 0xfe], (t: string) => Buffer.from(t, 'utf16le')],
+    ['UTF-16BE', [0xfe, 0xff], (t: string) => Buffer.from(t, 'utf16le').swap16()],
+  ] as const) {
+    it(`a ${encoding} .txt with a byte-order mark is refused naming the encoding (exit 4), not embedded as records full of NULs`, async () => {
+      const input = join(dir, `${encoding}.txt`);
+      writeFileSync(input, Buffer.concat([Buffer.from(bom), encode('first line\nsecond line\n')]));
+      const out = join(dir, `${encoding}.arrow`);
+      const run = await runCli([input, '--out', out, '--model', TINY]);
+      expect(run.code).toBe(4);
+      expect(run.stderr).toContain(`${input} line 1: the file is ${encoding}`);
+      expect(run.stderr).not.toContain('\0');
+    });
+  }
+
+  it('an input error quoting an id with a NUL prints it escaped', async () => {
+    const input = join(dir, 'nul.jsonl');
+    writeFileSync(input, '{"id": "a\\u0000", "text": "ok"}\n{"id": "a\\u0000", "text": "again"}\n');
+    const run = await runCli([input, '--out', join(dir, 'nul.arrow'), '--model', TINY]);
+    expect(run.code).toBe(4);
+    expect(run.stderr).toContain('id "a\\u0000" appears more than once');
+    expect(run.stderr).not.toContain('\0');
+  });
+});
