@@ -118,6 +118,7 @@ export async function searchOpfsFile(path: string, query: Float32Array, k: numbe
 /** A sink that holds the writer's lock until it closes. */
 function lockedUntilClose(sink: EmbeddingSink, release: () => void): EmbeddingSink {
   return {
+    name: sink.name,
     resumeState: () => sink.resumeState(),
     ...forwardContains(sink),
     write: (description, rows) => sink.write(description, rows),
@@ -138,6 +139,7 @@ const defaultEstimate: StorageEstimate = () => navigator.storage.estimate();
 /** Wraps a sink so every write first checks that storage has room for it (twice its size). */
 export function withQuotaCheck(sink: EmbeddingSink, estimate: StorageEstimate = defaultEstimate): EmbeddingSink {
   return {
+    name: sink.name,
     resumeState: () => sink.resumeState(),
     ...forwardContains(sink),
     async write(description, rows) {
@@ -181,6 +183,7 @@ export function indexedDbSink(name: string, options: { resume?: boolean; overwri
   const meta = createStore(`${name}:meta`, 'meta');
   let release: (() => void) | null = null;
   const sink: EmbeddingSink = {
+    name: `indexeddb:${name}`,
     async resumeState() {
       release ??= await holdWriterLock(`indexeddb:${name}`);
       const committed = new Set((await keys(rows)).map(String));

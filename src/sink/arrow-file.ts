@@ -31,6 +31,8 @@ export interface EmbeddingSink {
   close(): Promise<void>;
   /** Exactly whether the sink holds a row with this id now (confirms a duplicate id); absent where the sink cannot tell. */
   contains?(id: string): Promise<boolean>;
+  /** The file or store, as messages name it (a path, opfs:..., indexeddb:...). */
+  readonly name?: string;
 }
 
 interface Message {
@@ -231,6 +233,7 @@ export function arrowFileSink(file: RandomAccessFile, options: ArrowSinkOptions 
   };
 
   return {
+    name: file.name,
     resumeState: prepare,
     async write(description, rows) {
       if (!prepared) await prepare();

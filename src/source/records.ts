@@ -27,6 +27,41 @@ export interface RecordOptions {
   sourceName?: string;
 }
 
+// Streams of records made by this library's readers (readRecordFile, readBlobRecords,
+// parseTextRecords, shardRecords): embedStream takes their records as they are, with no flag to
+// forget. Passed as raw items they would be read again, and their metadata stored as one JSON
+// string column named "metadata".
+const parsedSources = new WeakSet<object>();
+
+/** Marks a stream of EmbedRecords made by one of the library's readers; returns it. */
+export function markParsed<T extends AsyncIterable<EmbedRecord>>(source: T): T {
+  parsedSources.add(source);
+  return source;
+}
+
+/** True for a stream marked by markParsed. */
+export const isParsed = (source: unknown): boolean => typeof source === 'object' && source !== null && parsedSources.has(source);
+
+// Where each record came from ("docs.jsonl line 12", "source record 3"), for errors found later
+// (a repeated id): kept beside the record, not in it, so records stay plain { id, text, metadata }.
+const origins = new WeakMap<EmbedRecord, string>();
+
+/** Where a record came from, when one of the library's readers made it. */
+export const recordOrigin = (record: EmbedRecord): string | undefined => origins.get(record);
+
+/**
+ * True for an item shaped exactly as an EmbedRecord ({ id, text, metadata: {...} } and nothing
+ * else), such as one a reader made that reached here through the caller's own generator: its
+ * metadata fields are taken as columns instead of a JSON string column named "metadata".
+ */
+function isRecordShaped(item: unknown, textField: string, idField: string): item is EmbedRecord {
+  if (item === null || typeof item !== 'object' || textField !== 'text' || idField !== 'id') return false;
+  const keys = Object.keys(item);
+  const metadata = (item as { metadata?: unknown }).metadata;
+  return keys.length === 3 && keys.includes('id') && keys.includes('text') && metadata !== null && typeof metadata === 'object' &&
+    !Array.isArray(metadata) && Object.getPrototypeOf(metadata) === Object.prototype;
+}
+
 /** Turns any source into an async stream of records; a record without an id gets its position. */
 export async function* readRecords(source: RecordSource, options: RecordOptions = {}): AsyncGenerator<EmbedRecord> {
   const textField = options.textField ?? 'text';
@@ -34,7 +69,12 @@ export async function* readRecords(source: RecordSource, options: RecordOptions 
   const name = options.sourceName ?? 'source';
   let position = 0;
   for await (const item of iterate(source)) {
-    yield toRecord(item, position, textField, idField, name);
+    if (isRecordShaped(item, textField, idField)) {
+      const { metadata, ...rest } = item;
+      yield toRecord({ ...metadata, ...rest }, position, textField, idField, name);
+    } else {
+      yield toRecord(item, position, textField, idField, name);
+    }
     position++;
   }
 }
@@ -42,10 +82,16 @@ export async function* readRecords(source: RecordSource, options: RecordOptions 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
- * Converts one item; `where` names it in errors. `rawId` is a numeric id's source text (JSONL),
- * kept as the id instead of the float64 JSON.parse made of it.
+ * Converts one item; `where` names it in errors (records are counted from 1). `rawId` is a numeric
+ * id's source text (JSONL), kept as the id instead of the float64 JSON.parse made of it.
  */
-export function toRecord(item: unknown, position: number, textField: string, idField: string, name: string, where = `${name} record ${position}`, rawId?: string): EmbedRecord {
+export function toRecord(item: unknown, position: number, textField: string, idField: string, name: string, where = `${name} record ${position + 1}`, rawId?: string): EmbedRecord {
+  const record = toRecordAt(item, position, textField, idField, where, rawId);
+  origins.set(record, where);
+  return record;
+}
+
+function toRecordAt(item: unknown, position: number, textField: string, idField: string, where: string, rawId?: string): EmbedRecord {
   if (typeof item === 'string') return { id: String(position), text: item, metadata: {} };
   if (item === null || typeof item !== 'object' || Array.isArray(item)) {
     throw new InputFormatError(where, `expected a string or an object with a "${textField}" field, got ${item === null ? 'null' : Array.isArray(item) ? 'an array' : typeof item}`);

@@ -1,7 +1,7 @@
 // Line-oriented input formats (JSONL, CSV, one text per line), parsed from an async stream of
 // text chunks so files of any size are read a little at a time. Errors name the line.
 import { InputFormatError } from '../core/errors.js';
-import { toRecord, type EmbedRecord, type RecordOptions } from './records.js';
+import { markParsed, toRecord, type EmbedRecord, type RecordOptions } from './records.js';
 
 export type TextFormat = 'jsonl' | 'csv' | 'txt';
 
@@ -61,17 +61,21 @@ export async function* withoutBom(chunks: AsyncIterable<string>, name = 'input')
   }
 }
 
-/** Parses text chunks in the given format into records. */
-export async function* parseTextRecords(input: AsyncIterable<string>, format: TextFormat, options: RecordOptions = {}): AsyncGenerator<EmbedRecord> {
+/** Parses text chunks in the given format into records (marked as parsed: embedStream takes them as they are). */
+export function parseTextRecords(input: AsyncIterable<string>, format: TextFormat, options: RecordOptions = {}): AsyncGenerator<EmbedRecord> {
+  return markParsed(parseText(input, format, options));
+}
+
+async function* parseText(input: AsyncIterable<string>, format: TextFormat, options: RecordOptions): AsyncGenerator<EmbedRecord> {
   const name = options.sourceName ?? 'input';
   const chunks = withoutBom(input, name);
   const textField = options.textField ?? 'text';
   const idField = options.idField ?? 'id';
   let position = 0;
   if (format === 'txt') {
-    for await (const { line } of lines(chunks)) {
+    for await (const { line, number } of lines(chunks)) {
       if (line.trim() === '') continue; // blank lines separate nothing and embed nothing
-      yield { id: String(position++), text: line, metadata: {} };
+      yield toRecord(line, position++, 'text', 'id', name, `${name} line ${number}`);
     }
     return;
   }

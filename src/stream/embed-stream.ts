@@ -11,7 +11,7 @@ import { kindOf, RESERVED_COLUMNS } from '../sink/columns.js';
 import type { EmbeddingSink } from '../sink/arrow-file.js';
 import { committedFromSet, type CommittedIds } from '../sink/committed.js';
 import { FingerprintSet, idFingerprint } from '../util/fingerprint-set.js';
-import { readRecords, takeWindow, type EmbedRecord, type RecordOptions, type RecordSource } from '../source/records.js';
+import { isParsed, readRecords, recordOrigin, takeWindow, type EmbedRecord, type RecordOptions, type RecordSource } from '../source/records.js';
 
 /** One embedded window: ids in source order, their records and vectors. */
 export interface StreamBatch {
@@ -54,7 +54,8 @@ export interface StreamOptions extends RecordOptions {
 
 /** Embeds a source lazily, one window at a time. */
 export async function* embedStream(engine: Engine, source: RecordSource | AsyncIterable<EmbedRecord>, options: StreamOptions & { parsed?: boolean } = {}): AsyncGenerator<StreamBatch> {
-  const records = options.parsed ? (source as AsyncIterable<EmbedRecord>) : readRecords(source as RecordSource, options);
+  // The library's own readers' streams are recognised (isParsed); `parsed` stays for callers' own EmbedRecord streams.
+  const records = options.parsed || isParsed(source) ? (source as AsyncIterable<EmbedRecord>) : readRecords(source as RecordSource, options);
   const iterator = records[Symbol.asyncIterator]();
   const windowSize = positiveInteger('windowSize', options.windowSize ?? 1024);
   // Ids seen in earlier windows are kept as fingerprints (8 bytes each); ids of the windows still
@@ -79,7 +80,7 @@ export async function* embedStream(engine: Engine, source: RecordSource | AsyncI
       for (let i = 0; i < raw.length; i++) {
         const id = raw[i]!.id;
         const repeated = current.has(id) || handedOn.has(id) || (seen.has(fingerprints[i]!) && (await confirmDuplicate(id)));
-        if (repeated) throw new InputFormatError(`${options.sourceName ?? 'source'} record ${position + i}`, `id "${id}" appears more than once; ids must be unique`);
+        if (repeated) throw new InputFormatError(recordOrigin(raw[i]!) ?? `${options.sourceName ?? 'source'} record ${position + i + 1}`, `id "${id}" appears more than once; ids must be unique`);
         current.add(id);
       }
       position += raw.length;
@@ -200,12 +201,13 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
   let description: FileDescription | null = null;
   let repaired: string | undefined;
   let failed = false;
+  const sinkName = sink.name ?? 'sink'; // messages name the file, not "sink"
   const clamped = { values: 0, rows: 0 };
   let calibration: EmbedToResult['calibration'];
   try {
     const state = await sink.resumeState();
     repaired = state.repaired;
-    if (!options.resume && state.committed.size > 0) throw new EmbeddingsFileError('sink', `already holds ${state.committed.size} rows: pass resume to continue it`);
+    if (!options.resume && state.committed.size > 0) throw new EmbeddingsFileError(sinkName, `already holds ${state.committed.size} rows: pass resume to continue it`);
     description = state.description;
     const info = engine.info;
     const precision = checkPrecision(options.precision ?? (options.float16 ? 'float16' : description ? precisionOf(description) : 'float32'));
@@ -224,7 +226,7 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
       if (description.model !== info.model) mismatch.unshift('model');
       if (mismatch.length) {
         const was = mismatch.map((k) => `${k}: ${JSON.stringify(k === 'model' ? description!.model : then[k])}${k === 'model' ? '' : ` now ${JSON.stringify(now[k])}`}`);
-        throw new EmbeddingsFileError('sink', `was written with another ${mismatch.join(', ')} (${was.join(', ')}): cannot resume it with this embedder`);
+        throw new EmbeddingsFileError(sinkName, `was written with another ${mismatch.join(', ')} (${was.join(', ')}): cannot resume it with this embedder`);
       }
     }
     // int8/uint8 windows held until the calibration sample is complete (see flushHeld below).

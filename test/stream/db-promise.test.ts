@@ -496,7 +496,7 @@ describe('numeric ids', () => {
   it('a number id beyond 2^53 from a JavaScript source (its digits already lost) is refused, saying to quote it', async () => {
     const error = await embedder.embedTo([{ id: 2 ** 53 + 2, text: 'x' }], join(dir, 'js-big-id.arrow')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InputFormatError);
-    expect(String(error)).toMatch(/source record 0: field "id" is the number 9007199254740994, beyond 2\^53.*quote them/);
+    expect(String(error)).toMatch(/source record 1: field "id" is the number 9007199254740994, beyond 2\^53.*quote them/);
   });
 });
 
@@ -616,5 +616,46 @@ describe('input text formats', () => {
     expect(run.code).toBe(4);
     expect(run.stderr).toContain('id "a\\u0000" appears more than once');
     expect(run.stderr).not.toContain('\0');
+  });
+});
+
+describe('records and messages name where they come from', () => {
+  it("records from the library's own readers are recognised without a flag: their metadata fields are columns, not one JSON string", async () => {
+    const input = join(dir, 'readers.jsonl');
+    writeFileSync(input, jsonl(records(40, 'rd')));
+    const { readRecordFile, shardRecords } = await import('../../src/node.js');
+    const direct = join(dir, 'readers-direct.arrow');
+    const sharded = join(dir, 'readers-sharded.arrow');
+    const wrapped = join(dir, 'readers-wrapped.arrow');
+    await embedder.embedTo(readRecordFile(input), direct);
+    await embedder.embedTo(shardRecords(readRecordFile(input), { index: 0, count: 2 }), sharded);
+    // The caller's own generator around a reader: the records still arrive as { id, text, metadata }.
+    async function* mine() {
+      for await (const record of readRecordFile(input)) yield record;
+    }
+    await embedder.embedTo(mine(), wrapped);
+    for (const path of [direct, sharded, wrapped]) {
+      for await (const batch of readEmbeddings(path)) {
+        expect(batch.schema.fields.map((f) => f.name)).toContain('topic');
+        expect(batch.schema.fields.map((f) => f.name)).not.toContain('metadata');
+        const ids = batch.getChild('id')!.toArray() as string[];
+        ids.forEach((id, r) => expect(batch.getChild('topic')!.get(r)).toBe(records(40, 'rd').find((x) => x.id === id)!.topic));
+      }
+    }
+  });
+
+  it('a repeated id in a file names the file and its 1-based line; a resume refusal names the file, not "sink"', async () => {
+    const input = join(dir, 'repeat.jsonl');
+    writeFileSync(input, jsonl([...records(3, 'rp'), records(3, 'rp')[1]!]));
+    const error = await embedder.embedTo(input, join(dir, 'repeat.arrow')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InputFormatError);
+    expect(String(error)).toContain('repeat.jsonl line 4: id "rp1" appears more than once');
+    const path = join(dir, 'named.arrow');
+    await embedder.embedTo(records(3, 'nm'), path);
+    const again = await embedder.embedTo(records(3, 'nm'), path).catch((e: unknown) => e);
+    expect(again).toBeInstanceOf(EmbeddingsFileError);
+    expect(String(again)).toContain(`${path}: `);
+    const other = await embedder.embedTo(records(3, 'nm'), path, { resume: true, precision: 'int8' }).catch((e: unknown) => e);
+    expect(String(other)).toContain(`${path}: was written with another precision`);
   });
 });
