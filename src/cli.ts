@@ -4,6 +4,7 @@
 // 3 file not found, 4 bad input, 5 model problem, 6 embeddings file problem, 130 interrupted.
 import { createReadStream, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { addAbortSignal } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
 import { checkCollection } from './sink/collection.js';
@@ -105,13 +106,13 @@ async function embedFile(argv: string[]): Promise<number> {
   });
   const prompt = { prompt: values.prompt, promptName: values['prompt-name'] };
   if (outFolder) mkdirSync(outFolder, { recursive: true });
-  const chunks = input === '-' ? stdinText() : createReadStream(input, { encoding: 'utf8', highWaterMark: 1 << 16 });
+  const controller = new AbortController();
+  const chunks = input === '-' ? stdinText(controller.signal) : createReadStream(input, { encoding: 'utf8', highWaterMark: 1 << 16 });
   const sourceName = input === '-' ? 'stdin' : input;
   const parsed = parseTextRecords(chunks, format, { textField: values['text-field'], idField: values['id-field'], sourceName });
   const records = shard ? shardRecords(parsed, shard) : parsed;
   const progress = progressPrinter();
   const started = performance.now();
-  const controller = new AbortController();
   // Ctrl-C or a stop request: finish cleanly at a window boundary; committed rows stay.
   let stoppedBy: keyof typeof SIGNAL_EXIT | null = null;
   for (const signal of Object.keys(SIGNAL_EXIT) as (keyof typeof SIGNAL_EXIT)[]) {
@@ -292,8 +293,10 @@ async function countRecords(path: string, format: TextFormat): Promise<number> {
   return format === 'csv' ? Math.max(0, lines - 1) : lines;
 }
 
-async function* stdinText(): AsyncGenerator<string> {
+/** Standard input as text; an abort (Ctrl-C) ends a read that is waiting for input, not only the next window. */
+async function* stdinText(signal: AbortSignal): AsyncGenerator<string> {
   process.stdin.setEncoding('utf8');
+  addAbortSignal(signal, process.stdin);
   for await (const chunk of process.stdin) yield chunk as string;
 }
 

@@ -659,3 +659,23 @@ describe('records and messages name where they come from', () => {
     expect(String(other)).toContain(`${path}: was written with another precision`);
   });
 });
+
+describe('Ctrl-C while waiting for input', () => {
+  it('embed - with a stalled stdin stops on SIGINT at once (exit 130), not when input next arrives', async () => {
+    const out = join(dir, 'stalled.arrow');
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), '-', '--out', out, '--model', TINY], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.stdin.write(`${JSON.stringify({ id: 'first', text: 'one record, then nothing' })}\n`); // stdin stays open and silent
+    const exited = new Promise<{ code: number | null; at: number }>((done) => child.on('exit', (code) => done({ code, at: performance.now() })));
+    await new Promise((r) => setTimeout(r, 5000)); // the model is loaded and the read is waiting
+    const sent = performance.now();
+    child.kill('SIGINT');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const { code, at } = await exited;
+    clearTimeout(timer);
+    expect(code, stderr).toBe(130);
+    expect(at - sent).toBeLessThan(10_000);
+    expect(stderr).toContain('stopped by SIGINT');
+  }, 40_000);
+});
