@@ -125,6 +125,9 @@ export interface FileDescription {
   ranges?: QuantRanges;
   /** The file also keeps each vector in float16 (column embedding_float16), to rescore binary search. */
   keepFloat16?: boolean;
+  /** Tokens a text was cut to, and how (absent in files written before issue 23): a resume must make vectors the same way. */
+  maxTokens?: number;
+  truncation?: string;
 }
 
 /** The precision a file's vectors are stored at. */

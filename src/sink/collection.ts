@@ -62,6 +62,9 @@ function agreeing(description: FileDescription, use: CollectionUse): Record<stri
     // Scores of different precisions are on different scales (Hamming ranks, sign cosines): never merged.
     precision: JSON.stringify(precision),
   };
+  // How texts were cut, where the file says (files from before issue 23 do not): compared when both say.
+  if (description.maxTokens !== undefined) out['max tokens'] = JSON.stringify(description.maxTokens);
+  if (description.truncation !== undefined) out.truncation = JSON.stringify(description.truncation);
   if (use !== 'search') {
     // One exported schema holds one set of columns, one float16 copy or none, and one set of int8/uint8 ranges.
     out['metadata columns'] = JSON.stringify(Object.fromEntries(columns));
@@ -119,6 +122,7 @@ export async function checkCollection(files: readonly string[], use: CollectionU
       const reference = fromRows(key) ? firstWithRows : first;
       if (!reference || reference === other || (fromRows(key) && !other.hasRows)) continue;
       const want = agreeing(reference.description, use)[key];
+      if (want === undefined) continue; // the reference does not record it (an older file)
       if (got[key] !== want) {
         throw new EmbeddingsFileError(other.file, `its ${key} (${shown(got[key])}) differs from ${reference.file}'s (${shown(want)}): not one collection`);
       }

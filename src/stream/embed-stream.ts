@@ -222,6 +222,11 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
       // Files from before prompts (and precisions) were recorded were written without them.
       const then: Record<string, unknown> = { ...description, prompt: description.prompt ?? '', precision: precisionOf(description), keepFloat16: description.keepFloat16 ?? false };
       const mismatch: string[] = (['dim', 'pooling', 'normalize', 'precision', 'keepFloat16', 'prompt'] as const).filter((k) => then[k] !== now[k]);
+      // Files from before issue 23 do not say how texts were cut; those that do are resumed only the same way.
+      for (const k of ['maxTokens', 'truncation'] as const) {
+        now[k] = info[k];
+        if (description[k] !== undefined && description[k] !== info[k]) mismatch.push(k);
+      }
       if (givenRanges && JSON.stringify(givenRanges) !== JSON.stringify(description.ranges)) mismatch.push('ranges');
       if (description.model !== info.model) mismatch.unshift('model');
       if (mismatch.length) {
@@ -249,6 +254,7 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
     const describe = (metadataColumns: FileDescription['metadataColumns'], ranges?: QuantRanges): FileDescription => ({
       model: info.model, dim: info.dim, pooling: info.pooling, normalize: info.normalize, dtype: info.dtype, float16, prompt,
       ...(info.dim < info.modelDim ? { modelDim: info.modelDim } : {}),
+      maxTokens: info.maxTokens, truncation: info.truncation,
       precision,
       ...(needsRanges(precision) ? { ranges: givenRanges ?? ranges! } : {}),
       ...(keepFloat16 ? { keepFloat16 } : {}),

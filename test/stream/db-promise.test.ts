@@ -679,3 +679,25 @@ describe('Ctrl-C while waiting for input', () => {
     expect(stderr).toContain('stopped by SIGINT');
   }, 40_000);
 });
+
+describe('how texts were cut is recorded', () => {
+  it('maxTokens and truncation are in the file; a resume with another maxTokens is refused naming it, never mixing vectors made two ways', async () => {
+    const path = join(dir, 'cut-64.arrow');
+    const long = records(30, 'mt').map((r) => ({ ...r, text: `${r.text} ${'and a long tail of words '.repeat(20)}` }));
+    const cut64 = await createEmbedder({ model: TINY, maxTokens: 64 });
+    const cut32 = await createEmbedder({ model: TINY, maxTokens: 32 });
+    try {
+      const first = await cut64.embedTo(long.slice(0, 10), path);
+      expect(first.file).toMatchObject({ maxTokens: 64, truncation: cut64.info.truncation });
+      const error = await cut32.embedTo(long, path, { resume: true }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(EmbeddingsFileError);
+      expect(String(error)).toMatch(/was written with another maxTokens \(maxTokens: 64 now 32\)/);
+      expect(await readIdList(path)).toEqual(long.slice(0, 10).map((r) => r.id));
+      const resumed = await cut64.embedTo(long, path, { resume: true });
+      expect(resumed.written).toBe(20);
+    } finally {
+      await cut64.dispose();
+      await cut32.dispose();
+    }
+  });
+});
