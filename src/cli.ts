@@ -8,7 +8,7 @@ import { addAbortSignal } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
 import { checkCollection } from './sink/collection.js';
-import { exportBatches, partialPath } from './sink/export.js';
+import { exportBatches, partialPath, type ParquetCompression } from './sink/export.js';
 import { parseShard, shardFileName, shardFromEnvironment, shardRecords, type Shard } from './source/shard.js';
 import {
   AbortError, createEmbedder, DEFAULT_MODEL, EmbeddingsFileError, InputFormatError, InvalidOptionError, MissingDependencyError, ModelFileError, ModelFormatError,
@@ -25,7 +25,7 @@ const USAGE = `usage:
         [--shard I/N | --shards N (index from JOB_COMPLETION_INDEX)]: --out is then a folder, this shard writes part-I-of-N.arrow there
   embed search <file.arrow|folder>... "<query>" [-k 10] [--model M] [--prompt-name NAME | --prompt TEXT] [--rescore-multiplier 4]
   embed info <file.arrow|folder>...
-  embed export <file.arrow|folder>... --format parquet|arrow-file --out <file>`;
+  embed export <file.arrow|folder>... --format parquet|arrow-file --out <file> [--compression snappy|zstd|none] [--overwrite]`;
 
 class UsageError extends Error {}
 
@@ -250,7 +250,13 @@ async function info(argv: string[]): Promise<number> {
 }
 
 async function exportFiles(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { format: { type: 'string' }, out: { type: 'string', short: 'o' }, overwrite: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true, strict: true,
+    options: { format: { type: 'string' }, out: { type: 'string', short: 'o' }, overwrite: { type: 'boolean' }, compression: { type: 'string' } },
+  });
+  const compression = values.compression ?? 'snappy';
+  if (!['snappy', 'zstd', 'none'].includes(compression)) throw new UsageError(`--compression must be snappy, zstd or none, not ${compression}`);
+  if (values.compression !== undefined && values.format !== 'parquet') throw new UsageError('--compression applies to --format parquet only');
   if (positionals.length < 1) throw new UsageError('export takes one or more files or folders');
   if (values.format !== 'parquet' && values.format !== 'arrow-file') throw new UsageError(`--format must be parquet or arrow-file, not ${values.format ?? 'missing'}`);
   if (!values.out) throw new UsageError('--out <file> is required');
@@ -276,7 +282,7 @@ async function exportFiles(argv: string[]): Promise<number> {
       process.exit(SIGNAL_EXIT[signal]);
     });
   }
-  const result = await exportBatches(batches(), values.format, values.out);
+  const result = await exportBatches(batches(), values.format, values.out, { compression: compression as ParquetCompression });
   console.log(JSON.stringify({ out: values.out, format: values.format, files: files.length, ...result }));
   return 0;
 }

@@ -27,7 +27,16 @@ export interface ExportResult {
 /** The temporary file an export writes before renaming it to `out` (removed on failure, and by the CLI on Ctrl-C). */
 export const partialPath = (out: string): string => `${out}.partial-${process.pid}`;
 
-export async function exportBatches(batches: AsyncIterable<RecordBatch>, format: ExportFormat, out: string): Promise<ExportResult> {
+/** Parquet page compression: snappy (the default: every Parquet reader has it), zstd (smaller), or none. */
+export type ParquetCompression = 'snappy' | 'zstd' | 'none';
+
+/** Export options. */
+export interface ExportOptions {
+  /** Parquet only: how pages are compressed (default snappy). */
+  compression?: ParquetCompression;
+}
+
+export async function exportBatches(batches: AsyncIterable<RecordBatch>, format: ExportFormat, out: string, options: ExportOptions = {}): Promise<ExportResult> {
   const tmp = partialPath(out);
   let rows = 0;
   let count = 0;
@@ -54,7 +63,7 @@ export async function exportBatches(batches: AsyncIterable<RecordBatch>, format:
   };
   try {
     if (format === 'arrow-file') await writeArrowFile(counted(), tmp);
-    else await writeParquet(counted(), tmp);
+    else await writeParquet(counted(), tmp, options.compression ?? 'snappy');
     if (sourceError) throw (sourceError as { error: unknown }).error;
     if (!exhausted) throw new EmbeddingsFileError(out, `the ${format} writer stopped after ${rows} rows before its input ended: nothing was written`);
     await rename(tmp, out);
@@ -94,7 +103,9 @@ async function writeArrowFile(batches: AsyncIterable<RecordBatch>, path: string)
 
 interface ParquetWasm {
   Table: { fromIPCStream(bytes: Uint8Array): { recordBatches(): unknown[] } };
-  transformParquetStream(stream: ReadableStream): Promise<ReadableStream<Uint8Array>>;
+  transformParquetStream(stream: ReadableStream, properties?: unknown): Promise<ReadableStream<Uint8Array>>;
+  WriterPropertiesBuilder: new () => { setCompression(value: number): { build(): unknown } };
+  Compression: Record<'UNCOMPRESSED' | 'SNAPPY' | 'ZSTD', number>;
 }
 
 async function loadParquetWasm(): Promise<ParquetWasm> {
@@ -107,8 +118,10 @@ async function loadParquetWasm(): Promise<ParquetWasm> {
   }
 }
 
-async function writeParquet(batches: AsyncIterable<RecordBatch>, path: string): Promise<void> {
+async function writeParquet(batches: AsyncIterable<RecordBatch>, path: string, compression: ParquetCompression): Promise<void> {
   const parquet = await loadParquetWasm();
+  const codec = { snappy: parquet.Compression.SNAPPY, zstd: parquet.Compression.ZSTD, none: parquet.Compression.UNCOMPRESSED }[compression];
+  const properties = new parquet.WriterPropertiesBuilder().setCompression(codec).build();
   const iterator = batches[Symbol.asyncIterator]();
   // Each batch crosses into WebAssembly as a one-batch IPC stream; the writer emits row groups as it goes.
   const source = new ReadableStream({
@@ -118,6 +131,6 @@ async function writeParquet(batches: AsyncIterable<RecordBatch>, path: string): 
       else for (const wasmBatch of parquet.Table.fromIPCStream(tableToIPC(new Table([value]), 'stream')).recordBatches()) controller.enqueue(wasmBatch);
     },
   });
-  const bytes = await parquet.transformParquetStream(source);
+  const bytes = await parquet.transformParquetStream(source, properties);
   await bytes.pipeTo(Writable.toWeb(createWriteStream(path)) as WritableStream<Uint8Array>);
 }

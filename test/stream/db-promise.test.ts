@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { tableFromIPC } from '@uwdata/flechette';
-import { parquetReadObjects } from 'hyparquet';
+import { parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, createEmbedder, EmbeddingsFileError, InputFormatError, readEmbeddings, searchEmbeddings, shardOf, type NodeEmbedder } from '../../src/node.js';
 import { describeSchema, readMessageHeader } from '../../src/sink/arrow-ipc.js';
@@ -700,4 +700,21 @@ describe('how texts were cut is recorded', () => {
       await cut32.dispose();
     }
   });
+});
+
+describe('Parquet compression', () => {
+  for (const [option, codec] of [[null, 'SNAPPY'], ['zstd', 'ZSTD'], ['none', 'UNCOMPRESSED']] as const) {
+    it(`export --format parquet${option ? ` --compression ${option}` : ''} writes ${codec} pages${option === 'zstd' ? '' : ', every row read back'}`, async () => {
+      const out = join(dir, `compressed-${option ?? 'default'}.parquet`);
+      const run = await runCli(['export', source, '--format', 'parquet', '--out', out, ...(option ? ['--compression', option] : [])]);
+      expect(run.code, run.stderr).toBe(0);
+      const bytes = readFileSync(out);
+      const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+      const metadata = await parquetMetadataAsync(file);
+      const codecs = new Set(metadata.row_groups.flatMap((g) => g.columns.map((c) => c.meta_data!.codec)));
+      expect([...codecs]).toEqual([codec]);
+      // hyparquet reads snappy and uncompressed pages itself (zstd needs its optional decompressors).
+      if (option !== 'zstd') expect(await exportedRows(out, 'parquet')).toEqual(sourceRows);
+    });
+  }
 });
