@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { addAbortSignal } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
-import { checkCollection } from './sink/collection.js';
+import { checkCollection, requantizeBatch, unionRanges } from './sink/collection.js';
 import { exportBatches, partialPath, type ParquetCompression } from './sink/export.js';
 import { parseShard, shardFileName, shardFromEnvironment, shardRecords, type Shard } from './source/shard.js';
 import {
@@ -268,10 +268,17 @@ async function exportFiles(argv: string[]): Promise<number> {
   if (files.some((f) => sameFile(f, values.out!))) throw new UsageError(`--out ${values.out} is one of the inputs: refusing to write onto it`);
   // The whole collection is checked before the output is created: parts that disagree, are still
   // being written or are missing are refused, never exported under the first part's description.
-  await checkCollection(files, 'export');
+  const parts = await checkCollection(files, 'export');
   if (files.length > 1) await checkUniqueIds(files);
+  // int8/uint8 parts calibrated their own ranges: exported under one set, their union, each part's codes requantized to it.
+  const ranges = unionRanges(parts);
+  let requantized = 0;
   async function* batches() {
-    for (const file of files as string[]) yield* readEmbeddings(file);
+    for (const part of parts) {
+      const convert = ranges && JSON.stringify(part.description.ranges) !== JSON.stringify(ranges);
+      if (convert && part.hasRows) requantized++;
+      for await (const batch of readEmbeddings(part.file)) yield ranges ? requantizeBatch(batch, part.description, ranges) : batch;
+    }
   }
   // Ctrl-C or SIGTERM mid-export: the temporary file goes too, nothing half-written is left.
   const out = values.out;
@@ -283,7 +290,8 @@ async function exportFiles(argv: string[]): Promise<number> {
     });
   }
   const result = await exportBatches(batches(), values.format, values.out, { compression: compression as ParquetCompression });
-  console.log(JSON.stringify({ out: values.out, format: values.format, files: files.length, ...result }));
+  if (requantized) console.error(`embed: the ${parts[0]!.description.precision} parts were calibrated to different ranges; ${requantized} of ${parts.length} were requantized to their union (at most one step of error a value)`);
+  console.log(JSON.stringify({ out: values.out, format: values.format, files: files.length, ...result, ...(requantized ? { requantized } : {}) }));
   return 0;
 }
 

@@ -4,12 +4,12 @@
 // read as if they were the first's, parts still being written were read half done, and missing
 // parts went unnoticed. Here the whole collection is checked before anything is read or written.
 import { basename, dirname } from 'node:path';
-import type { Schema } from 'apache-arrow';
+import { makeData, RecordBatch, Schema, Struct, type FixedSizeList } from 'apache-arrow';
 import { EmbeddingsFileError, FileLockedError } from '../core/errors.js';
 import { precisionOf, type FileDescription } from './arrow-ipc.js';
 import { readSchema } from './arrow-file.js';
 import { liveWriter, openNodeFile } from './node-file.js';
-import { needsRanges } from './precision.js';
+import { dequantizer, needsRanges, quantize, type QuantRanges } from './precision.js';
 
 /** What reads the collection: each needs a different part of the files to agree. */
 export type CollectionUse = 'search' | 'info' | 'export';
@@ -66,19 +66,68 @@ function agreeing(description: FileDescription, use: CollectionUse): Record<stri
   if (description.maxTokens !== undefined) out['max tokens'] = JSON.stringify(description.maxTokens);
   if (description.truncation !== undefined) out.truncation = JSON.stringify(description.truncation);
   if (use !== 'search') {
-    // One exported schema holds one set of columns, one float16 copy or none, and one set of int8/uint8 ranges.
+    // One exported schema holds one set of columns and one float16 copy or none. int8/uint8 ranges
+    // may differ between parts (each shard calibrates its own): search decodes each part with its
+    // own, info shows each, and export requantizes the parts to one set (unionRanges).
     out['metadata columns'] = JSON.stringify(Object.fromEntries(columns));
     out['float16 copy'] = JSON.stringify(description.keepFloat16 ?? false);
-    if (needsRanges(precision)) out[`${precision} ranges`] = JSON.stringify(description.ranges);
   }
   return out;
 }
 
 /**
+ * The one set of int8/uint8 ranges an export of the collection is written with: each part
+ * calibrated its own, so parts whose ranges differ are requantized to the union of all (every
+ * part's values fit in it). Null when all parts share their ranges, or the precision has none.
+ */
+export function unionRanges(parts: readonly CollectionFile[]): QuantRanges | null {
+  const withRows = parts.filter((p) => p.hasRows);
+  const first = withRows[0]?.description;
+  if (!first || !needsRanges(precisionOf(first))) return null;
+  if (withRows.every((p) => JSON.stringify(p.description.ranges) === JSON.stringify(first.ranges))) return null;
+  const min = first.ranges!.min.map((_, j) => Math.min(...withRows.map((p) => p.description.ranges!.min[j]!)));
+  const max = first.ranges!.max.map((_, j) => Math.max(...withRows.map((p) => p.description.ranges!.max[j]!)));
+  return { min, max };
+}
+
+/**
+ * A batch of a part with its int8/uint8 codes requantized from the part's ranges to `ranges`: each
+ * code's value (the middle of its step, within the range) is quantized again, and the schema's
+ * description says the new ranges. The error is at most one step of the wider ranges.
+ */
+export function requantizeBatch(batch: RecordBatch, from: FileDescription, ranges: QuantRanges): RecordBatch {
+  const precision = precisionOf(from);
+  const dim = from.dim;
+  const index = batch.schema.fields.findIndex((f) => f.name === 'embedding');
+  const column = batch.data.children[index]!;
+  const child = column.children[0]!;
+  const codes = (child.values as Int8Array | Uint8Array).subarray((column.offset + child.offset), (column.offset + child.offset) + batch.numRows * dim);
+  let newColumn = column;
+  // A part already at these ranges keeps its codes: only its description changes.
+  if (JSON.stringify(from.ranges) !== JSON.stringify(ranges)) {
+    const { start, step, offset } = dequantizer(precision, from.ranges!);
+    const values = new Float32Array(codes.length);
+    for (let i = 0; i < codes.length; i++) {
+      const j = i % dim;
+      values[i] = Math.min(from.ranges!.max[j]!, start[j]! + (codes[i]! + offset + 0.5) * step[j]!);
+    }
+    const stored = quantize(values, dim, precision, ranges);
+    const embeddingField = batch.schema.fields[index]!;
+    newColumn = makeData({ type: embeddingField.type as FixedSizeList, length: batch.numRows, nullCount: 0, child: makeData({ type: child.type, length: stored.length, data: stored } as never) });
+  }
+  const description: FileDescription = { ...from, ranges };
+  const metadata = new Map(batch.schema.metadata);
+  metadata.set('bulk-embed', JSON.stringify(description));
+  const schema = new Schema(batch.schema.fields, metadata);
+  const children = batch.data.children.map((c, i) => (i === index ? newColumn : c));
+  return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: batch.numRows, nullCount: 0, children }));
+}
+
+/**
  * Checks a collection as a whole before it is read as one: no file is still being written (its
  * lock is live), every file is an embeddings file this library wrote, and all agree on what `use`
- * needs (model, dim, pooling, prompt, precision; for info and export also the metadata columns by
- * meaning, the float16 copy and the int8/uint8 ranges); the parts missing from a folder of
+ * needs (model, dim, pooling, prompt, precision, maxTokens and truncation where recorded; for info
+ * and export also the metadata columns by meaning and the float16 copy); the parts missing from a folder of
  * `part-I-of-N.arrow` files are named. Throws an EmbeddingsFileError (FileLockedError for a live
  * writer) naming the file and what differs; returns each file's schema and description.
  */
@@ -111,9 +160,9 @@ export async function checkCollection(files: readonly string[], use: CollectionU
   }
   const first = checked[0];
   if (!first) return checked;
-  // Metadata columns and ranges come from a part's rows: a part without rows (an empty shard)
+  // Metadata columns come from a part's rows: a part without rows (an empty shard)
   // has none to disagree with, so those are compared among parts with rows only.
-  const fromRows = (key: string) => key === 'metadata columns' || key.endsWith(' ranges');
+  const fromRows = (key: string) => key === 'metadata columns';
   const firstWithRows = checked.find((c) => c.hasRows);
   const shown = (v: string | undefined) => (v && v.length > 80 ? `${v.slice(0, 77)}...` : v);
   for (const other of checked.slice(1)) {

@@ -11,7 +11,7 @@ import { tableFromIPC } from '@uwdata/flechette';
 import { parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, createEmbedder, EmbeddingsFileError, InputFormatError, readEmbeddings, searchEmbeddings, shardOf, type NodeEmbedder } from '../../src/node.js';
-import { describeSchema, readMessageHeader } from '../../src/sink/arrow-ipc.js';
+import { describeSchema, readMessageHeader, type FileDescription } from '../../src/sink/arrow-ipc.js';
 import { countClamped, dequantizer, type Precision, type QuantRanges } from '../../src/sink/precision.js';
 import { exportBatches, type ExportFormat } from '../../src/sink/export.js';
 import { createRng } from '../../tools/fixtures/rng.js';
@@ -342,14 +342,51 @@ describe('folders are checked as a whole before anything is read as one', () => 
     await refusedEverywhere(parts, /part-00001-of-00002\.arrow: its model \(.*fixture-st-cls.*\) differs from/);
   });
 
-  it('int8 parts calibrated to different ranges are refused by export (one schema holds one set of ranges); search reads each with its own', async () => {
+  it('int8 parts calibrated to different ranges are exported under one set (their union), every row decoding to its own values; search reads each with its own', async () => {
     const parts = folder('int8-ranges');
     await embedder.embedTo(records(50, 'i'), part(parts, 0, 2), { precision: 'int8' });
     await embedder.embedTo(records(50, 'j').map((r) => ({ ...r, text: `${r.text} with other words entirely, long enough to move the vector` })), part(parts, 1, 2), { precision: 'int8' });
-    await refusedEverywhere(parts, /its int8 ranges \(.*\) differ/, ['export']);
+    // Each part's rows as their own ranges decode them.
+    const own = new Map<string, Float64Array>();
+    for (const index of [0, 1]) {
+      for await (const batch of readEmbeddings(part(parts, index, 2))) {
+        const description = describeSchema(batch.schema)!;
+        const { start, step, offset } = dequantizer('int8', description.ranges!);
+        const ids = batch.getChild('id')!.toArray() as string[];
+        ids.forEach((id, r) => own.set(id, Float64Array.from(batch.getChild('embedding')!.get(r)!.toArray() as Int8Array, (c, j) => start[j]! + (c + offset) * step[j]!)));
+      }
+    }
+    const out = join(dir, 'int8-union.arrow-file');
+    const run = await runCli(['export', parts, '--format', 'arrow-file', '--out', out]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ rows: 100 });
+    expect(run.stderr).toMatch(/int8 parts were calibrated to different ranges; \d of 2 were requantized to their union/);
+    const table = tableFromIPC(readFileSync(out));
+    const description = JSON.parse(table.schema.metadata!.get('bulk-embed')!) as FileDescription;
+    const { start, step, offset } = dequantizer('int8', description.ranges!);
+    const ids = table.getChild('id')!.toArray() as string[];
+    expect(ids.length).toBe(100);
+    const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+      let dot = 0;
+      let na = 0;
+      let nb = 0;
+      for (let j = 0; j < a.length; j++) {
+        dot += a[j]! * b[j]!;
+        na += a[j]! ** 2;
+        nb += b[j]! ** 2;
+      }
+      return dot / Math.sqrt(na * nb);
+    };
+    ids.forEach((id, r) => {
+      const exported = Float64Array.from(table.getChild('embedding')!.at(r) as Int8Array, (c, j) => start[j]! + (c + offset) * step[j]!);
+      expect(cosine(exported, own.get(id)!), id).toBeGreaterThan(0.99);
+    });
     const search = await runCli(['search', parts, 'topic 3', '--model', TINY, '-k', '100']);
     expect(search.code, search.stderr).toBe(0);
     expect(search.stdout.trim().split('\n').length).toBe(100);
+    const info = await runCli(['info', parts]);
+    expect(info.code, info.stderr).toBe(0);
+    expect(JSON.parse(info.stdout).rows).toBe(100);
   });
 
   it('a part still being written (its lock is live) is refused by export, info and search', async () => {
