@@ -2,15 +2,33 @@
 // its workers talk through Comlink, whose default handler rebuilt every error as a plain Error.
 // Here the two sides of a Node MessageChannel stand in for the page and a worker: every message is
 // structured-cloned exactly as postMessage does between realms.
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
-import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { installErrorTransfer } from '../../src/browser/error-transfer.js';
 import { StorageQuotaError } from '../../src/browser/storage.js';
 import {
   EmbedError, EmbeddingsFileError, FileLockedError, InvalidOptionError, InvalidTextError, LaneFaultError, LanesFailedError, ModelFileError,
 } from '../../src/core/errors.js';
+
+/** A Node MessagePort as a Comlink endpoint (what comlink's node adapter does). */
+function nodeEndpoint(port: MessagePort): Comlink.Endpoint {
+  const listeners = new Map<unknown, (data: unknown) => void>();
+  return {
+    postMessage: (message: unknown, transfer?: Transferable[]) => port.postMessage(message, transfer as never),
+    addEventListener: (_type: string, listener: EventListenerOrEventListenerObject) => {
+      const handler = (data: unknown) => ('handleEvent' in listener ? listener.handleEvent({ data } as MessageEvent) : listener({ data } as MessageEvent));
+      listeners.set(listener, handler);
+      port.on('message', handler);
+    },
+    removeEventListener: (_type: string, listener: EventListenerOrEventListenerObject) => {
+      const handler = listeners.get(listener);
+      if (handler) port.off('message', handler);
+      listeners.delete(listener);
+    },
+    start: () => port.start(),
+  };
+}
 
 installErrorTransfer();
 const { port1, port2 } = new MessageChannel();
@@ -23,8 +41,8 @@ const errors: Record<string, () => Error> = {
   quota: () => new StorageQuotaError(1000, 10),
   plain: () => new RangeError('not ours'),
 };
-Comlink.expose({ fail: (kind: string) => { throw errors[kind]!(); } }, nodeEndpoint(port1 as never));
-const remote = Comlink.wrap<{ fail(kind: string): Promise<void> }>(nodeEndpoint(port2 as never));
+Comlink.expose({ fail: (kind: string) => { throw errors[kind]!(); } }, nodeEndpoint(port1));
+const remote = Comlink.wrap<{ fail(kind: string): Promise<void> }>(nodeEndpoint(port2));
 afterAll(() => {
   port1.close();
   port2.close();
