@@ -114,21 +114,28 @@ export async function lockFile(path: string): Promise<() => Promise<void>> {
   const lockPath = `${path}.lock`;
   const lease = lockLeaseMs();
   const me = { pid: process.pid, host: hostname(), since: new Date().toISOString(), leaseMs: lease };
+  const mine = JSON.stringify(me);
+  // Only a lock that still holds our own words is renewed or removed: had this process stalled past
+  // its lease (SIGSTOP, a frozen VM) and another run taken the file over, touching or deleting the
+  // lock would make that run's lock look stale or vanish.
+  const stillMine = async () => (await readFile(lockPath, 'utf8').catch(() => '')) === mine;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const handle = await open(lockPath, 'wx');
-      await handle.writeFile(JSON.stringify(me));
+      await handle.writeFile(mine);
       await handle.close();
       heldHere.add(lockPath);
       const heartbeat = setInterval(() => {
-        const now = new Date();
-        utimes(lockPath, now, now).catch(() => undefined);
+        void stillMine().then((ours) => {
+          const now = new Date();
+          if (ours) return utimes(lockPath, now, now);
+        }).catch(() => undefined);
       }, Math.max(50, Math.floor(lease / 3)));
       heartbeat.unref();
       return async () => {
         clearInterval(heartbeat);
         heldHere.delete(lockPath);
-        await unlink(lockPath).catch(() => undefined);
+        if (await stillMine()) await unlink(lockPath).catch(() => undefined);
       };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw fileError(lockPath, error);

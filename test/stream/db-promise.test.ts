@@ -755,3 +755,27 @@ describe('Parquet compression', () => {
     });
   }
 });
+
+describe('a lease lost is not taken back', () => {
+  it('a writer whose lock was taken over (it stalled past its lease) neither renews nor removes the new holder\'s lock', async () => {
+    const { lockFile } = await import('../../src/sink/node-file.js');
+    const path = join(dir, 'taken-over.arrow');
+    const previous = process.env.BULK_EMBED_LOCK_LEASE_MS;
+    process.env.BULK_EMBED_LOCK_LEASE_MS = '300';
+    try {
+      const release = await lockFile(path);
+      // Another host's run took the file over and now holds the lock.
+      const theirs = JSON.stringify({ pid: 4242, host: 'other-host', since: new Date().toISOString(), leaseMs: 300 });
+      writeFileSync(`${path}.lock`, theirs);
+      const old = new Date(Date.now() - 60_000);
+      utimesSync(`${path}.lock`, old, old);
+      await new Promise((r) => setTimeout(r, 400)); // heartbeats of the first writer come and go
+      expect(statSync(`${path}.lock`).mtimeMs).toBeLessThan(Date.now() - 30_000); // not renewed on their behalf
+      await release();
+      expect(readFileSync(`${path}.lock`, 'utf8')).toBe(theirs); // not removed
+    } finally {
+      if (previous === undefined) delete process.env.BULK_EMBED_LOCK_LEASE_MS;
+      else process.env.BULK_EMBED_LOCK_LEASE_MS = previous;
+    }
+  });
+});
