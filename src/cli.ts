@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { addAbortSignal } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
-import { checkCollection, requantizeBatch, unionRanges } from './sink/collection.js';
+import { checkCollection, requantizeBatch, unionRanges, type CollectionFile } from './sink/collection.js';
 import { exportBatches, partialPath, type ParquetCompression } from './sink/export.js';
 import { parseShard, shardFileName, shardFromEnvironment, shardRecords, type Shard } from './source/shard.js';
 import {
@@ -163,7 +163,8 @@ async function search(argv: string[]): Promise<number> {
   const k = count('-k', values.k) ?? 10;
   const files = embeddingFiles(positionals.slice(0, -1));
   if (typeof files === 'number') return files;
-  const { description } = (await checkCollection(files, 'search'))[0]!;
+  const [{ description, liveWriter: writer }] = (await checkCollection(files, 'search', { folders: folderArgs(positionals.slice(0, -1)) })) as [CollectionFile];
+  if (writer) console.error(`embed: ${files[0]} is still being written by ${writer}: searching the rows committed so far`);
   if (files.length > 1) await checkUniqueIds(files);
   // The query is embedded as the file was: same pooling, normalisation and Matryoshka truncation.
   const embedder = await createEmbedder({
@@ -176,6 +177,9 @@ async function search(argv: string[]): Promise<number> {
   for (const hit of hits) console.log(JSON.stringify({ id: hit.id, score: Number(hit.score.toFixed(6)), ...hit.row }));
   return 0;
 }
+
+/** The paths named that are folders (a folder's part-I-of-N files are checked for missing parts). */
+const folderArgs = (paths: string[]): string[] => paths.filter((p) => existsSync(p) && statSync(p).isDirectory());
 
 /** The Arrow files named: files as given, folders as their *.arrow files in name order; or an exit code. */
 function embeddingFiles(paths: string[]): string[] | number {
@@ -231,7 +235,8 @@ async function info(argv: string[]): Promise<number> {
   if (positionals.length < 1) throw new UsageError('info takes one or more files or folders');
   const files = embeddingFiles(positionals);
   if (typeof files === 'number') return files;
-  const checked = await checkCollection(files, 'info');
+  const checked = await checkCollection(files, 'info', { folders: folderArgs(positionals) });
+  if (checked[0]?.liveWriter) console.error(`embed: ${files[0]} is still being written by ${checked[0].liveWriter}: these are the rows committed so far`);
   if (files.length > 1) await checkUniqueIds(files);
   const described = [];
   // The schema comes from the file's head, so a part with no rows (an empty shard) is described too.
@@ -268,7 +273,7 @@ async function exportFiles(argv: string[]): Promise<number> {
   if (files.some((f) => sameFile(f, values.out!))) throw new UsageError(`--out ${values.out} is one of the inputs: refusing to write onto it`);
   // The whole collection is checked before the output is created: parts that disagree, are still
   // being written or are missing are refused, never exported under the first part's description.
-  const parts = await checkCollection(files, 'export');
+  const parts = await checkCollection(files, 'export', { folders: folderArgs(positionals) });
   if (files.length > 1) await checkUniqueIds(files);
   // int8/uint8 parts calibrated their own ranges: exported under one set, their union, each part's codes requantized to it.
   const ranges = unionRanges(parts);

@@ -3,7 +3,7 @@
 // first file, so parts from another model, at another precision or with other int8 ranges were
 // read as if they were the first's, parts still being written were read half done, and missing
 // parts went unnoticed. Here the whole collection is checked before anything is read or written.
-import { basename, dirname } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { makeData, RecordBatch, Schema, Struct, type FixedSizeList } from 'apache-arrow';
 import { EmbeddingsFileError, FileLockedError } from '../core/errors.js';
 import { precisionOf, type FileDescription } from './arrow-ipc.js';
@@ -21,6 +21,8 @@ export interface CollectionFile {
   description: FileDescription;
   /** False for a part with a schema and no rows (an empty shard). */
   hasRows: boolean;
+  /** The run still writing this file, when one single file is searched or described while it grows. */
+  liveWriter?: string;
 }
 
 const PART = /^part-(\d+)-of-(\d+)\.arrow$/;
@@ -127,14 +129,17 @@ export function requantizeBatch(batch: RecordBatch, from: FileDescription, range
  * Checks a collection as a whole before it is read as one: no file is still being written (its
  * lock is live), every file is an embeddings file this library wrote, and all agree on what `use`
  * needs (model, dim, pooling, prompt, precision, maxTokens and truncation where recorded; for info
- * and export also the metadata columns by meaning and the float16 copy); the parts missing from a folder of
- * `part-I-of-N.arrow` files are named. Throws an EmbeddingsFileError (FileLockedError for a live
+ * and export also the metadata columns by meaning and the float16 copy); the parts missing from
+ * a folder named in `options.folders` that holds `part-I-of-N.arrow` files are named. Throws an EmbeddingsFileError (FileLockedError for a live
  * writer) naming the file and what differs; returns each file's schema and description.
  */
-export async function checkCollection(files: readonly string[], use: CollectionUse): Promise<CollectionFile[]> {
+export async function checkCollection(files: readonly string[], use: CollectionUse, options: { folders?: readonly string[] } = {}): Promise<CollectionFile[]> {
+  // Parts are counted in the folders named as folders: a part file named on its own is read as itself.
+  const folders = new Set((options.folders ?? []).map((f) => resolve(f)));
   const byFolder = new Map<string, string[]>();
   for (const file of files) {
     const folder = dirname(file);
+    if (!folders.has(resolve(folder))) continue;
     byFolder.set(folder, [...(byFolder.get(folder) ?? []), basename(file)]);
   }
   for (const [folder, names] of byFolder) {
@@ -147,7 +152,10 @@ export async function checkCollection(files: readonly string[], use: CollectionU
   const checked: CollectionFile[] = [];
   for (const file of files) {
     const writer = await liveWriter(file);
-    if (writer) throw new FileLockedError(file, writer, ' (read it once that run has finished)');
+    // One file watched while its run goes on (info or search of it alone) is read as it is now, and
+    // said so by the caller; a collection or an export of a file still being written is refused.
+    const watching = files.length === 1 && use !== 'export';
+    if (writer && !watching) throw new FileLockedError(file, writer, ' (read it once that run has finished)');
     const handle = await openNodeFile(file, true);
     let head;
     try {
@@ -156,7 +164,7 @@ export async function checkCollection(files: readonly string[], use: CollectionU
       await handle.close();
     }
     if (!head.description) throw new EmbeddingsFileError(file, 'is an Arrow stream that bulk-embed did not write: not part of an embeddings collection');
-    checked.push({ file, schema: head.schema, description: head.description, hasRows: head.hasRows });
+    checked.push({ file, schema: head.schema, description: head.description, hasRows: head.hasRows, ...(writer ? { liveWriter: writer } : {}) });
   }
   const first = checked[0];
   if (!first) return checked;

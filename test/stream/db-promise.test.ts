@@ -397,6 +397,11 @@ describe('folders are checked as a whole before anything is read as one', () => 
     const writing = await openNodeFile(part(parts, 1, 2)); // holds the lock, as a running shard does
     try {
       await refusedEverywhere(parts, /part-00001-of-00002\.arrow: is being written by process \d+/);
+      // The one file alone, watched while it grows: described as it is now, and said so.
+      const alone = await runCli(['info', part(parts, 1, 2)]);
+      expect(alone.code, alone.stderr).toBe(0);
+      expect(alone.stderr).toMatch(/is still being written by process \d+.*rows committed so far/);
+      expect((await runCli(['export', part(parts, 1, 2), '--format', 'parquet', '--out', join(dir, 'alone.parquet')])).code).toBe(6);
     } finally {
       await writing.close();
     }
