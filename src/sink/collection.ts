@@ -130,8 +130,9 @@ export function requantizeBatch(batch: RecordBatch, from: FileDescription, range
  * lock is live), every file is an embeddings file this library wrote, and all agree on what `use`
  * needs (model, dim, pooling, prompt, precision, maxTokens and truncation where recorded; for info
  * and export also the metadata columns by meaning and the float16 copy); the parts missing from
- * a folder named in `options.folders` that holds `part-I-of-N.arrow` files are named. Throws an EmbeddingsFileError (FileLockedError for a live
- * writer) naming the file and what differs; returns each file's schema and description.
+ * a folder named in `options.folders` that holds `part-I-of-N.arrow` files are named. Throws an
+ * EmbeddingsFileError (FileLockedError for a live writer) naming the file and what differs;
+ * returns each file's schema and description.
  */
 export async function checkCollection(files: readonly string[], use: CollectionUse, options: { folders?: readonly string[] } = {}): Promise<CollectionFile[]> {
   // Parts are counted in the folders named as folders: a part file named on its own is read as itself.
