@@ -2,17 +2,19 @@
 // The `embed` command: embed a JSONL/CSV/text file (or stdin) into an Arrow file, resumably;
 // search an Arrow file; describe one. Exit codes: 0 done, 1 unexpected failure, 2 usage,
 // 3 file not found, 4 bad input, 5 model problem, 6 embeddings file problem, 130 interrupted.
-import { createReadStream, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createReadStream, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { addAbortSignal } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { describeSchema } from './sink/arrow-ipc.js';
 import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
-import { exportBatches } from './sink/export.js';
+import { checkCollection, requantizeBatch, unionRanges, type CollectionFile } from './sink/collection.js';
+import { exportBatches, partialPath, type ParquetCompression } from './sink/export.js';
 import { parseShard, shardFileName, shardFromEnvironment, shardRecords, type Shard } from './source/shard.js';
 import {
   AbortError, createEmbedder, DEFAULT_MODEL, EmbeddingsFileError, InputFormatError, InvalidOptionError, MissingDependencyError, ModelFileError, ModelFormatError,
   readEmbeddings, searchEmbeddings, type EmbedProgress, type Precision,
 } from './node.js';
+import { checkPrecision } from './sink/precision.js';
 import { FingerprintSet, idFingerprint } from './util/fingerprint-set.js';
 
 const USAGE = `usage:
@@ -23,7 +25,7 @@ const USAGE = `usage:
         [--shard I/N | --shards N (index from JOB_COMPLETION_INDEX)]: --out is then a folder, this shard writes part-I-of-N.arrow there
   embed search <file.arrow|folder>... "<query>" [-k 10] [--model M] [--prompt-name NAME | --prompt TEXT] [--rescore-multiplier 4]
   embed info <file.arrow|folder>...
-  embed export <file.arrow|folder>... --format parquet|arrow-file --out <file>`;
+  embed export <file.arrow|folder>... --format parquet|arrow-file --out <file> [--compression snappy|zstd|none] [--overwrite]`;
 
 class UsageError extends Error {}
 
@@ -78,10 +80,12 @@ async function embedFile(argv: string[]): Promise<number> {
   if (values.shard !== undefined && values.shards !== undefined) throw new UsageError('--shard I/N and --shards N exclude each other');
   const shard: Shard | null = values.shard !== undefined ? parseShard(values.shard)
     : values.shards !== undefined ? shardFromEnvironment(process.env, count('--shards', values.shards)!) : null;
+  // Option values are checked before anything is created: a bad one is a usage error (exit 2), never a 0-byte output.
+  if (values.precision !== undefined) checkPrecision(values.precision);
+  const outFolder = shard ? values.out : null;
   if (shard) {
     // A shard writes its own file in the output folder; resume then works per shard.
     if (existsSync(values.out) && !statSync(values.out).isDirectory()) throw new UsageError(`--out ${values.out} must be a folder when sharding (each shard writes part-I-of-N.arrow in it)`);
-    mkdirSync(values.out, { recursive: true });
     values.out = join(values.out, shardFileName(shard));
   }
   const input = positionals[0]!;
@@ -101,13 +105,14 @@ async function embedFile(argv: string[]): Promise<number> {
     pooling: values.pooling as 'mean' | undefined, dimensions: count('--dimensions', values.dimensions),
   });
   const prompt = { prompt: values.prompt, promptName: values['prompt-name'] };
-  const chunks = input === '-' ? stdinText() : createReadStream(input, { encoding: 'utf8', highWaterMark: 1 << 16 });
+  if (outFolder) mkdirSync(outFolder, { recursive: true });
+  const controller = new AbortController();
+  const chunks = input === '-' ? stdinText(controller.signal) : createReadStream(input, { encoding: 'utf8', highWaterMark: 1 << 16 });
   const sourceName = input === '-' ? 'stdin' : input;
   const parsed = parseTextRecords(chunks, format, { textField: values['text-field'], idField: values['id-field'], sourceName });
   const records = shard ? shardRecords(parsed, shard) : parsed;
   const progress = progressPrinter();
   const started = performance.now();
-  const controller = new AbortController();
   // Ctrl-C or a stop request: finish cleanly at a window boundary; committed rows stay.
   let stoppedBy: keyof typeof SIGNAL_EXIT | null = null;
   for (const signal of Object.keys(SIGNAL_EXIT) as (keyof typeof SIGNAL_EXIT)[]) {
@@ -134,9 +139,11 @@ async function embedFile(argv: string[]): Promise<number> {
   await embedder.dispose();
   const seconds = (performance.now() - started) / 1000;
   if (result.repaired) console.error(`embed: resume cut a damaged tail off ${values.out}: ${result.repaired}`);
+  if (result.calibration?.widened) console.error(`embed: ${result.calibration.widened} of ${result.file!.dim} dimensions of the ${values.precision} calibration sample (${result.calibration.rows} rows) were too narrow to hold later vectors and were widened`);
+  if (result.clamped?.values) console.error(`embed: ${result.clamped.values} values in ${result.clamped.rows} rows lay outside the file's ${values.precision ?? 'int8/uint8'} ranges and were stored as the end codes`);
   if (result.changed.count) console.error(`embed: ${result.changed.count} ids were committed from a different text than the input has now (e.g. ${result.changed.ids.slice(0, 5).join(', ')}); their stored vectors were kept`);
   console.log(JSON.stringify({
-    out: values.out, ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}), written: result.written, skipped: result.skipped, changed: result.changed.count, seconds: Number(seconds.toFixed(2)),
+    out: values.out, ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}), written: result.written, skipped: result.skipped, changed: result.changed.count, ...(result.clamped ? { clamped: result.clamped.values } : {}), seconds: Number(seconds.toFixed(2)),
     textsPerSec: Number((result.written / seconds).toFixed(1)),
   }));
   return 0;
@@ -156,13 +163,8 @@ async function search(argv: string[]): Promise<number> {
   const k = count('-k', values.k) ?? 10;
   const files = embeddingFiles(positionals.slice(0, -1));
   if (typeof files === 'number') return files;
-  const description = await readDescription(files[0]!);
-  for (const other of files.slice(1)) {
-    const d = await readDescription(other);
-    for (const key of ['model', 'dim', 'pooling', 'normalize', 'prompt'] as const) {
-      if (JSON.stringify(d[key]) !== JSON.stringify(description[key])) throw new EmbeddingsFileError(other, `its ${key} (${JSON.stringify(d[key])}) differs from ${files[0]}'s (${JSON.stringify(description[key])}): not one collection`);
-    }
-  }
+  const [{ description, liveWriter: writer }] = (await checkCollection(files, 'search', { folders: folderArgs(positionals.slice(0, -1)) })) as [CollectionFile];
+  if (writer) console.error(`embed: ${files[0]} is still being written by ${writer}: searching the rows committed so far`);
   if (files.length > 1) await checkUniqueIds(files);
   // The query is embedded as the file was: same pooling, normalisation and Matryoshka truncation.
   const embedder = await createEmbedder({
@@ -175,6 +177,9 @@ async function search(argv: string[]): Promise<number> {
   for (const hit of hits) console.log(JSON.stringify({ id: hit.id, score: Number(hit.score.toFixed(6)), ...hit.row }));
   return 0;
 }
+
+/** The paths named that are folders (a folder's part-I-of-N files are checked for missing parts). */
+const folderArgs = (paths: string[]): string[] => paths.filter((p) => existsSync(p) && statSync(p).isDirectory());
 
 /** The Arrow files named: files as given, folders as their *.arrow files in name order; or an exit code. */
 function embeddingFiles(paths: string[]): string[] | number {
@@ -230,18 +235,19 @@ async function info(argv: string[]): Promise<number> {
   if (positionals.length < 1) throw new UsageError('info takes one or more files or folders');
   const files = embeddingFiles(positionals);
   if (typeof files === 'number') return files;
+  const checked = await checkCollection(files, 'info', { folders: folderArgs(positionals) });
+  if (checked[0]?.liveWriter) console.error(`embed: ${files[0]} is still being written by ${checked[0].liveWriter}: these are the rows committed so far`);
   if (files.length > 1) await checkUniqueIds(files);
   const described = [];
-  for (const file of files) {
+  // The schema comes from the file's head, so a part with no rows (an empty shard) is described too.
+  for (const { file, schema, description } of checked) {
     let rows = 0;
     let batches = 0;
-    let schema: import('apache-arrow').Schema | null = null;
     for await (const batch of readEmbeddings(file)) {
       rows += batch.numRows;
       batches++;
-      schema = batch.schema;
     }
-    described.push({ file, rows, batches, columns: schema?.fields.map((f) => `${f.name}: ${f.type}`) ?? [], description: schema ? describeSchema(schema) : null });
+    described.push({ file, rows, batches, columns: schema.fields.map((f) => `${f.name}: ${f.type}`), description });
   }
   const one = described.length === 1 && !statSync(positionals[0]!).isDirectory();
   console.log(JSON.stringify(one ? described[0] : { files: described, rows: described.reduce((a, d) => a + d.rows, 0) }, null, 2));
@@ -249,35 +255,49 @@ async function info(argv: string[]): Promise<number> {
 }
 
 async function exportFiles(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { format: { type: 'string' }, out: { type: 'string', short: 'o' }, overwrite: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true, strict: true,
+    options: { format: { type: 'string' }, out: { type: 'string', short: 'o' }, overwrite: { type: 'boolean' }, compression: { type: 'string' } },
+  });
+  const compression = values.compression ?? 'snappy';
+  if (!['snappy', 'zstd', 'none'].includes(compression)) throw new UsageError(`--compression must be snappy, zstd or none, not ${compression}`);
+  if (values.compression !== undefined && values.format !== 'parquet') throw new UsageError('--compression applies to --format parquet only');
   if (positionals.length < 1) throw new UsageError('export takes one or more files or folders');
   if (values.format !== 'parquet' && values.format !== 'arrow-file') throw new UsageError(`--format must be parquet or arrow-file, not ${values.format ?? 'missing'}`);
   if (!values.out) throw new UsageError('--out <file> is required');
+  if (existsSync(values.out) && statSync(values.out).isDirectory()) throw new UsageError(`--out ${values.out} is a folder: name the file to write`);
+  if (!existsSync(dirname(resolve(values.out)))) return fail(EXIT.notFound, `the folder for --out ${values.out} does not exist: ${dirname(resolve(values.out))}`);
   if (existsSync(values.out) && !values.overwrite) return fail(EXIT.file, `${values.out} exists: pass --overwrite to replace it`);
   const files = embeddingFiles(positionals);
   if (typeof files === 'number') return files;
   if (files.some((f) => sameFile(f, values.out!))) throw new UsageError(`--out ${values.out} is one of the inputs: refusing to write onto it`);
+  // The whole collection is checked before the output is created: parts that disagree, are still
+  // being written or are missing are refused, never exported under the first part's description.
+  const parts = await checkCollection(files, 'export', { folders: folderArgs(positionals) });
   if (files.length > 1) await checkUniqueIds(files);
-  const list = files;
-  const description = await readDescription(list[0]!);
+  // int8/uint8 parts calibrated their own ranges: exported under one set, their union, each part's codes requantized to it.
+  const ranges = unionRanges(parts);
+  let requantized = 0;
   async function* batches() {
-    for (const file of list) {
-      const dim = file === list[0] ? description.dim : (await readDescription(file)).dim;
-      if (dim !== description.dim) throw new EmbeddingsFileError(file, `its vectors have ${dim} dims, ${list[0]}'s ${description.dim}: not one collection`);
-      yield* readEmbeddings(file);
+    for (const part of parts) {
+      const convert = ranges && JSON.stringify(part.description.ranges) !== JSON.stringify(ranges);
+      if (convert && part.hasRows) requantized++;
+      for await (const batch of readEmbeddings(part.file)) yield ranges ? requantizeBatch(batch, part.description, ranges) : batch;
     }
   }
-  const result = await exportBatches(batches(), values.format, values.out);
-  console.log(JSON.stringify({ out: values.out, format: values.format, files: files.length, ...result }));
-  return 0;
-}
-
-async function readDescription(file: string) {
-  for await (const batch of readEmbeddings(file)) {
-    const description = describeSchema(batch.schema);
-    if (description) return description;
+  // Ctrl-C or SIGTERM mid-export: the temporary file goes too, nothing half-written is left.
+  const out = values.out;
+  for (const signal of Object.keys(SIGNAL_EXIT) as (keyof typeof SIGNAL_EXIT)[]) {
+    process.once(signal, () => {
+      rmSync(partialPath(out), { force: true });
+      console.error(`embed: export stopped by ${signal}; nothing was written to ${out}`);
+      process.exit(SIGNAL_EXIT[signal]);
+    });
   }
-  throw new EmbeddingsFileError(file, 'holds no rows written by bulk-embed');
+  const result = await exportBatches(batches(), values.format, values.out, { compression: compression as ParquetCompression });
+  if (requantized) console.error(`embed: the ${parts[0]!.description.precision} parts were calibrated to different ranges; ${requantized} of ${parts.length} were requantized to their union (at most one step of error a value)`);
+  console.log(JSON.stringify({ out: values.out, format: values.format, files: files.length, ...result, ...(requantized ? { requantized } : {}) }));
+  return 0;
 }
 
 /** Counts the records of a file in one quick pass, for the ETA. */
@@ -292,8 +312,10 @@ async function countRecords(path: string, format: TextFormat): Promise<number> {
   return format === 'csv' ? Math.max(0, lines - 1) : lines;
 }
 
-async function* stdinText(): AsyncGenerator<string> {
+/** Standard input as text; an abort (Ctrl-C) ends a read that is waiting for input, not only the next window. */
+async function* stdinText(signal: AbortSignal): AsyncGenerator<string> {
   process.stdin.setEncoding('utf8');
+  addAbortSignal(signal, process.stdin);
   for await (const chunk of process.stdin) yield chunk as string;
 }
 
@@ -330,7 +352,9 @@ main(process.argv.slice(2)).then(
     const e = error as Error;
     if (error instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.exit(fail(EXIT.usage, `${e.message}\n${USAGE}`));
     if (error instanceof InputFormatError) process.exit(fail(EXIT.input, e.message));
-    if (error instanceof ModelFileError || error instanceof ModelFormatError || error instanceof InvalidOptionError || error instanceof MissingDependencyError) {
+    // Every InvalidOptionError the CLI can meet comes from a flag's value (--shard, --pooling, --precision...).
+    if (error instanceof InvalidOptionError) process.exit(fail(EXIT.usage, `${e.message}\n${USAGE}`));
+    if (error instanceof ModelFileError || error instanceof ModelFormatError || error instanceof MissingDependencyError) {
       process.exit(fail(EXIT.model, e.message));
     }
     if (error instanceof EmbeddingsFileError) process.exit(fail(EXIT.file, e.message));

@@ -146,7 +146,11 @@ export interface NodeEmbedder extends Embedder {
   embedTo(source: RecordSource | AsyncIterable<EmbedRecord> | string, sink: EmbeddingSink | string, options?: EmbedToOptions & ParsedOption & { overwrite?: boolean }): Promise<EmbedToResult>;
 }
 
-/** `parsed: true` says the source already yields EmbedRecord objects ({ id, text, metadata }). */
+/**
+ * `parsed: true` says the source already yields EmbedRecord objects ({ id, text, metadata }). Not
+ * needed for the library's own readers (readRecordFile, readBlobRecords, shardRecords), which are
+ * recognised, nor for items shaped exactly { id, text, metadata: {...} }.
+ */
 export interface ParsedOption {
   parsed?: boolean;
 }

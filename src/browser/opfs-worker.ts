@@ -2,6 +2,9 @@
 // dedicated workers, and gives exclusive, synchronous, flushable writes.
 import * as Comlink from 'comlink';
 import { searchFile, type SearchHit, type SearchOptions } from '../sink/vector-search.js';
+import { installErrorTransfer } from './error-transfer.js';
+
+installErrorTransfer(); // its EmbeddingsFileErrors reach the page as EmbeddingsFileErrors
 
 interface SyncHandle {
   getSize(): number;

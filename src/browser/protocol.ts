@@ -3,6 +3,10 @@ import type { ModelShape } from '../core/load.js';
 import type { EmbedderInfo, EmbedderOptions, WeightsDtype } from '../core/types.js';
 import type { HubSettings } from '../model/files.js';
 import type { RetryNotice, RetryPolicy } from '../model/fetch-retry.js';
+import { installErrorTransfer } from './error-transfer.js';
+
+// Both the coordinator and the model workers import this module: errors keep their class across.
+installErrorTransfer();
 
 export interface WorkerLoadRequest {
   /** Absolute URL base, or a hub id. */

@@ -10,6 +10,7 @@ import { arrowFileSink, type ArrowSinkOptions, type EmbeddingSink } from '../sin
 import type { RandomAccessFile } from '../sink/random-access.js';
 import { committedFromSet } from '../sink/committed.js';
 import type { OpfsApi } from './opfs-worker.js';
+import { installErrorTransfer, registerErrorClass } from './error-transfer.js';
 import type { SearchHit, SearchOptions } from '../sink/vector-search.js';
 
 /** The storage is (nearly) full: names how much was needed and what was left. */
@@ -19,6 +20,10 @@ export class StorageQuotaError extends EmbedError {
     super(`storage quota exceeded: about ${needed} bytes needed, ${available} available; the rows committed so far stay readable, resume once space is freed`, options);
   }
 }
+
+// The OPFS worker's errors (EmbeddingsFileError, StorageQuotaError) keep their class on this side.
+registerErrorClass('StorageQuotaError', StorageQuotaError);
+installErrorTransfer();
 
 let opfsWorker: { api: Comlink.Remote<OpfsApi>; worker: Worker } | null = null;
 
@@ -113,6 +118,7 @@ export async function searchOpfsFile(path: string, query: Float32Array, k: numbe
 /** A sink that holds the writer's lock until it closes. */
 function lockedUntilClose(sink: EmbeddingSink, release: () => void): EmbeddingSink {
   return {
+    name: sink.name,
     resumeState: () => sink.resumeState(),
     ...forwardContains(sink),
     write: (description, rows) => sink.write(description, rows),
@@ -133,6 +139,7 @@ const defaultEstimate: StorageEstimate = () => navigator.storage.estimate();
 /** Wraps a sink so every write first checks that storage has room for it (twice its size). */
 export function withQuotaCheck(sink: EmbeddingSink, estimate: StorageEstimate = defaultEstimate): EmbeddingSink {
   return {
+    name: sink.name,
     resumeState: () => sink.resumeState(),
     ...forwardContains(sink),
     async write(description, rows) {
@@ -176,6 +183,7 @@ export function indexedDbSink(name: string, options: { resume?: boolean; overwri
   const meta = createStore(`${name}:meta`, 'meta');
   let release: (() => void) | null = null;
   const sink: EmbeddingSink = {
+    name: `indexeddb:${name}`,
     async resumeState() {
       release ??= await holdWriterLock(`indexeddb:${name}`);
       const committed = new Set((await keys(rows)).map(String));

@@ -10,11 +10,14 @@ export class EmbedError extends Error {
   }
 }
 
-/** An input that is not a string: names its position in the input. */
-export class InvalidTextError extends TypeError {
+/**
+ * An input that is not a string: names its position in the input. An EmbedError like every error
+ * the library throws on purpose (it was a TypeError before issue 23).
+ */
+export class InvalidTextError extends EmbedError {
+  override name = 'InvalidTextError';
   constructor(readonly index: number, value: unknown) {
     super(`text at index ${index} is ${describe(value)}, not a string`);
-    this.name = 'InvalidTextError';
   }
 }
 
@@ -61,16 +64,22 @@ export class DisposedError extends EmbedError {
   }
 }
 
-/** An embed cancelled through its AbortSignal; from embedTo, `committed` rows of this run were written and stay. */
+/**
+ * An embed cancelled through its AbortSignal; from embedTo, `committed` rows of this run were
+ * written and stay; from embedStream, `yielded` records were handed out before it.
+ */
 export class AbortError extends EmbedError {
   override name = 'AbortError';
   readonly committed?: number;
-  constructor(reason?: unknown, details: { committed?: number } = {}) {
+  readonly yielded?: number;
+  constructor(reason?: unknown, details: { committed?: number; yielded?: number } = {}) {
     // A bare abort() gives a DOMException named AbortError whose message adds nothing.
     const plain = reason === undefined || (reason instanceof Error && reason.name === 'AbortError');
     const committed = details.committed === undefined ? '' : `; ${details.committed} rows of this run were committed and stay (resume continues)`;
-    super(`embedding was aborted${plain ? '' : `: ${reason instanceof Error ? reason.message : String(reason)}`}${committed}`);
+    const yielded = details.yielded === undefined ? '' : `; ${details.yielded} records were yielded before it`;
+    super(`embedding was aborted${plain ? '' : `: ${reason instanceof Error ? reason.message : String(reason)}`}${committed}${yielded}`);
     if (details.committed !== undefined) this.committed = details.committed;
+    if (details.yielded !== undefined) this.yielded = details.yielded;
   }
 }
 
@@ -85,7 +94,9 @@ function describe(value: unknown): string {
 export class InputFormatError extends EmbedError {
   override name = 'InputFormatError';
   constructor(readonly where: string, message: string, options?: { cause?: unknown }) {
-    super(`${where}: ${message}`, options);
+    // Input text quoted in a message (a bad JSON line's parser error) is shown with its control
+    // characters escaped: a NUL or an escape sequence must not reach the terminal raw.
+    super(`${where}: ${message}`.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`), options);
   }
 }
 

@@ -4,7 +4,7 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { EmbeddingsFileError } from '../core/errors.js';
 import {
-  buildSchema, decodeBatch, decodeSchema, describeSchema, encodeStream, EOS, readFrameBody, readFramePrefix, schemaMatchesDescription, splitStream,
+  batchCounts, buildSchema, decodeBatch, decodeSchema, describeSchema, encodeStream, EOS, readFrameBody, readFramePrefix, rowCountProblem, schemaMatchesDescription, splitStream,
   type BatchRows, type FileDescription,
 } from './arrow-ipc.js';
 import type { RandomAccessFile } from './random-access.js';
@@ -31,6 +31,8 @@ export interface EmbeddingSink {
   close(): Promise<void>;
   /** Exactly whether the sink holds a row with this id now (confirms a duplicate id); absent where the sink cannot tell. */
   contains?(id: string): Promise<boolean>;
+  /** The file or store, as messages name it (a path, opfs:..., indexeddb:...). */
+  readonly name?: string;
 }
 
 interface Message {
@@ -116,6 +118,8 @@ async function* verifiedBatches(file: RandomAccessFile, state: WalkState): Async
       if (!state.schemaMessage) return fail(`a record batch before the schema at byte ${message.start}`);
       let batch: RecordBatch;
       try {
+        const counts = state.description ? rowCountProblem(state.schema!, batchCounts(message.bytes)) : null;
+        if (counts) return fail(`corrupt record batch at byte ${message.start}: ${counts}`);
         batch = decodeBatch(state.schemaMessage, message.bytes);
       } catch (cause) {
         return fail(`corrupt record batch at byte ${message.start}: ${(cause as Error).message}`);
@@ -140,6 +144,25 @@ export async function* readBatches(file: RandomAccessFile, options: ReadOptions 
   if (options.allowTruncated) return;
   if (!state.schema) throw new EmbeddingsFileError(file.name, (await file.size()) === 0 ? 'the file is empty' : `not an Arrow IPC stream (${state.problem ?? 'no schema'})`);
   if (state.problem) throw new EmbeddingsFileError(file.name, `${state.problem} (the whole batches before it can be read with allowTruncated)`, state.validEnd);
+}
+
+/**
+ * Reads a file's schema and description without reading its rows (the first batch is decoded and
+ * checked on the way), and whether it holds any rows. Throws an EmbeddingsFileError for an empty file, a file with no readable
+ * schema, or a damaged one; the rows themselves are verified by whoever reads them next.
+ */
+export async function readSchema(file: RandomAccessFile): Promise<{ schema: Schema; description: FileDescription | null; hasRows: boolean }> {
+  const state: WalkState = { validEnd: 0, closed: false };
+  let hasRows = false;
+  for await (const _ of verifiedBatches(file, state)) {
+    hasRows = true;
+    break;
+  }
+  if (!state.schema || state.damagedSchema) {
+    throw new EmbeddingsFileError(file.name, (await file.size()) === 0 ? 'the file is empty' : `not a readable Arrow IPC stream (${state.problem ?? 'no schema'})`);
+  }
+  // A damaged first batch counts as rows: its reader reports it.
+  return { schema: state.schema, description: state.description ?? null, hasRows: hasRows || state.problem !== undefined };
 }
 
 /** Sink options. */
@@ -175,9 +198,17 @@ export function arrowFileSink(file: RandomAccessFile, options: ArrowSinkOptions 
     }
     const state: WalkState = { validEnd: 0, closed: false };
     const ledger = new FileLedger(file, () => schemaMessage!, options.fingerprint);
+    let batches = 0;
     for await (const { start, end, batch } of verifiedBatches(file, state)) {
       if (!state.description) break; // not ours: refused below, before anything is cut
       ledger.addBatch(start, end, batch.getChild('id')!.toArray() as string[]);
+      batches++;
+    }
+    // A file an empty run left (its schema, no rows) holds nothing to keep: the resumed run starts
+    // it afresh, with its own description (int8 ranges calibrated from rows, not from none).
+    if (state.schemaMessage && state.description && batches === 0 && !state.problem) {
+      await file.truncate(0);
+      return { committed: none, description: null };
     }
     // A run killed while writing the first message leaves a torn Arrow header and no rows: start over.
     const tornFirstMessage = !state.schemaMessage && state.validEnd === 0 && state.problem?.startsWith('truncated');
@@ -202,10 +233,12 @@ export function arrowFileSink(file: RandomAccessFile, options: ArrowSinkOptions 
   };
 
   return {
+    name: file.name,
     resumeState: prepare,
     async write(description, rows) {
       if (!prepared) await prepare();
-      if (rows.ids.length === 0) return;
+      // No rows: only a file that has nothing yet gets its schema (an empty run's file is valid and typed).
+      if (rows.ids.length === 0 && schemaMessage) return;
       const schema = buildSchema(description);
       const { schema: schemaBytes, batch } = splitStream(encodeStream(schema, description, rows));
       if (writtenDescription && JSON.stringify(writtenDescription) !== JSON.stringify(description)) {
@@ -217,7 +250,7 @@ export function arrowFileSink(file: RandomAccessFile, options: ArrowSinkOptions 
           schemaMessage = schemaBytes.slice();
           writtenDescription = description;
         }
-        await file.append(batch);
+        if (rows.ids.length) await file.append(batch);
         await file.sync();
       } catch (error) {
         broken = true; // the tail may be torn: no end-of-stream marker after it; resume cuts it off

@@ -3,7 +3,7 @@
 // (a killed run) is walked message by message to find its last whole batch: readers can stop
 // there, and a resumed run truncates to there and appends.
 import {
-  Bool, Field, FixedSizeList, Float16, Float32, Float64, makeData, RecordBatch, Schema, Struct, Table, tableFromIPC, tableToIPC,
+  Bool, Field, FixedSizeList, Float16, Float32, Float64, makeData, Message, RecordBatch, Schema, Struct, Table, tableFromIPC, tableToIPC,
   Int8, Uint8, Uint32, Utf8, vectorFromArray, type DataType,
 } from 'apache-arrow';
 import { needsRanges, PRECISIONS, quantize, storedWidth, type Precision, type QuantRanges } from './precision.js';
@@ -125,6 +125,9 @@ export interface FileDescription {
   ranges?: QuantRanges;
   /** The file also keeps each vector in float16 (column embedding_float16), to rescore binary search. */
   keepFloat16?: boolean;
+  /** Tokens a text was cut to, and how (absent in files written before issue 23): a resume must make vectors the same way. */
+  maxTokens?: number;
+  truncation?: string;
 }
 
 /** The precision a file's vectors are stored at. */
@@ -234,6 +237,47 @@ export function splitStream(stream: Uint8Array): { schema: Uint8Array; batch: Ui
   const batch = walk.frames.find((f) => f.kind === 'batch');
   if (!schema || !batch) throw new Error('encodeStream produced no schema or no batch');
   return { schema: stream.subarray(schema.start, schema.end), batch: stream.subarray(batch.start, batch.end) };
+}
+
+/** The row count and field nodes a record batch message's header declares. */
+export interface BatchCounts {
+  length: number | bigint;
+  nodes: { length: number | bigint; nullCount: number | bigint }[];
+}
+
+/** Reads the row count and field nodes from a whole batch message (prefix, metadata, body). */
+export function batchCounts(batchMessage: Uint8Array): BatchCounts {
+  const metaLength = new DataView(batchMessage.buffer, batchMessage.byteOffset + 4, 4).getInt32(0, true);
+  return Message.decode(batchMessage.subarray(8, 8 + metaLength)).header() as unknown as BatchCounts;
+}
+
+/**
+ * Cross-checks a batch's declared row count against every column's own length (the field nodes,
+ * one per column and one per list child, `listSize` times the rows). The row checksums cover each
+ * row's bytes but not how many rows there are: a flipped bit in the count would otherwise hand out
+ * a batch cut short whose every row still matches its checksum. Returns the problem, or null.
+ */
+export function rowCountProblem(schema: Schema, counts: BatchCounts): string | null {
+  const rows = Number(counts.length);
+  const expected: { name: string; length: number }[] = [];
+  let checkable = true;
+  const visit = (name: string, type: DataType, length: number): void => {
+    expected.push({ name, length });
+    const children = (type as { children?: Field[] }).children ?? [];
+    if (type instanceof FixedSizeList) visit(`${name}.item`, children[0]!.type, length * type.listSize);
+    else if (type instanceof Struct) for (const child of children) visit(`${name}.${child.name}`, child.type, length);
+    else if (children.length) checkable = false; // variable-length lists: their child's length is in the offsets, not implied
+  };
+  for (const field of schema.fields) visit(field.name, field.type, rows);
+  if (!checkable) return null;
+  if (counts.nodes.length !== expected.length) return `it declares ${counts.nodes.length} column nodes, its schema has ${expected.length}`;
+  for (let i = 0; i < expected.length; i++) {
+    const declared = Number(counts.nodes[i]!.length);
+    if (declared !== expected[i]!.length) {
+      return `its row count (${rows}) disagrees with column ${expected[i]!.name}, which holds ${declared} values where ${expected[i]!.length} belong`;
+    }
+  }
+  return null;
 }
 
 /** Decodes one batch message given the stream's schema message. */

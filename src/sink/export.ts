@@ -7,8 +7,9 @@ import { createWriteStream, statSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { RecordBatchFileWriter, Table, tableToIPC, type RecordBatch } from 'apache-arrow';
-import { MissingDependencyError } from '../core/errors.js';
+import { makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct, Table, tableToIPC } from 'apache-arrow';
+import { EmbeddingsFileError, MissingDependencyError } from '../core/errors.js';
+import { fileError } from './node-file.js';
 
 export type ExportFormat = 'parquet' | 'arrow-file';
 
@@ -23,29 +24,73 @@ export interface ExportResult {
 }
 
 /** Writes `batches` to `out` in `format`, through a temporary file renamed at the end (never a half file at `out`). */
-export async function exportBatches(batches: AsyncIterable<RecordBatch>, format: ExportFormat, out: string): Promise<ExportResult> {
-  const tmp = `${out}.partial-${process.pid}`;
+/** The temporary file an export writes before renaming it to `out` (removed on failure, and by the CLI on Ctrl-C). */
+export const partialPath = (out: string): string => `${out}.partial-${process.pid}`;
+
+/** Parquet page compression: snappy (the default: every Parquet reader has it), zstd (smaller), or none. */
+export type ParquetCompression = 'snappy' | 'zstd' | 'none';
+
+/** Export options. */
+export interface ExportOptions {
+  /** Parquet only: how pages are compressed (default snappy). */
+  compression?: ParquetCompression;
+}
+
+export async function exportBatches(batches: AsyncIterable<RecordBatch>, format: ExportFormat, out: string, options: ExportOptions = {}): Promise<ExportResult> {
+  const tmp = partialPath(out);
   let rows = 0;
   let count = 0;
+  // The writers may swallow an error thrown by their source (parquet-wasm ends its stream as if
+  // the input had ended): the source's own error and whether it was read to its end are kept
+  // here, and checked after writing, so a batch that fails verification never leaves a short file.
+  let sourceError: { error: unknown } | null = null;
+  let exhausted = false;
   const counted = async function* () {
-    for await (const batch of batches) {
-      // By position: apache-arrow's RecordBatch.select(names) pairs the kept fields with the wrong children.
-      const kept = batch.schema.fields.flatMap((f, i) => (INTERNAL_COLUMNS.has(f.name) ? [] : [i]));
-      const slim = batch.selectAt(kept);
-      rows += slim.numRows;
-      count++;
-      yield slim;
+    try {
+      let target: Schema | null = null;
+      for await (const batch of batches) {
+        target ??= new Schema(batch.schema.fields.filter((f) => !INTERNAL_COLUMNS.has(f.name)), batch.schema.metadata);
+        const slim = conform(batch, target, out);
+        rows += slim.numRows;
+        count++;
+        yield slim;
+      }
+      exhausted = true;
+    } catch (error) {
+      sourceError = { error };
+      throw error;
     }
   };
   try {
     if (format === 'arrow-file') await writeArrowFile(counted(), tmp);
-    else await writeParquet(counted(), tmp);
+    else await writeParquet(counted(), tmp, options.compression ?? 'snappy');
+    if (sourceError) throw (sourceError as { error: unknown }).error;
+    if (!exhausted) throw new EmbeddingsFileError(out, `the ${format} writer stopped after ${rows} rows before its input ended: nothing was written`);
     await rename(tmp, out);
   } catch (error) {
     await rm(tmp, { force: true });
-    throw error;
+    // OS errors (no such folder, a folder in the way, a full disk) name the output, not a stack.
+    throw sourceError ? (sourceError as { error: unknown }).error : fileError(out, error);
   }
   return { rows, batches: count, bytes: statSync(out).size };
+}
+
+/**
+ * A batch with the export's columns in the export's order, matched by name: parts of one
+ * collection may list their metadata columns in another order, and the writers silently drop or
+ * garble a batch whose schema is not the first's. Columns that differ in name or type are an
+ * EmbeddingsFileError (the collection check names the file before it gets here).
+ */
+function conform(batch: RecordBatch, target: Schema, out: string): RecordBatch {
+  const fields = batch.schema.fields;
+  const index = new Map(fields.map((f, i) => [f.name, i]));
+  const kept = fields.filter((f) => !INTERNAL_COLUMNS.has(f.name));
+  const shape = (f: { name: string; type: unknown; nullable: boolean }) => `${f.name}: ${String(f.type)}${f.nullable ? '' : ' not null'}`;
+  const same = kept.length === target.fields.length && target.fields.every((f) => index.has(f.name) && shape(fields[index.get(f.name)!]!) === shape(f));
+  if (!same) throw new EmbeddingsFileError(out, `a batch's columns (${kept.map(shape).join(', ')}) differ from the first batch's (${target.fields.map(shape).join(', ')}): not one collection`);
+  // By position: apache-arrow's RecordBatch.select(names) pairs the kept fields with the wrong children.
+  const children = target.fields.map((f) => batch.data.children[index.get(f.name)!]!);
+  return new RecordBatch(target, makeData({ type: new Struct(target.fields), length: batch.numRows, nullCount: 0, children }));
 }
 
 async function writeArrowFile(batches: AsyncIterable<RecordBatch>, path: string): Promise<void> {
@@ -58,7 +103,9 @@ async function writeArrowFile(batches: AsyncIterable<RecordBatch>, path: string)
 
 interface ParquetWasm {
   Table: { fromIPCStream(bytes: Uint8Array): { recordBatches(): unknown[] } };
-  transformParquetStream(stream: ReadableStream): Promise<ReadableStream<Uint8Array>>;
+  transformParquetStream(stream: ReadableStream, properties?: unknown): Promise<ReadableStream<Uint8Array>>;
+  WriterPropertiesBuilder: new () => { setCompression(value: number): { build(): unknown } };
+  Compression: Record<'UNCOMPRESSED' | 'SNAPPY' | 'ZSTD', number>;
 }
 
 async function loadParquetWasm(): Promise<ParquetWasm> {
@@ -71,8 +118,10 @@ async function loadParquetWasm(): Promise<ParquetWasm> {
   }
 }
 
-async function writeParquet(batches: AsyncIterable<RecordBatch>, path: string): Promise<void> {
+async function writeParquet(batches: AsyncIterable<RecordBatch>, path: string, compression: ParquetCompression): Promise<void> {
   const parquet = await loadParquetWasm();
+  const codec = { snappy: parquet.Compression.SNAPPY, zstd: parquet.Compression.ZSTD, none: parquet.Compression.UNCOMPRESSED }[compression];
+  const properties = new parquet.WriterPropertiesBuilder().setCompression(codec).build();
   const iterator = batches[Symbol.asyncIterator]();
   // Each batch crosses into WebAssembly as a one-batch IPC stream; the writer emits row groups as it goes.
   const source = new ReadableStream({
@@ -82,6 +131,6 @@ async function writeParquet(batches: AsyncIterable<RecordBatch>, path: string): 
       else for (const wasmBatch of parquet.Table.fromIPCStream(tableToIPC(new Table([value]), 'stream')).recordBatches()) controller.enqueue(wasmBatch);
     },
   });
-  const bytes = await parquet.transformParquetStream(source);
+  const bytes = await parquet.transformParquetStream(source, properties);
   await bytes.pipeTo(Writable.toWeb(createWriteStream(path)) as WritableStream<Uint8Array>);
 }

@@ -48,6 +48,58 @@ export function calibrate(vectors: Float32Array, dim: number): QuantRanges {
   return { min, max };
 }
 
+/** Rows int8/uint8 ranges are calibrated from when none are given: the first windows are held until this many are embedded (or the source ends). */
+export const CALIBRATION_ROWS = 1024;
+
+/**
+ * Calibrates int8/uint8 ranges that can represent the data: the per-dimension min and max of the
+ * sample (as sentence-transformers does), except for a degenerate dimension. A sample of one
+ * vector, of equal vectors or of near-identical texts has zero or tiny widths, and every later
+ * vector would be clamped to the end codes (all rows could store one code vector). A dimension
+ * narrower than 1 / sqrt(dim) times the sample's mean vector length (diverse texts span about 4)
+ * is widened about its centre to 8 / sqrt(dim) of it: about the span of a whole corpus's values,
+ * at a step still far below a component's size. Returns the ranges and how many were widened.
+ */
+export function calibrateRanges(vectors: Float32Array, dim: number): { ranges: QuantRanges; widened: number } {
+  const ranges = calibrate(vectors, dim);
+  const rows = vectors.length / dim;
+  let norms = 0;
+  for (let r = 0; r < rows; r++) {
+    let sum = 0;
+    for (let j = 0; j < dim; j++) sum += vectors[r * dim + j]! ** 2;
+    norms += Math.sqrt(sum);
+  }
+  const scale = rows && norms > 0 ? norms / rows : 1;
+  const narrow = scale / Math.sqrt(dim);
+  const width = (8 * scale) / Math.sqrt(dim);
+  let widened = 0;
+  for (let j = 0; j < dim; j++) {
+    const [min, max] = [ranges.min[j]!, ranges.max[j]!];
+    if (!(max - min < narrow)) continue;
+    const centre = Number.isFinite(min) ? (min + max) / 2 : 0;
+    ranges.min[j] = Math.fround(centre - width / 2);
+    ranges.max[j] = Math.fround(centre + width / 2);
+    widened++;
+  }
+  return { ranges, widened };
+}
+
+/** Values of row-major vectors outside their dimension's range (stored as the end codes), and the rows that hold any. */
+export function countClamped(vectors: Float32Array, dim: number, ranges: QuantRanges): { values: number; rows: number } {
+  let values = 0;
+  let rows = 0;
+  for (let base = 0; base < vectors.length; base += dim) {
+    let here = 0;
+    for (let j = 0; j < dim; j++) {
+      const v = vectors[base + j]!;
+      if (v < ranges.min[j]! || v > ranges.max[j]!) here++;
+    }
+    values += here;
+    if (here) rows++;
+  }
+  return { values, rows };
+}
+
 /** Checks caller-given ranges against the vector length. */
 export function checkRanges(ranges: QuantRanges, dim: number): QuantRanges {
   const ok = ranges && Array.isArray(ranges.min) && Array.isArray(ranges.max) && ranges.min.length === dim && ranges.max.length === dim &&

@@ -14,7 +14,7 @@ import type { MetadataValue } from '../source/records.js';
 import { EmbeddingsFileError } from '../core/errors.js';
 import { positiveInteger } from '../core/validate.js';
 import { fromHalfBits } from '../util/half.js';
-import { decodeSchema, describeSchema, precisionOf, readFrameBody, readFramePrefix, type FileDescription } from './arrow-ipc.js';
+import { decodeSchema, describeSchema, precisionOf, readFrameBody, readFramePrefix, rowCountProblem, type FileDescription } from './arrow-ipc.js';
 import { rowChecksums } from './checksum.js';
 import { dequantizer, isBinary, quantize, storedBytes, type Precision } from './precision.js';
 import type { RandomAccessFile } from './random-access.js';
@@ -107,6 +107,13 @@ export async function searchFile(file: RandomAccessFile, query: Float32Array, k:
     }
     return top.length < limit ? Infinity : top[top.length - 1]!.rank;
   };
+  // A stored float vector that is NaN or infinite scores NaN, which no comparison keeps: a row the
+  // scan would drop without a word. Such a row is damaged (the writer refuses non-finite vectors),
+  // so the search refuses the file, naming the batch and row, as readEmbeddings would.
+  const damaged = (batch: number, row: number): never => {
+    const place = batches[batch]!;
+    throw new EmbeddingsFileError(file.name, `corrupt record batch at byte ${place.start}: row ${row}'s vector is not a finite number: the file is damaged`, place.start);
+  };
   // A message's 8-byte prefix and its header are read together (every batch header of a file has
   // about the same length), and the next header is read while this batch's vectors are scored.
   let headerGuess = 512;
@@ -145,7 +152,7 @@ export async function searchFile(file: RandomAccessFile, query: Float32Array, k:
         float16: description.keepFloat16 ? valueBufferIndex(schema, 'embedding_float16') : -1,
         rowBytes: storedBytes(precision, description.dim),
       };
-      scorer = makeScorer(description, precision, query, k * (isBinary(precision) ? multiplier : 1), keep);
+      scorer = makeScorer(description, precision, query, k * (isBinary(precision) ? multiplier : 1), keep, damaged);
     } else if (frame.kind === 'batch') {
       if (!schema || !scorer) throw new EmbeddingsFileError(file.name, `a record batch before the schema at byte ${at}`);
       const header = Message.decode(meta).header() as BatchPlace['header'] & { length: number; compression: unknown };
@@ -153,6 +160,11 @@ export async function searchFile(file: RandomAccessFile, query: Float32Array, k:
       const float16At = layout.float16 >= 0 ? header.buffers[layout.float16] : undefined;
       const rows = Number(header.length);
       const rowBytes = layout.rowBytes;
+      const counts = description ? rowCountProblem(schema, header) : null;
+      if (counts) {
+        problem = `corrupt record batch at byte ${at}: ${counts}`;
+        break;
+      }
       if (header.compression || !vectorsAt || vectorsAt.length < rows * rowBytes) {
         problem = `corrupt record batch at byte ${at}: its embedding buffer does not hold ${rows} vectors`;
         break;
@@ -192,7 +204,10 @@ export async function searchFile(file: RandomAccessFile, query: Float32Array, k:
 }
 
 /** Builds the per-batch scorer of a precision; it offers each row to `keep` with a rank (lower is better). */
-function makeScorer(description: FileDescription, precision: Precision, query: Float32Array, limit: number, keep: (rank: number, batch: number, row: number, limit: number) => number) {
+function makeScorer(
+  description: FileDescription, precision: Precision, query: Float32Array, limit: number, keep: (rank: number, batch: number, row: number, limit: number) => number,
+  damaged: (batch: number, row: number) => never,
+) {
   let worst = Infinity;
   const dim = description.dim;
   if (isBinary(precision)) {
@@ -233,12 +248,14 @@ function makeScorer(description: FileDescription, precision: Precision, query: F
         for (let r = 0; r < rows; r++) {
           const rank = -halfCosine(query, values, r * dim, dim);
           if (rank < worst) worst = keep(rank, batch, r, limit);
+          else if (rank !== rank) damaged(batch, r);
         }
       } else {
         const values = typed(bytes, Float32Array);
         for (let r = 0; r < rows; r++) {
           const rank = -cosine(query, values, r * dim, dim);
           if (rank < worst) worst = keep(rank, batch, r, limit);
+          else if (rank !== rank) damaged(batch, r);
         }
       }
     };

@@ -3,7 +3,7 @@
 // UTF-8 bytes: stable across runs, machines and languages, so a retried shard takes exactly the
 // same records and its resume is exact.
 import { InvalidOptionError } from '../core/errors.js';
-import type { EmbedRecord } from './records.js';
+import { markParsed, type EmbedRecord } from './records.js';
 
 /** One shard of a sharded run: this process's index (0-based, as JOB_COMPLETION_INDEX) and the count. */
 export interface Shard {
@@ -53,7 +53,11 @@ export function shardFileName(shard: Shard): string {
   return `part-${pad(shard.index)}-of-${pad(shard.count)}.arrow`;
 }
 
-/** The records of `records` that belong to `shard`, in order. */
-export async function* shardRecords(records: AsyncIterable<EmbedRecord>, shard: Shard): AsyncGenerator<EmbedRecord> {
+/** The records of `records` that belong to `shard`, in order (marked as parsed: embedStream takes them as they are). */
+export function shardRecords(records: AsyncIterable<EmbedRecord>, shard: Shard): AsyncGenerator<EmbedRecord> {
+  return markParsed(onlyShard(records, shard));
+}
+
+async function* onlyShard(records: AsyncIterable<EmbedRecord>, shard: Shard): AsyncGenerator<EmbedRecord> {
   for await (const record of records) if (shardOf(record.id, shard.count) === shard.index) yield record;
 }

@@ -6,12 +6,12 @@ import { AbortError, EmbeddingsFileError, InputFormatError, InvalidOptionError }
 import type { EmbedProgress, Embeddings } from '../core/types.js';
 import { positiveInteger } from '../core/validate.js';
 import { inferColumns, precisionOf, textHash, type FileDescription } from '../sink/arrow-ipc.js';
-import { calibrate, checkPrecision, checkRanges, needsRanges, type Precision, type QuantRanges } from '../sink/precision.js';
+import { CALIBRATION_ROWS, calibrateRanges, checkPrecision, checkRanges, countClamped, needsRanges, type Precision, type QuantRanges } from '../sink/precision.js';
 import { kindOf, RESERVED_COLUMNS } from '../sink/columns.js';
 import type { EmbeddingSink } from '../sink/arrow-file.js';
 import { committedFromSet, type CommittedIds } from '../sink/committed.js';
 import { FingerprintSet, idFingerprint } from '../util/fingerprint-set.js';
-import { readRecords, takeWindow, type EmbedRecord, type RecordOptions, type RecordSource } from '../source/records.js';
+import { isParsed, readRecords, recordOrigin, takeWindow, type EmbedRecord, type RecordOptions, type RecordSource } from '../source/records.js';
 
 /** One embedded window: ids in source order, their records and vectors. */
 export interface StreamBatch {
@@ -54,7 +54,8 @@ export interface StreamOptions extends RecordOptions {
 
 /** Embeds a source lazily, one window at a time. */
 export async function* embedStream(engine: Engine, source: RecordSource | AsyncIterable<EmbedRecord>, options: StreamOptions & { parsed?: boolean } = {}): AsyncGenerator<StreamBatch> {
-  const records = options.parsed ? (source as AsyncIterable<EmbedRecord>) : readRecords(source as RecordSource, options);
+  // The library's own readers' streams are recognised (isParsed); `parsed` stays for callers' own EmbedRecord streams.
+  const records = options.parsed || isParsed(source) ? (source as AsyncIterable<EmbedRecord>) : readRecords(source as RecordSource, options);
   const iterator = records[Symbol.asyncIterator]();
   const windowSize = positiveInteger('windowSize', options.windowSize ?? 1024);
   // Ids seen in earlier windows are kept as fingerprints (8 bytes each); ids of the windows still
@@ -79,7 +80,7 @@ export async function* embedStream(engine: Engine, source: RecordSource | AsyncI
       for (let i = 0; i < raw.length; i++) {
         const id = raw[i]!.id;
         const repeated = current.has(id) || handedOn.has(id) || (seen.has(fingerprints[i]!) && (await confirmDuplicate(id)));
-        if (repeated) throw new InputFormatError(`${options.sourceName ?? 'source'} record ${position + i}`, `id "${id}" appears more than once; ids must be unique`);
+        if (repeated) throw new InputFormatError(recordOrigin(raw[i]!) ?? `${options.sourceName ?? 'source'} record ${position + i + 1}`, `id "${id}" appears more than once; ids must be unique`);
         current.add(id);
       }
       position += raw.length;
@@ -121,13 +122,25 @@ export async function* embedStream(engine: Engine, source: RecordSource | AsyncI
   // One window ahead: the next window is read and embedded while the consumer handles this one
   // (a sink encodes and syncs it), so the model is not idle during writes. Two windows at most
   // are in flight; a slow consumer still slows the reading.
+  // An aborted signal ends the stream with an AbortError (as embedTo rejects), never as if the
+  // source had ended: a consumer must not take a cut-short stream for the whole corpus.
+  let yielded = 0;
+  const aborted = () => new AbortError(options.signal!.reason, { yielded });
   let pending = nextWindow();
   for (;;) {
-    const batch = await pending;
+    let batch: StreamBatch | null;
+    try {
+      batch = await pending;
+    } catch (error) {
+      if (options.signal?.aborted) throw aborted();
+      throw error;
+    }
+    if (options.signal?.aborted) throw aborted();
     if (!batch) return;
     pending = nextWindow();
     pending.catch(() => undefined); // surfaces when the consumer asks for the next batch
     yield batch;
+    yielded += batch.ids.length;
   }
 }
 
@@ -143,7 +156,7 @@ export interface EmbedToOptions extends Omit<StreamOptions, 'skipIds' | 'progres
    * quantize_embeddings does: int8/uint8 (a quarter of the size), binary/ubinary (1/32).
    */
   precision?: Precision;
-  /** int8/uint8 bounds per dimension; default: calibrated from the first window's vectors. Recorded in the file. */
+  /** int8/uint8 bounds per dimension; default: calibrated from the first 1024 rows (CALIBRATION_ROWS), narrow dimensions widened (calibrateRanges). Recorded in the file. */
   ranges?: QuantRanges;
   /** Also keep each vector in float16, so binary search can rescore its best candidates exactly. */
   keepFloat16?: boolean;
@@ -161,6 +174,10 @@ export interface EmbedToResult {
   changed: { count: number; ids: string[] };
   /** What resume cut off the sink before continuing (a half-written or corrupt tail), if anything. */
   repaired?: string;
+  /** int8/uint8: values of this run outside the file's ranges, stored as the end codes, and the rows that hold any. */
+  clamped?: { values: number; rows: number };
+  /** int8/uint8 ranges calibrated by this run: from how many rows, and how many dimensions were widened to the floor (see calibrateRanges). */
+  calibration?: { rows: number; widened: number };
 }
 
 const CHANGED_IDS_KEPT = 100;
@@ -184,10 +201,13 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
   let description: FileDescription | null = null;
   let repaired: string | undefined;
   let failed = false;
+  const sinkName = sink.name ?? 'sink'; // messages name the file, not "sink"
+  const clamped = { values: 0, rows: 0 };
+  let calibration: EmbedToResult['calibration'];
   try {
     const state = await sink.resumeState();
     repaired = state.repaired;
-    if (!options.resume && state.committed.size > 0) throw new EmbeddingsFileError('sink', `already holds ${state.committed.size} rows: pass resume to continue it`);
+    if (!options.resume && state.committed.size > 0) throw new EmbeddingsFileError(sinkName, `already holds ${state.committed.size} rows: pass resume to continue it`);
     description = state.description;
     const info = engine.info;
     const precision = checkPrecision(options.precision ?? (options.float16 ? 'float16' : description ? precisionOf(description) : 'float32'));
@@ -202,18 +222,27 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
       // Files from before prompts (and precisions) were recorded were written without them.
       const then: Record<string, unknown> = { ...description, prompt: description.prompt ?? '', precision: precisionOf(description), keepFloat16: description.keepFloat16 ?? false };
       const mismatch: string[] = (['dim', 'pooling', 'normalize', 'precision', 'keepFloat16', 'prompt'] as const).filter((k) => then[k] !== now[k]);
+      // Files from before issue 23 do not say how texts were cut; those that do are resumed only the same way.
+      for (const k of ['maxTokens', 'truncation'] as const) {
+        now[k] = info[k];
+        if (description[k] !== undefined && description[k] !== info[k]) mismatch.push(k);
+      }
       if (givenRanges && JSON.stringify(givenRanges) !== JSON.stringify(description.ranges)) mismatch.push('ranges');
       if (description.model !== info.model) mismatch.unshift('model');
       if (mismatch.length) {
         const was = mismatch.map((k) => `${k}: ${JSON.stringify(k === 'model' ? description!.model : then[k])}${k === 'model' ? '' : ` now ${JSON.stringify(now[k])}`}`);
-        throw new EmbeddingsFileError('sink', `was written with another ${mismatch.join(', ')} (${was.join(', ')}): cannot resume it with this embedder`);
+        throw new EmbeddingsFileError(sinkName, `was written with another ${mismatch.join(', ')} (${was.join(', ')}): cannot resume it with this embedder`);
       }
     }
+    // int8/uint8 windows held until the calibration sample is complete (see flushHeld below).
+    const held: StreamBatch[] = [];
+    let heldRows = 0;
     const progress = progressReporter(options.total ?? NaN, options.onProgress, 100, () => ({ memory: memoryNow() }));
     const stream = embedStream(engine, source, {
       ...options, skipIds: state.committed, progress,
       // A repeat is an id committed before this run that the source already reached, or one this run wrote.
-      confirmDuplicate: async (id: string) => (await state.committed.reached(id)) ?? (sink.contains ? sink.contains(id) : true),
+      // Windows held for calibration are not in the sink yet: they are asked first.
+      confirmDuplicate: async (id: string) => held.some((b) => b.ids.includes(id)) || ((await state.committed.reached(id)) ?? (sink.contains ? sink.contains(id) : true)),
       onSkip: (n) => {
         skipped += n;
         progress.add(n, 0);
@@ -222,19 +251,59 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
         if (changed.count++ < CHANGED_IDS_KEPT) changed.ids.push(id);
       },
     });
+    const describe = (metadataColumns: FileDescription['metadataColumns'], ranges?: QuantRanges): FileDescription => ({
+      model: info.model, dim: info.dim, pooling: info.pooling, normalize: info.normalize, dtype: info.dtype, float16, prompt,
+      ...(info.dim < info.modelDim ? { modelDim: info.modelDim } : {}),
+      maxTokens: info.maxTokens, truncation: info.truncation,
+      precision,
+      ...(needsRanges(precision) ? { ranges: givenRanges ?? ranges! } : {}),
+      ...(keepFloat16 ? { keepFloat16 } : {}),
+      metadataColumns, checksum: 'crc32',
+    });
+    const write = async (batch: StreamBatch, ranges?: QuantRanges): Promise<void> => {
+      description ??= describe(inferColumns(batch.records.map((r) => r.metadata)), ranges);
+      for (const record of batch.records) checkMetadata(record, description.metadataColumns);
+      await sink.write(description, { ids: batch.ids, vectors: batch.embeddings.data, textHashes: batch.textHashes, metadata: batch.records.map((r) => r.metadata) });
+      if (needsRanges(precision)) {
+        const outside = countClamped(batch.embeddings.data, info.dim, description.ranges!);
+        clamped.values += outside.values;
+        clamped.rows += outside.rows;
+      }
+      written += batch.ids.length;
+    };
+    // int8/uint8 ranges of a new file are calibrated from the first CALIBRATION_ROWS rows, not the
+    // first window alone (a window of one record, or of near-identical texts, cannot represent the
+    // rest): the windows are held until then, then written in order.
+    const flushHeld = async (): Promise<void> => {
+      if (!held.length) return;
+      const data = new Float32Array(heldRows * info.dim);
+      let at = 0;
+      for (const batch of held) {
+        data.set(batch.embeddings.data, at);
+        at += batch.embeddings.data.length;
+      }
+      const { ranges, widened } = calibrateRanges(data, info.dim);
+      calibration = { rows: heldRows, widened };
+      for (const batch of held.splice(0)) await write(batch, ranges);
+      heldRows = 0;
+    };
     try {
       for await (const batch of stream) {
-        description ??= {
-          model: info.model, dim: info.dim, pooling: info.pooling, normalize: info.normalize, dtype: info.dtype, float16, prompt,
-          ...(info.dim < info.modelDim ? { modelDim: info.modelDim } : {}),
-          precision,
-          ...(needsRanges(precision) ? { ranges: givenRanges ?? calibrate(batch.embeddings.data, info.dim) } : {}),
-          ...(keepFloat16 ? { keepFloat16 } : {}),
-          metadataColumns: inferColumns(batch.records.map((r) => r.metadata)), checksum: 'crc32',
-        };
-        for (const record of batch.records) checkMetadata(record, description.metadataColumns);
-        await sink.write(description, { ids: batch.ids, vectors: batch.embeddings.data, textHashes: batch.textHashes, metadata: batch.records.map((r) => r.metadata) });
-        written += batch.ids.length;
+        if (!description && needsRanges(precision) && !givenRanges) {
+          held.push(batch);
+          heldRows += batch.ids.length;
+          if (heldRows >= CALIBRATION_ROWS) await flushHeld();
+          continue;
+        }
+        await write(batch);
+      }
+      if (!options.signal?.aborted) await flushHeld();
+      // A source with no records (an empty input, a shard no id hashes to) still gets a file with
+      // its schema and no rows, which readers, search and export take as an empty part. Its
+      // int8/uint8 ranges quantize nothing: a resume of a file without rows calibrates afresh.
+      if (!description && !options.signal?.aborted) {
+        description = describe({}, needsRanges(precision) ? calibrateRanges(new Float32Array(0), info.dim).ranges : undefined);
+        await sink.write(description, { ids: [], vectors: new Float32Array(0), textHashes: [], metadata: [] });
       }
     } catch (error) {
       if (error instanceof AbortError || options.signal?.aborted) throw new AbortError(options.signal?.reason, { committed: written });
@@ -252,7 +321,10 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
       if (!failed) throw closeError;
     });
   }
-  return { written, skipped, file: description, changed, ...(repaired ? { repaired } : {}) };
+  return {
+    written, skipped, file: description, changed, ...(repaired ? { repaired } : {}),
+    ...(description && needsRanges(precisionOf(description)) ? { clamped } : {}), ...(calibration ? { calibration } : {}),
+  };
 }
 
 function memoryNow(): EmbedProgress['memory'] {

@@ -1,7 +1,7 @@
 // The behaviour of embed() that users rely on: order, duplicates, input rules, options, errors.
 import { env, pipeline } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AbortError, createEmbedder, DisposedError, InvalidOptionError, InvalidTextError, ModelFileError, type Embedder } from '../../src/node.js';
+import { AbortError, createEmbedder, DisposedError, EmbedError, InvalidOptionError, InvalidTextError, ModelFileError, type Embedder } from '../../src/node.js';
 import { LEXICON_SEED, LEXICON_SIZE, makeLexicon, TextGenerator } from '../../tools/fixtures/lexicon.js';
 import { cosine, MODELS_DIR, modelDir } from '../helpers/models.js';
 import { startModelServer, type ModelServer } from '../helpers/model-server.js';
@@ -67,9 +67,9 @@ describe('embed()', () => {
     expect(e).toEqual({ count: 0, dim: 64, data: new Float32Array(0) });
   });
 
-  it('rejects a non-string entry with a TypeError naming its index', async () => {
+  it('rejects a non-string entry with an InvalidTextError (an EmbedError) naming its index', async () => {
     const bad = ['ok', 'fine', 42 as unknown as string];
-    await expect(embedder.embed(bad)).rejects.toBeInstanceOf(TypeError);
+    await expect(embedder.embed(bad)).rejects.toBeInstanceOf(EmbedError);
     await expect(embedder.embed(bad)).rejects.toBeInstanceOf(InvalidTextError);
     await expect(embedder.embed(bad)).rejects.toThrow('text at index 2 is a number, not a string');
     await expect(embedder.embed(['a', null as unknown as string])).rejects.toThrow('index 1 is null');

@@ -129,7 +129,7 @@ describe('Arrow embeddings file', () => {
     expect((await ids(path)).sort()).toEqual(more.map((r) => r.id).sort());
     const repeated = [...records.slice(0, 250), { ...records[120]!, text: 'again' }];
     const again = join(dir, 'collide-repeat.arrow');
-    await expect(embedder.embedTo(repeated, await arrowFile(again, { fingerprint }), { windowSize: 100, fingerprint })).rejects.toThrow(/record 250.*"id-120" appears more than once/);
+    await expect(embedder.embedTo(repeated, await arrowFile(again, { fingerprint }), { windowSize: 100, fingerprint })).rejects.toThrow(/record 251.*"id-120" appears more than once/);
     expect((await ids(again)).length).toBe(200); // the windows before the repeat stay committed
   });
 });

@@ -35,7 +35,7 @@ describe('embed CLI', () => {
     expect(JSON.parse(search.stdout.trim())).toMatchObject({ id: 'b' });
     expect(JSON.parse(search.stdout.trim()).score).toBeCloseTo(1, 5); // same text, same prompt, same truncation
     const bad = cli(input, '--out', join(dir, 'bad.arrow'), '--model', ST, '--prompt-name', 'nope');
-    expect(bad.code).toBe(5);
+    expect(bad.code).toBe(2); // a flag's bad value is a usage error (issue 23), not a model problem
     expect(bad.stderr).toMatch(/option promptName: "nope" is not one of the model's prompts \(query, passage\)/);
   });
 

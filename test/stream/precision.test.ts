@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmbedder, EmbeddingsFileError, readEmbeddings, searchEmbeddings, type NodeEmbedder, type Precision } from '../../src/node.js';
 import { describeSchema, walkMessages } from '../../src/sink/arrow-ipc.js';
-import { calibrate, quantize } from '../../src/sink/precision.js';
+import { calibrate, calibrateRanges, CALIBRATION_ROWS, quantize } from '../../src/sink/precision.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
 import { runCli } from '../helpers/cli.js';
 
@@ -70,7 +70,8 @@ describe('quantize', () => {
 describe('stored precision', () => {
   it('stores each precision as quantize_embeddings codes of the float vectors, with the precision and int8 ranges in the schema', async () => {
     const dim = embedder.info.dim;
-    const ranges = calibrate(floats.subarray(0, WINDOW * dim), dim);
+    // Calibrated from the first CALIBRATION_ROWS rows (here all 160, over several windows), degenerate dimensions widened.
+    const ranges = calibrateRanges(floats.subarray(0, Math.min(records.length, CALIBRATION_ROWS) * dim), dim).ranges;
     for (const precision of ['int8', 'uint8', 'binary', 'ubinary'] as Precision[]) {
       const path = join(dir, `${precision}.arrow`);
       await embedder.embedTo(records, path, { windowSize: WINDOW, precision });

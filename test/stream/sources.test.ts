@@ -32,8 +32,8 @@ describe('readRecords', () => {
 
   it('uses the configured fields and names the bad record', async () => {
     expect(await collect(readRecords([{ key: 7, body: 'b' }], { textField: 'body', idField: 'key' }))).toEqual([{ id: '7', text: 'b', metadata: {} }]);
-    await expect(collect(readRecords(['ok', { title: 'no text' }], { sourceName: 'docs' }))).rejects.toThrow('docs record 1: missing field "text"');
-    await expect(collect(readRecords([{ text: 5 }]))).rejects.toThrow('source record 0: field "text" is number, not a string');
+    await expect(collect(readRecords(['ok', { title: 'no text' }], { sourceName: 'docs' }))).rejects.toThrow('docs record 2: missing field "text"');
+    await expect(collect(readRecords([{ text: 5 }]))).rejects.toThrow('source record 1: field "text" is number, not a string');
     await expect(collect(readRecords([42 as unknown as string]))).rejects.toBeInstanceOf(InputFormatError);
   });
 });
@@ -112,6 +112,6 @@ describe('embedStream', () => {
     before = embedder.stats.texts;
     await collect(embedder.embedStream(records, { windowSize: 2 }));
     expect(embedder.stats.texts - before).toBe(4);
-    await expect(collect(embedder.embedStream([{ id: 'same', text: 'a' }, { id: 'same', text: 'b' }]))).rejects.toThrow('source record 1: id "same" appears more than once');
+    await expect(collect(embedder.embedStream([{ id: 'same', text: 'a' }, { id: 'same', text: 'b' }]))).rejects.toThrow('source record 2: id "same" appears more than once');
   });
 });
