@@ -42,7 +42,7 @@ function freeBackend(dim: number): InferenceBackend {
   };
 }
 
-interface Row { model: string; mode: string; threads: number; tokensPerSec: number[]; seconds: number[] }
+interface Row { model: string; mode: string; threads: number; tokensPerSec: number[]; seconds: number[]; reasons?: string[] }
 const results: Row[] = [];
 
 for (const model of MODELS) {
@@ -77,6 +77,7 @@ for (const model of MODELS) {
       t0 = performance.now();
       await e.embedder.embed(texts);
       record(e.mode, e.threads, e.embedder.stats.tokens - before, (performance.now() - t0) / 1000);
+      rows.get(e.mode)!.reasons = e.embedder.info.reasons; // says whether the threads started
     }
     console.error(`${model}: run ${run + 1}/${RUNS}`);
   }

@@ -79,7 +79,12 @@ export function createBatchBudget(settings: BudgetSettings): BatchBudget {
     observe(rows, seq, ms) {
       const w = settings.widths;
       if (!w || rows <= 0 || !(ms > 0)) return;
-      const sample = ms / (rows * seq * tokenCost(w, seq));
+      let sample = ms / (rows * seq * tokenCost(w, seq));
+      // A batch's wall time can include a stall that is not the device's (the thread that sees
+      // it finish was busy, e.g. tokenizing a window): one sample moves the estimate at most 2x,
+      // so a stall does not shrink the budget, while a device that really slowed is followed
+      // within a few batches.
+      if (msPerCost !== null) sample = Math.min(sample, 2 * msPerCost);
       msPerCost = msPerCost === null ? sample : (1 - EWMA) * msPerCost + EWMA * sample;
     },
     get msPerCost() {

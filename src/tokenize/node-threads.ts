@@ -11,20 +11,25 @@ import type { TokenizedTexts, Truncation } from './tokenizer.js';
 interface Reply { id: number; flat?: Int32Array; lengths?: Int32Array; truncated?: number; error?: string }
 
 /**
- * The worker to start: node-worker.js where it was built (dist/), else the TypeScript source
- * behind a bootstrap that registers tsx's loader first (tests and benchmarks run from src/;
- * `--import tsx` in execArgv does not reach a worker's entry module on Node 20).
+ * The worker to start: node-worker.js beside this file (dist/), or node-worker.mjs (a bundle that
+ * emitted it as its own entry, as the GPU kit does); else, from the TypeScript sources (tests and
+ * benchmarks under tsx), node-worker.ts behind a bootstrap that registers tsx's loader first
+ * (`--import tsx` in execArgv does not reach a worker's entry module on Node 20). A bundle that
+ * emitted none of them gets a WorkerStartError naming where it looked.
  */
-function workerEntry(): string | URL {
-  const js = new URL('./node-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(js))) return js;
-  const ts = new URL('./node-worker.ts', import.meta.url).href;
-  return `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(ts)}); });`;
+function workerEntry(name: string): string | URL {
+  for (const file of ['./node-worker.js', './node-worker.mjs']) {
+    const url = new URL(file, import.meta.url);
+    if (existsSync(fileURLToPath(url))) return url;
+  }
+  const ts = new URL('./node-worker.ts', import.meta.url);
+  if (existsSync(fileURLToPath(ts))) return `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(ts.href)}); });`;
+  throw new WorkerStartError(name, `its script is not beside ${fileURLToPath(import.meta.url)} (node-worker.js or node-worker.mjs): a bundler that inlined bulk-embed/node must also emit src/tokenize/node-worker as an entry there, or set tokenizerThreads: 0`);
 }
 
 /** Starts one tokenizer thread for the tokenizer that `json` and `config` describe; resolves once it is ready. */
 export async function startNodeTokenizerThread(json: Record<string, unknown>, config: Record<string, unknown>, location: string, name: string): Promise<TokenizerThread> {
-  const entry = workerEntry();
+  const entry = workerEntry(name);
   const worker = new Worker(entry, { workerData: { json, config, location }, eval: typeof entry === 'string', name });
   const pending = new Map<number, { resolve: (r: TokenizedTexts) => void; reject: (e: Error) => void }>();
   let next = 0;

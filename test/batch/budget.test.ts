@@ -41,6 +41,14 @@ describe('createBatchBudget', () => {
     expect(budget.tokensAt(128)).toBeLessThan(before / 3.5);
   });
 
+  it('one stalled batch (the thread that saw it finish was busy) moves the budget at most a little', () => {
+    const budget = createBatchBudget(settings({ maxTokens: 1e9 }));
+    for (let i = 0; i < 5; i++) budget.observe(16, 128, 100);
+    const steady = budget.tokensAt(128);
+    budget.observe(16, 128, 5000); // 50x the usual time: a stall, not the device
+    expect(budget.tokensAt(128)).toBeGreaterThanOrEqual(Math.floor(steady / 1.31));
+  });
+
   it('is capped by maxBatchTokens and by the memory budget, which shrinks with length; a single text always fits', () => {
     const budget = createBatchBudget(settings({ memoryBytes: 256 * 2 ** 20 }));
     budget.observe(1, 16, 0.001); // a very fast device: time allows far more than the caps
