@@ -38,18 +38,15 @@ export const DEFAULT_LOOKAHEAD = 4096;
 export const FIRST_WINDOW = 256;
 
 /**
- * Cuts `items` into windows that start at FIRST_WINDOW and grow fourfold up to `lookahead`: the
- * first rows arrive after a small window, while later windows are large enough to sort and pack
- * well (a run's throughput barely changes: only the first few thousand texts pack in smaller sets).
+ * Cuts `items` into a first window of FIRST_WINDOW, then windows of `lookahead`: the first rows
+ * arrive after a small window, and every later window is as large as before, so a run pays for
+ * one more window boundary (where the lanes drain) and nothing else.
  */
 export function rampWindows<T>(items: readonly T[], lookahead: number): T[][] {
   const windows: T[][] = [];
-  let size = Math.min(lookahead, FIRST_WINDOW);
-  for (let start = 0; start < items.length; start += size, size = Math.min(lookahead, size * 4)) windows.push(items.slice(start, start + size));
+  for (let start = 0, size = Math.min(lookahead, FIRST_WINDOW); start < items.length; start += size, size = lookahead) windows.push(items.slice(start, start + size));
   return windows;
 }
-const MAX_REASONS = 200;
-
 /** Adds a line to info.reasons: what went wrong at run time and what was done about it (bounded: a long run may retry often). */
 export function addReason(info: EmbedderInfo, line: string): void {
   if (info.reasons.length < MAX_REASONS) info.reasons.push(line);

@@ -77,3 +77,15 @@ describe('packBatches with a budget that depends on the length', () => {
     expect(batches.find((b) => b.paddedLength === 400)!.indices.length).toBeLessThanOrEqual(Math.floor(tokensAt(400) / 400));
   });
 });
+
+describe('rampWindows', () => {
+  it('a small first window, then full windows, covering every item once in order', async () => {
+    const { rampWindows, FIRST_WINDOW } = await import('../../src/core/engine.js');
+    const items = Array.from({ length: 10_000 }, (_, i) => i);
+    const windows = rampWindows(items, 4096);
+    expect(windows.map((w) => w.length)).toEqual([FIRST_WINDOW, 4096, 4096, 10_000 - FIRST_WINDOW - 8192]);
+    expect(windows.flat()).toEqual(items);
+    expect(rampWindows(items.slice(0, 100), 4096).map((w) => w.length)).toEqual([100]);
+    expect(rampWindows(items.slice(0, 300), 64).map((w) => w.length)).toEqual([64, 64, 64, 64, 44]);
+  });
+});
