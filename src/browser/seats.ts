@@ -36,8 +36,12 @@ export interface Seat {
 const faultedMember = new WeakMap<Error, PoolMember>();
 
 async function call<T>(seat: Seat, settings: SeatSettings, work: (m: PoolMember) => Promise<T>): Promise<T> {
+  // A seat being filled again (by the lane runner, or by the tokenizer after a failed tokenize) is
+  // waited for: its old worker is already stopped, and a call to it would fail as a batch error.
+  await seat.respawning?.catch(() => undefined);
   const member = seat.member;
   try {
+    if (member.stopping) throw new LaneFaultError(member.name, 'crashed', 'the worker was stopped and its replacement did not start');
     return await callMember(member, () => work(member), settings.batchTimeoutMs);
   } catch (error) {
     if (error instanceof LaneFaultError) faultedMember.set(error, member);

@@ -47,6 +47,8 @@ export function rampWindows<T>(items: readonly T[], lookahead: number): T[][] {
   for (let start = 0, size = Math.min(lookahead, FIRST_WINDOW); start < items.length; start += size, size = lookahead) windows.push(items.slice(start, start + size));
   return windows;
 }
+const MAX_REASONS = 200;
+
 /** Adds a line to info.reasons: what went wrong at run time and what was done about it (bounded: a long run may retry often). */
 export function addReason(info: EmbedderInfo, line: string): void {
   if (info.reasons.length < MAX_REASONS) info.reasons.push(line);

@@ -50,7 +50,10 @@ test('workers terminated mid-batch at 3 seeded moments: the embed completes with
     out.reasons.filter((r: string) => /rebuilt in/.test(r)).join(', '));
   const want = await nodeReference();
   expect(out.log.killed).toBe(3);
-  expect(out.stats.recoveredLanes).toBeGreaterThanOrEqual(3);
+  // Every killed worker was replaced: 2 at start plus 3 (a death noticed while tokenizing is
+  // refilled by the tokenizer, not the lane runner, so stats.recoveredLanes may count fewer).
+  expect(out.log.started).toBe(5);
+  expect(out.stats.recoveredLanes).toBeGreaterThanOrEqual(1);
   expect(out.reasons.filter((r: string) => /^bulk-embed-wasm-\d: the worker ended .* a new wasm worker took its place$/.test(r)).length).toBeGreaterThanOrEqual(3);
   expect(out.workers).toHaveLength(2);
   expect(minRowCosine(out.data, want.data, want.dim)).toBeGreaterThanOrEqual(0.9999);
