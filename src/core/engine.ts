@@ -121,19 +121,19 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
     const why = { time: `a batch should take about ${targetMs} ms (targetBatchMs)`, memory: `activations within ${settings.maxMemoryMB} MB (maxMemoryMB)`, maxBatchTokens: `maxBatchTokens ${info.maxBatchTokens}` }[limit];
     addReason(info, `batch budget set by ${limit}: ${why}; ${budget.tokensAt(seq)} tokens at length ${seq}, ${budget.tokensAt(info.maxTokens)} at ${info.maxTokens}`);
   };
-  // Each lane's runs are timed, so the budget learns how long a batch takes on this device.
-  const timedLanes: Lane[] = parts.lanes.map((lane) => ({
-    name: lane.name,
-    run: async (rows, seq, maskPrefix) => {
-      const started = performance.now();
-      const out = await lane.run(rows, seq, maskPrefix);
-      budget.observe(rows.length, seq, performance.now() - started);
-      return out;
+  // Each lane's runs are timed, so the budget learns how long a batch takes on this device. The
+  // wrapper inherits everything else from the lane, live: a browser seat's name and runExact are
+  // getters that change when its worker is replaced (an fp16 GPU worker by an fp32 WASM one).
+  const timedLanes: Lane[] = parts.lanes.map((lane) => Object.create(lane, {
+    run: {
+      value: async (rows: Int32Array[], seq: number, maskPrefix?: number) => {
+        const started = performance.now();
+        const out = await lane.run(rows, seq, maskPrefix);
+        budget.observe(rows.length, seq, performance.now() - started);
+        return out;
+      },
     },
-    ...(lane.runExact ? { runExact: (rows: Int32Array[], seq: number, maskPrefix?: number) => lane.runExact!(rows, seq, maskPrefix) } : {}),
-    ...(lane.maxRows ? { maxRows: (seq: number) => lane.maxRows!(seq) } : {}),
-    ...(lane.recover ? { recover: (fault: Parameters<NonNullable<Lane['recover']>>[0]) => lane.recover!(fault) } : {}),
-  }));
+  }) as Lane);
   const slots = laneSlots(timedLanes);
   const say = (line: string) => addReason(info, line);
   const events: LaneEvents = {
