@@ -26,9 +26,9 @@ import { createEmbedder, nodeBackend, nodeFileAccess, type NodeEmbedder, type No
 import { resolveModelFiles } from '../src/model/files.js';
 import { loadTokenizer } from '../src/tokenize/tokenizer.js';
 import { packSorted, sortByLengthDescending } from '../src/batch/pack.js';
-import { DEFAULT_LOOKAHEAD, MAX_BATCH_SIZE } from '../src/core/engine.js';
+import { DEFAULT_LOOKAHEAD, MAX_BATCH_SIZE } from '../src/engine/engine.js';
 import { prepareBatch, type EncoderSession, type PreparedBatch } from '../src/run/session.js';
-import type { InferenceBackend } from '../src/core/load.js';
+import type { InferenceBackend } from '../src/engine/load.js';
 import { mixedCorpus, textGenerator } from '../tools/fixtures/corpus.js';
 import { median, printTable } from './lib.js';
 

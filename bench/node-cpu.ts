@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { AutoModel, AutoTokenizer, env, pipeline } from '@huggingface/transformers';
 import * as ort from 'onnxruntime-node';
 import { packBatches } from '../src/batch/pack.js';
-import { DEFAULT_MAX_BATCH_TOKENS } from '../src/core/load.js';
+import { DEFAULT_MAX_BATCH_TOKENS } from '../src/engine/load.js';
 import { createEmbedder } from '../src/node.js';
 import { mixedCorpus, uniformCorpus } from '../tools/fixtures/corpus.js';
 import { FAMILY_PRESETS, type FamilyPreset } from '../tools/fixtures/families.js';

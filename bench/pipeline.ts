@@ -12,7 +12,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { createEmbedder, nodeFileAccess, type NodeEmbedder } from '../src/node.js';
-import type { InferenceBackend } from '../src/core/load.js';
+import type { InferenceBackend } from '../src/engine/load.js';
 import { resolveModelFiles } from '../src/model/files.js';
 import { loadTokenizer } from '../src/tokenize/tokenizer.js';
 import { sampleCorpus } from '../tools/fixtures/corpus.js';

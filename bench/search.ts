@@ -11,10 +11,10 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { searchEmbeddings } from '../src/node.js';
-import { arrowFileSink } from '../src/sink/arrow-file.js';
-import type { FileDescription } from '../src/sink/arrow-ipc.js';
-import { openNodeFile } from '../src/sink/node-file.js';
-import type { Precision } from '../src/sink/precision.js';
+import { arrowFileSink } from '../src/store/arrow-file.js';
+import type { FileDescription } from '../src/format/arrow-ipc.js';
+import { openNodeFile } from '../src/node/node-file.js';
+import type { Precision } from '../src/format/precision.js';
 import { median, printTable, writeJson } from './lib.js';
 
 const COUNT = Number(process.env.BENCH_VECTORS ?? 1_000_000);

@@ -8,13 +8,13 @@ import { join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { tableFromIPC } from 'apache-arrow';
 import { createEmbedder, readEmbeddings } from '../src/node.js';
-import { rowChecksums } from '../src/sink/checksum.js';
-import { textHash } from '../src/sink/arrow-ipc.js';
+import { rowChecksums } from '../src/format/checksum.js';
+import { textHash } from '../src/format/arrow-ipc.js';
 import { textGenerator } from '../tools/fixtures/corpus.js';
 import { median, printTable, writeJson } from './lib.js';
-import { arrowFileSink } from '../src/sink/arrow-file.js';
-import type { FileLedger } from '../src/sink/committed.js';
-import { openNodeFile } from '../src/sink/node-file.js';
+import { arrowFileSink } from '../src/store/arrow-file.js';
+import type { FileLedger } from '../src/store/committed.js';
+import { openNodeFile } from '../src/node/node-file.js';
 import { FingerprintSet, idFingerprint } from '../src/util/fingerprint-set.js';
 
 const COUNT = Number(process.env.BENCH_RECORDS ?? 2_000_000);

@@ -7,14 +7,14 @@ import { dirname, join, resolve } from 'node:path';
 import { addAbortSignal } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
-import { checkCollection, requantizeBatch, unionRanges, type CollectionFile } from './sink/collection.js';
-import { exportBatches, partialPath, type ParquetCompression } from './sink/export.js';
+import { checkCollection, requantizeBatch, unionRanges, type CollectionFile } from './node/collection.js';
+import { exportBatches, partialPath, type ParquetCompression } from './node/export.js';
 import { parseShard, shardFileName, shardFromEnvironment, shardRecords, type Shard } from './source/shard.js';
 import {
   AbortError, createEmbedder, DEFAULT_MODEL, EmbeddingsFileError, InputFormatError, InvalidOptionError, MissingDependencyError, ModelFileError, ModelFormatError,
   readEmbeddings, searchEmbeddings, type EmbedProgress, type Precision,
 } from './node.js';
-import { checkPrecision } from './sink/precision.js';
+import { checkPrecision } from './format/precision.js';
 import { FingerprintSet, idFingerprint } from './util/fingerprint-set.js';
 
 const USAGE = `usage:

@@ -1,16 +1,16 @@
 // Browser entry (`bulk-embed`): the shared engine over a pool of dedicated module workers running
 // onnxruntime-web on WebGPU (fp16 where it is safe) or WASM. Node users import `bulk-embed/node`.
-import { addReason, createEngine, type Engine, type EngineSettings } from './core/engine.js';
-import { readBatches, type EmbeddingSink, type ReadOptions } from './sink/arrow-file.js';
-import { searchFile, type SearchHit, type SearchOptions } from './sink/vector-search.js';
-import type { RandomAccessFile } from './sink/random-access.js';
+import { addReason, createEngine, type Engine, type EngineSettings } from './engine/engine.js';
+import { readBatches, type EmbeddingSink, type ReadOptions } from './store/arrow-file.js';
+import { searchFile, type SearchHit, type SearchOptions } from './search/vector-search.js';
+import type { RandomAccessFile } from './format/random-access.js';
 import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
 import type { EmbedRecord, RecordOptions, RecordSource } from './source/records.js';
 import { embedStream, embedTo, type EmbedToOptions, type EmbedToResult, type StreamBatch, type StreamOptions } from './stream/embed-stream.js';
 import { openOpfsFile, searchOpfsFile, type OpfsWorkerFactory } from './browser/storage.js';
-import { AbortError, InvalidOptionError } from './core/errors.js';
-import { positiveInteger } from './core/validate.js';
-import type { Dtype, Embedder, EmbedderInfo, EmbedderOptions, EmbedProgress } from './core/types.js';
+import { AbortError, InvalidOptionError } from './base/errors.js';
+import { positiveInteger } from './base/validate.js';
+import type { Dtype, Embedder, EmbedderInfo, EmbedderOptions, EmbedProgress } from './base/types.js';
 import { planDevices, type BrowserCapabilities, type BrowserDeviceRequest } from './browser/plan.js';
 import { DEFAULT_BATCH_TIMEOUT_MS, DEFAULT_LOAD_TIMEOUT_MS, defaultWorkerFactory, startMember, startTokenizerWorker, stopMembers, type PoolMember, type WorkerFactory } from './browser/pool.js';
 import { parallelTokenize, type TokenizerThread } from './tokenize/parallel.js';
@@ -19,23 +19,23 @@ import type { WorkerLoadProgress, WorkerLoadRequest } from './browser/protocol.j
 import { DTYPE_FILES, resolveModelFiles, type HubSettings } from './model/files.js';
 import type { RetryPolicy } from './model/fetch-retry.js';
 
-export * from './core/types.js';
-export * from './core/errors.js';
+export * from './base/types.js';
+export * from './base/errors.js';
 export { fnv1a32, parseShard, shardFileName, shardFromEnvironment, shardOf, shardRecords, type Shard } from './source/shard.js';
 export { planDevices, type BrowserCapabilities, type BrowserDeviceRequest, type DevicePlan } from './browser/plan.js';
 export { DEFAULT_HUB, type HubSettings } from './model/files.js';
 export type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
-export type { ResiliencePolicy } from './core/lane-runner.js';
+export type { ResiliencePolicy } from './engine/lane-runner.js';
 export { defaultWorkerFactory, type WorkerFactory } from './browser/pool.js';
 export { opfsArrowSink, indexedDbSink, readIndexedDb, openOpfsFile, closeOpfsWorker, withQuotaCheck, StorageQuotaError, type StoredEmbedding, type StorageEstimate } from './browser/storage.js';
-export { arrowFileSink, type EmbeddingSink, type ReadOptions } from './sink/arrow-file.js';
-export type { SearchHit, SearchOptions } from './sink/vector-search.js';
-export { PRECISIONS, type Precision, type QuantRanges } from './sink/precision.js';
-export type { CommittedIds } from './sink/committed.js';
-export type { RandomAccessFile } from './sink/random-access.js';
+export { arrowFileSink, type EmbeddingSink, type ReadOptions } from './store/arrow-file.js';
+export type { SearchHit, SearchOptions } from './search/vector-search.js';
+export { PRECISIONS, type Precision, type QuantRanges } from './format/precision.js';
+export type { CommittedIds } from './store/committed.js';
+export type { RandomAccessFile } from './format/random-access.js';
 export type { StreamBatch, StreamOptions, EmbedToOptions, EmbedToResult } from './stream/embed-stream.js';
 export type { EmbedRecord, RecordSource, RecordOptions, SourceItem, MetadataValue } from './source/records.js';
-export { textHash, type FileDescription } from './sink/arrow-ipc.js';
+export { textHash, type FileDescription } from './format/arrow-ipc.js';
 
 /** The model used when none is named: resolved like any hub id. */
 export const DEFAULT_MODEL = 'Xenova/all-MiniLM-L6-v2';

@@ -7,7 +7,7 @@ import * as Comlink from 'comlink';
 import {
   AbortError, DisposedError, EmbedError, EmbeddingsFileError, FileLockedError, InputFormatError, InvalidOptionError, InvalidOutputError, InvalidTextError,
   LaneFaultError, LanesFailedError, MissingDependencyError, ModelFileError, ModelFormatError, RuntimeAssetsError, UnsupportedModelError, WorkerStartError,
-} from '../core/errors.js';
+} from '../base/errors.js';
 
 type ErrorClass = abstract new (...args: never[]) => Error;
 

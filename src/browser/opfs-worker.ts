@@ -1,7 +1,7 @@
 // A dedicated worker holding OPFS sync access handles: createSyncAccessHandle exists only in
 // dedicated workers, and gives exclusive, synchronous, flushable writes.
 import * as Comlink from 'comlink';
-import { searchFile, type SearchHit, type SearchOptions } from '../sink/vector-search.js';
+import { searchFile, type SearchHit, type SearchOptions } from '../search/vector-search.js';
 import { installErrorTransfer } from './error-transfer.js';
 
 installErrorTransfer(); // its EmbeddingsFileErrors reach the page as EmbeddingsFileErrors

@@ -1,8 +1,8 @@
 // Device planning for the browser: which workers to start, on what, and why. Pure, so the rules
 // ("fp16 only with shader-f16 and a passing probe", "WASM threads only when cross-origin
 // isolated") are tested directly.
-import { InvalidOptionError } from '../core/errors.js';
-import type { Dtype, WeightsDtype } from '../core/types.js';
+import { InvalidOptionError } from '../base/errors.js';
+import type { Dtype, WeightsDtype } from '../base/types.js';
 
 /** What the page can find out about itself before loading anything. */
 export interface BrowserCapabilities {

@@ -2,8 +2,8 @@
 // them to the shared engine as lanes. The main thread only coordinates: tokenizing and inference
 // run in the workers, and token rows and vectors cross as transferred buffers.
 import * as Comlink from 'comlink';
-import { LaneFaultError, WorkerStartError } from '../core/errors.js';
-import type { EmbedderInfo } from '../core/types.js';
+import { LaneFaultError, WorkerStartError } from '../base/errors.js';
+import type { EmbedderInfo } from '../base/types.js';
 import type { TokenizerThread } from '../tokenize/parallel.js';
 import { unflattenRows, type TokenizerLoadRequest, type WorkerApi, type WorkerLoadProgress, type WorkerLoadRequest, type WorkerLoadResult } from './protocol.js';
 

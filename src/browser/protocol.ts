@@ -1,6 +1,6 @@
 // The messages between the coordinator (main thread) and its workers, carried by Comlink.
-import type { ModelShape } from '../core/load.js';
-import type { EmbedderInfo, EmbedderOptions, WeightsDtype } from '../core/types.js';
+import type { ModelShape } from '../engine/load.js';
+import type { EmbedderInfo, EmbedderOptions, WeightsDtype } from '../base/types.js';
 import type { HubSettings } from '../model/files.js';
 import type { RetryNotice, RetryPolicy } from '../model/fetch-retry.js';
 import { installErrorTransfer } from './error-transfer.js';

@@ -1,7 +1,7 @@
 // Checks, before onnxruntime-web needs them, that its runtime files are served where wasmPaths
 // says. Without this, a missing file surfaces as ORT's "no available backend found", and a
 // thread worker blocked by cross-origin isolation leaves the load waiting forever.
-import { RuntimeAssetsError } from '../core/errors.js';
+import { RuntimeAssetsError } from '../base/errors.js';
 
 /** The onnxruntime-web build this library runs (onnxruntime-web/webgpu) loads these two files. */
 export const RUNTIME_FILES = ['ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm'] as const;

@@ -2,8 +2,8 @@
 // worker ends, hangs or loses its GPU, the seat is filled again by a new worker (after repeated
 // GPU device losses, by a WASM worker), while the engine runs the failed batch elsewhere.
 import * as Comlink from 'comlink';
-import { LaneFaultError } from '../core/errors.js';
-import type { Lane } from '../core/lane-runner.js';
+import { LaneFaultError } from '../base/errors.js';
+import type { Lane } from '../engine/lane-runner.js';
 import { maxRowsWithin } from './plan.js';
 import { callMember, startMember, stopMember, type PoolMember, type WorkerFactory } from './pool.js';
 import { flattenRows, unflattenRows, type FlatRows, type WorkerLoadRequest } from './protocol.js';

@@ -3,15 +3,15 @@
 // with quota checks before and while writing.
 import * as Comlink from 'comlink';
 import { clear, createStore, entries, get, keys, set, setMany, type UseStore } from 'idb-keyval';
-import { EmbedError, EmbeddingsFileError, FileLockedError } from '../core/errors.js';
-import { precisionOf, type FileDescription, type BatchRows } from '../sink/arrow-ipc.js';
-import { quantize, storedBytes, storedWidth } from '../sink/precision.js';
-import { arrowFileSink, type ArrowSinkOptions, type EmbeddingSink } from '../sink/arrow-file.js';
-import type { RandomAccessFile } from '../sink/random-access.js';
-import { committedFromSet } from '../sink/committed.js';
+import { EmbedError, EmbeddingsFileError, FileLockedError } from '../base/errors.js';
+import { precisionOf, type FileDescription, type BatchRows } from '../format/arrow-ipc.js';
+import { quantize, storedBytes, storedWidth } from '../format/precision.js';
+import { arrowFileSink, type ArrowSinkOptions, type EmbeddingSink } from '../store/arrow-file.js';
+import type { RandomAccessFile } from '../format/random-access.js';
+import { committedFromSet } from '../store/committed.js';
 import type { OpfsApi } from './opfs-worker.js';
 import { installErrorTransfer, registerErrorClass } from './error-transfer.js';
-import type { SearchHit, SearchOptions } from '../sink/vector-search.js';
+import type { SearchHit, SearchOptions } from '../search/vector-search.js';
 
 /** The storage is (nearly) full: names how much was needed and what was left. */
 export class StorageQuotaError extends EmbedError {

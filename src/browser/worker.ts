@@ -3,7 +3,7 @@
 // worker, because its proxy mode does not work with WebGPU.
 import * as Comlink from 'comlink';
 import * as ort from 'onnxruntime-web/webgpu';
-import { loadCheckingFp16, loadModel, runRows, type InferenceBackend, type LoadedModel } from '../core/load.js';
+import { loadCheckingFp16, loadModel, runRows, type InferenceBackend, type LoadedModel } from '../engine/load.js';
 import { resolveModelFiles } from '../model/files.js';
 import { loadTokenizer, type TextTokenizer, type Truncation } from '../tokenize/tokenizer.js';
 import type { RetryNotice } from '../model/fetch-retry.js';

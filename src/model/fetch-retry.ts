@@ -1,7 +1,7 @@
 // Retries for model downloads: a flaky network, a rate limit (429) or a server error (5xx) is
 // tried again after an exponentially growing, jittered delay (or the server's Retry-After),
 // within a total time bound; a 404 or 403 is final at once. The wait ends early on abort.
-import { AbortError } from '../core/errors.js';
+import { AbortError } from '../base/errors.js';
 import { jitteredBackoff } from '../util/backoff.js';
 
 /** How downloads are retried; every field has a default. */

@@ -2,7 +2,7 @@
 // transformers.js resolves it (the same settings as its `env`: localModelPath, allowLocalModels,
 // remoteHost, remotePathTemplate, allowRemoteModels). Reading local files is injected, so the
 // same code runs in Node (fs) and in browsers (fetch only).
-import { AbortError, ModelFileError } from '../core/errors.js';
+import { AbortError, ModelFileError } from '../base/errors.js';
 import { RetryableFetchError, retryAfterMs, withRetries, type RetryNotice, type RetryPolicy } from './fetch-retry.js';
 
 /** How hub ids are resolved; the fields and defaults of transformers.js `env`. */

@@ -15,7 +15,7 @@
 // the bias is applied; the WebGPU EP's flash-attention path also refuses a `bias` input.
 // The additive mask goes in as `attention_bias` expanded to [batch or 1, 1, S, T] (the WebGPU EP
 // does not implement `key_padding_mask`), so softmax sees exactly the values the unfused graph adds.
-import { InvalidOptionError } from '../core/errors.js';
+import { InvalidOptionError } from '../base/errors.js';
 import { fromHalfBits } from '../util/half.js';
 import { MessageWriter, WireFormatError, fieldString, readFields, type WireField } from '../util/protobuf.js';
 

@@ -1,8 +1,8 @@
 // The settings a model declares in its sentence-transformers files, read as sentence-transformers
 // reads them: pooling from the Pooling module's config (1_Pooling/config.json), normalisation
 // from a Normalize module in modules.json, prompts from config_sentence_transformers.json.
-import { ModelFileError } from '../core/errors.js';
-import type { Pooling } from '../core/types.js';
+import { ModelFileError } from '../base/errors.js';
+import type { Pooling } from '../base/types.js';
 import { parseModelJson, type ModelFiles } from './files.js';
 
 /** What the model's files declare; a field is absent when no file says it. */

@@ -4,8 +4,8 @@
 // use ops whose signatures have not changed since opset 11 (MatMul, Reshape, Transpose, Gather,
 // Cast, Div, Max, Sqrt, Mul, Sub, Add, Equal, CumSum); ReduceMax, whose axes moved from an
 // attribute to an input in opset 18, is written for the model's own opset.
-import { InvalidOptionError, ModelFormatError } from '../core/errors.js';
-import type { Pooling } from '../core/types.js';
+import { InvalidOptionError, ModelFormatError } from '../base/errors.js';
+import type { Pooling } from '../base/types.js';
 import { OnnxType, appendToGraph, readModelSummary, type ModelSummary, type NewInitializer, type NewNode } from '../model/onnx-model.js';
 
 /** The rewritten model's only output. Not 'sentence_embedding', which some exports already have. */

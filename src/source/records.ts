@@ -1,7 +1,7 @@
 // Sources of texts: arrays, (async) iterables and ReadableStreams of strings or of records
 // { id, text, ...metadata }. Everything becomes one async stream of records, read lazily, so a
 // slow consumer slows the reading.
-import { InputFormatError } from '../core/errors.js';
+import { InputFormatError } from '../base/errors.js';
 
 /** A metadata value kept in its own column. */
 export type MetadataValue = string | number | boolean | null;

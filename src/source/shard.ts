@@ -2,7 +2,7 @@
 // id hashes to their index, into a file of their own. The hash is FNV-1a (32-bit) over the id's
 // UTF-8 bytes: stable across runs, machines and languages, so a retried shard takes exactly the
 // same records and its resume is exact.
-import { InvalidOptionError } from '../core/errors.js';
+import { InvalidOptionError } from '../base/errors.js';
 import { markParsed, type EmbedRecord } from './records.js';
 
 /** One shard of a sharded run: this process's index (0-based, as JOB_COMPLETION_INDEX) and the count. */

@@ -1,6 +1,6 @@
 // Line-oriented input formats (JSONL, CSV, one text per line), parsed from an async stream of
 // text chunks so files of any size are read a little at a time. Errors name the line.
-import { InputFormatError } from '../core/errors.js';
+import { InputFormatError } from '../base/errors.js';
 import { markParsed, toRecord, type EmbedRecord, type RecordOptions } from './records.js';
 
 export type TextFormat = 'jsonl' | 'csv' | 'txt';

@@ -1,15 +1,15 @@
 // Streaming: read a window of records, embed it, hand it on, read the next. Only one window is in
 // flight, so memory does not grow with the corpus and a slow consumer slows the reading.
-import type { Engine, ProgressReporter } from '../core/engine.js';
-import { progressReporter } from '../core/engine.js';
-import { AbortError, EmbeddingsFileError, InputFormatError, InvalidOptionError } from '../core/errors.js';
-import type { EmbedProgress, Embeddings } from '../core/types.js';
-import { positiveInteger } from '../core/validate.js';
-import { inferColumns, precisionOf, textHash, type FileDescription } from '../sink/arrow-ipc.js';
-import { CALIBRATION_ROWS, calibrateRanges, checkPrecision, checkRanges, countClamped, needsRanges, type Precision, type QuantRanges } from '../sink/precision.js';
-import { kindOf, RESERVED_COLUMNS } from '../sink/columns.js';
-import type { EmbeddingSink } from '../sink/arrow-file.js';
-import { committedFromSet, type CommittedIds } from '../sink/committed.js';
+import type { Engine, ProgressReporter } from '../engine/engine.js';
+import { progressReporter } from '../engine/engine.js';
+import { AbortError, EmbeddingsFileError, InputFormatError, InvalidOptionError } from '../base/errors.js';
+import type { EmbedProgress, Embeddings } from '../base/types.js';
+import { positiveInteger } from '../base/validate.js';
+import { inferColumns, precisionOf, textHash, type FileDescription } from '../format/arrow-ipc.js';
+import { CALIBRATION_ROWS, calibrateRanges, checkPrecision, checkRanges, countClamped, needsRanges, type Precision, type QuantRanges } from '../format/precision.js';
+import { kindOf, RESERVED_COLUMNS } from '../format/columns.js';
+import type { EmbeddingSink } from '../store/arrow-file.js';
+import { committedFromSet, type CommittedIds } from '../store/committed.js';
 import { FingerprintSet, idFingerprint } from '../util/fingerprint-set.js';
 import { isParsed, readRecords, recordOrigin, takeWindow, type EmbedRecord, type RecordOptions, type RecordSource } from '../source/records.js';
 

@@ -1,7 +1,7 @@
 // Tokenization spread over threads: a window of texts is cut into contiguous slices of about equal
 // characters, one per thread, and the slices' ids are joined back in order. A thread that fails is
 // dropped and its slice tokenized in place, so a broken worker costs speed, never rows.
-// The threads themselves are a runtime's business (Node: worker_threads, tokenize/node-threads.ts).
+// The threads themselves are a runtime's business (Node: worker_threads, node/tokenizer-threads.ts).
 import type { TokenizedTexts, Truncation } from './tokenizer.js';
 
 /** One tokenizer thread: tokenizes a slice of texts exactly as the model's tokenizer does in place. */

@@ -2,7 +2,7 @@
 // transformers.js v4 itself tokenizes with (its tokenizer classes for the embedding families are
 // thin wrappers over it), so ids are the same without shipping transformers.js.
 import { Tokenizer } from '@huggingface/tokenizers';
-import { ModelFileError } from '../core/errors.js';
+import { ModelFileError } from '../base/errors.js';
 import { readModelJson, type ModelFiles } from '../model/files.js';
 
 /**

@@ -80,7 +80,7 @@ describe('packBatches with a budget that depends on the length', () => {
 
 describe('rampWindows', () => {
   it('a small first window, then full windows, covering every item once in order', async () => {
-    const { rampWindows, FIRST_WINDOW } = await import('../../src/core/engine.js');
+    const { rampWindows, FIRST_WINDOW } = await import('../../src/engine/engine.js');
     const items = Array.from({ length: 10_000 }, (_, i) => i);
     const windows = rampWindows(items, 4096);
     expect(windows.map((w) => w.length)).toEqual([FIRST_WINDOW, 4096, 4096, 10_000 - FIRST_WINDOW - 8192]);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AutoModel, AutoTokenizer, env, pipeline } from '@huggingface/transformers';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UnsupportedModelError } from '../../src/core/errors.js';
+import { UnsupportedModelError } from '../../src/base/errors.js';
 import { appendToGraph, OnnxType, readModelSummary } from '../../src/model/onnx-model.js';
 import { createEmbedder, nodeFileAccess, type NodeEmbedder } from '../../src/node.js';
 import { positionIdsFor } from '../../src/run/feeds.js';

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { createEmbedder, InvalidOptionError, type InferenceBackend } from '../../src/node.js';
 import { activationBytesPerToken } from '../../src/batch/budget.js';
-import { FIRST_WINDOW, START_BATCH_TOKENS } from '../../src/core/engine.js';
+import { FIRST_WINDOW, START_BATCH_TOKENS } from '../../src/engine/engine.js';
 import { mixedCorpus, sampleCorpus } from '../../tools/fixtures/corpus.js';
 import { modelDir } from '../helpers/models.js';
 

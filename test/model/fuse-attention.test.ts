@@ -5,7 +5,7 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { fuseAttention, fuseAttentionAtLoad, MS_DOMAIN } from '../../src/model/fuse-attention.js';
-import { InvalidOptionError } from '../../src/core/errors.js';
+import { InvalidOptionError } from '../../src/base/errors.js';
 import { DataType, onnx, type AttributeProto } from '../../tools/fixtures/onnx-proto.js';
 import { GraphBuilder, intAttr, intsAttr } from '../../tools/fixtures/onnx-bert.js';
 import { cosine } from '../helpers/models.js';

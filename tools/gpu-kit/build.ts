@@ -69,8 +69,8 @@ export async function buildKit(out = join(ROOT, 'gpu-kit')): Promise<number> {
       generate: join(ROOT, 'tools', 'gpu-kit', 'generate.ts'),
       report: join(ROOT, 'bench', 'gpu-report.ts'),
       pipeline: join(ROOT, 'bench', 'pipeline.ts'),
-      // The tokenizer threads' script, found beside the bundle as node-worker.mjs.
-      'node-worker': join(ROOT, 'src', 'tokenize', 'node-worker.ts'),
+      // The tokenizer threads' script, found beside the bundle as tokenizer-worker.mjs.
+      'tokenizer-worker': join(ROOT, 'src', 'node', 'tokenizer-worker.ts'),
     },
     outdir: app,
     outExtension: { '.js': '.mjs' },

@@ -2,13 +2,13 @@
 // write and syncs it, resuming after a crash by truncating to the last whole batch; and lazy
 // readers that decode one batch at a time, so files larger than memory are read and searched.
 import type { RecordBatch, Schema } from 'apache-arrow';
-import { EmbeddingsFileError } from '../core/errors.js';
+import { EmbeddingsFileError } from '../base/errors.js';
 import {
   batchCounts, buildSchema, decodeBatch, decodeSchema, describeSchema, encodeStream, EOS, readFrameBody, readFramePrefix, rowCountProblem, schemaMatchesDescription, splitStream,
   type BatchRows, type FileDescription,
-} from './arrow-ipc.js';
-import type { RandomAccessFile } from './random-access.js';
-import { firstCorruptRow } from './checksum.js';
+} from '../format/arrow-ipc.js';
+import type { RandomAccessFile } from '../format/random-access.js';
+import { firstCorruptRow } from '../format/checksum.js';
 import { committedFromSet, FileLedger, type CommittedIds } from './committed.js';
 
 /** What a sink holds from earlier runs. */

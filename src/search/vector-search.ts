@@ -11,13 +11,13 @@
 // as sentence-transformers rescores, the float query against the candidates' +1/-1 bits.
 import { makeData, makeVector, Message, type Schema, type Vector } from 'apache-arrow';
 import type { MetadataValue } from '../source/records.js';
-import { EmbeddingsFileError } from '../core/errors.js';
-import { positiveInteger } from '../core/validate.js';
+import { EmbeddingsFileError } from '../base/errors.js';
+import { positiveInteger } from '../base/validate.js';
 import { fromHalfBits } from '../util/half.js';
-import { decodeSchema, describeSchema, precisionOf, readFrameBody, readFramePrefix, rowCountProblem, type FileDescription } from './arrow-ipc.js';
-import { rowChecksums } from './checksum.js';
-import { dequantizer, isBinary, quantize, storedBytes, type Precision } from './precision.js';
-import type { RandomAccessFile } from './random-access.js';
+import { decodeSchema, describeSchema, precisionOf, readFrameBody, readFramePrefix, rowCountProblem, type FileDescription } from '../format/arrow-ipc.js';
+import { rowChecksums } from '../format/checksum.js';
+import { dequantizer, isBinary, quantize, storedBytes, type Precision } from '../format/precision.js';
+import type { RandomAccessFile } from '../format/random-access.js';
 
 /** A top-k hit. */
 export interface SearchHit {

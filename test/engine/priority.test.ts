@@ -2,7 +2,7 @@
 // bulk run's next one, so a one-text call issued during a bulk run returns within a few batches,
 // with the same vectors as on its own; the bulk run's rows are unchanged.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLaneGate } from '../../src/core/lane-gate.js';
+import { createLaneGate } from '../../src/engine/lane-gate.js';
 import { createEmbedder, InvalidOptionError, type NodeEmbedder } from '../../src/node.js';
 import { mixedCorpus } from '../../tools/fixtures/corpus.js';
 import { minRowCosine, modelDir } from '../helpers/models.js';

@@ -1,30 +1,30 @@
-// Node's tokenizer threads: worker_threads running tokenize/node-worker, one tokenizer each.
-// From dist/ the worker is node-worker.js beside this file; from the TypeScript sources (tests,
-// benchmarks under tsx) it is node-worker.ts, run through tsx's loader.
+// Node's tokenizer threads: worker_threads running node/tokenizer-worker, one tokenizer each.
+// From dist/ the worker is tokenizer-worker.js beside this file; from the TypeScript sources (tests,
+// benchmarks under tsx) it is tokenizer-worker.ts, run through tsx's loader.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { TokenizerThreadError, WorkerStartError } from '../core/errors.js';
-import type { TokenizerThread } from './parallel.js';
-import type { TokenizedTexts, Truncation } from './tokenizer.js';
+import { TokenizerThreadError, WorkerStartError } from '../base/errors.js';
+import type { TokenizerThread } from '../tokenize/parallel.js';
+import type { TokenizedTexts, Truncation } from '../tokenize/tokenizer.js';
 
 interface Reply { id: number; flat?: Int32Array; lengths?: Int32Array; truncated?: number; error?: string }
 
 /**
- * The worker to start: node-worker.js beside this file (dist/), or node-worker.mjs (a bundle that
+ * The worker to start: tokenizer-worker.js beside this file (dist/), or tokenizer-worker.mjs (a bundle that
  * emitted it as its own entry, as the GPU kit does); else, from the TypeScript sources (tests and
- * benchmarks under tsx), node-worker.ts behind a bootstrap that registers tsx's loader first
+ * benchmarks under tsx), tokenizer-worker.ts behind a bootstrap that registers tsx's loader first
  * (`--import tsx` in execArgv does not reach a worker's entry module on Node 20). A bundle that
  * emitted none of them gets a WorkerStartError naming where it looked.
  */
 function workerEntry(name: string): string | URL {
-  for (const file of ['./node-worker.js', './node-worker.mjs']) {
+  for (const file of ['./tokenizer-worker.js', './tokenizer-worker.mjs']) {
     const url = new URL(file, import.meta.url);
     if (existsSync(fileURLToPath(url))) return url;
   }
-  const ts = new URL('./node-worker.ts', import.meta.url);
+  const ts = new URL('./tokenizer-worker.ts', import.meta.url);
   if (existsSync(fileURLToPath(ts))) return `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(ts.href)}); });`;
-  throw new WorkerStartError(name, `its script is not beside ${fileURLToPath(import.meta.url)} (node-worker.js or node-worker.mjs): a bundler that inlined bulk-embed/node must also emit src/tokenize/node-worker as an entry there, or set tokenizerThreads: 0`);
+  throw new WorkerStartError(name, `its script is not beside ${fileURLToPath(import.meta.url)} (tokenizer-worker.js or tokenizer-worker.mjs): a bundler that inlined bulk-embed/node must also emit src/node/tokenizer-worker as an entry there, or set tokenizerThreads: 0`);
 }
 
 /** Starts one tokenizer thread for the tokenizer that `json` and `config` describe; resolves once it is ready. */

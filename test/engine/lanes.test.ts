@@ -2,8 +2,8 @@
 // batch runs again elsewhere while its lane is rebuilt; a batch that does not fit is split; a bad
 // reduced-precision result runs again in full precision. Faults are injected through the Lane seam.
 import { describe, expect, it } from 'vitest';
-import { backoffMs, chunkRanges, firstBadRow, isOutOfMemory, laneSlots, runOnLanes, type Lane, type LaneRunOptions } from '../../src/core/lane-runner.js';
-import { AbortError, InvalidOutputError, LaneFaultError, LanesFailedError } from '../../src/core/errors.js';
+import { backoffMs, chunkRanges, firstBadRow, isOutOfMemory, laneSlots, runOnLanes, type Lane, type LaneRunOptions } from '../../src/engine/lane-runner.js';
+import { AbortError, InvalidOutputError, LaneFaultError, LanesFailedError } from '../../src/base/errors.js';
 import type { PackedBatch } from '../../src/batch/pack.js';
 
 const batches: PackedBatch[] = Array.from({ length: 30 }, (_, b) => ({ indices: [2 * b, 2 * b + 1], paddedLength: 3 }));

@@ -5,11 +5,11 @@
 // parts went unnoticed. Here the whole collection is checked before anything is read or written.
 import { basename, dirname, resolve } from 'node:path';
 import { makeData, RecordBatch, Schema, Struct, type FixedSizeList } from 'apache-arrow';
-import { EmbeddingsFileError, FileLockedError } from '../core/errors.js';
-import { precisionOf, type FileDescription } from './arrow-ipc.js';
-import { readSchema } from './arrow-file.js';
+import { EmbeddingsFileError, FileLockedError } from '../base/errors.js';
+import { precisionOf, type FileDescription } from '../format/arrow-ipc.js';
+import { readSchema } from '../store/arrow-file.js';
 import { liveWriter, openNodeFile } from './node-file.js';
-import { dequantizer, needsRanges, quantize, type QuantRanges } from './precision.js';
+import { dequantizer, needsRanges, quantize, type QuantRanges } from '../format/precision.js';
 
 /** What reads the collection: each needs a different part of the files to agree. */
 export type CollectionUse = 'search' | 'info' | 'export';

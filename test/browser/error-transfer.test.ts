@@ -9,7 +9,7 @@ import { installErrorTransfer } from '../../src/browser/error-transfer.js';
 import { StorageQuotaError } from '../../src/browser/storage.js';
 import {
   EmbedError, EmbeddingsFileError, FileLockedError, InvalidOptionError, InvalidTextError, LaneFaultError, LanesFailedError, ModelFileError,
-} from '../../src/core/errors.js';
+} from '../../src/base/errors.js';
 
 /** A Node MessagePort as a Comlink endpoint (what comlink's node adapter does). */
 function nodeEndpoint(port: MessagePort): Comlink.Endpoint {

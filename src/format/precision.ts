@@ -1,7 +1,7 @@
 // How vectors are stored: float32, float16, or quantized as sentence-transformers'
 // quantize_embeddings does (int8/uint8 scaled per dimension between calibrated bounds; binary and
 // ubinary one sign bit a dimension, packed eight to a byte, most significant bit first).
-import { InvalidOptionError } from '../core/errors.js';
+import { InvalidOptionError } from '../base/errors.js';
 import { toHalfBits } from '../util/half.js';
 
 /** A storage precision for vectors. */

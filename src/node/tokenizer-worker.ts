@@ -2,7 +2,7 @@
 // thread parsed, then answers slices. Ids go back as one flat Int32Array plus lengths, transferred,
 // so a slice of thousands of texts crosses the thread boundary without a copy.
 import { parentPort, workerData } from 'node:worker_threads';
-import { buildTokenizer, type Truncation } from './tokenizer.js';
+import { buildTokenizer, type Truncation } from '../tokenize/tokenizer.js';
 
 interface Request { id: number; texts: string[]; maxTokens: number; truncation: Truncation }
 

@@ -5,8 +5,8 @@
 // errors (a directory, a read-only disk, a full disk...) become EmbeddingsFileErrors naming the path.
 import { open, readFile, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { EmbeddingsFileError, FileLockedError } from '../core/errors.js';
-import type { RandomAccessFile } from './random-access.js';
+import { EmbeddingsFileError, FileLockedError } from '../base/errors.js';
+import type { RandomAccessFile } from '../format/random-access.js';
 
 const OS_PROBLEMS: Record<string, string> = {
   EISDIR: 'is a directory',

@@ -8,7 +8,7 @@ import { rename, rm } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct, Table, tableToIPC } from 'apache-arrow';
-import { EmbeddingsFileError, MissingDependencyError } from '../core/errors.js';
+import { EmbeddingsFileError, MissingDependencyError } from '../base/errors.js';
 import { fileError } from './node-file.js';
 
 export type ExportFormat = 'parquet' | 'arrow-file';

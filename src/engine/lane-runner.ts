@@ -5,7 +5,7 @@
 // an Inf or an off-unit row is run again in full precision. Every wait is bounded: a batch runs at
 // most `maxAttempts` times and a lane is rebuilt at most `maxRecoveries` times in a row.
 import type { PackedBatch } from '../batch/pack.js';
-import { AbortError, InvalidOutputError, LaneFaultError, LanesFailedError } from './errors.js';
+import { AbortError, InvalidOutputError, LaneFaultError, LanesFailedError } from '../base/errors.js';
 import { createLaneGate, type LaneGate, type Priority } from './lane-gate.js';
 import { jitteredBackoff } from '../util/backoff.js';
 

@@ -11,9 +11,9 @@ import { tableFromIPC } from '@uwdata/flechette';
 import { parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, createEmbedder, EmbeddingsFileError, InputFormatError, readEmbeddings, searchEmbeddings, shardOf, type NodeEmbedder } from '../../src/node.js';
-import { describeSchema, readMessageHeader, type FileDescription } from '../../src/sink/arrow-ipc.js';
-import { countClamped, dequantizer, type Precision, type QuantRanges } from '../../src/sink/precision.js';
-import { exportBatches, type ExportFormat } from '../../src/sink/export.js';
+import { describeSchema, readMessageHeader, type FileDescription } from '../../src/format/arrow-ipc.js';
+import { countClamped, dequantizer, type Precision, type QuantRanges } from '../../src/format/precision.js';
+import { exportBatches, type ExportFormat } from '../../src/node/export.js';
 import { createRng } from '../../tools/fixtures/rng.js';
 import { runCli } from '../helpers/cli.js';
 
@@ -393,7 +393,7 @@ describe('folders are checked as a whole before anything is read as one', () => 
     const parts = folder('live');
     await embedder.embedTo(records(30, 'l'), part(parts, 0, 2));
     await embedder.embedTo(records(30, 'm'), part(parts, 1, 2));
-    const { openNodeFile } = await import('../../src/sink/node-file.js');
+    const { openNodeFile } = await import('../../src/node/node-file.js');
     const writing = await openNodeFile(part(parts, 1, 2)); // holds the lock, as a running shard does
     try {
       await refusedEverywhere(parts, /part-00001-of-00002\.arrow: is being written by process \d+/);
@@ -763,7 +763,7 @@ describe('Parquet compression', () => {
 
 describe('a lease lost is not taken back', () => {
   it('a writer whose lock was taken over (it stalled past its lease) neither renews nor removes the new holder\'s lock', async () => {
-    const { lockFile } = await import('../../src/sink/node-file.js');
+    const { lockFile } = await import('../../src/node/node-file.js');
     const path = join(dir, 'taken-over.arrow');
     const previous = process.env.BULK_EMBED_LOCK_LEASE_MS;
     process.env.BULK_EMBED_LOCK_LEASE_MS = '300';

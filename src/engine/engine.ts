@@ -6,12 +6,12 @@ import { packSorted, sortByLengthDescending, type PackedBatch } from '../batch/p
 import { createBatchBudget, type BudgetLimit, type ModelWidths } from '../batch/budget.js';
 import { fillDuplicates, foldDuplicates, scatterRows } from '../batch/order.js';
 import type { TokenizedTexts } from '../tokenize/tokenizer.js';
-import { DisposedError, InvalidOptionError, InvalidTextError } from './errors.js';
-import { positiveInteger } from './validate.js';
+import { DisposedError, InvalidOptionError, InvalidTextError } from '../base/errors.js';
+import { positiveInteger } from '../base/validate.js';
 import type { Priority } from './lane-gate.js';
 import { laneSlots, runOnLanes, type Lane, type LaneEvents, type ResiliencePolicy } from './lane-runner.js';
-import type { EmbedCallOptions, EmbedderInfo, EmbedderStats, Embeddings, EmbedProgress } from './types.js';
-import type { Embedder } from './types.js';
+import type { EmbedCallOptions, EmbedderInfo, EmbedderStats, Embeddings, EmbedProgress } from '../base/types.js';
+import type { Embedder } from '../base/types.js';
 
 export type { Lane } from './lane-runner.js';
 

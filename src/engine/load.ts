@@ -8,10 +8,10 @@ import { planFeeds } from '../run/feeds.js';
 import { readDeclaredSettings } from '../model/st-settings.js';
 import { prepareBatch, type EncoderSession } from '../run/session.js';
 import type { EngineParts } from './engine.js';
-import { positiveInteger } from './validate.js';
+import { positiveInteger } from '../base/validate.js';
 import { loadTokenizer, type TextTokenizer, type TokenizedTexts } from '../tokenize/tokenizer.js';
-import { InvalidOptionError, ModelFileError, ModelFormatError, UnsupportedModelError } from './errors.js';
-import type { EmbedderInfo, EmbedderOptions, Pooling, WeightsDtype } from './types.js';
+import { InvalidOptionError, ModelFileError, ModelFormatError, UnsupportedModelError } from '../base/errors.js';
+import type { EmbedderInfo, EmbedderOptions, Pooling, WeightsDtype } from '../base/types.js';
 
 /** A runtime's way to make sessions and to settle 'auto' choices. */
 export interface InferenceBackend {

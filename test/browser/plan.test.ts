@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planDevices, type BrowserCapabilities } from '../../src/browser/plan.js';
-import { InvalidOptionError } from '../../src/core/errors.js';
+import { InvalidOptionError } from '../../src/base/errors.js';
 
 const gpuF16: BrowserCapabilities = { webgpu: true, shaderF16: true, crossOriginIsolated: true, cores: 8, adapter: 'nvidia ampere' };
 const gpuNoF16: BrowserCapabilities = { ...gpuF16, shaderF16: false };

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { tableFromIPC } from '@uwdata/flechette';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { arrowFile, createEmbedder, EmbeddingsFileError, readEmbeddings, searchEmbeddings, type NodeEmbedder } from '../../src/node.js';
-import { walkMessages } from '../../src/sink/arrow-ipc.js';
+import { walkMessages } from '../../src/format/arrow-ipc.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
 
 const TINY = resolve(import.meta.dirname, '../../models/fixture-tiny');

@@ -20,7 +20,7 @@ describe('GPU kit', () => {
   it('fits in 60 MiB and carries Node, onnxruntime, the Vulkan loader, the bundles and the Python peer', () => {
     expect(bytes).toBeLessThanOrEqual(KIT_LIMIT_BYTES);
     const files = readdirSync(kit, { recursive: true }).map(String).sort();
-    for (const f of ['run.sh', 'README.md', 'node.xz', 'libonnxruntime.so.1.xz', 'lib/libvulkan.so.1', 'lib/libGLX.so.0', 'app/bench-gpu.mjs', 'app/generate.mjs', 'app/report.mjs', 'app/pipeline.mjs', 'app/node-worker.mjs', 'app/gpu_st.py',
+    for (const f of ['run.sh', 'README.md', 'node.xz', 'libonnxruntime.so.1.xz', 'lib/libvulkan.so.1', 'lib/libGLX.so.0', 'app/bench-gpu.mjs', 'app/generate.mjs', 'app/report.mjs', 'app/pipeline.mjs', 'app/tokenizer-worker.mjs', 'app/gpu_st.py',
       'app/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node', 'app/node_modules/onnxruntime-common/package.json']) {
       expect(files).toContain(f);
     }

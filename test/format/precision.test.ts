@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmbedder, EmbeddingsFileError, readEmbeddings, searchEmbeddings, type NodeEmbedder, type Precision } from '../../src/node.js';
-import { describeSchema, walkMessages } from '../../src/sink/arrow-ipc.js';
-import { calibrate, calibrateRanges, CALIBRATION_ROWS, quantize } from '../../src/sink/precision.js';
+import { describeSchema, walkMessages } from '../../src/format/arrow-ipc.js';
+import { calibrate, calibrateRanges, CALIBRATION_ROWS, quantize } from '../../src/format/precision.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
 import { runCli } from '../helpers/cli.js';
 

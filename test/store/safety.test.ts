@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AbortError, arrowFileSink, createEmbedder, EmbeddingsFileError, FileLockedError, readEmbeddings, type NodeEmbedder,
 } from '../../src/node.js';
-import { openNodeFile } from '../../src/sink/node-file.js';
-import type { RandomAccessFile } from '../../src/sink/random-access.js';
+import { openNodeFile } from '../../src/node/node-file.js';
+import type { RandomAccessFile } from '../../src/format/random-access.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
 import { createRng } from '../../tools/fixtures/rng.js';
 

@@ -6,7 +6,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InvalidOptionError } from '../../src/core/errors.js';
+import { InvalidOptionError } from '../../src/base/errors.js';
 import { createEmbedder, readEmbeddings, readRecordFile } from '../../src/node.js';
 import { fnv1a32, parseShard, shardFileName, shardFromEnvironment, shardOf } from '../../src/source/shard.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
