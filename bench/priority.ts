@@ -60,7 +60,7 @@ writeJson(resolve(import.meta.dirname, 'results', 'priority.json'), result);
 printTable(['measure', 'value', 'target'], [
   ...result.positions.flatMap((p) => [
     [`1-text high-priority call at ${p.at * 100}% of the run: latency`, `${p.latencyMs.toFixed(0)} ms`, ''],
-    [`  in mean bulk batches`, p.latencyInBatches.toFixed(2), '< 3'],
+    ['  in mean bulk batches', p.latencyInBatches.toFixed(2), '< 3'],
   ]),
   ['bulk batch, mean', `${result.meanBatchMs.toFixed(0)} ms`, ''],
   ['bulk run alone', `${(result.bulkAloneMs / 1000).toFixed(2)} s`, ''],

@@ -61,7 +61,10 @@ function seenBookkeeping(windowSize: number) {
   let window: bigint[] = [];
   for (let i = 0; i < COUNT; i++) {
     window.push(idFingerprint(`r${i}`));
-    if (window.length === windowSize) (set.addAll(window), (window = []));
+    if (window.length === windowSize) {
+      set.addAll(window);
+      window = [];
+    }
   }
   set.addAll(window);
   globalThis.gc?.();

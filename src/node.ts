@@ -1,19 +1,20 @@
 // Node entry (`bulk-embed/node`): the shared engine on onnxruntime-node, reading models from disk.
 import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { createReadStream } from 'node:fs';
-import { basename } from 'node:path';
-import type { RecordBatch, Schema } from 'apache-arrow';
-import { createEngine, type Engine, type EngineSettings } from './engine/engine.js';
-import { arrowFileSink, readBatches, type ArrowSinkOptions, type EmbeddingSink, type ReadOptions } from './store/arrow-file.js';
-import { searchFile, type SearchHit, type SearchOptions } from './search/vector-search.js';
+import { createEngine, type EngineSettings } from './engine/engine.js';
+import { arrowFileSink, type ArrowSinkOptions, type EmbeddingSink, type ReadOptions } from './store/arrow-file.js';
+import type { SearchHit, SearchOptions } from './search/vector-search.js';
 import { openNodeFile } from './node/node-file.js';
-import { embedStream, embedTo, type EmbedToOptions, type EmbedToResult, type StreamBatch, type StreamOptions } from './stream/embed-stream.js';
+import { withFile, type RandomAccessFile } from './format/random-access.js';
+import type { EmbedToOptions } from './stream/embed-stream.js';
+import { streamingEmbedder, type GenericSource, type ParsedOption, type StreamingEmbedder } from './stream/embedder.js';
 import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
-import type { EmbedRecord, RecordOptions, RecordSource } from './source/records.js';
+import type { EmbedRecord, RecordOptions } from './source/records.js';
 import { inProcessParts, loadCheckingFp16, loadModel, type InferenceBackend } from './engine/load.js';
-import type { Embedder, EmbedderOptions } from './base/types.js';
+import type { EmbedderOptions } from './base/types.js';
+import { DEFAULT_MODEL } from './base/options.js';
 import { readModelJson, resolveModelFiles, WEIGHTS_DTYPES, type FileAccess, type HubSettings, type ModelFiles } from './model/files.js';
 import type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
 import { createOrtSession, type OrtModule } from './run/session.js';
@@ -21,25 +22,10 @@ import { InvalidOptionError, MissingDependencyError } from './base/errors.js';
 import { nonNegativeInteger, positiveInteger } from './base/validate.js';
 import { parallelTokenize, type TokenizerThread } from './tokenize/parallel.js';
 import { startNodeTokenizerThread } from './node/tokenizer-threads.js';
+import { readEmbeddingFile, searchEmbeddingFile, type EmbeddingBatch } from './api.js';
 
-export * from './base/types.js';
-export * from './base/errors.js';
-export { fnv1a32, parseShard, shardFileName, shardFromEnvironment, shardOf, shardRecords, type Shard } from './source/shard.js';
-export { DEFAULT_HUB, type ModelFiles, type HubSettings } from './model/files.js';
-export type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
-export type { ResiliencePolicy } from './engine/lane-runner.js';
-export type { InferenceBackend } from './engine/load.js';
-export type { EmbeddingSink, ReadOptions, ArrowSinkOptions } from './store/arrow-file.js';
-export type { SearchHit, SearchOptions } from './search/vector-search.js';
-export { PRECISIONS, type Precision, type QuantRanges } from './format/precision.js';
-export type { CommittedIds } from './store/committed.js';
-export type { StreamBatch, StreamOptions, EmbedToOptions, EmbedToResult } from './stream/embed-stream.js';
-export type { EmbedRecord, RecordSource, RecordOptions, SourceItem, MetadataValue } from './source/records.js';
-export { arrowFileSink } from './store/arrow-file.js';
-export { textHash, type FileDescription } from './format/arrow-ipc.js';
-
-/** The model used when none is named: resolved like any hub id (see `hub`). */
-export const DEFAULT_MODEL = 'Xenova/all-MiniLM-L6-v2';
+export * from './api.js';
+export { openNodeFile } from './node/node-file.js';
 
 /** Node options: the shared ones, plus injectable parts. */
 export interface NodeEmbedderOptions extends EmbedderOptions, EngineSettings {
@@ -138,22 +124,20 @@ export function nodeBackend(sessionOptions: Record<string, unknown> = {}): Infer
   };
 }
 
-/** An embedder that also streams: sources of any size into batches, or into a sink. */
-export interface NodeEmbedder extends Embedder {
-  /** Embeds a source lazily; yields one batch per window, in source order. */
-  embedStream(source: RecordSource | AsyncIterable<EmbedRecord> | string, options?: StreamOptions & ParsedOption): AsyncIterable<StreamBatch>;
-  /** Drives a source (or a file path) into a sink (or an Arrow file path), committing window by window. */
-  embedTo(source: RecordSource | AsyncIterable<EmbedRecord> | string, sink: EmbeddingSink | string, options?: EmbedToOptions & ParsedOption & { overwrite?: boolean }): Promise<EmbedToResult>;
+/** Node's sources: records, or the path of a JSONL, CSV or text file. */
+export type NodeSource = GenericSource | string;
+/** Node's sinks: a sink, or the path of an Arrow file (created, resumed or overwritten as the options say). */
+export type NodeSink = EmbeddingSink | string;
+/** How a path source is parsed and a path sink opened. */
+export interface NodePathOptions {
+  /** The format of a path source (default: by its extension). */
+  format?: TextFormat;
+  /** Replace an existing Arrow file given as a path instead of refusing (default false). */
+  overwrite?: boolean;
 }
 
-/**
- * `parsed: true` says the source already yields EmbedRecord objects ({ id, text, metadata }). Not
- * needed for the library's own readers (readRecordFile, readBlobRecords, shardRecords), which are
- * recognised, nor for items shaped exactly { id, text, metadata: {...} }.
- */
-export interface ParsedOption {
-  parsed?: boolean;
-}
+/** An embedder that also streams: sources of any size into batches, or into a sink. */
+export type NodeEmbedder = StreamingEmbedder<NodeSource, NodeSink, NodePathOptions>;
 
 /** Loads a model and returns an embedder running on onnxruntime-node. */
 export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise<NodeEmbedder> {
@@ -178,7 +162,7 @@ export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise
     ...(threads.length ? { tokenize: (texts: string[]) => parallel(texts, info.maxTokens, info.truncation) } : {}),
     release: async () => void (await Promise.all(threads.map((t) => t.terminate().catch(() => undefined)))),
   });
-  return withStreaming(createEngine(parts, options));
+  return streamingEmbedder(createEngine(parts, options), nodeStreams);
 }
 
 /** Starts tokenizer threads for a model's tokenizer; says how many in `reasons`, or why none (then the main thread tokenizes). */
@@ -192,26 +176,15 @@ async function startTokenizerThreads(files: ModelFiles, count: number, reasons: 
   return threads;
 }
 
-function withStreaming(engine: Engine): NodeEmbedder {
-  return {
-    get info() { return engine.info; },
-    get stats() { return engine.stats; },
-    embed: (texts, call) => engine.embed(texts, call),
-    dispose: () => engine.dispose(),
-    embedStream(source, options = {}) {
-      return typeof source === 'string'
-        ? embedStream(engine, readRecordFile(source, options), { ...options, parsed: true, sourceName: options.sourceName ?? basename(source) })
-        : embedStream(engine, source, options);
-    },
-    async embedTo(source, sink, options = {}) {
-      const target = typeof sink === 'string' ? await arrowFile(sink, { resume: options.resume, overwrite: options.overwrite }) : sink;
-      if (typeof source === 'string') {
-        return embedTo(engine, readRecordFile(source, options), target, { ...options, parsed: true, sourceName: options.sourceName ?? basename(source) });
-      }
-      return embedTo(engine, source, target, options);
-    },
-  };
-}
+const nodeStreams = {
+  records(source: NodeSource, options: RecordOptions & ParsedOption & NodePathOptions): [GenericSource, ParsedOption & RecordOptions] {
+    if (typeof source !== 'string') return [source, options];
+    return [readRecordFile(source, options), { ...options, parsed: true, sourceName: options.sourceName ?? basename(source) }];
+  },
+  async sink(sink: NodeSink, options: EmbedToOptions & NodePathOptions): Promise<EmbeddingSink> {
+    return typeof sink === 'string' ? arrowFile(sink, { resume: options.resume, overwrite: options.overwrite }) : sink;
+  },
+};
 
 /** Reads records from a JSONL, CSV or text file (one text per line), lazily. */
 export function readRecordFile(path: string, options: RecordOptions & { format?: TextFormat } = {}): AsyncIterable<EmbedRecord> {
@@ -224,24 +197,19 @@ export async function arrowFile(path: string, options: ArrowSinkOptions = {}): P
   return arrowFileSink(await openNodeFile(path), options);
 }
 
-/** Yields the record batches of an embeddings file lazily (one in memory at a time). */
-export async function* readEmbeddings(path: string, options: ReadOptions = {}): AsyncGenerator<RecordBatch & { schema: Schema }> {
-  const file = await openNodeFile(path, true);
+/** Yields the record batches of an embeddings file (a path, or a file opened by the caller) lazily, one in memory at a time. */
+export async function* readEmbeddings(file: string | RandomAccessFile, options: ReadOptions = {}): AsyncGenerator<EmbeddingBatch> {
+  const handle = typeof file === 'string' ? await openNodeFile(file, true) : file;
   try {
-    for await (const { batch } of readBatches(file, options)) yield batch as RecordBatch & { schema: Schema };
+    yield* readEmbeddingFile(handle, options);
   } finally {
-    await file.close();
+    if (typeof file === 'string') await handle.close();
   }
 }
 
-/** Top k rows of an embeddings file by cosine with `query`, streaming the file. */
-export async function searchEmbeddings(path: string, query: Float32Array, k = 10, options: SearchOptions = {}): Promise<SearchHit[]> {
-  const file = await openNodeFile(path, true);
-  try {
-    return await searchFile(file, query, k, options);
-  } finally {
-    await file.close();
-  }
+/** Top k rows of an embeddings file (a path, or a file opened by the caller) by cosine with `query`, streaming the file. */
+export function searchEmbeddings(file: string | RandomAccessFile, query: Float32Array, k = 10, options: SearchOptions = {}): Promise<SearchHit[]> {
+  return withFile(file, (path) => openNodeFile(path, true), (handle) => searchEmbeddingFile(handle, query, k, options));
 }
 
 /** Cores this process may use; the default ONNX Runtime thread count. */

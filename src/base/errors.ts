@@ -96,6 +96,7 @@ export class InputFormatError extends EmbedError {
   constructor(readonly where: string, message: string, options?: { cause?: unknown }) {
     // Input text quoted in a message (a bad JSON line's parser error) is shown with its control
     // characters escaped: a NUL or an escape sequence must not reach the terminal raw.
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
     super(`${where}: ${message}`.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`), options);
   }
 }
@@ -138,7 +139,7 @@ export class RuntimeAssetsError extends EmbedError {
   constructor(readonly url: string, reason: string) {
     super(
       `onnxruntime-web's file ${url} ${reason}. Add the plugin from 'bulk-embed/vite' to your Vite config ` +
-        `(plugins: [onnxRuntimeAssets()]), or serve onnxruntime-web's dist/ files yourself and pass their folder as wasmPaths.`,
+        '(plugins: [onnxRuntimeAssets()]), or serve onnxruntime-web\'s dist/ files yourself and pass their folder as wasmPaths.',
     );
   }
 }

@@ -2,7 +2,7 @@
 // them to the shared engine as lanes. The main thread only coordinates: tokenizing and inference
 // run in the workers, and token rows and vectors cross as transferred buffers.
 import * as Comlink from 'comlink';
-import { LaneFaultError, WorkerStartError } from '../base/errors.js';
+import { AbortError, LaneFaultError, WorkerStartError } from '../base/errors.js';
 import type { EmbedderInfo } from '../base/types.js';
 import type { TokenizerThread } from '../tokenize/parallel.js';
 import { unflattenRows, type TokenizerLoadRequest, type WorkerApi, type WorkerLoadProgress, type WorkerLoadRequest, type WorkerLoadResult } from './protocol.js';
@@ -40,15 +40,19 @@ let lockSerial = 0;
 /**
  * Starts one worker and loads the model in it. Rejects with the load's own error when loading
  * throws, or a WorkerStartError when the worker's script fails or the worker reports no progress
- * for `timeoutMs` (a blocked request can leave a load waiting forever); the worker is terminated.
+ * for `timeoutMs` (a blocked request can leave a load waiting forever), or an AbortError when
+ * `signal` aborts; the worker is terminated.
  */
 export async function startMember(
   factory: WorkerFactory, name: string, request: WorkerLoadRequest, onProgress: (name: string, p: WorkerLoadProgress) => void,
-  timeoutMs = DEFAULT_LOAD_TIMEOUT_MS,
+  timeoutMs = DEFAULT_LOAD_TIMEOUT_MS, signal?: AbortSignal,
 ): Promise<PoolMember> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let fail: (error: Error) => void = () => {};
   const failed = new Promise<never>((_, reject) => (fail = reject));
+  const abort = () => fail(new AbortError(signal?.reason));
+  signal?.addEventListener('abort', abort, { once: true });
+  if (signal?.aborted) abort();
   const arm = () => {
     clearTimeout(timer);
     timer = setTimeout(() => fail(new WorkerStartError(name, `no progress for ${timeoutMs} ms while loading (see loadTimeoutMs)`)), timeoutMs);
@@ -93,6 +97,7 @@ export async function startMember(
     throw error;
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener('abort', abort);
   }
 }
 
@@ -138,12 +143,15 @@ export async function stopMembers(members: readonly PoolMember[]): Promise<void>
  * a WorkerStartError when it does not load within `timeoutMs`; a worker that fails later rejects
  * its calls, and the caller tokenizes those texts elsewhere.
  */
-export async function startTokenizerWorker(factory: WorkerFactory, name: string, request: TokenizerLoadRequest, timeoutMs = DEFAULT_LOAD_TIMEOUT_MS): Promise<TokenizerThread> {
+export async function startTokenizerWorker(factory: WorkerFactory, name: string, request: TokenizerLoadRequest, timeoutMs = DEFAULT_LOAD_TIMEOUT_MS, signal?: AbortSignal): Promise<TokenizerThread> {
   const worker = factory(name);
   const api = Comlink.wrap<WorkerApi>(worker);
   let fail: (error: Error) => void = () => {};
   const failed = new Promise<never>((_, reject) => (fail = reject));
   failed.catch(() => undefined);
+  const abort = () => fail(new AbortError(signal?.reason));
+  signal?.addEventListener('abort', abort, { once: true });
+  if (signal?.aborted) abort();
   worker.addEventListener('error', (e) => fail(new WorkerStartError(name, e.message || 'its script did not load or threw')));
   const timer = setTimeout(() => fail(new WorkerStartError(name, `the tokenizer did not load in ${timeoutMs} ms`)), timeoutMs);
   try {
@@ -153,6 +161,7 @@ export async function startTokenizerWorker(factory: WorkerFactory, name: string,
     throw error;
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener('abort', abort);
   }
   return {
     async encode(texts) {

@@ -1,6 +1,7 @@
 // The messages between the coordinator (main thread) and its workers, carried by Comlink.
 import type { ModelShape } from '../engine/load.js';
-import type { EmbedderInfo, EmbedderOptions, WeightsDtype } from '../base/types.js';
+import type { EmbedderInfo, WeightsDtype } from '../base/types.js';
+import type { ModelOptions } from '../base/options.js';
 import type { HubSettings } from '../model/files.js';
 import type { RetryNotice, RetryPolicy } from '../model/fetch-retry.js';
 import { installErrorTransfer } from './error-transfer.js';
@@ -11,7 +12,7 @@ installErrorTransfer();
 export interface WorkerLoadRequest {
   /** Absolute URL base, or a hub id. */
   model: string;
-  options: Omit<EmbedderOptions, 'device' | 'dtype'>;
+  options: ModelOptions;
   device: 'webgpu' | 'wasm';
   dtype: WeightsDtype;
   /** Load fp16 and fp32, keep fp16 only if a probe batch agrees. */

@@ -2,7 +2,7 @@
 // batches (pooled on the device) -> rows written back in input order. A lane is anything that
 // runs one batch at a time: an in-process session in Node, a worker in the browser. Lanes pull
 // from one queue, so a faster lane takes more batches.
-import { packSorted, sortByLengthDescending, type PackedBatch } from '../batch/pack.js';
+import { packSorted, sortByLengthDescending } from '../batch/pack.js';
 import { createBatchBudget, type BudgetLimit, type ModelWidths } from '../batch/budget.js';
 import { fillDuplicates, foldDuplicates, scatterRows } from '../batch/order.js';
 import type { TokenizedTexts } from '../tokenize/tokenizer.js';
@@ -85,6 +85,8 @@ export interface Engine extends Embedder {
   embedWindow(texts: readonly string[], call?: { signal?: AbortSignal; progress?: ProgressReporter; priority?: Priority; prompt?: string; promptName?: string }): Promise<Embeddings>;
   /** The prompt a call's options select: `prompt`, else the model's prompt named `promptName` or its default; '' for none. */
   resolvePrompt(call: { prompt?: string; promptName?: string }): string;
+  /** A progress reporter with this engine's interval and fields, so every path (embed, streams) reports alike. */
+  reporter(total: number, onProgress?: (progress: EmbedProgress) => void): ProgressReporter;
 }
 
 /** Builds an Embedder over the given parts. */
@@ -98,6 +100,8 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
   };
   let disposed = false;
   let queue: Promise<unknown> = Promise.resolve();
+  const extras = parts.progressExtras ?? processMemory;
+  const reporter = (total: number, onProgress?: (progress: EmbedProgress) => void) => progressReporter(total, onProgress, settings.progressIntervalMs ?? 100, extras);
   const running = new Set<Promise<unknown>>();
   const targetMs = settings.targetBatchMs ?? DEFAULT_TARGET_BATCH_MS;
   if (!(targetMs > 0)) throw new InvalidOptionError('targetBatchMs', `${String(targetMs)} is not a positive number of ms (Infinity: no time bound)`);
@@ -226,7 +230,7 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
     const count = texts.length;
     const data = new Float32Array(count * dim);
     if (count === 0) return { count, dim, data };
-    const progress = progressReporter(count, call.onProgress, settings.progressIntervalMs ?? 100, parts.progressExtras);
+    const progress = reporter(count, call.onProgress);
     await embedInto(texts, data, call, progress);
     progress.finish();
     return { count, dim, data };
@@ -259,6 +263,7 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
   return {
     info,
     resolvePrompt,
+    reporter,
     get stats() {
       return { ...stats };
     },
@@ -280,6 +285,13 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
       await parts.release();
     },
   };
+}
+
+/** The process's memory where the runtime has one (Node, Deno, Bun); the browser passes its own readout. */
+function processMemory(): Partial<EmbedProgress> {
+  const g = globalThis as { process?: { memoryUsage?(): { rss: number; heapUsed: number } } };
+  const m = g.process?.memoryUsage?.();
+  return m ? { memory: { jsHeapBytes: m.heapUsed, rssBytes: m.rss } } : {};
 }
 
 /** Counts work done and reports it, throttled. */

@@ -1,7 +1,6 @@
 // Streaming: read a window of records, embed it, hand it on, read the next. Only one window is in
 // flight, so memory does not grow with the corpus and a slow consumer slows the reading.
 import type { Engine, ProgressReporter } from '../engine/engine.js';
-import { progressReporter } from '../engine/engine.js';
 import { AbortError, EmbeddingsFileError, InputFormatError, InvalidOptionError } from '../base/errors.js';
 import type { EmbedProgress, Embeddings } from '../base/types.js';
 import { positiveInteger } from '../base/validate.js';
@@ -237,7 +236,7 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
     // int8/uint8 windows held until the calibration sample is complete (see flushHeld below).
     const held: StreamBatch[] = [];
     let heldRows = 0;
-    const progress = progressReporter(options.total ?? NaN, options.onProgress, 100, () => ({ memory: memoryNow() }));
+    const progress = engine.reporter(options.total ?? NaN, options.onProgress);
     const stream = embedStream(engine, source, {
       ...options, skipIds: state.committed, progress,
       // A repeat is an id committed before this run that the source already reached, or one this run wrote.
@@ -325,11 +324,4 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
     written, skipped, file: description, changed, ...(repaired ? { repaired } : {}),
     ...(description && needsRanges(precisionOf(description)) ? { clamped } : {}), ...(calibration ? { calibration } : {}),
   };
-}
-
-function memoryNow(): EmbedProgress['memory'] {
-  const g = globalThis as { process?: { memoryUsage(): { rss: number; heapUsed: number } } };
-  if (!g.process) return undefined;
-  const m = g.process.memoryUsage();
-  return { jsHeapBytes: m.heapUsed, rssBytes: m.rss };
 }

@@ -84,7 +84,7 @@ describe('errors across the worker boundary', () => {
     expect(quota).toMatchObject({ needed: 1000, available: 10 });
   });
 
-  it("an error the library does not define still arrives with its name and message", async () => {
+  it('an error the library does not define still arrives with its name and message', async () => {
     expect(await thrown('plain')).toMatchObject({ name: 'RangeError', message: 'not ours' });
   });
 });

@@ -166,3 +166,54 @@ test('GPU memory the library allocates stays flat across 500 batches', async ({ 
   expect(peak).toBeLessThanOrEqual(settled * 1.05);
   expect(samples.at(-1)!).toBeLessThanOrEqual(settled * 1.05);
 });
+
+test('createEmbedder({ signal }) aborted during loading rejects with AbortError within 1 s and leaves no worker running', async ({ page }) => {
+  await openPage(page);
+  const out = await page.evaluate(async () => {
+    const g = globalThis as any;
+    const before = g.workerLog.length;
+    const controller = new AbortController();
+    let abortedAt = 0;
+    // Abort once the first worker reports load progress, well before the model is ready.
+    const pending = g.bulkEmbed.createEmbedder({
+      model: '/models/fixture-tiny', device: 'wasm', workers: 2, signal: controller.signal,
+      onProgress: () => { if (!controller.signal.aborted) { abortedAt = performance.now(); controller.abort(); } },
+    });
+    let error = '';
+    try {
+      await pending;
+    } catch (err) {
+      error = `${(err as Error).name}: ${(err as Error).message}`;
+    }
+    const settledAt = performance.now();
+    const workers = g.workerLog.slice(before);
+    return { error, ms: settledAt - abortedAt, aborted: abortedAt > 0, workers };
+  });
+  expect(out.aborted).toBe(true);
+  expect(out.error).toMatch(/^AbortError/);
+  expect(out.ms).toBeLessThan(1000);
+  expect(out.workers.length).toBeGreaterThan(0);
+  expect(out.workers.every((w: { terminated: boolean }) => w.terminated)).toBe(true);
+});
+
+test('embedTo reports progress with the same fields as embed(), memory included', async ({ page }) => {
+  await openPage(page);
+  const texts = mixedCorpus(300, 11);
+  const out = await page.evaluate(async (texts) => {
+    const g = globalThis as any;
+    const e = await g.bulkEmbed.createEmbedder({ model: '/models/fixture-tiny', device: 'webgpu', maxBatchTokens: 1024 });
+    const fromEmbed: any[] = [];
+    await e.embed(texts, { onProgress: (p: any) => fromEmbed.push(p) });
+    const rows: unknown[] = [];
+    const sink = { resumeState: async () => ({ committed: new Set<string>(), description: null }), write: async (_d: unknown, r: { ids: string[] }) => void rows.push(...r.ids), close: async () => {} };
+    const fromStream: any[] = [];
+    await e.embedTo(texts.map((text: string, i: number) => ({ id: String(i), text })), sink, { onProgress: (p: any) => fromStream.push(p), total: texts.length });
+    await e.dispose();
+    return { embedKeys: Object.keys(fromEmbed.at(-1)).sort(), streamKeys: Object.keys(fromStream.at(-1)).sort(), embedMemory: Object.keys(fromEmbed.at(-1).memory ?? {}).sort(), streamMemory: Object.keys(fromStream.at(-1).memory ?? {}).sort(), rows: rows.length, last: fromStream.at(-1) };
+  }, texts);
+  expect(out.rows).toBe(300);
+  expect(out.streamKeys).toEqual(out.embedKeys);
+  expect(out.embedMemory).toContain('gpuBytes');
+  expect(out.streamMemory).toEqual(out.embedMemory);
+  expect(out.last).toMatchObject({ done: 300, total: 300 });
+});

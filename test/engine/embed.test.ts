@@ -1,7 +1,7 @@
 // The behaviour of embed() that users rely on: order, duplicates, input rules, options, errors.
 import { env, pipeline } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AbortError, createEmbedder, DisposedError, EmbedError, InvalidOptionError, InvalidTextError, ModelFileError, type Embedder } from '../../src/node.js';
+import { AbortError, createEmbedder, DisposedError, EmbedError, InvalidTextError, ModelFileError, type Embedder } from '../../src/node.js';
 import { LEXICON_SEED, LEXICON_SIZE, makeLexicon, TextGenerator } from '../../tools/fixtures/lexicon.js';
 import { cosine, MODELS_DIR, modelDir } from '../helpers/models.js';
 import { startModelServer, type ModelServer } from '../helpers/model-server.js';

@@ -90,7 +90,7 @@ describe.each(FAMILY_PRESETS.map((p) => [p.name, p] as const))('%s', (name, pres
     const { ids } = tokenizer.encode(texts, preset.dims.maxTokens);
     const seq = Math.max(...ids.map((r) => r.length));
     const pad = tokenizer.padId!;
-    const place = <T,>(row: T[], fill: T) => (tokenizer.padLeft ? [...Array(seq - row.length).fill(fill), ...row] : [...row, ...Array(seq - row.length).fill(fill)]);
+    const place = <T>(row: T[], fill: T) => (tokenizer.padLeft ? [...Array(seq - row.length).fill(fill), ...row] : [...row, ...Array(seq - row.length).fill(fill)]);
     const inputIds = ids.map((r) => place([...r], pad));
     const attentionMask = ids.map((r) => place(Array.from(r, () => 1), 0));
     const positions = positionIdsFor(BigInt64Array.from(attentionMask.flat().map(BigInt)), texts.length, seq);

@@ -3,7 +3,7 @@
 // The probe at load accepts a sound fp16 model and refuses one that overflows late in long texts;
 // a batch that overflows at run time is re-run in fp32. No vector comes back NaN.
 import { existsSync, readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createEmbedder, type NodeEmbedder } from '../../src/node.js';
 import { mixedCorpus } from '../../tools/fixtures/corpus.js';
 import { cosine, modelDir } from '../helpers/models.js';

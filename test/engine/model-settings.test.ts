@@ -73,7 +73,7 @@ describe('settings read from the model files', () => {
   });
 
   it('an unknown prompt name is an error that lists the declared ones', async () => {
-    await expect(embedder.embed(['x'], { promptName: 'search' })).rejects.toThrow(`option promptName: "search" is not one of the model's prompts (query, passage)`);
+    await expect(embedder.embed(['x'], { promptName: 'search' })).rejects.toThrow('option promptName: "search" is not one of the model\'s prompts (query, passage)');
   });
 
   it('explicit options override the files, and info says so', async () => {

@@ -80,7 +80,7 @@ describe('a fresh Node project with the packed tarball', () => {
     });
     expect(outputs[1]).toMatch(/rows\D+30/);
     expect(JSON.parse(outputs[2]!.split('\n')[0]!)).toMatchObject({ id: 'd7' });
- 
+
     // Arrow IPC file export needs nothing more; Parquet needs the optional peer parquet-wasm, and says so.
     const arrowFile = run('npx', ['embed', 'export', 'docs.arrow', '--format', 'arrow-file', '--out', 'docs.arrow-file']);
     expect(arrowFile.status, arrowFile.stderr).toBe(0);

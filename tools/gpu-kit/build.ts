@@ -46,7 +46,7 @@ function packageFolder(name: string, from: string): string {
 }
 
 function xz(source: string, target: string): void {
-  execFileSync('sh', ['-c', `xz -T0 -6 -c "$1" > "$2"`, 'sh', source, target]);
+  execFileSync('sh', ['-c', 'xz -T0 -6 -c "$1" > "$2"', 'sh', source, target]);
 }
 
 function folderBytes(dir: string): number {

@@ -1,0 +1,40 @@
+// The universal surface: what both entries export, whatever the runtime. `bulk-embed` (browser)
+// and `bulk-embed/node` re-export all of it and add only their adapters and their createEmbedder.
+import type { RecordBatch, Schema } from 'apache-arrow';
+import { readBatches, type ReadOptions } from './store/arrow-file.js';
+import { searchFile, type SearchHit, type SearchOptions } from './search/vector-search.js';
+import type { RandomAccessFile } from './format/random-access.js';
+
+export * from './base/types.js';
+export * from './base/errors.js';
+export { DEFAULT_MODEL, type ModelOptions } from './base/options.js';
+export { fnv1a32, parseShard, shardFileName, shardFromEnvironment, shardOf, shardRecords, type Shard } from './source/shard.js';
+export { DEFAULT_HUB, type FileAccess, type HubSettings, type ModelFiles } from './model/files.js';
+export type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
+export type { ResiliencePolicy } from './engine/lane-runner.js';
+export type { EngineSettings } from './engine/engine.js';
+export type { InferenceBackend } from './engine/load.js';
+export { arrowFileSink, type ArrowSinkOptions, type EmbeddingSink, type ReadOptions, type ResumeState } from './store/arrow-file.js';
+export type { CommittedIds } from './store/committed.js';
+export type { SearchHit, SearchOptions } from './search/vector-search.js';
+export { PRECISIONS, type Precision, type QuantRanges } from './format/precision.js';
+export type { RandomAccessFile } from './format/random-access.js';
+export { textHash, type BatchRows, type FileDescription } from './format/arrow-ipc.js';
+export type { StreamBatch, StreamOptions, EmbedToOptions, EmbedToResult } from './stream/embed-stream.js';
+export type { GenericSource, ParsedOption, StreamingEmbedder } from './stream/embedder.js';
+export type { EmbedRecord, RecordSource, RecordOptions, SourceItem, MetadataValue } from './source/records.js';
+export type { TextFormat } from './source/text-formats.js';
+
+
+/** An Arrow record batch of the embeddings file, with its schema. */
+export type EmbeddingBatch = RecordBatch & { schema: Schema };
+
+/** Yields the record batches of an open embeddings file lazily (one in memory at a time). */
+export async function* readEmbeddingFile(file: RandomAccessFile, options: ReadOptions = {}): AsyncGenerator<EmbeddingBatch> {
+  for await (const { batch } of readBatches(file, options)) yield batch as EmbeddingBatch;
+}
+
+/** Top k rows of an open embeddings file by cosine with `query`, reading its vector column only. */
+export function searchEmbeddingFile(file: RandomAccessFile, query: Float32Array, k = 10, options: SearchOptions = {}): Promise<SearchHit[]> {
+  return searchFile(file, query, k, options);
+}
