@@ -22,6 +22,7 @@ import type { RetryPolicy } from './model/fetch-retry.js';
 export * from './core/types.js';
 export * from './core/errors.js';
 export { fnv1a32, parseShard, shardFileName, shardFromEnvironment, shardOf, shardRecords, type Shard } from './source/shard.js';
+export { SchedulerShardError, shardFromScheduler, type SchedulerShard } from './source/scheduler.js';
 export { planDevices, type BrowserCapabilities, type BrowserDeviceRequest, type DevicePlan } from './browser/plan.js';
 export { DEFAULT_HUB, type HubSettings } from './model/files.js';
 export type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';

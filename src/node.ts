@@ -25,6 +25,7 @@ import { startNodeTokenizerThread } from './tokenize/node-threads.js';
 export * from './core/types.js';
 export * from './core/errors.js';
 export { fnv1a32, parseShard, shardFileName, shardFromEnvironment, shardOf, shardRecords, type Shard } from './source/shard.js';
+export { SchedulerShardError, shardFromScheduler, type SchedulerShard } from './source/scheduler.js';
 export { DEFAULT_HUB, type ModelFiles, type HubSettings } from './model/files.js';
 export type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
 export type { ResiliencePolicy } from './core/lane-runner.js';
