@@ -111,7 +111,7 @@ describe('deploy/ Kubernetes manifests', () => {
     // ... the API's declared fields do not.
     const fields = unknownFields({ misspelt: cases.misspelt, valid: documents(JOB)[0]! });
     expect(fields.valid).toEqual([]);
-    expect(fields.misspelt.join('\n')).toMatch(/'"?backoffLimitPerIdex"?' does not exist in type 'IJobSpec'/);
+    expect(fields.misspelt!.join('\n')).toMatch(/'"?backoffLimitPerIdex"?' does not exist in type 'IJobSpec'/);
     // And this project's rule: --shards must equal completions.
     expect(shardProblems(broken('completions: 8 ', 'completions: 6 '))).toEqual(['--shards 8 must equal completions 6']);
   });

@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parquetReadObjects } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readEmbeddings } from '../../src/node.js';
 import { shardFileName, shardOf } from '../../src/source/shard.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
 import { runCli } from '../helpers/cli.js';
+import { rowsOf } from '../helpers/rows.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TINY = join(ROOT, 'models', 'fixture-tiny');
@@ -71,21 +71,6 @@ function run(command: string, args: string[], options: { cwd: string; env?: Reco
   });
 }
 
-/** The rows of an embeddings file, and how many ids it holds twice. */
-async function rowsOf(path: string) {
-  const rows = new Map<string, Float32Array>();
-  let duplicates = 0;
-  for await (const batch of readEmbeddings(path)) {
-    const ids = batch.getChild('id')!.toArray() as string[];
-    const vectors = batch.getChild('embedding')!;
-    ids.forEach((id, r) => {
-      if (rows.has(id)) duplicates++;
-      rows.set(id, Float32Array.from(vectors.get(r)!.toArray() as Float32Array));
-    });
-  }
-  return { rows, duplicates };
-}
-
 /** The JSON lines of a task's log (progress on stderr, the result on stdout: both go to the log). */
 const jsonLines = (log: string) => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>) : []);
 
@@ -98,6 +83,7 @@ describe.skipIf(skipReason !== null)('a Slurm job array over 20,000 records, one
   const EMBED = `${process.execPath} --import ${join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')} ${join(ROOT, 'src', 'cli.ts')}`;
   let single = new Map<string, Float32Array>();
   let singleSeconds = 0;
+  const jobs: string[] = []; // cancelled at the end, so a failed run leaves no task holding the node's cores
 
   beforeAll(async () => {
     execFileSync('bash', [join(ROOT, 'tools', 'slurm-cluster.sh'), 'start'], { stdio: 'inherit' });
@@ -109,8 +95,9 @@ describe.skipIf(skipReason !== null)('a Slurm job array over 20,000 records, one
     singleSeconds = (performance.now() - started) / 1000;
     expect(reference.code, reference.stderr.slice(-400)).toBe(0);
     single = (await rowsOf(join(dir, 'single.arrow'))).rows;
-  });
+  }, 180_000); // the reference run takes 25-45 s here, more while the rest of the suite shares the 2 cores
   afterAll(() => {
+    if (jobs.length) execFileSync('scancel', jobs);
     execFileSync('bash', [join(ROOT, 'tools', 'slurm-cluster.sh'), 'stop']);
     rmSync(dir, { recursive: true, force: true });
   });
@@ -119,6 +106,7 @@ describe.skipIf(skipReason !== null)('a Slurm job array over 20,000 records, one
     const started = performance.now();
     const submitted = JSON.parse(await run('bash', [join(ROOT, 'deploy', 'slurm', 'submit.sh'), String(TASKS), input, out, parquet, '--model', TINY, '--window', '256'], { cwd: dir, env: { EMBED } })) as { array: string; export: string };
     const { array, export: exportJob } = submitted;
+    jobs.push(array, exportJob);
     const log = (task: number) => join(dir, `bulk-embed-${array}_${task}.log`);
 
     // Task 1 is killed mid-run, once it has committed some windows of its share.

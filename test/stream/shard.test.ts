@@ -7,10 +7,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../../src/core/errors.js';
-import { createEmbedder, readEmbeddings, readRecordFile } from '../../src/node.js';
+import { createEmbedder, readRecordFile } from '../../src/node.js';
 import { fnv1a32, parseShard, shardFileName, shardFromEnvironment, shardOf } from '../../src/source/shard.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
 import { runCli } from '../helpers/cli.js';
+import { rowsOf } from '../helpers/rows.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TINY = join(ROOT, 'models', 'fixture-tiny');
@@ -44,20 +45,6 @@ const COUNT = 4000;
 const input = join(dir, 'records.jsonl');
 const gen = textGenerator(4444);
 writeFileSync(input, Array.from({ length: COUNT }, (_, i) => JSON.stringify({ id: `doc-${i}`, text: gen.text(gen.logNormalCount(14, 0.8, 1, 60)) })).join('\n') + '\n');
-
-async function rowsOf(path: string) {
-  const rows = new Map<string, Float32Array>();
-  let duplicates = 0;
-  for await (const batch of readEmbeddings(path)) {
-    const ids = batch.getChild('id')!.toArray() as string[];
-    const vectors = batch.getChild('embedding')!;
-    ids.forEach((id, r) => {
-      if (rows.has(id)) duplicates++;
-      rows.set(id, Float32Array.from(vectors.get(r)!.toArray() as Float32Array));
-    });
-  }
-  return { rows, duplicates };
-}
 
 describe('four shard processes', () => {
   const out = join(dir, 'parts');
