@@ -17,7 +17,7 @@ done
 # Pending jobs that wait on this array: their dependency list, less the "(failed)"/"(unfulfilled)"
 # marks, set again (tasks already satisfied are no longer in the list).
 squeue -h -t PENDING -o '%i %E' | while read -r job dependency; do
-  case "$dependency" in
-    *"${array}_"*) scontrol update JobId="$job" Dependency="$(sed 's/([^)]*)//g' <<<"$dependency")" ;;
-  esac
+  if [[ "$dependency" =~ (^|[:,])${array}_ ]]; then
+    scontrol update JobId="$job" Dependency="$(sed 's/([^)]*)//g' <<<"$dependency")"
+  fi
 done

@@ -3,7 +3,8 @@
 # its own part in OUT_FOLDER, and an export job (export.sbatch) that writes EXPORT_FILE once every
 # task has succeeded.
 #   bash deploy/slurm/submit.sh TASKS INPUT OUT_FOLDER EXPORT_FILE [embed options: --model M ...]
-# sbatch options for the array go in SBATCH_ARRAY_OPTIONS (e.g. "--array=0-63%16 --partition=cpu").
+# sbatch options for the array go in SBATCH_ARRAY_OPTIONS (e.g. "--partition=cpu --time=04:00:00"); to run
+# at most 16 tasks at once: scontrol update JobId=<array> ArrayTaskThrottle=16.
 # Prints the two job ids as JSON on stdout.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
