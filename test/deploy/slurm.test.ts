@@ -102,7 +102,7 @@ describe.skipIf(skipReason !== null)('a Slurm job array over 20,000 records, one
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('every id once, with a single run\'s vectors, in the parts and in the exported Parquet', { timeout: 240_000 }, async () => {
+  it('every id once, with a single run\'s vectors, in the parts and in the exported Parquet', { timeout: 300_000 }, async () => {
     const started = performance.now();
     const submitted = JSON.parse(await run('bash', [join(ROOT, 'deploy', 'slurm', 'submit.sh'), String(TASKS), input, out, parquet, '--model', TINY, '--window', '256'], { cwd: dir, env: { EMBED } })) as { array: string; export: string };
     const { array, export: exportJob } = submitted;
@@ -120,7 +120,7 @@ describe.skipIf(skipReason !== null)('a Slurm job array over 20,000 records, one
     expect(jobFields(exportJob).get('JobState')).toBe('PENDING');
     await run('bash', [join(ROOT, 'deploy', 'slurm', 'requeue.sh'), array, '1'], { cwd: dir });
 
-    const exported = await waitFor('the export job to end', 150, () => {
+    const exported = await waitFor('the export job to end', 200, () => {
       const state = jobFields(exportJob).get('JobState')!;
       return ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT'].includes(state) ? state : undefined;
     });
