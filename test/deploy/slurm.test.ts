@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardFileName, shardOf } from '../../src/source/shard.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
 import { runCli } from '../helpers/cli.js';
-import { rowsOf } from '../helpers/rows.js';
+import { rowsOf, unionOfParts, worstDifference } from '../helpers/rows.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TINY = join(ROOT, 'models', 'fixture-tiny');
@@ -147,23 +147,11 @@ describe.skipIf(skipReason !== null)('a Slurm job array over 20,000 records, one
 
     // The union of the parts: every id once, in the part its hash names, with the single run's vectors.
     expect(readdirSync(out).filter((f) => f.endsWith('.arrow')).sort()).toEqual([0, 1, 2, 3].map((index) => shardFileName({ index, count: TASKS })));
-    const union = new Map<string, Float32Array>();
-    for (let index = 0; index < TASKS; index++) {
-      const { rows, duplicates } = await rowsOf(join(out, shardFileName({ index, count: TASKS })));
-      expect(duplicates).toBe(0);
-      for (const [id, vector] of rows) {
-        expect(shardOf(id, TASKS), id).toBe(index);
-        expect(union.has(id)).toBe(false);
-        union.set(id, vector);
-      }
-    }
+    const { union, misplaced, repeated } = await unionOfParts(out, TASKS);
+    expect(repeated).toBe(0);
+    expect(misplaced).toEqual([]);
     expect(union.size).toBe(COUNT);
-    let worst = 0;
-    for (const [id, vector] of union) {
-      const want = single.get(id)!;
-      for (let j = 0; j < vector.length; j++) worst = Math.max(worst, Math.abs(vector[j]! - want[j]!));
-    }
-    expect(worst).toBeLessThanOrEqual(1e-5); // other batch compositions, the same vectors
+    expect(worstDifference(union, single)).toBeLessThanOrEqual(1e-5); // other batch compositions, the same vectors
 
     // The export, read by a Parquet reader that shares no code with the writer.
     const bytes = readFileSync(parquet);

@@ -11,7 +11,7 @@ import { createEmbedder, readRecordFile } from '../../src/node.js';
 import { fnv1a32, parseShard, shardFileName, shardFromEnvironment, shardOf } from '../../src/source/shard.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
 import { runCli } from '../helpers/cli.js';
-import { rowsOf } from '../helpers/rows.js';
+import { rowsOf, unionOfParts, worstDifference } from '../helpers/rows.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TINY = join(ROOT, 'models', 'fixture-tiny');
@@ -72,23 +72,11 @@ describe('four shard processes', () => {
 
     expect(readdirSync(out).sort()).toEqual([0, 1, 2, 3].map((index) => shardFileName({ index, count: 4 })));
     const single = (await rowsOf(reference)).rows;
-    const union = new Map<string, Float32Array>();
-    for (const [index, file] of readdirSync(out).sort().entries()) {
-      const { rows, duplicates } = await rowsOf(join(out, file));
-      expect(duplicates).toBe(0);
-      for (const [id, vector] of rows) {
-        expect(shardOf(id, 4), `${id} in ${file}`).toBe(index);
-        expect(union.has(id)).toBe(false);
-        union.set(id, vector);
-      }
-    }
+    const { union, misplaced, repeated } = await unionOfParts(out, 4);
+    expect(repeated).toBe(0);
+    expect(misplaced).toEqual([]);
     expect(union.size).toBe(COUNT);
-    let worst = 0;
-    for (const [id, vector] of union) {
-      const want = single.get(id)!;
-      for (let j = 0; j < vector.length; j++) worst = Math.max(worst, Math.abs(vector[j]! - want[j]!));
-    }
-    expect(worst).toBeLessThanOrEqual(1e-5); // other batch compositions, same vectors
+    expect(worstDifference(union, single)).toBeLessThanOrEqual(1e-5); // other batch compositions, same vectors
   });
 
   it('info and search read the folder as one collection', async () => {
