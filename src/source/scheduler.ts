@@ -35,7 +35,7 @@ interface Reading {
 }
 
 /** The index variable of each scheduler, in the order they are named in messages. */
-export const SCHEDULER_INDEX_VARIABLES = {
+const SCHEDULER_INDEX_VARIABLES = {
   Kubernetes: 'JOB_COMPLETION_INDEX',
   Slurm: 'SLURM_ARRAY_TASK_ID',
   'AWS Batch': 'AWS_BATCH_JOB_ARRAY_INDEX',
