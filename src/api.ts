@@ -9,6 +9,7 @@ export * from './base/types.js';
 export * from './base/errors.js';
 export { DEFAULT_MODEL, type ModelOptions } from './base/options.js';
 export { fnv1a32, parseShard, shardFileName, shardFromEnvironment, shardOf, shardRecords, type Shard } from './source/shard.js';
+export { shardFromScheduler, type SchedulerShard } from './source/scheduler.js';
 export { DEFAULT_HUB, type FileAccess, type HubSettings, type ModelFiles } from './model/files.js';
 export type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
 export type { ResiliencePolicy } from './engine/lane-runner.js';

@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import { formatOf, parseTextRecords, type TextFormat } from './source/text-formats.js';
 import { checkCollection, requantizeBatch, unionRanges, type CollectionFile } from './node/collection.js';
 import { exportBatches, partialPath, type ParquetCompression } from './node/export.js';
-import { parseShard, shardFileName, shardFromEnvironment, shardRecords, type Shard } from './source/shard.js';
+import { parseShard, shardFileName, shardRecords, type Shard } from './source/shard.js';
+import { shardFromScheduler, type SchedulerShard } from './source/scheduler.js';
 import {
   AbortError, createEmbedder, DEFAULT_MODEL, EmbeddingsFileError, InputFormatError, InvalidOptionError, MissingDependencyError, ModelFileError, ModelFormatError,
   readEmbeddings, searchEmbeddings, type EmbedProgress, type Precision,
@@ -22,7 +23,8 @@ const USAGE = `usage:
         [--max-batch-tokens N] [--resume] [--overwrite] [--text-field text] [--id-field id] [--format jsonl|csv|txt]
         [--precision float32|float16|int8|uint8|binary|ubinary | --float16] [--keep-float16] (float16 copy to rescore binary search)
         [--pooling mean|cls|max|lasttoken|model] [--prompt-name NAME | --prompt TEXT] [--dimensions N]
-        [--shard I/N | --shards N (index from JOB_COMPLETION_INDEX)]: --out is then a folder, this shard writes part-I-of-N.arrow there
+        [--shard I/N | --shards N|auto (index, and with auto the count, from the scheduler: JOB_COMPLETION_INDEX,
+        SLURM_ARRAY_TASK_ID, AWS_BATCH_JOB_ARRAY_INDEX or CLOUD_RUN_TASK_INDEX)]: --out is then a folder, this shard writes part-I-of-N.arrow there
   embed search <file.arrow|folder>... "<query>" [-k 10] [--model M] [--prompt-name NAME | --prompt TEXT] [--rescore-multiplier 4]
   embed info <file.arrow|folder>...
   embed export <file.arrow|folder>... --format parquet|arrow-file --out <file> [--compression snappy|zstd|none] [--overwrite]`;
@@ -78,8 +80,11 @@ async function embedFile(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError(positionals.length ? `one input expected, got ${positionals.length}` : 'no input file given');
   if (!values.out) throw new UsageError('--out <file.arrow> is required');
   if (values.shard !== undefined && values.shards !== undefined) throw new UsageError('--shard I/N and --shards N exclude each other');
-  const shard: Shard | null = values.shard !== undefined ? parseShard(values.shard)
-    : values.shards !== undefined ? shardFromEnvironment(process.env, count('--shards', values.shards)!) : null;
+  // --shards takes this task's index (and with `auto` the count) from its scheduler's array variables.
+  const scheduled: SchedulerShard | null = values.shards === undefined ? null
+    : shardFromScheduler(process.env, values.shards.trim() === 'auto' ? undefined : count('--shards', values.shards));
+  const shard: Shard | null = values.shard !== undefined ? parseShard(values.shard) : scheduled;
+  if (scheduled) console.error(`embed: shard ${scheduled.index}/${scheduled.count} from ${scheduled.variables.join(' ')} (${scheduled.schedulers.join(', ')})`);
   // Option values are checked before anything is created: a bad one is a usage error (exit 2), never a 0-byte output.
   if (values.precision !== undefined) checkPrecision(values.precision);
   const outFolder = shard ? values.out : null;
@@ -143,7 +148,7 @@ async function embedFile(argv: string[]): Promise<number> {
   if (result.clamped?.values) console.error(`embed: ${result.clamped.values} values in ${result.clamped.rows} rows lay outside the file's ${values.precision ?? 'int8/uint8'} ranges and were stored as the end codes`);
   if (result.changed.count) console.error(`embed: ${result.changed.count} ids were committed from a different text than the input has now (e.g. ${result.changed.ids.slice(0, 5).join(', ')}); their stored vectors were kept`);
   console.log(JSON.stringify({
-    out: values.out, ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}), written: result.written, skipped: result.skipped, changed: result.changed.count, ...(result.clamped ? { clamped: result.clamped.values } : {}), seconds: Number(seconds.toFixed(2)),
+    out: values.out, ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}), ...(scheduled ? { shardFrom: scheduled.variables } : {}), written: result.written, skipped: result.skipped, changed: result.changed.count, ...(result.clamped ? { clamped: result.clamped.values } : {}), seconds: Number(seconds.toFixed(2)),
     textsPerSec: Number((result.written / seconds).toFixed(1)),
   }));
   return 0;

@@ -181,3 +181,15 @@ export class InvalidOutputError extends EmbedError {
     super(`the vector of text ${index} ${reason}`);
   }
 }
+
+/**
+ * Scheduler variables that cannot give one shard: none set, a value that is not a whole number,
+ * two schedulers (or a scheduler and `--shards`) that disagree, a Slurm array with gaps.
+ * A usage error of the `shards` option (the CLI exits 2).
+ */
+export class SchedulerShardError extends InvalidOptionError {
+  override name = 'SchedulerShardError';
+  constructor(message: string, readonly variables: string[] = []) {
+    super('shards', message);
+  }
+}

@@ -7,10 +7,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../../src/base/errors.js';
-import { createEmbedder, readEmbeddings, readRecordFile } from '../../src/node.js';
+import { createEmbedder, readRecordFile } from '../../src/node.js';
 import { fnv1a32, parseShard, shardFileName, shardFromEnvironment, shardOf } from '../../src/source/shard.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
 import { runCli } from '../helpers/cli.js';
+import { rowsOf, unionOfParts, worstDifference } from '../helpers/rows.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TINY = join(ROOT, 'models', 'fixture-tiny');
@@ -45,20 +46,6 @@ const input = join(dir, 'records.jsonl');
 const gen = textGenerator(4444);
 writeFileSync(input, Array.from({ length: COUNT }, (_, i) => JSON.stringify({ id: `doc-${i}`, text: gen.text(gen.logNormalCount(14, 0.8, 1, 60)) })).join('\n') + '\n');
 
-async function rowsOf(path: string) {
-  const rows = new Map<string, Float32Array>();
-  let duplicates = 0;
-  for await (const batch of readEmbeddings(path)) {
-    const ids = batch.getChild('id')!.toArray() as string[];
-    const vectors = batch.getChild('embedding')!;
-    ids.forEach((id, r) => {
-      if (rows.has(id)) duplicates++;
-      rows.set(id, Float32Array.from(vectors.get(r)!.toArray() as Float32Array));
-    });
-  }
-  return { rows, duplicates };
-}
-
 describe('four shard processes', () => {
   const out = join(dir, 'parts');
 
@@ -85,23 +72,11 @@ describe('four shard processes', () => {
 
     expect(readdirSync(out).sort()).toEqual([0, 1, 2, 3].map((index) => shardFileName({ index, count: 4 })));
     const single = (await rowsOf(reference)).rows;
-    const union = new Map<string, Float32Array>();
-    for (const [index, file] of readdirSync(out).sort().entries()) {
-      const { rows, duplicates } = await rowsOf(join(out, file));
-      expect(duplicates).toBe(0);
-      for (const [id, vector] of rows) {
-        expect(shardOf(id, 4), `${id} in ${file}`).toBe(index);
-        expect(union.has(id)).toBe(false);
-        union.set(id, vector);
-      }
-    }
+    const { union, misplaced, repeated } = await unionOfParts(out, 4);
+    expect(repeated).toBe(0);
+    expect(misplaced).toEqual([]);
     expect(union.size).toBe(COUNT);
-    let worst = 0;
-    for (const [id, vector] of union) {
-      const want = single.get(id)!;
-      for (let j = 0; j < vector.length; j++) worst = Math.max(worst, Math.abs(vector[j]! - want[j]!));
-    }
-    expect(worst).toBeLessThanOrEqual(1e-5); // other batch compositions, same vectors
+    expect(worstDifference(union, single)).toBeLessThanOrEqual(1e-5); // other batch compositions, same vectors
   });
 
   it('info and search read the folder as one collection', async () => {
