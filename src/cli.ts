@@ -13,7 +13,7 @@ import { parseShard, shardFileName, shardRecords, type Shard } from './source/sh
 import { shardFromScheduler, type SchedulerShard } from './source/scheduler.js';
 import {
   AbortError, createEmbedder, DEFAULT_MODEL, EmbeddingsFileError, InputFormatError, InvalidOptionError, MissingDependencyError, ModelFileError, ModelFormatError,
-  readEmbeddings, searchEmbeddings, type EmbedProgress, type Precision,
+  readEmbeddings, searchEmbeddings, type EmbedProgress, type Precision, type Truncation,
 } from './node.js';
 import { checkPrecision } from './format/precision.js';
 import { FingerprintSet, idFingerprint } from './util/fingerprint-set.js';
@@ -21,8 +21,9 @@ import { FingerprintSet, idFingerprint } from './util/fingerprint-set.js';
 const USAGE = `usage:
   embed <input.jsonl|.csv|.txt|-> --out <file.arrow> [--model M] [--device cpu|webgpu|auto] [--dtype fp32|fp16|q8|auto]
         [--max-batch-tokens N] [--resume] [--overwrite] [--text-field text] [--id-field id] [--format jsonl|csv|txt]
-        [--precision float32|float16|int8|uint8|binary|ubinary | --float16] [--keep-float16] (float16 copy to rescore binary search)
+        [--precision float32|float16|int8|uint8|binary|ubinary] [--keep-float16] (float16 copy to rescore binary search)
         [--pooling mean|cls|max|lasttoken|model] [--prompt-name NAME | --prompt TEXT] [--dimensions N]
+        [--max-tokens N] [--truncation cut|keep-special-tokens] [--normalize | --no-normalize] [--include-prompt | --no-include-prompt]
         [--shard I/N | --shards N|auto (index, and with auto the count, from the scheduler: JOB_COMPLETION_INDEX,
         SLURM_ARRAY_TASK_ID, AWS_BATCH_JOB_ARRAY_INDEX or CLOUD_RUN_TASK_INDEX)]: --out is then a folder, this shard writes part-I-of-N.arrow there
   embed search <file.arrow|folder>... "<query>" [-k 10] [--model M] [--prompt-name NAME | --prompt TEXT] [--rescore-multiplier 4]
@@ -30,6 +31,12 @@ const USAGE = `usage:
   embed export <file.arrow|folder>... --format parquet|arrow-file --out <file> [--compression snappy|zstd|none] [--overwrite]`;
 
 class UsageError extends Error {}
+
+/** --NAME / --no-NAME: true, false, or undefined when neither is given (both is a usage error). */
+function flagPair(name: string, yes: boolean | undefined, no: boolean | undefined): boolean | undefined {
+  if (yes && no) throw new UsageError(`--${name} and --no-${name} exclude each other`);
+  return yes ? true : no ? false : undefined;
+}
 
 /** A count option (--window, --max-batch-tokens, -k): a positive integer, or a usage error. */
 function count(option: string, value: string | undefined): number | undefined {
@@ -71,10 +78,12 @@ async function embedFile(argv: string[]): Promise<number> {
     options: {
       out: { type: 'string', short: 'o' }, model: { type: 'string' }, device: { type: 'string' }, dtype: { type: 'string' },
       'max-batch-tokens': { type: 'string' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' },
-      'text-field': { type: 'string' }, 'id-field': { type: 'string' }, format: { type: 'string' }, float16: { type: 'boolean' },
+      'text-field': { type: 'string' }, 'id-field': { type: 'string' }, format: { type: 'string' },
       window: { type: 'string' }, pooling: { type: 'string' }, prompt: { type: 'string' }, 'prompt-name': { type: 'string' },
       dimensions: { type: 'string' }, shard: { type: 'string' }, shards: { type: 'string' },
       precision: { type: 'string' }, 'keep-float16': { type: 'boolean' },
+      'max-tokens': { type: 'string' }, truncation: { type: 'string' }, normalize: { type: 'boolean' }, 'no-normalize': { type: 'boolean' },
+      'include-prompt': { type: 'boolean' }, 'no-include-prompt': { type: 'boolean' },
     },
   });
   if (positionals.length !== 1) throw new UsageError(positionals.length ? `one input expected, got ${positionals.length}` : 'no input file given');
@@ -100,6 +109,10 @@ async function embedFile(argv: string[]): Promise<number> {
   const format = (values.format ?? (input === '-' ? 'jsonl' : formatOf(input))) as TextFormat;
   if (!['jsonl', 'csv', 'txt'].includes(format)) throw new UsageError(`--format must be jsonl, csv or txt, not ${format}`);
   const maxBatchTokens = count('--max-batch-tokens', values['max-batch-tokens']);
+  const maxTokens = count('--max-tokens', values['max-tokens']);
+  if (values.truncation !== undefined && !['cut', 'keep-special-tokens'].includes(values.truncation)) throw new UsageError(`--truncation must be cut or keep-special-tokens, not ${values.truncation}`);
+  const normalize = flagPair('normalize', values.normalize, values['no-normalize']);
+  const includePrompt = flagPair('include-prompt', values['include-prompt'], values['no-include-prompt']);
   const windowSize = count('--window', values.window);
   // A shard's share of the records is known only after reading them: no total, so no ETA.
   const total = input === '-' || shard ? undefined : await countRecords(input, format);
@@ -108,6 +121,8 @@ async function embedFile(argv: string[]): Promise<number> {
     model: values.model ?? DEFAULT_MODEL,
     device: values.device as 'cpu' | undefined, dtype: values.dtype as 'fp32' | undefined, maxBatchTokens,
     pooling: values.pooling as 'mean' | undefined, dimensions: count('--dimensions', values.dimensions),
+    ...(maxTokens ? { maxTokens } : {}), ...(values.truncation ? { truncation: values.truncation as Truncation } : {}),
+    ...(normalize !== undefined ? { normalize } : {}), ...(includePrompt !== undefined ? { includePrompt } : {}),
   });
   const prompt = { prompt: values.prompt, promptName: values['prompt-name'] };
   if (outFolder) mkdirSync(outFolder, { recursive: true });
@@ -129,7 +144,7 @@ async function embedFile(argv: string[]): Promise<number> {
   let result;
   try {
     result = await embedder.embedTo(records, resolve(values.out), {
-      parsed: true, resume: values.resume, overwrite: values.overwrite, float16: values.float16, total, signal: controller.signal,
+      parsed: true, resume: values.resume, overwrite: values.overwrite, total, signal: controller.signal,
       ...(values.precision ? { precision: values.precision as Precision } : {}), ...(values['keep-float16'] ? { keepFloat16: true } : {}),
       windowSize, onProgress: progress.update, ...prompt,
     });
@@ -175,6 +190,7 @@ async function search(argv: string[]): Promise<number> {
   const embedder = await createEmbedder({
     model: values.model ?? description.model, pooling: description.pooling as 'mean', normalize: description.normalize,
     ...(description.modelDim ? { dimensions: description.dim } : {}),
+    ...(description.maxTokens ? { maxTokens: description.maxTokens } : {}), ...(description.truncation ? { truncation: description.truncation as Truncation } : {}),
   });
   const { data } = await embedder.embed([query], { prompt: values.prompt, promptName: values['prompt-name'] });
   await embedder.dispose();

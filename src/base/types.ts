@@ -13,6 +13,15 @@ export type TokenPooling = 'mean' | 'cls' | 'max' | 'lasttoken';
 /** A token pooling, or 'model': the model's own pooled `sentence_embedding` output (EmbeddingGemma's exports have one). */
 export type Pooling = TokenPooling | 'model';
 
+/**
+ * How an over-long text is cut. 'cut' keeps the first maxTokens ids, so a trailing [SEP] is lost:
+ * what transformers.js does, and the default so that vectors match it. 'keep-special-tokens'
+ * cuts the text between the special tokens, as Hugging Face tokenizers in Python do.
+ */
+export type Truncation = 'cut' | 'keep-special-tokens';
+/** 'high' batches run before the waiting batches of 'normal' calls (a query during a bulk run). */
+export type Priority = 'high' | 'normal';
+
 /** Options of createEmbedder; every field has a default. */
 export interface EmbedderOptions {
   /** Local folder, URL base, or hub id (resolved with transformers.js `env`). */
@@ -32,7 +41,7 @@ export interface EmbedderOptions {
   /** Truncation length in tokens, special tokens included (default: the model's maximum). */
   maxTokens?: number;
   /** How over-long texts are cut (default 'cut', as transformers.js; see Truncation). */
-  truncation?: 'cut' | 'keep-special-tokens';
+  truncation?: Truncation;
   /** How many texts are tokenized and length-sorted together (default 4096). */
   lookahead?: number;
   /**
@@ -60,7 +69,7 @@ export interface EmbedderInfo {
   dtype: WeightsDtype;
   dim: number;
   maxTokens: number;
-  truncation: 'cut' | 'keep-special-tokens';
+  truncation: Truncation;
   pooling: Pooling;
   /** False: a prompt's tokens are seen by attention but left out of the pooling. */
   includePrompt: boolean;
@@ -125,7 +134,7 @@ export interface EmbedCallOptions {
    * 'high': the call starts at once and its batches run before the remaining batches of
    * 'normal' calls (a search query during a bulk run). Default 'normal': calls run in order.
    */
-  priority?: 'high' | 'normal';
+  priority?: Priority;
   /** Text put before every text, counted against maxTokens (e.g. 'query: '); overrides promptName. */
   prompt?: string;
   /** One of info.prompts by name (e.g. 'query'); default info.defaultPromptName. */

@@ -1,6 +1,6 @@
 // The messages between the coordinator (main thread) and its workers, carried by Comlink.
 import type { ModelShape } from '../engine/load.js';
-import type { EmbedderInfo, WeightsDtype } from '../base/types.js';
+import type { EmbedderInfo, Truncation, WeightsDtype } from '../base/types.js';
 import type { ModelOptions } from '../base/options.js';
 import type { HubSettings } from '../model/files.js';
 import type { RetryNotice, RetryPolicy } from '../model/fetch-retry.js';
@@ -56,7 +56,7 @@ export interface TokenizerLoadRequest {
   hub?: HubSettings;
   retry?: RetryPolicy;
   maxTokens: number;
-  truncation: 'cut' | 'keep-special-tokens';
+  truncation: Truncation;
 }
 
 export interface WorkerApi {

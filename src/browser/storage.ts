@@ -11,7 +11,7 @@ import type { RandomAccessFile } from '../format/random-access.js';
 import { committedFromSet } from '../store/committed.js';
 import type { OpfsApi } from './opfs-worker.js';
 import { installErrorTransfer, registerErrorClass } from './error-transfer.js';
-import type { SearchHit, SearchOptions } from '../search/vector-search.js';
+import type { SearchHit, SearchOptions, SearchSeams } from '../search/vector-search.js';
 
 /** The storage is (nearly) full: names how much was needed and what was left. */
 export class StorageQuotaError extends EmbedError {
@@ -101,7 +101,7 @@ function forwardContains(sink: EmbeddingSink): Pick<EmbeddingSink, 'contains'> {
 }
 
 /** Searches an OPFS file inside the OPFS worker (off the page's thread); errors keep their type and name the file. */
-export async function searchOpfsFile(path: string, query: Float32Array, k: number, options: SearchOptions & { factory?: OpfsWorkerFactory } = {}): Promise<SearchHit[]> {
+export async function searchOpfsFile(path: string, query: Float32Array, k: number, options: SearchOptions & SearchSeams & { factory?: OpfsWorkerFactory } = {}): Promise<SearchHit[]> {
   const { stats, factory, ...rest } = options;
   let result: { hits: SearchHit[]; bytesRead: number };
   try {

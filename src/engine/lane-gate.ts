@@ -3,8 +3,9 @@
 // holds a lane only for one batch at a time, so a high-priority call waits at most for the batch
 // in flight.
 
-/** 'high' batches run before the waiting batches of 'normal' calls. */
-export type Priority = 'high' | 'normal';
+import type { Priority } from '../base/types.js';
+
+export type { Priority };
 
 const RANK: Record<Priority, number> = { high: 0, normal: 1 };
 

@@ -3,6 +3,7 @@
 // remoteHost, remotePathTemplate, allowRemoteModels). Reading local files is injected, so the
 // same code runs in Node (fs) and in browsers (fetch only).
 import { AbortError, ModelFileError } from '../base/errors.js';
+import type { WeightsDtype } from '../base/types.js';
 import { RetryableFetchError, retryAfterMs, withRetries, type RetryNotice, type RetryPolicy } from './fetch-retry.js';
 
 /** How hub ids are resolved; the fields and defaults of transformers.js `env`. */
@@ -257,11 +258,10 @@ export const DTYPE_FILES = {
   q4: 'onnx/model_q4.onnx',
   q4f16: 'onnx/model_q4f16.onnx',
   bnb4: 'onnx/model_bnb4.onnx',
-} as const;
+} as const satisfies Record<WeightsDtype, string>;
 
-/** A weights dtype: which file of the hub layout is loaded. */
-export type WeightsDtype = keyof typeof DTYPE_FILES;
 export const WEIGHTS_DTYPES = Object.keys(DTYPE_FILES) as WeightsDtype[];
+export type { WeightsDtype };
 
 /** The dtypes whose weights file a model has (each checked without downloading it); null when the files cannot tell. */
 export async function availableDtypes(files: ModelFiles): Promise<WeightsDtype[] | null> {

@@ -33,7 +33,10 @@ export interface SearchOptions {
   allowTruncated?: boolean;
   /** Binary files: Hamming candidates rescored per hit asked for (default 4, as sentence-transformers). */
   rescoreMultiplier?: number;
-  /** Counts the bytes the search read from the file. */
+}
+
+/** A seam for the OPFS worker and tests: counts the bytes a search read from the file. */
+export interface SearchSeams {
   stats?: { bytesRead: number };
 }
 
@@ -79,7 +82,7 @@ const POPCOUNT = Uint8Array.from({ length: 256 }, (_, i) => {
 });
 
 /** Top k rows of an embeddings file by cosine with `query` (see the module comment for each precision). */
-export async function searchFile(file: RandomAccessFile, query: Float32Array, k: number, options: SearchOptions = {}): Promise<SearchHit[]> {
+export async function searchFile(file: RandomAccessFile, query: Float32Array, k: number, options: SearchOptions & SearchSeams = {}): Promise<SearchHit[]> {
   positiveInteger('k', k);
   const multiplier = positiveInteger('rescoreMultiplier', options.rescoreMultiplier ?? 4);
   const stats = options.stats ?? { bytesRead: 0 };

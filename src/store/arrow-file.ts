@@ -171,7 +171,10 @@ export interface ArrowSinkOptions {
   resume?: boolean;
   /** Replace an existing file instead of refusing (default false). */
   overwrite?: boolean;
-  /** Replaces the 64-bit id fingerprint of the resume ledger (tests force collisions with it). */
+}
+
+/** A seam for tests, not an option users set: replaces the 64-bit id fingerprint of the resume ledger (to force collisions). */
+export interface SinkSeams {
   fingerprint?: (id: string) => bigint;
 }
 
@@ -180,7 +183,7 @@ export interface ArrowSinkOptions {
  * file is cut back to its last whole batch (dropping a half-written one), and its ids are reported
  * as committed, so a run killed at any moment ends, once resumed, with exactly one row per id.
  */
-export function arrowFileSink(file: RandomAccessFile, options: ArrowSinkOptions = {}): EmbeddingSink {
+export function arrowFileSink(file: RandomAccessFile, options: ArrowSinkOptions & SinkSeams = {}): EmbeddingSink {
   let schemaMessage: Uint8Array | null = null;
   let prepared = false;
   let writtenDescription: FileDescription | null = null;

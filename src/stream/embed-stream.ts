@@ -2,7 +2,7 @@
 // flight, so memory does not grow with the corpus and a slow consumer slows the reading.
 import type { Engine, ProgressReporter } from '../engine/engine.js';
 import { AbortError, EmbeddingsFileError, InputFormatError, InvalidOptionError } from '../base/errors.js';
-import type { EmbedProgress, Embeddings } from '../base/types.js';
+import type { EmbedProgress, Embeddings, Priority } from '../base/types.js';
 import { positiveInteger } from '../base/validate.js';
 import { inferColumns, precisionOf, textHash, type FileDescription } from '../format/arrow-ipc.js';
 import { CALIBRATION_ROWS, calibrateRanges, checkPrecision, checkRanges, countClamped, needsRanges, type Precision, type QuantRanges } from '../format/precision.js';
@@ -27,20 +27,10 @@ export interface StreamOptions extends RecordOptions {
   signal?: AbortSignal;
   /** Ids to skip (already committed elsewhere): a Set, or a sink's committed ids. */
   skipIds?: ReadonlySet<string> | CommittedIds;
-  /**
-   * Confirms exactly that an id whose 64-bit fingerprint matches an earlier record's (in an
-   * earlier window) is a repeat: embedTo asks its sink and its committed ids. Without it a fingerprint match counts as a
-   * repeat (a false one has odds of about 1 in 10^19 per pair of ids).
-   */
-  confirmDuplicate?: (id: string) => Promise<boolean>;
-  /** Replaces the 64-bit id fingerprint (tests force collisions with it). */
-  fingerprint?: (id: string) => bigint;
   /** Remember the vectors of this many distinct texts, so repeated texts are computed once (default 0). */
   cacheSize?: number;
-  /** Counts the work for progress. */
-  progress?: ProgressReporter;
   /** 'high' lets this stream's batches run before those of normal calls on the same embedder. */
-  priority?: 'high' | 'normal';
+  priority?: Priority;
   /** Text put before every text (e.g. 'passage: '); overrides promptName. */
   prompt?: string;
   /** One of the model's prompts by name; default the model's default prompt. */
@@ -51,8 +41,22 @@ export interface StreamOptions extends RecordOptions {
   onChanged?: (id: string) => void;
 }
 
+/** Seams inside the library and its tests, not options a user sets (so they are not in the public types). */
+export interface StreamSeams {
+  /**
+   * Confirms exactly that an id whose 64-bit fingerprint matches an earlier record's (in an
+   * earlier window) is a repeat: embedTo asks its sink and its committed ids. Without it a fingerprint match counts as a
+   * repeat (a false one has odds of about 1 in 10^19 per pair of ids).
+   */
+  confirmDuplicate?: (id: string) => Promise<boolean>;
+  /** Replaces the 64-bit id fingerprint (tests force collisions with it). */
+  fingerprint?: (id: string) => bigint;
+  /** Counts the work for progress (embedTo's reporter). */
+  progress?: ProgressReporter;
+}
+
 /** Embeds a source lazily, one window at a time. */
-export async function* embedStream(engine: Engine, source: RecordSource | AsyncIterable<EmbedRecord>, options: StreamOptions & { parsed?: boolean } = {}): AsyncGenerator<StreamBatch> {
+export async function* embedStream(engine: Engine, source: RecordSource | AsyncIterable<EmbedRecord>, options: StreamOptions & StreamSeams & { parsed?: boolean } = {}): AsyncGenerator<StreamBatch> {
   // The library's own readers' streams are recognised (isParsed); `parsed` stays for callers' own EmbedRecord streams.
   const records = options.parsed || isParsed(source) ? (source as AsyncIterable<EmbedRecord>) : readRecords(source as RecordSource, options);
   const iterator = records[Symbol.asyncIterator]();
@@ -144,12 +148,10 @@ export async function* embedStream(engine: Engine, source: RecordSource | AsyncI
 }
 
 /** Options of embedTo. */
-export interface EmbedToOptions extends Omit<StreamOptions, 'skipIds' | 'progress' | 'onSkip' | 'confirmDuplicate' | 'onChanged'> {
+export interface EmbedToOptions extends Omit<StreamOptions, 'skipIds' | 'onSkip' | 'onChanged'> {
   onProgress?: (progress: EmbedProgress) => void;
   /** Skip the ids the sink already holds (default false: the sink must be empty). */
   resume?: boolean;
-  /** Store vectors as Float16 (half the size); the same as precision 'float16'. */
-  float16?: boolean;
   /**
    * How vectors are stored (default float32): float16, or quantized as sentence-transformers'
    * quantize_embeddings does: int8/uint8 (a quarter of the size), binary/ubinary (1/32).
@@ -193,7 +195,7 @@ function checkMetadata(record: { id: string; metadata: Record<string, unknown> }
 }
 
 /** Drives a source into a sink: each window is committed before the next is read. */
-export async function embedTo(engine: Engine, source: RecordSource | AsyncIterable<EmbedRecord>, sink: EmbeddingSink, options: EmbedToOptions & { parsed?: boolean } = {}): Promise<EmbedToResult> {
+export async function embedTo(engine: Engine, source: RecordSource | AsyncIterable<EmbedRecord>, sink: EmbeddingSink, options: EmbedToOptions & Pick<StreamSeams, 'fingerprint'> & { parsed?: boolean } = {}): Promise<EmbedToResult> {
   let written = 0;
   let skipped = 0;
   const changed = { count: 0, ids: [] as string[] };
@@ -209,8 +211,7 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
     if (!options.resume && state.committed.size > 0) throw new EmbeddingsFileError(sinkName, `already holds ${state.committed.size} rows: pass resume to continue it`);
     description = state.description;
     const info = engine.info;
-    const precision = checkPrecision(options.precision ?? (options.float16 ? 'float16' : description ? precisionOf(description) : 'float32'));
-    if (options.float16 && precision !== 'float16') throw new InvalidOptionError('float16', `contradicts precision ${JSON.stringify(precision)}`);
+    const precision = checkPrecision(options.precision ?? (description ? precisionOf(description) : 'float32'));
     const float16 = precision === 'float16';
     const keepFloat16 = options.keepFloat16 ?? description?.keepFloat16 ?? false;
     const givenRanges = options.ranges ? checkRanges(options.ranges, info.dim) : undefined;

@@ -5,12 +5,8 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { ModelFileError } from '../base/errors.js';
 import { readModelJson, type ModelFiles } from '../model/files.js';
 
-/**
- * How an over-long text is cut. 'cut' keeps the first maxTokens ids, so a trailing [SEP] is lost:
- * what transformers.js does, and the default so that vectors match it. 'keep-special-tokens'
- * cuts the text between the special tokens, as Hugging Face tokenizers in Python do.
- */
-export type Truncation = 'cut' | 'keep-special-tokens';
+import type { Truncation } from '../base/types.js';
+export type { Truncation };
 
 /** Token ids of a batch of texts, unpadded. */
 export interface TokenizedTexts {

@@ -39,6 +39,30 @@ describe('embed CLI', () => {
     expect(bad.stderr).toMatch(/option promptName: "nope" is not one of the model's prompts \(query, passage\)/);
   });
 
+  it('--max-tokens, --truncation, --no-normalize and --include-prompt reach the file and the vectors; search embeds the query the same way', async () => {
+    const { createEmbedder, readEmbeddings } = await import('../../src/node.js');
+    const long = 'river garden at night with lanterns and a long path between the old trees and the water '.repeat(4).trim();
+    const input = file('model-options.jsonl', `{"id":"a","text":"${long}"}\n{"id":"b","text":"market price of water"}\n`);
+    const out = join(dir, 'model-options.arrow');
+    const run = cli(input, '--out', out, '--model', TINY, '--max-tokens', '12', '--truncation', 'keep-special-tokens', '--no-normalize', '--include-prompt');
+    expect(run.code, run.stderr).toBe(0);
+    const info = JSON.parse(cli('info', out).stdout);
+    expect(info.description).toMatchObject({ maxTokens: 12, truncation: 'keep-special-tokens', normalize: false });
+    // The stored vectors are what the library gives with the same options.
+    const e = await createEmbedder({ model: TINY, maxTokens: 12, truncation: 'keep-special-tokens', normalize: false, includePrompt: true });
+    const expected = await e.embed([long, 'market price of water']);
+    await e.dispose();
+    const rows: Float32Array[] = [];
+    for await (const batch of readEmbeddings(out)) for (let i = 0; i < batch.numRows; i++) rows.push(Float32Array.from(batch.getChild('embedding')!.get(i) as ArrayLike<number>));
+    expect(rows).toHaveLength(2);
+    for (let r = 0; r < 2; r++) for (let d = 0; d < expected.dim; d++) expect(rows[r]![d]).toBeCloseTo(expected.data[r * expected.dim + d]!, 5);
+    expect(Math.hypot(...rows[0]!)).not.toBeCloseTo(1, 3); // not normalised
+    const search = cli('search', out, long, '-k', '1');
+    expect(JSON.parse(search.stdout.trim())).toMatchObject({ id: 'a' });
+    expect(cli(input, '--out', join(dir, 'x.arrow'), '--model', TINY, '--truncation', 'middle').code).toBe(2);
+    expect(cli(input, '--out', join(dir, 'y.arrow'), '--model', TINY, '--normalize', '--no-normalize').code).toBe(2);
+  });
+
   it('embeds a CSV file, then describes and searches the Arrow file', () => {
     const input = file('docs.csv', 'id,text,lang\na,"the river garden, at night",en\nb,market price of water,en\nc,"une ""maison"" bleue",fr\n');
     const out = join(dir, 'docs.arrow');

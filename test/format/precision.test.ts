@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEmbedder, EmbeddingsFileError, readEmbeddings, searchEmbeddings, type NodeEmbedder, type Precision } from '../../src/node.js';
+import { createEmbedder, EmbeddingsFileError, readEmbeddings, searchEmbeddings, type NodeEmbedder, type Precision, type SearchOptions } from '../../src/node.js';
+import type { SearchSeams } from '../../src/search/vector-search.js';
 import { describeSchema, walkMessages } from '../../src/format/arrow-ipc.js';
 import { calibrate, calibrateRanges, CALIBRATION_ROWS, quantize } from '../../src/format/precision.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
@@ -106,7 +107,8 @@ describe('stored precision', () => {
     // Rescoring every row makes the Hamming stage moot: the float16 copy alone ranks.
     expect(await searchEmbeddings(binary, query, 5, { rescoreMultiplier: 100 })).toEqual(exact);
     const stats = { bytesRead: 0 };
-    const quick = await searchEmbeddings(binary, query, 5, { stats });
+    const counted: SearchOptions & SearchSeams = { stats }; // the byte count is an internal seam, not a public option
+    const quick = await searchEmbeddings(binary, query, 5, counted);
     expect(quick[0]).toEqual(exact[0]);
     expect(stats.bytesRead).toBeLessThan(readFileSync(binary).length);
     for (const precision of ['int8', 'uint8', 'binary', 'ubinary', 'float32']) {

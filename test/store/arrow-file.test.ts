@@ -7,6 +7,8 @@ import { tableFromIPC } from '@uwdata/flechette';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { arrowFile, createEmbedder, EmbeddingsFileError, readEmbeddings, searchEmbeddings, type NodeEmbedder } from '../../src/node.js';
 import { walkMessages } from '../../src/format/arrow-ipc.js';
+import type { SinkSeams } from '../../src/store/arrow-file.js';
+import type { StreamSeams } from '../../src/stream/embed-stream.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
 
 const TINY = resolve(import.meta.dirname, '../../models/fixture-tiny');
@@ -99,7 +101,7 @@ describe('Arrow embeddings file', () => {
 
   it('stores Float16 vectors when asked, at half the size, close to Float32', async () => {
     const path = join(dir, 'half.arrow');
-    await embedder.embedTo(records, path, { windowSize: 100, float16: true });
+    await embedder.embedTo(records, path, { windowSize: 100, precision: 'float16' });
     expect(statSync(path).size).toBeLessThan(statSync(complete).size * 0.75);
     const hits = await searchEmbeddings(path, (await embedder.embed([records[42]!.text])).data, 1);
     expect(hits[0]!.id).toBe('id-42');
@@ -124,12 +126,14 @@ describe('Arrow embeddings file', () => {
     copyFileSync(complete, path);
     truncateSync(path, walkMessages(readFileSync(path)).frames[4]!.end); // the schema and 4 batches: 400 rows
     const more = [...records, ...Array.from({ length: 50 }, (_, i) => ({ id: `new-${i}`, text: gen.text(5), score: 0, flag: true, tag: 'n' }))];
-    const result = await embedder.embedTo(more, await arrowFile(path, { resume: true, fingerprint }), { windowSize: 100, resume: true, fingerprint });
+    // The fingerprint is an internal seam (not in the public option types), passed through as the library passes it.
+    const seam: SinkSeams & StreamSeams = { fingerprint };
+    const result = await embedder.embedTo(more, await arrowFile(path, { resume: true, ...seam }), { windowSize: 100, resume: true, ...seam });
     expect([result.skipped, result.written]).toEqual([400, 350]);
     expect((await ids(path)).sort()).toEqual(more.map((r) => r.id).sort());
     const repeated = [...records.slice(0, 250), { ...records[120]!, text: 'again' }];
     const again = join(dir, 'collide-repeat.arrow');
-    await expect(embedder.embedTo(repeated, await arrowFile(again, { fingerprint }), { windowSize: 100, fingerprint })).rejects.toThrow(/record 251.*"id-120" appears more than once/);
+    await expect(embedder.embedTo(repeated, await arrowFile(again, { overwrite: false, ...seam }), { windowSize: 100, ...seam })).rejects.toThrow(/record 251.*"id-120" appears more than once/);
     expect((await ids(again)).length).toBe(200); // the windows before the repeat stay committed
   });
 });
