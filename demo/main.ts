@@ -58,6 +58,14 @@ async function hubCached(): Promise<boolean> {
   return keys.some((r) => r.url.includes(`/${HUB_MODEL}/`) && r.url.endsWith('.onnx'));
 }
 
+/** The precision of the trained model's weights the service worker holds (q8, fp16 or fp32), if any. */
+async function hubCachedDtype(): Promise<string | null> {
+  if (!('caches' in globalThis) || !(await caches.has('hub-models'))) return null;
+  const urls = (await (await caches.open('hub-models')).keys()).map((r) => r.url).filter((u) => u.includes(`/${HUB_MODEL}/`));
+  const has = (file: string) => urls.some((u) => u.endsWith(`/onnx/${file}`));
+  return has('model_quantized.onnx') ? 'q8' : has('model_fp16.onnx') ? 'fp16' : has('model.onnx') ? 'fp32' : null;
+}
+
 /** Says what the chosen model is: trained or random, downloaded or stored, and why when the trained one cannot be had. */
 function describeModel(): void {
   const note = $('model-note');
@@ -116,7 +124,11 @@ function embedderFor(model: string, device: string, dtype: string, onProgress?: 
   const key = `${model}|${device}|${dtype}`;
   if (!embedders.has(key)) {
     const location = isFixture(model) ? `/models/${model}` : model;
-    const created = createEmbedder({ model: location, device: device as 'auto', dtype: dtype as 'auto', onProgress, hub: { remoteHost: hubHost } });
+    const created = (async () => {
+      // Without the hub, 'auto' cannot ask which weights exist: use the ones stored.
+      const stored = model === HUB_MODEL && dtype === 'auto' && hubState !== 'reachable' ? await hubCachedDtype().catch(() => null) : null;
+      return createEmbedder({ model: location, device: device as 'auto', dtype: (stored ?? dtype) as 'auto', onProgress, hub: { remoteHost: hubHost } });
+    })();
     created.catch(() => embedders.delete(key));
     embedders.set(key, created);
   }
@@ -355,7 +367,7 @@ let running: string | null = null;
  * Records per window: small enough that a cancel keeps most of the work (each window is committed
  * before the next is read; only the window in flight is lost), big enough to keep the workers busy.
  */
-const windowFor = (total: number) => Math.min(256, Math.max(8, Math.ceil(total / 20)));
+const windowFor = (total: number) => Number(params.get('window')) || Math.min(256, Math.max(16, Math.ceil(total / 20)));
 
 async function run(name: string, resume: boolean): Promise<void> {
   const state = manifest()[name]!;

@@ -192,9 +192,10 @@ test('a reload mid-run says "interrupted, N of M stored" with Resume on that row
   await expect(page.locator('section:has(#collections) details pre')).toContainText('pd.read_json');
 });
 
-test('models: the trained model by default where the hub answers; offline with nothing stored, the labelled test models at once', async ({ page, context }) => {
+test('models: the trained model by default where the hub answers, cached by the service worker and used without the hub; offline with nothing stored, the labelled test models at once', async ({ page, context }) => {
   test.setTimeout(120_000);
   // A stand-in for the hub: the quantized MiniLM-sized fixture served as Xenova/all-MiniLM-L6-v2.
+  let url = '';
   const hub = await startModelServer((path, _req, res) => {
     res.setHeader('Access-Control-Allow-Origin', '*');
     const m = path.match(/^Xenova\/all-MiniLM-L6-v2\/resolve\/main\/(.+)$/);
@@ -208,7 +209,10 @@ test('models: the trained model by default where the hub answers; offline with n
     return true;
   });
   try {
-    await open(page, `?device=wasm&hub=${encodeURIComponent(hub.base + '/')}`);
+    url = `?device=wasm&hub=${encodeURIComponent(hub.base + '/')}`;
+    await open(page, url);
+    await page.evaluate(() => navigator.serviceWorker.ready);
+    await open(page, url); // now under the service worker, which caches the model as it is downloaded
     await expect(page.locator('#model')).toHaveValue('Xenova/all-MiniLM-L6-v2');
     await expect(page.locator('#model-note')).toContainText('trained model');
     expect(await page.locator('#model optgroup').evaluateAll((g) => g.map((e) => (e as HTMLOptGroupElement).label))).toEqual(
@@ -219,9 +223,20 @@ test('models: the trained model by default where the hub answers; offline with n
     await expect(page.locator('#progress-text')).toHaveText('Done: 100%, 2 documents stored in "trained".', { timeout: 60_000 });
     await expect(page.locator('#reasons')).toContainText('Running on wasm (q8)');
     await expect(page.locator('#collections')).toContainText('Xenova/all-MiniLM-L6-v2');
+    await expect(page.locator('#offline-models')).toContainText('Xenova/all-MiniLM-L6-v2');
   } finally {
     await hub.close();
   }
+  // The hub is gone: the stored trained model is still the default, and embeds from the cache.
+  await open(page, url);
+  await expect(page.locator('#model')).toHaveValue('Xenova/all-MiniLM-L6-v2');
+  await expect(page.locator('#model-note')).toHaveText('all-MiniLM-L6-v2 (trained) is stored on this device: available offline.');
+  await page.fill('#paste', 'stored model, first\n\nstored model, second\n\nthird');
+  await page.fill('#collection', 'stored');
+  await page.click('#embed');
+  await expect(page.locator('#progress-text')).toHaveText(/^(Done|Failed)/, { timeout: 60_000 });
+  await expect(page.locator('#error')).toBeHidden();
+  await expect(page.locator('#progress-text')).toHaveText('Done: 100%, 3 documents stored in "stored".');
 
   // A fresh page offline, nothing of the trained model stored: said at once, test models offered.
   const fresh = await context.browser()!.newContext();
