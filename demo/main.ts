@@ -380,6 +380,8 @@ async function run(name: string, resume: boolean): Promise<void> {
   $('progress-text').textContent = `${resume ? 'Resuming' : 'Starting'} "${name}": loading the model...`;
   $('cancel').focus(); // the pressed button is now disabled: focus goes where the next action is
   try {
+    // Offline, a hub model that is not stored cannot load: say so now rather than after the download's retries.
+    if (!navigator.onLine && !isFixture(state.model) && !(await hubCached().catch(() => false))) throw new Error(`cannot fetch ${hubUrl('config.json')} while offline`);
     const embedder = await embedderFor(state.model, state.device, state.dtype, showProgress);
     $('reasons').textContent = `Running on ${embedder.info.device} (${embedder.info.dtype}). ${embedder.info.reasons.join('; ')}`;
     const input = await (await (await collectionsDir()).getFileHandle(`${name}.input.jsonl`)).getFile();
