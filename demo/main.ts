@@ -687,6 +687,7 @@ async function showMap(): Promise<void> {
   const name = chosen === ALL ? (localStorage.getItem(LAST_KEY) ?? searchable()[0] ?? '') : chosen;
   mapOf = chosen;
   const host = $('map');
+  $('map-block').hidden = !name || !manifest()[name];
   if (!name || !manifest()[name]) {
     host.innerHTML = '<p class="muted">Embed a collection to see its map.</p>';
     map = null;

@@ -47,7 +47,9 @@ test('first screen, sample documents, search that follows, all collections, resu
   for (const id of ['#sample', '#drop']) expect((await page.locator(id).boundingBox())!.y).toBeLessThan(400);
   await expect(page.locator('#diagnostics')).not.toHaveAttribute('open');
   await expect(page.locator('#caps')).toBeHidden();
+  await expect(page.locator('#map-block')).toBeHidden(); // no empty map before there is a collection
   await shot(page, 'first-screen');
+  await noAxeViolations(page);
 
   await page.click('#sample');
   await expect(page.locator('#progress-text')).toHaveText(`Done: 100%, ${SAMPLE_ROWS} documents stored in "samples".`, { timeout: 60_000 });
@@ -145,8 +147,12 @@ test('a phone (375 px): nothing wider than the screen, controls 24 px tall or mo
 
 test('keyboard: Enter and Space on the drop zone open the picker; files removable; the list clears', async ({ page }) => {
   await open(page);
+  // The file chooser is intercepted once a listener exists: listen first, then press.
+  const opened = page.waitForEvent('filechooser', { timeout: 10_000 });
   await page.focus('#drop');
-  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Enter')]);
+  await expect(page.locator('#drop')).toBeFocused();
+  await page.keyboard.press('Enter');
+  const chooser = await opened;
   await chooser.setFiles([
     { name: 'a.md', mimeType: 'text/markdown', buffer: Buffer.from('# A\n\nalpha text') },
     { name: 'b.txt', mimeType: 'text/plain', buffer: Buffer.from('beta text') },
@@ -156,8 +162,10 @@ test('keyboard: Enter and Space on the drop zone open the picker; files removabl
   await expect(page.locator('#file-list li').nth(2)).toContainText('not supported yet');
   await page.getByRole('button', { name: 'Remove b.txt' }).click();
   await expect(page.locator('#file-list li')).toHaveCount(2);
+  const again = page.waitForEvent('filechooser', { timeout: 10_000 });
   await page.focus('#drop');
-  await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press(' ')]);
+  await page.keyboard.press(' ');
+  await again;
   await page.click('#clear-files');
   await expect(page.locator('#file-list li')).toHaveCount(0);
   await expect(page.locator('#file-count')).toHaveText('');
