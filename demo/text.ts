@@ -40,9 +40,11 @@ export function body(text: string): string {
   return kept || text.replace(/^#{1,6}\s+/gm, '');
 }
 
-/** The words of a query worth highlighting (two letters or more), lower-cased, unique. */
+const STOPWORDS = new Set('a an and are as at be by can do does for from how i in is it of on or the to was what when where which who why with you your'.split(' '));
+
+/** The words of a query worth highlighting (two letters or more, not a stop word), lower-cased, unique. */
 export function queryWords(query: string): string[] {
-  return [...new Set(query.toLowerCase().match(/[\p{L}\p{N}]{2,}/gu) ?? [])];
+  return [...new Set(query.toLowerCase().match(/[\p{L}\p{N}]{2,}/gu) ?? [])].filter((w) => !STOPWORDS.has(w));
 }
 
 export function escapeHtml(text: string): string {
@@ -76,7 +78,9 @@ export function snippet(text: string, words: string[], max = 220): string {
 /** Escapes `text` and wraps the query's words in <mark>. */
 export function highlight(text: string, words: string[]): string {
   if (!words.length) return escapeHtml(text);
-  const pattern = new RegExp(`(${words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})`, 'giu');
+  // Whole words, and their plain inflections (bake: bakes, baked, baking is not; bread: breads).
+  const alternatives = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
+  const pattern = new RegExp(`(?<![\\p{L}\\p{N}])((?:${alternatives})(?:s|es|d|ed|ing)?)(?![\\p{L}\\p{N}])`, 'giu');
   return text.split(pattern).map((part, i) => (i % 2 ? `<mark>${escapeHtml(part)}</mark>` : escapeHtml(part))).join('');
 }
 
