@@ -1,7 +1,7 @@
 // The demo app (demo/): `npm run demo` builds it and serves it on http://127.0.0.1:5173 with
 // COOP/COEP (so WASM threads work). A Workbox service worker precaches the app shell,
 // onnxruntime-web's wasm and the default small model (fixture-tiny), so after one visit it loads
-// and embeds offline; other models are cached the first time they are used.
+// and embeds offline; other models (the trained hub model included) are cached the first time they are used.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { defineConfig, type Plugin } from 'vite';
@@ -75,7 +75,12 @@ export default defineConfig({
         globIgnores: MODELS.filter((m) => m !== PRECACHED_MODEL).map((m) => `models/${m}/**`),
         maximumFileSizeToCacheInBytes: 256 * 2 ** 20,
         navigateFallback: 'index.html',
-        runtimeCaching: [{ urlPattern: /\/models\//, handler: 'CacheFirst', options: { cacheName: 'models' } }],
+        runtimeCaching: [
+          // Hub models (huggingface.co, or the stand-in a test serves): cached on their first download, so they work
+          // offline. First, since a stand-in may serve under /models/; anchored, as Workbox matches cross-origin URLs only from their start.
+          { urlPattern: /^https?:\/\/[^/]+\/.*\/resolve\/[^/]+\/.+/, handler: 'CacheFirst', options: { cacheName: 'hub-models', cacheableResponse: { statuses: [200] } } },
+          { urlPattern: /\/models\//, handler: 'CacheFirst', options: { cacheName: 'models' } },
+        ],
       },
     }),
   ],

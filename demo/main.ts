@@ -1,24 +1,34 @@
 // The demo: embed a user's documents on their device, watch progress, store collections in OPFS
-// (Arrow), search them, download or delete them; works offline as a PWA. `?bench` runs the
-// browser benchmark; `?model=&device=&dtype=` preselect options.
+// (Arrow), search them as you type, see them on a map, download them (CSV, JSONL, Arrow); works
+// offline as a PWA. `?bench` runs the browser benchmark; `?model=&device=&dtype=` preselect
+// options; `?hub=URL` replaces the model hub (tests serve a hub-layout folder locally).
 import { registerSW } from 'virtual:pwa-register';
 import {
-  createEmbedder, detectCapabilities, opfsArrowSink, readBlobRecords, readEmbeddings, searchEmbeddings,
-  type BrowserEmbedder, type EmbedProgress, type EmbedRecord,
+  createEmbedder, DEFAULT_HUB, detectCapabilities, opfsArrowSink, readBlobRecords, readEmbeddings, searchEmbeddings,
+  type BrowserEmbedder, type EmbedProgress, type EmbedRecord, type SearchHit,
 } from '../dist/index.js';
 import { runBench } from './bench.js';
+import { drawMap, type DrawnMap, type MapRow } from './map.js';
+import { body, csvField, escapeHtml, highlight, queryWords, snippet, splitParagraphs } from './text.js';
 
 registerSW({ immediate: true });
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
 const MANIFEST_KEY = 'bulk-embed-demo:collections';
+const LAST_KEY = 'bulk-embed-demo:last';
+const HUB_MODEL = 'Xenova/all-MiniLM-L6-v2';
+const hubHost = params.get('hub') ?? DEFAULT_HUB.remoteHost;
+const hubUrl = (file: string) => `${hubHost.replace(/\/+$/, '')}/${HUB_MODEL}/resolve/main/${file}`;
+const isFixture = (model: string) => model.startsWith('fixture-');
+/** The bundled sample corpus is embedded into this collection. */
+const SAMPLES = 'samples';
 
 interface CollectionState {
   model: string;
   device: string;
   dtype: string;
-  status: 'running' | 'done' | 'cancelled' | 'failed';
+  status: 'running' | 'done' | 'cancelled' | 'failed' | 'interrupted';
   total: number;
   rows?: number;
 }
@@ -36,6 +46,67 @@ for (const key of ['model', 'device', 'dtype'] as const) {
   if (value) $<HTMLSelectElement>(key).value = value;
 }
 
+// --- the model: the trained one where it can be had, the labelled test models otherwise ---------
+const modelSelect = $<HTMLSelectElement>('model');
+let userPickedModel = false;
+let hubState: 'checking' | 'cached' | 'reachable' | 'unreachable' | 'offline' = 'checking';
+
+/** Whether the service worker holds the trained model's weights (cached on its first download). */
+async function hubCached(): Promise<boolean> {
+  if (!('caches' in globalThis) || !(await caches.has('hub-models'))) return false;
+  const keys = await (await caches.open('hub-models')).keys();
+  return keys.some((r) => r.url.includes(`/${HUB_MODEL}/`) && r.url.endsWith('.onnx'));
+}
+
+/** The precision of the trained model's weights the service worker holds (q8, fp16 or fp32), if any. */
+async function hubCachedDtype(): Promise<string | null> {
+  if (!('caches' in globalThis) || !(await caches.has('hub-models'))) return null;
+  const urls = (await (await caches.open('hub-models')).keys()).map((r) => r.url).filter((u) => u.includes(`/${HUB_MODEL}/`));
+  const has = (file: string) => urls.some((u) => u.endsWith(`/onnx/${file}`));
+  return has('model_quantized.onnx') ? 'q8' : has('model_fp16.onnx') ? 'fp16' : has('model.onnx') ? 'fp32' : null;
+}
+
+/** Says what the chosen model is: trained or random, downloaded or stored, and why when the trained one cannot be had. */
+function describeModel(): void {
+  const note = $('model-note');
+  const model = modelSelect.value;
+  const why = hubState === 'offline' ? 'This device is offline and the trained model is not stored on it'
+    : hubState === 'unreachable' ? 'The model hub cannot be reached, so the trained model cannot be downloaded now' : '';
+  note.classList.toggle('warn', isFixture(model) || (model === HUB_MODEL && why !== ''));
+  if (model === HUB_MODEL) {
+    note.textContent = hubState === 'cached' ? 'all-MiniLM-L6-v2 (trained) is stored on this device: available offline.'
+      : why ? `${why}: choose a test model below (random weights: results are not meaningful).`
+      : hubState === 'checking' ? 'Checking that the trained model can be downloaded...'
+      : 'all-MiniLM-L6-v2 is a trained model: it is downloaded once (about 23 MB), then works offline.';
+  } else if (isFixture(model)) {
+    note.textContent = `${why ? `${why}: a test model is selected. ` : ''}${model} is a test model with random weights: it runs everything offline, but its results are not meaningful.`;
+  } else {
+    note.textContent = '';
+  }
+}
+modelSelect.addEventListener('change', () => { userPickedModel = true; describeModel(); });
+
+/** Picks the default model: the trained one when stored or reachable, else fixture-tiny, saying why. */
+async function chooseModel(): Promise<void> {
+  if (await hubCached().catch(() => false)) hubState = 'cached';
+  else if (!navigator.onLine) hubState = 'offline';
+  else {
+    describeModel();
+    try {
+      const response = await fetch(hubUrl('config.json'), { signal: AbortSignal.timeout(2500) });
+      hubState = response.ok ? 'reachable' : 'unreachable';
+    } catch {
+      hubState = 'unreachable';
+    }
+  }
+  if (!params.get('model') && !userPickedModel) modelSelect.value = hubState === 'cached' || hubState === 'reachable' ? HUB_MODEL : 'fixture-tiny';
+  describeModel();
+}
+addEventListener('offline', () => { if (hubState !== 'cached') { hubState = 'offline'; describeModel(); } });
+addEventListener('online', () => void chooseModel());
+const modelChosen = chooseModel();
+if (!params.get('model')) await modelChosen;
+
 // --- capabilities ---------------------------------------------------------------------------
 const caps = await detectCapabilities();
 const capRows: [string, string][] = [
@@ -52,43 +123,65 @@ const embedders = new Map<string, Promise<BrowserEmbedder>>();
 function embedderFor(model: string, device: string, dtype: string, onProgress?: (p: EmbedProgress) => void): Promise<BrowserEmbedder> {
   const key = `${model}|${device}|${dtype}`;
   if (!embedders.has(key)) {
-    const location = model.startsWith('fixture-') ? `/models/${model}` : model;
-    const created = createEmbedder({ model: location, device: device as 'auto', dtype: dtype as 'auto', onProgress });
+    const location = isFixture(model) ? `/models/${model}` : model;
+    const created = (async () => {
+      // Without the hub, 'auto' cannot ask which weights exist: use the ones stored.
+      const stored = model === HUB_MODEL && dtype === 'auto' && hubState !== 'reachable' ? await hubCachedDtype().catch(() => null) : null;
+      return createEmbedder({ model: location, device: device as 'auto', dtype: (stored ?? dtype) as 'auto', onProgress, hub: { remoteHost: hubHost } });
+    })();
     created.catch(() => embedders.delete(key));
     embedders.set(key, created);
   }
   return embedders.get(key)!;
 }
 
-// --- input ------------------------------------------------------------------------------------
+// --- input: a list of files the user can add to, remove from and clear -------------------------
 const drop = $('drop');
-let dropped: File[] = [];
-const chosenFiles = (): File[] => [...($<HTMLInputElement>('files').files ?? []), ...dropped];
-/** Lists the chosen and dropped files by name and size, since the file input only shows its own. */
+const fileInput = $<HTMLInputElement>('files');
+let selected: File[] = [];
+const NOT_YET = /\.(pdf|docx?|odt|rtf|pptx?|xlsx?|png|jpe?g|gif|webp|zip)$/i;
+
+function addFiles(files: Iterable<File>): void {
+  for (const f of files) if (!selected.some((s) => s.name === f.name && s.size === f.size && s.lastModified === f.lastModified)) selected.push(f);
+  showFiles();
+}
+/** Lists the chosen files by name and size, each with a Remove button; says which will be skipped and why. */
 function showFiles(): void {
-  const files = chosenFiles();
-  $('file-list').innerHTML = files.map((f) => `<li>${escapeHtml(f.name)} <span class="muted">${formatBytes(f.size)}</span></li>`).join('');
-  $('file-count').textContent = files.length ? `${files.length} file${files.length > 1 ? 's' : ''} ready` : '';
+  const list = $('file-list');
+  list.replaceChildren(...selected.map((f, i) => {
+    const li = document.createElement('li');
+    const skip = NOT_YET.test(f.name) ? ' <span class="skip">(not supported yet: will be skipped)</span>' : '';
+    li.innerHTML = `<span>${escapeHtml(f.name)} <span class="muted">${formatBytes(f.size)}</span>${skip}</span>`;
+    li.append(button('Remove', () => { selected.splice(i, 1); showFiles(); drop.focus(); }, `Remove ${f.name}`));
+    return li;
+  }));
+  const unsupported = selected.filter((f) => NOT_YET.test(f.name)).length;
+  $('file-count').textContent = selected.length
+    ? `${selected.length} file${selected.length > 1 ? 's' : ''} ready${unsupported ? `, ${unsupported} of them not supported yet (PDF, Word and images are skipped)` : ''}` : '';
+  $('clear-files').hidden = selected.length === 0;
 }
 drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
 drop.addEventListener('dragleave', () => drop.classList.remove('over'));
 drop.addEventListener('drop', (e) => {
   e.preventDefault();
   drop.classList.remove('over');
-  const files = e.dataTransfer?.files;
-  // Hand the dropped files to the file input, so it names them too; keep them aside where it cannot take them.
-  try {
-    if (files) $<HTMLInputElement>('files').files = files;
-    dropped = [];
-  } catch {
-    dropped = [...(files ?? [])];
-  }
-  showFiles();
+  addFiles(e.dataTransfer?.files ?? []);
 });
-$('files').addEventListener('change', showFiles);
+drop.addEventListener('keydown', (e) => {
+  if (e.target === drop && (e.key === 'Enter' || e.key === ' ')) {
+    e.preventDefault();
+    fileInput.click();
+  }
+});
+fileInput.addEventListener('change', () => {
+  addFiles(fileInput.files ?? []);
+  fileInput.value = '';
+});
+$('clear-files').addEventListener('click', () => { selected = []; showFiles(); drop.focus(); });
 
 /** Why a file cannot be read as text: empty, or bytes that are not UTF-8 text (a PNG renamed .txt). */
 async function unreadable(file: File): Promise<string | null> {
+  if (NOT_YET.test(file.name)) return 'PDF, Word and image files are not supported yet';
   if (file.size === 0) return 'empty';
   const head = new Uint8Array(await file.slice(0, 8192).arrayBuffer());
   if (head.includes(0)) return 'binary, not text';
@@ -104,24 +197,36 @@ async function unreadable(file: File): Promise<string | null> {
 /** Files skipped by the last read, with the reason. */
 let skipped: string[] = [];
 
-/** Documents from the chosen files and pasted text: JSONL/CSV records, or paragraphs of text files. */
-async function* documents(): AsyncGenerator<EmbedRecord> {
+/**
+ * Documents from files and pasted text: JSONL/CSV records, or the paragraphs of text files, each
+ * headed by its section's heading. Every row keeps its source, 1-based paragraph number, a readable
+ * title and its full text (content), for results, the map and the downloads.
+ */
+async function* documents(files: File[], pasted: string): AsyncGenerator<EmbedRecord> {
   skipped = [];
-  for (const file of chosenFiles()) {
+  const paragraphs = function* (source: string, text: string): Generator<EmbedRecord> {
+    for (const [i, p] of splitParagraphs(text).entries()) {
+      const title = `${source === 'pasted' ? 'pasted text' : source}, paragraph ${i + 1}`;
+      yield { id: `${source}:${i + 1}`, text: p.text, metadata: { source, paragraph: i + 1, heading: p.heading, title, content: p.text } };
+    }
+  };
+  for (const file of files) {
     const why = await unreadable(file);
     if (why) {
       skipped.push(`${file.name} (${why})`);
       continue;
     }
     if (/\.(jsonl|ndjson|csv)$/i.test(file.name)) {
-      for await (const record of readBlobRecords(file)) yield { ...record, id: `${file.name}:${record.id}`, metadata: { ...record.metadata, source: file.name } };
+      let n = 0;
+      for await (const record of readBlobRecords(file)) {
+        n++;
+        yield { ...record, id: `${file.name}:${record.id}`, metadata: { ...record.metadata, source: file.name, paragraph: n, heading: '', title: `${file.name}, ${record.id}`, content: record.text } };
+      }
     } else {
-      const paragraphs = (await file.text()).split(/\n\s*\n/).map((p) => p.trim()).filter(Boolean);
-      for (const [i, text] of paragraphs.entries()) yield { id: `${file.name}:${i}`, text, metadata: { source: file.name } };
+      yield* paragraphs(file.name, await file.text());
     }
   }
-  const pasted = $<HTMLTextAreaElement>('paste').value.split(/\n\s*\n/).map((p) => p.trim()).filter(Boolean);
-  for (const [i, text] of pasted.entries()) yield { id: `pasted:${i}`, text, metadata: { source: 'pasted' } };
+  yield* paragraphs('pasted', pasted);
 }
 
 // --- OPFS helpers -----------------------------------------------------------------------------
@@ -140,7 +245,7 @@ async function fileSize(name: string): Promise<number> {
 async function saveInput(name: string, records: EmbedRecord[]): Promise<void> {
   const handle = await (await collectionsDir()).getFileHandle(`${name}.input.jsonl`, { create: true });
   const writable = await handle.createWritable();
-  await writable.write(records.map((r) => JSON.stringify({ id: r.id, text: r.text, ...r.metadata, snippet: r.text.slice(0, 240) })).join('\n') + '\n');
+  await writable.write(records.map((r) => JSON.stringify({ id: r.id, text: r.text, ...r.metadata })).join('\n') + '\n');
   await writable.close();
 }
 
@@ -150,12 +255,16 @@ function showProgress(p: EmbedProgress): void {
   const bar = $<HTMLProgressElement>('progress');
   if (p.phase !== 'embed') {
     const mb = (b?: number) => ((b ?? 0) / 2 ** 20).toFixed(1);
-    $('progress-text').textContent = p.phase === 'load' ? `Loading model: ${mb(p.loadedBytes)} of ${mb(p.totalBytes)} MB` : 'Compiling kernels';
+    $('progress-text').textContent = p.phase === 'load'
+      ? (p.totalBytes && (p.loadedBytes ?? 0) >= p.totalBytes ? `Model loaded (${mb(p.totalBytes)} MB); warming it up...` : `Loading model: ${mb(p.loadedBytes)} of ${mb(p.totalBytes)} MB`)
+      : 'Warming up the model (compiling kernels)...';
     return;
   }
   const fraction = p.total > 0 ? p.done / p.total : 0;
   bar.value = fraction;
-  const eta = Number.isFinite(p.etaMs) ? `, ETA ${formatDuration(p.etaMs)}` : '';
+  // An ETA only once there is enough work behind it to estimate from.
+  const steady = p.elapsedMs > 1500 && p.done >= Math.min(32, p.total / 10);
+  const eta = steady && Number.isFinite(p.etaMs) ? `, ETA ${formatDuration(p.etaMs)}` : '';
   $('progress-text').textContent = `${Math.round(fraction * 100)}%: ${p.done} of ${p.total} documents, ${p.textsPerSec.toFixed(0)} texts/s${eta}`;
   rates.push({ seconds: p.elapsedMs / 1000, texts: p.textsPerSec, tokens: p.tokensPerSec });
   drawChart();
@@ -248,39 +357,56 @@ function drawChart(): void {
   $('chart-legend').textContent = last ? `Blue, left axis: ${last.texts.toFixed(0)} texts/s. Orange, right axis: ${last.tokens.toFixed(0)} tokens/s.` : '';
 }
 
+
 // --- embedding --------------------------------------------------------------------------------
 let controller: AbortController | null = null;
+/** The collection a run in this page is writing, if any. */
+let running: string | null = null;
+
+/**
+ * Records per window: small enough that a cancel keeps most of the work (each window is committed
+ * before the next is read; only the window in flight is lost), big enough to keep the workers busy.
+ */
+const windowFor = (total: number) => Number(params.get('window')) || Math.min(256, Math.max(16, Math.ceil(total / 20)));
 
 async function run(name: string, resume: boolean): Promise<void> {
   const state = manifest()[name]!;
   controller = new AbortController();
+  running = name;
   $<HTMLButtonElement>('embed').disabled = true;
   $<HTMLButtonElement>('cancel').disabled = false;
-  $('resume').hidden = true;
   rates.length = 0;
+  $<HTMLProgressElement>('progress').value = 0;
+  $('progress-text').textContent = `${resume ? 'Resuming' : 'Starting'} "${name}": loading the model...`;
   $('cancel').focus(); // the pressed button is now disabled: focus goes where the next action is
   try {
+    // Offline, a hub model that is not stored cannot load: say so now rather than after the download's retries.
+    if (!navigator.onLine && !isFixture(state.model) && !(await hubCached().catch(() => false))) throw new Error(`cannot fetch ${hubUrl('config.json')} while offline`);
     const embedder = await embedderFor(state.model, state.device, state.dtype, showProgress);
     $('reasons').textContent = `Running on ${embedder.info.device} (${embedder.info.dtype}). ${embedder.info.reasons.join('; ')}`;
     const input = await (await (await collectionsDir()).getFileHandle(`${name}.input.jsonl`)).getFile();
     const sink = await opfsArrowSink(`collections/${name}.arrow`, { resume, overwrite: !resume });
     setCollection(name, { status: 'running' });
     await refreshCollections();
-    const result = await embedder.embedTo(input, sink, { resume, total: state.total, signal: controller.signal, onProgress: showProgress, windowSize: 256 });
+    const result = await embedder.embedTo(input, sink, { resume, total: state.total, signal: controller.signal, onProgress: showProgress, windowSize: windowFor(state.total) });
+    forgetRows(name);
     if (controller.signal.aborted) {
       setCollection(name, { status: 'cancelled', rows: result.written + result.skipped });
-      $('progress-text').textContent = `Cancelled: ${result.written + result.skipped} of ${state.total} stored. Resume continues where it stopped.`;
+      $('progress-text').textContent = `Cancelled: ${result.written + result.skipped} of ${state.total} stored. Resume on its row continues where it stopped.`;
     } else {
       setCollection(name, { status: 'done', rows: result.written + result.skipped });
       $<HTMLProgressElement>('progress').value = 1;
       $('progress-text').textContent = `Done: 100%, ${state.total} documents stored in "${name}".`;
     }
+    localStorage.setItem(LAST_KEY, name);
   } catch (error) {
+    forgetRows(name);
     // Windows committed before the stop stay in the file: count them from the file itself.
     const rows = await storedRows(name);
     if ((error as Error).name === 'AbortError') {
       setCollection(name, { status: 'cancelled', rows });
-      $('progress-text').textContent = `Cancelled: ${rows} of ${state.total} stored. Resume continues where it stopped.`;
+      $('progress-text').textContent = `Cancelled: ${rows} of ${state.total} stored. Resume on its row continues where it stopped.`;
+      if (rows > 0) localStorage.setItem(LAST_KEY, name);
     } else {
       showError(`Embedding "${name}" failed: ${await offlineHint(state.model, error as Error)}`);
       if (rows === 0 && !resume) {
@@ -294,9 +420,10 @@ async function run(name: string, resume: boolean): Promise<void> {
     }
   } finally {
     controller = null;
+    running = null;
     $<HTMLButtonElement>('embed').disabled = false;
     $<HTMLButtonElement>('cancel').disabled = true;
-    await refreshCollections();
+    await refreshCollections(localStorage.getItem(LAST_KEY) ?? undefined);
     void showOfflineModels(); // a model used for the first time is cached now
     $('progress-text').focus();
   }
@@ -306,6 +433,7 @@ async function run(name: string, resume: boolean): Promise<void> {
 async function removeCollection(name: string): Promise<void> {
   const dir = await collectionsDir();
   for (const f of [`${name}.arrow`, `${name}.input.jsonl`]) await dir.removeEntry(f).catch(() => undefined);
+  forgetRows(name);
   const m = manifest();
   delete m[name];
   saveManifest(m);
@@ -323,6 +451,38 @@ async function storedRows(name: string): Promise<number> {
   return rows;
 }
 
+interface StoredRow {
+  id: string;
+  meta: Record<string, unknown>;
+  vector: Float32Array;
+}
+const rowsCache = new Map<string, Promise<StoredRow[]>>();
+const forgetRows = (name: string) => rowsCache.delete(name);
+const HIDDEN_COLUMNS = new Set(['id', 'embedding', 'embedding_float16', 'checksum', 'text_hash']);
+
+/** A collection's stored rows: id, metadata (full text in content) and vector; read once, kept. */
+function storedRowsOf(name: string): Promise<StoredRow[]> {
+  if (!rowsCache.has(name)) {
+    const read = (async () => {
+      const rows: StoredRow[] = [];
+      for await (const batch of readEmbeddings(`collections/${name}.arrow`, { allowTruncated: true })) {
+        const names = batch.schema.fields.map((f) => f.name).filter((n) => !HIDDEN_COLUMNS.has(n));
+        const ids = batch.getChild('id')!;
+        const vectors = batch.getChild('embedding')!;
+        for (let i = 0; i < batch.numRows; i++) {
+          const meta: Record<string, unknown> = {};
+          for (const n of names) meta[n] = batch.getChild(n)!.get(i);
+          rows.push({ id: String(ids.get(i)), meta, vector: Float32Array.from(vectors.get(i)!.toArray() as ArrayLike<number>) });
+        }
+      }
+      return rows;
+    })();
+    read.catch(() => rowsCache.delete(name));
+    rowsCache.set(name, read);
+  }
+  return rowsCache.get(name)!;
+}
+
 /** The error's message, once, and a word about the network when a hub model fails offline. */
 async function offlineHint(model: string, error: Error): Promise<string> {
   if (navigator.onLine) return error.message;
@@ -335,10 +495,10 @@ async function offlineHint(model: string, error: Error): Promise<string> {
 /** The models whose weights this browser has cached (precached with the app, or cached on first use). */
 async function offlineModels(): Promise<string[]> {
   if (!('caches' in globalThis)) return [];
-  const models = [...$<HTMLSelectElement>('model').options].map((o) => o.value);
+  const models = [...modelSelect.options].map((o) => o.value);
   const cached = await Promise.all(models.map(async (m) => {
-    const url = m.startsWith('fixture-') ? `/models/${m}/onnx/model.onnx` : null;
-    return url !== null && (await caches.match(url, { ignoreSearch: true })) !== undefined;
+    if (!isFixture(m)) return m === HUB_MODEL && (await hubCached().catch(() => false));
+    return (await caches.match(`/models/${m}/onnx/model.onnx`, { ignoreSearch: true })) !== undefined;
   }));
   return models.filter((_, i) => cached[i]);
 }
@@ -347,21 +507,26 @@ async function offlineModels(): Promise<string[]> {
 async function showOfflineModels(): Promise<void> {
   const stored = await offlineModels();
   $('offline-models').textContent = `Available offline on this device: ${stored.join(', ') || 'none yet (the app caches its default model on the first visit)'}.`;
-  for (const option of $<HTMLSelectElement>('model').options) {
+  for (const option of modelSelect.options) {
     option.textContent = option.textContent!.replace(/ · offline$/, '') + (stored.includes(option.value) ? ' · offline' : '');
+  }
+  if (stored.includes(HUB_MODEL) && hubState !== 'cached') {
+    hubState = 'cached';
+    describeModel();
   }
 }
 
-$('embed').addEventListener('click', async () => {
-  const name = $<HTMLInputElement>('collection').value.trim().replace(/[^\w.-]+/g, '-') || 'documents';
+/** Reads the documents, keeps them in OPFS and embeds them into `name`; asks before replacing unless told not to. */
+async function embedInto(name: string, files: File[], pasted: string, { ask = true } = {}): Promise<void> {
+  if (controller) return;
   const records: EmbedRecord[] = [];
+  clearError();
   try {
-    for await (const record of documents()) records.push(record);
+    for await (const record of documents(files, pasted)) records.push(record);
   } catch (error) {
     $('progress-text').textContent = `Could not read the input: ${(error as Error).message}`;
     return;
   }
-  clearError();
   const skippedNote = skipped.length ? `Skipped ${skipped.join(', ')}.` : '';
   if (!records.length) {
     showError(skippedNote ? `Nothing to embed: ${skippedNote}` : 'Nothing to embed: choose or drop files, or paste text.');
@@ -369,101 +534,316 @@ $('embed').addEventListener('click', async () => {
   }
   if (skippedNote) showError(skippedNote);
   const existing = manifest()[name];
-  if (existing && !confirm(`A collection "${name}" exists (${existing.rows ?? 0} of ${existing.total} rows). Replace it?`)) return;
+  if (existing && ask && !confirm(`A collection "${name}" exists (${existing.rows ?? 0} of ${existing.total} rows). Replace it?`)) return;
+  if (existing) await removeCollection(name);
   await saveInput(name, records);
   const m = manifest();
-  m[name] = { model: $<HTMLSelectElement>('model').value, device: $<HTMLSelectElement>('device').value, dtype: $<HTMLSelectElement>('dtype').value, status: 'running', total: records.length };
+  m[name] = { model: modelSelect.value, device: $<HTMLSelectElement>('device').value, dtype: $<HTMLSelectElement>('dtype').value, status: 'running', total: records.length };
   saveManifest(m);
   await run(name, false);
+}
+
+const collectionName = () => $<HTMLInputElement>('collection').value.trim().replace(/[^\w.-]+/g, '-') || 'documents';
+$('embed').addEventListener('click', () => void embedInto(collectionName(), selected, $<HTMLTextAreaElement>('paste').value));
+$('collection').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !controller) {
+    e.preventDefault();
+    $('embed').click();
+  }
 });
 $('cancel').addEventListener('click', () => controller?.abort());
-$('resume').addEventListener('click', () => {
-  clearError();
-  const pending = Object.entries(manifest()).find(([, s]) => resumable(s));
-  if (pending) void run(pending[0], true);
+
+let sampleQueries: string[] = [];
+$('sample').addEventListener('click', async () => {
+  const sample = $<HTMLButtonElement>('sample');
+  sample.disabled = true;
+  try {
+    const index = await (await fetch('samples/index.json')).json() as { files: string[]; queries: string[] };
+    const files = await Promise.all(index.files.map(async (f) => new File([await (await fetch(`samples/${f}`)).blob()], f, { type: 'text/markdown' })));
+    sampleQueries = index.queries;
+    $<HTMLInputElement>('collection').value = SAMPLES;
+    await embedInto(SAMPLES, files, '', { ask: false });
+    showSuggestions();
+  } catch (error) {
+    showError(`Could not load the sample documents: ${(error as Error).message}`);
+  } finally {
+    sample.disabled = false;
+  }
 });
 
+/** Suggested queries for the sample collection, as buttons that search it. */
+function showSuggestions(): void {
+  const box = $('suggestions');
+  const have = manifest()[SAMPLES];
+  box.hidden = !have || !(have.rows ?? 0);
+  if (box.hidden) return;
+  if (!sampleQueries.length) sampleQueries = ['how do I bake bread', 'what do whales eat', 'pacing on race day', 'keeping slugs off plants', 'seeing planets with a telescope'];
+  box.replaceChildren(Object.assign(document.createElement('span'), { className: 'muted', textContent: 'Try:' }), ...sampleQueries.map((q) => button(q, () => {
+    $<HTMLSelectElement>('search-collection').value = SAMPLES;
+    $<HTMLInputElement>('query').value = q;
+    void showMap();
+    void search();
+  })));
+}
+
 // --- collections ------------------------------------------------------------------------------
-async function refreshCollections(): Promise<void> {
+const ALL = '*all*';
+/** Collections with rows to search. */
+const searchable = () => Object.entries(manifest()).filter(([, s]) => s.status === 'done' || (s.rows ?? 0) > 0).map(([n]) => n);
+
+/** Lists the collections, each with its state, Resume where it stopped, downloads and Delete; `prefer` becomes the searched one. */
+async function refreshCollections(prefer?: string): Promise<void> {
   const list = $('collections');
   const select = $<HTMLSelectElement>('search-collection');
+  const previous = select.value;
   list.innerHTML = '';
-  select.innerHTML = '';
   const entries = Object.entries(manifest());
   if (!entries.length) list.innerHTML = '<li>No collections yet.</li>';
   for (const [name, state] of entries) {
     const size = await fileSize(`${name}.arrow`);
+    const rows = state.rows ?? 0;
     const li = document.createElement('li');
-    li.innerHTML = `<strong>${escapeHtml(name)}</strong> <span>${state.rows ?? 0} of ${state.total} rows, ${formatBytes(size)}, ${state.status}, ${escapeHtml(state.model)}</span>`;
-    const download = (state.rows ?? 0) > 0 && button(`Download ${name}.arrow`, async () => {
-      const file = await (await (await collectionsDir()).getFileHandle(`${name}.arrow`)).getFile();
-      const a = document.createElement('a');
-      a.href = URL.createObjectURL(file);
-      a.download = `${name}.arrow`;
-      a.click();
-      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
-    });
-    const remove = button(`Delete ${name}`, async () => {
-      if (!confirm(`Delete "${name}" and its ${state.rows ?? 0} stored rows?`)) return;
-      await removeCollection(name);
-      await refreshCollections();
-    });
-    if (download) li.append(download);
-    li.append(remove);
+    const status = name === running ? 'running' : state.status;
+    li.innerHTML = `<strong>${escapeHtml(name)}</strong> <span class="state">${status}, ${rows} of ${state.total} stored, ${formatBytes(size)}, ${escapeHtml(state.model)}</span>`;
+    const actions = document.createElement('span');
+    actions.className = 'actions';
+    if (resumable(state) && name !== running) actions.append(button('Resume', () => { clearError(); void run(name, true); }, `Resume ${name}`, 'primary'));
+    if (rows > 0) {
+      actions.append(
+        button('CSV', () => void download(name, 'csv'), `Download ${name}.csv`),
+        button('JSONL', () => void download(name, 'jsonl'), `Download ${name}.jsonl`),
+        button('Arrow', () => void download(name, 'arrow'), `Download ${name}.arrow`),
+      );
+    }
+    if (name !== running) {
+      actions.append(button('Delete', async () => {
+        if (!confirm(`Delete "${name}" and its ${rows} stored rows?`)) return;
+        await removeCollection(name);
+        await refreshCollections();
+      }, `Delete ${name}`));
+    }
+    li.append(actions);
     list.append(li);
-    if (state.status === 'done' || (state.rows ?? 0) > 0) select.add(new Option(name, name));
-    if (resumable(state)) $('resume').hidden = controller !== null;
   }
+  const names = searchable();
+  select.replaceChildren(...names.map((n) => new Option(n, n)));
+  if (names.length > 1) select.add(new Option(`All collections (${names.length})`, ALL));
+  const want = [prefer, previous, localStorage.getItem(LAST_KEY)].find((n) => n && (n === ALL ? names.length > 1 : names.includes(n)));
+  if (want) select.value = want;
+  showSuggestions();
+  if (select.value !== mapOf) void showMap();
 }
 
 /** A run that stopped before its end (cut by a reload, cancelled, or failed) continues from its file. */
-const resumable = (s: CollectionState) => s.status === 'running' || s.status === 'cancelled' || (s.status === 'failed' && (s.rows ?? 0) < s.total);
+const resumable = (s: CollectionState) => s.status === 'running' || s.status === 'interrupted' || s.status === 'cancelled' || (s.status === 'failed' && (s.rows ?? 0) < s.total);
 
-function button(label: string, onClick: () => void): HTMLButtonElement {
+function button(label: string, onClick: () => void, ariaLabel?: string, kind: 'primary' | 'secondary' = 'secondary'): HTMLButtonElement {
   const b = document.createElement('button');
   b.type = 'button';
-  b.className = 'secondary';
+  if (kind === 'secondary') b.className = 'secondary';
   b.textContent = label;
+  if (ariaLabel) b.setAttribute('aria-label', ariaLabel);
   b.addEventListener('click', onClick);
   return b;
 }
 
+// --- downloads --------------------------------------------------------------------------------
+/** The collection as CSV or JSONL (id, title, source, paragraph, heading, full text, other metadata, vector), or its Arrow file. */
+async function download(name: string, format: 'csv' | 'jsonl' | 'arrow'): Promise<void> {
+  let blob: Blob;
+  if (format === 'arrow') {
+    blob = await (await (await collectionsDir()).getFileHandle(`${name}.arrow`)).getFile();
+  } else {
+    const rows = await storedRowsOf(name);
+    const records = rows.map(({ id, meta, vector }) => {
+      const { content, title, source, paragraph, heading, ...rest } = meta;
+      return { id, title: title ?? id, source: source ?? '', paragraph: paragraph ?? null, heading: heading ?? '', text: content ?? '', ...rest, embedding: [...vector].map((v) => Math.round(v * 1e6) / 1e6) };
+    });
+    if (format === 'jsonl') {
+      blob = new Blob([records.map((r) => JSON.stringify(r)).join('\n') + '\n'], { type: 'application/x-ndjson' });
+    } else {
+      const columns = [...new Set(records.flatMap((r) => Object.keys(r)))];
+      const line = (r: Record<string, unknown>) => columns.map((c) => csvField(c === 'embedding' ? JSON.stringify(r[c]) : r[c])).join(',');
+      blob = new Blob([[columns.join(','), ...records.map(line)].join('\r\n') + '\r\n'], { type: 'text/csv' });
+    }
+  }
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = `${name}.${format}`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+// --- map --------------------------------------------------------------------------------------
+const MAP_ROWS = 3000;
+let map: DrawnMap | null = null;
+/** The collection on the map, and its rows by id. */
+let mapOf = '';
+let mapRows: StoredRow[] = [];
+
+/** Draws the searched collection (for "all", the latest) as a map of its paragraphs. */
+async function showMap(): Promise<void> {
+  const chosen = $<HTMLSelectElement>('search-collection').value;
+  const name = chosen === ALL ? (localStorage.getItem(LAST_KEY) ?? searchable()[0] ?? '') : chosen;
+  mapOf = chosen;
+  const host = $('map');
+  $('map-block').hidden = !name || !manifest()[name];
+  if (!name || !manifest()[name]) {
+    host.innerHTML = '<p class="muted">Embed a collection to see its map.</p>';
+    map = null;
+    return;
+  }
+  try {
+    const rows = (await storedRowsOf(name)).slice(0, MAP_ROWS);
+    if (mapOf !== chosen) return;
+    mapRows = rows;
+    const all = manifest()[name]!.rows ?? rows.length;
+    const caption = `Map of ${rows.length} paragraphs of "${name}"${all > rows.length ? ` (the first ${rows.length} of ${all})` : ''}, one colour per file`;
+    map = rows.length ? drawMap(host, $('map-tip'), rows.map((r): MapRow => ({
+      id: r.id, source: String(r.meta.source ?? name), title: String(r.meta.title ?? r.id), text: body(String(r.meta.content ?? '')), vector: r.vector,
+    })), caption) : null;
+    if (!rows.length) host.innerHTML = '<p class="muted">No rows stored yet.</p>';
+    $('map-title').textContent = `Map of "${name}"`;
+  } catch (error) {
+    host.innerHTML = `<p class="muted">No map: ${escapeHtml((error as Error).message)}</p>`;
+    map = null;
+  }
+}
+$('search-collection').addEventListener('change', () => {
+  void showMap();
+  if ($<HTMLInputElement>('query').value.trim()) void search();
+});
+
 // --- search -----------------------------------------------------------------------------------
-$('search-form').addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const name = $<HTMLSelectElement>('search-collection').value;
+let searchSeq = 0;
+
+/** A relevance word for a cosine (calibrated loosely on sentence-transformers models). */
+const relevanceWord = (score: number) => (score >= 0.55 ? 'strong match' : score >= 0.35 ? 'good match' : score >= 0.2 ? 'weak match' : 'poor match');
+
+/** Searches the chosen collection (or all), and shows the hits grouped by document, on the map too. */
+async function search(): Promise<void> {
+  const seq = ++searchSeq;
+  const chosen = $<HTMLSelectElement>('search-collection').value;
   const query = $<HTMLInputElement>('query').value.trim();
   const results = $('results');
   const status = $('search-status');
-  if (!name || !query) {
+  if (!chosen || !query) {
     status.textContent = 'Choose a collection and type a query.';
+    results.innerHTML = '';
+    map?.mark(null, []);
     return;
   }
-  const submit = $<HTMLButtonElement>('search-button');
-  submit.disabled = true;
+  const names = chosen === ALL ? searchable() : [chosen];
+  const k = Math.max(1, Math.min(100, Number($<HTMLInputElement>('k').value) || 5));
   results.setAttribute('aria-busy', 'true');
-  status.textContent = `Searching "${name}"...`;
+  status.textContent = `Searching ${chosen === ALL ? 'all collections' : `"${chosen}"`}...`;
   try {
-    const state = manifest()[name]!;
-    const embedder = await embedderFor(state.model, state.device, state.dtype);
     const started = performance.now();
-    const { data } = await embedder.embed([query], { onProgress: () => undefined, priority: 'high' }); // a query is not a run: leave the run's progress shown
-    const hits = await searchEmbeddings(`collections/${name}.arrow`, data, Number($<HTMLInputElement>('k').value) || 5, { allowTruncated: true });
-    results.innerHTML = hits.map((h) => `<li><strong>${escapeHtml(h.id)}</strong> <span class="score">${h.score.toFixed(3)}</span><br>${escapeHtml(String(h.row.snippet ?? ''))}</li>`).join('');
-    status.textContent = hits.length ? `${hits.length} results in ${Math.round(performance.now() - started)} ms.` : 'No results.';
+    const vectors = new Map<string, Float32Array>();
+    const hits: (SearchHit & { collection: string })[] = [];
+    for (const name of names) {
+      const state = manifest()[name]!;
+      const key = `${state.model}|${state.device}|${state.dtype}`;
+      if (!vectors.has(key)) {
+        const embedder = await embedderFor(state.model, state.device, state.dtype);
+        // A query is not a run: leave the run's progress shown.
+        vectors.set(key, (await embedder.embed([query], { onProgress: () => undefined, priority: 'high' })).data as Float32Array);
+      }
+      for (const hit of await searchEmbeddings(`collections/${name}.arrow`, vectors.get(key)!, k, { allowTruncated: true })) hits.push({ ...hit, collection: name });
+    }
+    if (seq !== searchSeq) return; // a newer query was typed meanwhile
+    hits.sort((a, b) => b.score - a.score);
+    const top = hits.slice(0, k);
+    renderResults(top, query, names.length > 1);
+    status.textContent = top.length ? `${top.length} results in ${Math.round(performance.now() - started)} ms${names.length > 1 ? ` from ${names.length} collections` : ''}.` : 'No results.';
+    const mapped = mapOf === ALL ? (localStorage.getItem(LAST_KEY) ?? '') : mapOf;
+    const mappedState = manifest()[mapped];
+    if (map && mappedState) {
+      map.mark(vectors.get(`${mappedState.model}|${mappedState.device}|${mappedState.dtype}`) ?? null, top.filter((h) => h.collection === mapped).map((h) => h.id));
+    }
   } catch (error) {
+    if (seq !== searchSeq) return;
     status.textContent = '';
     showError(`Search failed: ${(error as Error).message}`);
   } finally {
-    submit.disabled = false;
-    results.removeAttribute('aria-busy');
+    if (seq === searchSeq) results.removeAttribute('aria-busy');
   }
-});
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** Hits grouped by document, in the order of each document's best hit. */
+function renderResults(hits: (SearchHit & { collection: string })[], query: string, showCollection: boolean): void {
+  const words = queryWords(query);
+  const groups = new Map<string, typeof hits>();
+  for (const hit of hits) {
+    const key = `${hit.collection}\u0000${String(hit.row.source ?? hit.id.split(':')[0])}`;
+    groups.set(key, [...(groups.get(key) ?? []), hit]);
+  }
+  const results = $('results');
+  results.innerHTML = [...groups.entries()].map(([key, group], g) => {
+    const [collection, source] = key.split('\u0000') as [string, string];
+    const items = group.map((h) => {
+      const title = String(h.row.title ?? h.id);
+      const text = String(h.row.content ?? h.row.snippet ?? '');
+      const heading = h.row.heading ? `<span class="muted"> · ${escapeHtml(String(h.row.heading))}</span>` : '';
+      const pct = Math.round(Math.max(0, Math.min(1, h.score / 0.8)) * 100);
+      return `<li class="hit" data-id="${escapeHtml(h.id)}">
+        <div class="hit-head"><strong class="title">${escapeHtml(title)}</strong>${heading}
+          <span class="relevance" title="cosine similarity ${h.score.toFixed(3)}"><span class="rel-track"><span class="rel-bar" style="width:${pct}%"></span></span> ${relevanceWord(h.score)}</span></div>
+        <p class="snippet">${highlight(snippet(body(text), words), words)}</p>
+        <details class="context" data-collection="${escapeHtml(h.collection)}" data-id="${escapeHtml(h.id)}"><summary>Show in context</summary><div class="context-body">Loading...</div></details>
+      </li>`;
+    }).join('');
+    return `<section class="group" aria-labelledby="group-${g}"><h3 id="group-${g}">${escapeHtml(source === 'pasted' ? 'pasted text' : source)}${showCollection ? ` <span class="muted">in ${escapeHtml(collection)}</span>` : ''}</h3><ol>${items}</ol></section>`;
+  }).join('');
+  for (const details of results.querySelectorAll<HTMLDetailsElement>('details.context')) {
+    details.addEventListener('toggle', () => { if (details.open) void showContext(details, words); }, { once: true });
+  }
+}
+
+/** The paragraph with the one before and after it in its document, the hit highlighted. */
+async function showContext(details: HTMLDetailsElement, words: string[]): Promise<void> {
+  const box = details.querySelector('.context-body')!;
+  try {
+    const rows = await storedRowsOf(details.dataset.collection!);
+    const hit = rows.find((r) => r.id === details.dataset.id);
+    if (!hit) throw new Error('the row is not stored');
+    const source = hit.meta.source, p = Number(hit.meta.paragraph);
+    const near = rows.filter((r) => r.meta.source === source && Math.abs(Number(r.meta.paragraph) - p) <= 1).sort((a, b) => Number(a.meta.paragraph) - Number(b.meta.paragraph));
+    box.innerHTML = near.map((r) => {
+      const text = body(String(r.meta.content ?? ''));
+      const heading = r.meta.heading && r.meta.heading !== near[near.indexOf(r) - 1]?.meta.heading ? `<strong>${escapeHtml(String(r.meta.heading))}</strong><br>` : '';
+      return `<p class="${r.id === hit.id ? 'current' : 'muted'}">${heading}${r.id === hit.id ? highlight(text, words) : escapeHtml(text)}</p>`;
+    }).join('');
+  } catch (error) {
+    box.textContent = `Cannot show the context: ${(error as Error).message}`;
+  }
+}
+
+$('search-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  clearTimeout(typing);
+  void search();
+});
+/** Search as you type, once typing pauses. */
+let typing: ReturnType<typeof setTimeout> | undefined;
+$('query').addEventListener('input', () => {
+  clearTimeout(typing);
+  const query = $<HTMLInputElement>('query').value.trim();
+  if (!query) {
+    ++searchSeq;
+    $('results').innerHTML = '';
+    $('search-status').textContent = '';
+    map?.mark(null, []);
+    return;
+  }
+  if (query.length >= 2 && $<HTMLSelectElement>('search-collection').value) typing = setTimeout(() => void search(), 300);
+});
+
+// --- start ------------------------------------------------------------------------------------
+// A run the page was cut from (a reload, a closed tab) is not running: say so, with what it stored.
+for (const [name, state] of Object.entries(manifest())) {
+  if (state.status === 'running') setCollection(name, { status: 'interrupted', rows: await storedRows(name) });
+}
 await refreshCollections();
 void navigator.serviceWorker?.ready.then(() => showOfflineModels());
 await showOfflineModels();

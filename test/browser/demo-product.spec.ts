@@ -10,7 +10,7 @@ import { chromium, expect, test, type Page } from '@playwright/test';
 import { CHROMIUM_ARGS } from '../../playwright.config.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
 
-const DEMO = 'http://127.0.0.1:5173/';
+const DEMO = process.env.DEMO_URL ?? 'http://127.0.0.1:5173/';
 const SHOTS = join(import.meta.dirname, '../../test-results/screenshots');
 const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `demo-${name}.png`), fullPage: true });
 
@@ -29,48 +29,52 @@ async function dropFiles(page: Page, files: { name: string; content: string | nu
   await page.dispatchEvent('#drop', 'drop', { dataTransfer: transfer });
 }
 
-test('Cancel at about 20% keeps the committed rows; Resume finishes with every document once, searchable and downloadable', async ({ page }) => {
-  test.setTimeout(300_000);
+test('Cancel at 20% of 144 short documents keeps the finished rows; Resume on its row finishes with every document once, searchable and downloadable', async ({ page }) => {
   const gen = textGenerator(7007);
-  const docs = Array.from({ length: 2000 }, (_, i) => ({ id: `d${i}`, text: gen.text(gen.between(20, 60)) }));
+  const docs = Array.from({ length: 144 }, (_, i) => ({ id: `d${i}`, text: gen.text(gen.between(6, 14)) }));
   await open(page, '?model=fixture-minilm&device=wasm');
-  await dropFiles(page, [{ name: 'big.jsonl', content: docs.map((d) => JSON.stringify(d)).join('\n') + '\n' }]);
+  await dropFiles(page, [{ name: 'short.jsonl', content: docs.map((d) => JSON.stringify(d)).join('\n') + '\n' }]);
   await page.fill('#collection', 'cancelled');
+  // Cancel the moment progress reads 20% or more (a short run passes any poll's interval).
+  await page.evaluate(() => {
+    const text = document.getElementById('progress-text')!;
+    const observer = new MutationObserver(() => {
+      const pct = Number(text.textContent!.match(/^(\d+)%/)?.[1] ?? -1);
+      if (pct >= 20) { (document.getElementById('cancel') as HTMLButtonElement).click(); observer.disconnect(); }
+    });
+    observer.observe(text, { childList: true, characterData: true, subtree: true });
+  });
   await page.click('#embed');
   await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('cancel');
-  await expect(page.locator('#progress-text')).toContainText(/^(2\d|[3-9]\d)%/, { timeout: 120_000 });
-  await expect(page.locator('#progress-text')).toContainText(/ETA (\d+ s|\d+ min \d+ s|\d+ h \d+ min)$/);
-  await expect(page.locator('#memory')).toContainText(/JS heap [\d.]+ [KMG]?B.*storage/);
-  await page.click('#cancel');
-  await expect(page.locator('#progress-text')).toContainText(/^Cancelled: \d+ of 2000 stored\. Resume continues where it stopped\.$/, { timeout: 60_000 });
+  await expect(page.locator('#progress-text')).toContainText(/^Cancelled: \d+ of 144 stored\. Resume on its row continues where it stopped\.$/, { timeout: 60_000 });
   const kept = Number((await page.locator('#progress-text').textContent())!.match(/Cancelled: (\d+)/)![1]);
-  expect(kept).toBeGreaterThanOrEqual(256); // at least one whole window committed before the stop
-  expect(kept).toBeLessThan(2000);
+  expect(kept).toBeGreaterThan(0); // the windows finished before the stop are kept
+  expect(kept).toBeLessThan(144);
   await expect(page.locator('#error')).toBeHidden();
-  await expect(page.locator('#collections')).toContainText(`${kept} of 2000 rows`);
-  await expect(page.locator('#collections')).toContainText('cancelled, fixture-minilm');
+  await expect(page.locator('#collections')).toContainText(`cancelled, ${kept} of 144 stored`);
+  await expect(page.locator('#memory')).toContainText(/JS heap [\d.]+ [KMG]?B.*storage/);
   await shot(page, '6-cancelled');
 
-  // The cancelled collection can be searched and downloaded as it is.
-  await page.selectOption('#search-collection', 'cancelled');
+  // The cancelled collection is what search follows, and it can be searched and downloaded as it is.
+  await expect(page.locator('#search-collection')).toHaveValue('cancelled');
   await page.fill('#query', docs[3]!.text.split(' ').slice(0, 4).join(' '));
   await page.click('#search-button');
   await expect(page.locator('#search-status')).toHaveText(/^\d+ results in \d+ ms\.$/);
   const partial = await downloadRows(page, 'cancelled');
   expect(partial.length).toBe(kept);
 
-  // After a reload the run can still be resumed, and finishes with every document exactly once.
+  // After a reload the run can still be resumed from its row, and finishes with every document exactly once.
   await page.reload();
   await expect(page.locator('body')).toHaveAttribute('data-ready', 'true', { timeout: 60_000 });
-  await page.click('#resume');
-  await expect(page.locator('#progress-text')).toHaveText('Done: 100%, 2000 documents stored in "cancelled".', { timeout: 240_000 });
+  await page.getByRole('button', { name: 'Resume cancelled' }).click();
+  await expect(page.locator('#progress-text')).toHaveText('Done: 100%, 144 documents stored in "cancelled".', { timeout: 120_000 });
   const ids = await downloadRows(page, 'cancelled');
-  expect(ids.length).toBe(2000);
-  expect(new Set(ids)).toEqual(new Set(docs.map((d) => `big.jsonl:${d.id}`)));
+  expect(ids.length).toBe(144);
+  expect(new Set(ids)).toEqual(new Set(docs.map((d) => `short.jsonl:${d.id}`)));
 });
 
 async function downloadRows(page: Page, name: string): Promise<string[]> {
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click(`text=Download ${name}.arrow`)]);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: `Download ${name}.arrow` }).click()]);
   const path = join(SHOTS, '..', `${name}-${Date.now()}.arrow`);
   await download.saveAs(path);
   return tableFromIPC(readFileSync(path)).getChild('id')!.toArray() as string[];
@@ -81,8 +85,7 @@ test('binary and empty files are skipped with a message; the others are listed a
   const png = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0xff, 0xfe];
   await dropFiles(page, [{ name: 'photo.txt', content: png }, { name: 'empty.txt', content: '' }, { name: 'notes.txt', content: 'first note about rivers\n\nsecond note' }]);
   await expect(page.locator('#file-count')).toHaveText('3 files ready');
-  expect(await page.locator('#files').evaluate((input: HTMLInputElement) => [...input.files!].map((f) => f.name))).toEqual(['photo.txt', 'empty.txt', 'notes.txt']);
-  await expect(page.locator('#file-list li')).toHaveText([/^photo\.txt 18 B$/, /^empty\.txt 0 B$/, /^notes\.txt \d+ B$/]);
+  await expect(page.locator('#file-list li')).toHaveText([/^photo\.txt 18 B\s*Remove$/, /^empty\.txt 0 B\s*Remove$/, /^notes\.txt \d+ B\s*Remove$/]);
   await page.fill('#collection', 'mixed-files');
   await page.click('#embed');
   await expect(page.locator('#error')).toHaveText('Skipped photo.txt (binary, not text), empty.txt (empty).');
@@ -109,10 +112,10 @@ test('replacing a collection and deleting one ask first; a refusal changes nothi
   await page.click('#embed');
   await expect.poll(() => dialogs.length).toBe(1);
   expect(dialogs[0]).toBe('A collection "kept" exists (3 of 3 rows). Replace it?');
-  await page.click('text=Delete kept');
+  await page.getByRole('button', { name: 'Delete kept' }).click();
   await expect.poll(() => dialogs.length).toBe(2);
   expect(dialogs[1]).toBe('Delete "kept" and its 3 stored rows?');
-  await expect(page.locator('#collections')).toContainText('3 of 3 rows');
+  await expect(page.locator('#collections')).toContainText('3 of 3 stored');
 });
 
 test('a hub model while offline: an error that says so and names the models available offline', async ({ page, context }) => {
@@ -126,7 +129,8 @@ test('a hub model while offline: an error that says so and names the models avai
   await page.fill('#paste', 'a\n\nb');
   await page.fill('#collection', 'hub-offline');
   await page.click('#embed');
-  await expect(page.locator('#error')).toContainText('this device is offline and Xenova/all-MiniLM-L6-v2 is not stored on it', { timeout: 60_000 });
+  // At once, not after the download's retries.
+  await expect(page.locator('#error')).toContainText('this device is offline and Xenova/all-MiniLM-L6-v2 is not stored on it', { timeout: 2_000 });
   await expect(page.locator('#error')).toContainText('Available offline: fixture-tiny.');
   expect((await page.locator('#error').textContent())!.split('https://').length - 1).toBe(1); // the file's URL once
   await expect(page.locator('#progress-text')).toHaveText('Failed: nothing was stored.');
@@ -174,7 +178,7 @@ test('lean offline install: the first visit precaches at most 60 MB, offline the
   expect(precache.bytes).toBeLessThanOrEqual(60 * 2 ** 20);
   await expect(page.locator('#offline-models')).toHaveText('Available offline on this device: fixture-tiny.');
   expect(await installabilityErrors()).toEqual([]);
-  const manifest = await (await page.request.get('http://127.0.0.1:5173/manifest.webmanifest')).json();
+  const manifest = await (await page.request.get(DEMO + 'manifest.webmanifest')).json();
   expect(manifest.icons.map((i: { sizes: string; purpose: string; type: string }) => `${i.sizes} ${i.purpose} ${i.type}`)).toEqual(
     ['any any image/svg+xml', '192x192 any image/png', '512x512 any image/png', '512x512 maskable image/png']);
 
@@ -187,7 +191,7 @@ test('lean offline install: the first visit precaches at most 60 MB, offline the
   await expect(page.locator('#progress-text')).toHaveText('Done: 100%, 3 documents stored in "lean-offline".', { timeout: 60_000 });
   await page.fill('#query', 'gardens');
   await page.click('#search-button');
-  await expect(page.locator('#results li').first()).toContainText('pasted:1');
+  await expect(page.locator('#results li').first()).toContainText('pasted text, paragraph 2');
   await context.setOffline(false);
 });
 
