@@ -1,7 +1,7 @@
 // The behaviour of embed() that users rely on: order, duplicates, input rules, options, errors.
 import { env, pipeline } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AbortError, createEmbedder, DisposedError, EmbedError, InvalidTextError, ModelFileError, type Embedder } from '../../src/node.js';
+import { AbortError, createEmbedder, DisposedError, EmbedError, InvalidTextError, ModelFileError, nodeBackend, type Embedder, type InferenceBackend } from '../../src/node.js';
 import { LEXICON_SEED, LEXICON_SIZE, makeLexicon, TextGenerator } from '../../tools/fixtures/lexicon.js';
 import { cosine, MODELS_DIR, modelDir } from '../helpers/models.js';
 import { startModelServer, type ModelServer } from '../helpers/model-server.js';
@@ -89,12 +89,24 @@ describe('embed()', () => {
   });
 
   it('keeps stats consistent: tokens + padding = padded tokens of the batches run', async () => {
-    const e = await createEmbedder({ model: TINY, maxBatchTokens: 256 });
+    // Every batch the session runs is recorded: its padded size is rows x seq.
+    const shapes: { rows: number; seq: number }[] = [];
+    const inner = nodeBackend();
+    const backend: InferenceBackend = {
+      choose: (options) => inner.choose(options),
+      async createSession(model, device, external) {
+        const session = await inner.createSession(model, device, external);
+        return { run: (batch) => (shapes.push({ rows: batch.rows, seq: batch.seq }), session.run(batch)), release: () => session.release() };
+      },
+    };
+    const e = await createEmbedder({ model: TINY, maxBatchTokens: 256, backend });
+    shapes.length = 0; // the load's own probe runs are not embed batches
     await e.embed(texts);
     const s = e.stats;
     expect(s.texts).toBe(120);
+    expect(s.batches).toBe(shapes.length);
     expect(s.batches).toBeGreaterThan(3);
-    expect(s.paddingTokens).toBeGreaterThanOrEqual(0);
+    expect(s.tokens + s.paddingTokens).toBe(shapes.reduce((sum, b) => sum + b.rows * b.seq, 0));
     expect(s.paddingTokens / (s.tokens + s.paddingTokens)).toBeLessThan(0.1);
     await e.dispose();
   });

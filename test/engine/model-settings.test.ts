@@ -9,7 +9,8 @@ import { env, pipeline } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmbedder, EmbeddingsFileError, InvalidOptionError, ModelFileError, type ModelFiles, type NodeEmbedder, type Pooling } from '../../src/node.js';
 import { resolveModelFiles } from '../../src/model/files.js';
-import { nodeFileAccess } from '../../src/node.js';
+import { nodeFileAccess, readEmbeddings } from '../../src/node.js';
+import { describeSchema } from '../../src/format/arrow-ipc.js';
 import { mixedCorpus } from '../../tools/fixtures/corpus.js';
 import { FIXTURE_TINY } from '../../tools/fixtures/presets.js';
 import { loadWeightsFromOnnx, referenceForward } from '../../tools/fixtures/reference-bert.js';
@@ -212,11 +213,15 @@ describe('prompts and dimensions in the Arrow file', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('records the prompt and the truncation, and resume refuses another prompt', async () => {
-    const e = await createEmbedder({ model: ST, dimensions: 32 });
+    const e = await createEmbedder({ model: ST, dimensions: 32, maxTokens: 24, truncation: 'keep-special-tokens' });
     const file = join(dir, 'q.arrow');
     const records = texts.map((text, i) => ({ id: `r${i}`, text }));
     const result = await e.embedTo(records.slice(0, 20), file, { promptName: 'passage' });
-    expect(result.file).toMatchObject({ prompt: 'passage: ', dim: 32, modelDim: 64 });
+    expect(result.file).toMatchObject({ prompt: 'passage: ', dim: 32, modelDim: 64, maxTokens: 24, truncation: 'keep-special-tokens' });
+    // What the file says is what a reader sees (info reads the schema back).
+    let schema = null;
+    for await (const batch of readEmbeddings(file)) schema ??= batch.schema;
+    expect(describeSchema(schema!)).toMatchObject({ maxTokens: 24, truncation: 'keep-special-tokens' });
     await expect(e.embedTo(records, file, { resume: true, promptName: 'query' })).rejects.toThrow(EmbeddingsFileError);
     await expect(e.embedTo(records, file, { resume: true, promptName: 'query' })).rejects.toThrow(/another prompt \(prompt: "passage: " now "query: "\)/);
     const resumed = await e.embedTo(records, file, { resume: true, prompt: 'passage: ' });

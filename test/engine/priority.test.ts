@@ -31,19 +31,21 @@ describe('priority on a MiniLM-sized model', () => {
   });
   afterAll(() => embedder.dispose());
 
-  it('a 1-text high-priority call during a bulk run returns within the time of 3 of its batches', async () => {
+  it('a 1-text high-priority call during a bulk run waits for at most two bulk batches (counted in batches, not milliseconds)', async () => {
     const alone = await embedder.embed(query);
     const t = performance.now();
     const reference = await embedder.embed(bulk);
     const referenceMs = performance.now() - t;
     const batchesBefore = embedder.stats.batches;
-    let issued: Promise<{ ms: number; data: Float32Array }> | null = null;
+    let issued: Promise<{ ms: number; data: Float32Array; bulkBatchesWaited: number }> | null = null;
     const started = performance.now();
     const run = embedder.embed(bulk, {
       onProgress: (p) => {
         if (!issued && p.done >= 250) {
           const t0 = performance.now();
-          issued = embedder.embed(query, { priority: 'high' }).then((r) => ({ ms: performance.now() - t0, data: r.data }));
+          const batchesAtIssue = embedder.stats.batches;
+          // Batches that finished between the call and its answer, less its own.
+          issued = embedder.embed(query, { priority: 'high' }).then((r) => ({ ms: performance.now() - t0, data: r.data, bulkBatchesWaited: embedder.stats.batches - batchesAtIssue - 1 }));
         }
       },
     });
@@ -54,7 +56,10 @@ describe('priority on a MiniLM-sized model', () => {
     const perBatch = bulkMs / batches;
     console.log(`high-priority latency ${high.ms.toFixed(0)} ms; bulk ${batches} batches of ${perBatch.toFixed(0)} ms on average; ` +
       `bulk ${bulkMs.toFixed(0)} ms with the query, ${referenceMs.toFixed(0)} ms alone`);
-    expect(high.ms).toBeLessThan(3 * perBatch);
+    // One lane, one batch at a time: the query waits for the bulk batch in flight, and for at most one
+    // more that the lane takes while the main thread is busy tokenizing the bulk run's next window
+    // (tokenizerThreads is 0 on the CPU), before the query's own batch reaches the lane's gate.
+    expect(high.bulkBatchesWaited).toBeLessThanOrEqual(2);
     expect(minRowCosine(high.data, alone.data, alone.dim)).toBeGreaterThan(0.99999);
     expect(minRowCosine(result.data, reference.data, reference.dim)).toBeGreaterThan(0.99999);
   });
