@@ -1,9 +1,6 @@
 // The universal surface: what both entries export, whatever the runtime. `bulk-embed` (browser)
 // and `bulk-embed/node` re-export all of it and add only their adapters and their createEmbedder.
 import type { RecordBatch, Schema } from 'apache-arrow';
-import { readBatches, type ReadOptions } from './store/arrow-file.js';
-import { searchFile, type SearchHit, type SearchOptions } from './search/vector-search.js';
-import type { RandomAccessFile } from './format/random-access.js';
 
 export * from './base/types.js';
 export * from './base/errors.js';
@@ -29,13 +26,3 @@ export type { TextFormat } from './source/text-formats.js';
 
 /** An Arrow record batch of the embeddings file, with its schema. */
 export type EmbeddingBatch = RecordBatch & { schema: Schema };
-
-/** Yields the record batches of an open embeddings file lazily (one in memory at a time). */
-export async function* readEmbeddingFile(file: RandomAccessFile, options: ReadOptions = {}): AsyncGenerator<EmbeddingBatch> {
-  for await (const { batch } of readBatches(file, options)) yield batch as EmbeddingBatch;
-}
-
-/** Top k rows of an open embeddings file by cosine with `query`, reading its vector column only. */
-export function searchEmbeddingFile(file: RandomAccessFile, query: Float32Array, k = 10, options: SearchOptions = {}): Promise<SearchHit[]> {
-  return searchFile(file, query, k, options);
-}

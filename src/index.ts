@@ -5,7 +5,9 @@ import type { SearchHit, SearchOptions } from './search/vector-search.js';
 import type { RandomAccessFile } from './format/random-access.js';
 import { openOpfsFile, searchOpfsFile, type OpfsWorkerFactory } from './browser/storage.js';
 import { createBrowserEmbedder, type BrowserEmbedder, type BrowserEmbedderOptions } from './browser/embedder.js';
-import { readEmbeddingFile, searchEmbeddingFile, type EmbeddingBatch } from './api.js';
+import type { EmbeddingBatch } from './api.js';
+import { readBatches } from './store/arrow-file.js';
+import { searchFile } from './search/vector-search.js';
 
 export * from './api.js';
 export { planDevices, type BrowserCapabilities, type BrowserDeviceRequest, type DevicePlan } from './browser/plan.js';
@@ -22,7 +24,7 @@ export function createEmbedder(options: BrowserEmbedderOptions = {}): Promise<Br
 export async function* readEmbeddings(file: string | RandomAccessFile, options: ReadOptions = {}): AsyncGenerator<EmbeddingBatch> {
   const handle = typeof file === 'string' ? await openOpfsFile(file, { create: false }) : file;
   try {
-    yield* readEmbeddingFile(handle, options);
+    for await (const { batch } of readBatches(handle, options)) yield batch as EmbeddingBatch;
   } finally {
     if (typeof file === 'string') await handle.close();
   }
@@ -33,6 +35,6 @@ export async function* readEmbeddings(file: string | RandomAccessFile, options: 
  * reading its vector column only. An OPFS path is searched inside the OPFS worker, off the page's thread.
  */
 export function searchEmbeddings(file: string | RandomAccessFile, query: Float32Array, k = 10, options: SearchOptions & { factory?: OpfsWorkerFactory } = {}): Promise<SearchHit[]> {
-  return typeof file === 'string' ? searchOpfsFile(file, query, k, options) : searchEmbeddingFile(file, query, k, options);
+  return typeof file === 'string' ? searchOpfsFile(file, query, k, options) : searchFile(file, query, k, options);
 }
 

@@ -22,7 +22,9 @@ import { InvalidOptionError, MissingDependencyError } from './base/errors.js';
 import { nonNegativeInteger, positiveInteger } from './base/validate.js';
 import { parallelTokenize, type TokenizerThread } from './tokenize/parallel.js';
 import { startNodeTokenizerThread } from './node/tokenizer-threads.js';
-import { readEmbeddingFile, searchEmbeddingFile, type EmbeddingBatch } from './api.js';
+import type { EmbeddingBatch } from './api.js';
+import { readBatches } from './store/arrow-file.js';
+import { searchFile } from './search/vector-search.js';
 
 export * from './api.js';
 export { openNodeFile } from './node/node-file.js';
@@ -201,7 +203,7 @@ export async function arrowFile(path: string, options: ArrowSinkOptions = {}): P
 export async function* readEmbeddings(file: string | RandomAccessFile, options: ReadOptions = {}): AsyncGenerator<EmbeddingBatch> {
   const handle = typeof file === 'string' ? await openNodeFile(file, true) : file;
   try {
-    yield* readEmbeddingFile(handle, options);
+    for await (const { batch } of readBatches(handle, options)) yield batch as EmbeddingBatch;
   } finally {
     if (typeof file === 'string') await handle.close();
   }
@@ -209,7 +211,7 @@ export async function* readEmbeddings(file: string | RandomAccessFile, options: 
 
 /** Top k rows of an embeddings file (a path, or a file opened by the caller) by cosine with `query`, streaming the file. */
 export function searchEmbeddings(file: string | RandomAccessFile, query: Float32Array, k = 10, options: SearchOptions = {}): Promise<SearchHit[]> {
-  return withFile(file, (path) => openNodeFile(path, true), (handle) => searchEmbeddingFile(handle, query, k, options));
+  return withFile(file, (path) => openNodeFile(path, true), (handle) => searchFile(handle, query, k, options));
 }
 
 /** Cores this process may use; the default ONNX Runtime thread count. */

@@ -11,7 +11,7 @@ import { positiveInteger } from '../base/validate.js';
 import { DEFAULT_MODEL, modelOptions } from '../base/options.js';
 import type { Dtype, EmbedderInfo, EmbedderOptions, EmbedProgress } from '../base/types.js';
 import { DTYPE_FILES, resolveModelFiles, type HubSettings } from '../model/files.js';
-import type { RetryPolicy } from '../model/fetch-retry.js';
+import type { RetryNotice, RetryPolicy } from '../model/fetch-retry.js';
 import { parallelTokenize, type TokenizerThread } from '../tokenize/parallel.js';
 import { planDevices, type BrowserCapabilities, type BrowserDeviceRequest, type DevicePlan } from './plan.js';
 import { DEFAULT_BATCH_TIMEOUT_MS, DEFAULT_LOAD_TIMEOUT_MS, defaultWorkerFactory, startMember, startTokenizerWorker, stopMembers, type PoolMember, type WorkerFactory } from './pool.js';
@@ -44,6 +44,8 @@ export interface BrowserEmbedderOptions extends Omit<EmbedderOptions, 'device'>,
   batchTimeoutMs?: number;
   /** How failed model downloads are retried (network errors, 429, 5xx; never 404/403); progress reports each retry. */
   retry?: RetryPolicy;
+  /** Told before each retry of a download, as in Node (load progress carries the same notice as `retry`). */
+  onRetry?: (notice: RetryNotice) => void;
   /** Replaces capability detection (tests; forcing a path). */
   capabilities?: BrowserCapabilities;
 }
@@ -158,10 +160,12 @@ async function planLoad(options: BrowserEmbedderOptions, caps: BrowserCapabiliti
  * serves the repeats). An abort terminates the workers still loading and those loaded, and rejects
  * with AbortError.
  */
-async function startPool(load: LoadPlan, factory: WorkerFactory, loadTimeoutMs: number, onProgress: BrowserEmbedderOptions['onProgress'], signal?: AbortSignal): Promise<PoolMember[]> {
+async function startPool(load: LoadPlan, factory: WorkerFactory, loadTimeoutMs: number, options: BrowserEmbedderOptions): Promise<PoolMember[]> {
+  const { onProgress, onRetry, signal } = options;
   const loadState = new Map<string, WorkerLoadProgress>();
   const reportLoad = (name: string, p: WorkerLoadProgress) => {
     loadState.set(name, p);
+    if (p.retry) onRetry?.(p.retry);
     const fraction = (s: WorkerLoadProgress) => (s.phase === 'compile' ? 1 : 0) + (s.totalBytes > 0 ? s.loadedBytes / s.totalBytes : 0);
     const slowest = [...loadState.values()].reduce((a, b) => (fraction(b) < fraction(a) ? b : a));
     onProgress?.({
@@ -240,7 +244,7 @@ export async function createBrowserEmbedder(options: BrowserEmbedderOptions = {}
   const caps = options.capabilities ?? (await detectCapabilities());
   const load = await planLoad(options, caps);
   const factory = options.workerFactory ?? defaultWorkerFactory;
-  const members = await startPool(load, factory, loadTimeoutMs, options.onProgress, options.signal);
+  const members = await startPool(load, factory, loadTimeoutMs, options);
   const { engine, seats } = await startEngine(options, load, members, factory, loadTimeoutMs);
   // Step 4: the facade, with the live list of workers (a seat's worker changes when it is replaced).
   return Object.defineProperty(streamingEmbedder(engine, browserStreams(options.onProgress)), 'workers', {
