@@ -58,7 +58,7 @@ function sameFile(a: string, b: string): boolean {
 
 const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 
-const EXIT = { usage: 2, notFound: 3, input: 4, model: 5, file: 6 } as const;
+const EXIT = { usage: 2, notFound: 3, input: 4, model: 5, file: 6, missingPackage: 7 } as const;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -375,9 +375,9 @@ main(process.argv.slice(2)).then(
     if (error instanceof InputFormatError) process.exit(fail(EXIT.input, e.message));
     // Every InvalidOptionError the CLI can meet comes from a flag's value (--shard, --pooling, --precision...).
     if (error instanceof InvalidOptionError) process.exit(fail(EXIT.usage, `${e.message}\n${USAGE}`));
-    if (error instanceof ModelFileError || error instanceof ModelFormatError || error instanceof MissingDependencyError) {
-      process.exit(fail(EXIT.model, e.message));
-    }
+    // A package to install is not a model problem: its own code, with the install command in the message.
+    if (error instanceof MissingDependencyError) process.exit(fail(EXIT.missingPackage, e.message));
+    if (error instanceof ModelFileError || error instanceof ModelFormatError) process.exit(fail(EXIT.model, e.message));
     if (error instanceof EmbeddingsFileError) process.exit(fail(EXIT.file, e.message));
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') process.exit(fail(EXIT.notFound, e.message));
     process.exit(fail(1, e.stack ?? String(e)));

@@ -82,3 +82,49 @@ describe('embed export', () => {
     expect(again.stderr).toContain('exists: pass --overwrite to replace it');
   });
 });
+
+describe('embed export stopped by Ctrl-C', () => {
+  it('SIGINT mid-export exits 130 and leaves neither the output nor its .partial file', async () => {
+    // A file large enough that the export is still writing when the signal comes: 60 batches of
+    // 1,000 rows of 384 dimensions, written straight through the sink (no model needed).
+    const source = join(dir, 'large.arrow');
+    const { arrowFile } = await import('../../src/node.js');
+    const sink = await arrowFile(source);
+    const dim = 384;
+    const description = { model: 'synthetic', dim, pooling: 'mean', normalize: true, dtype: 'fp32', float16: false, metadataColumns: {}, checksum: 'crc32' as const, precision: 'float32' as const };
+    const gen = textGenerator(99);
+    for (let b = 0; b < 60; b++) {
+      const ids = Array.from({ length: 1000 }, (_, i) => `row-${b}-${i}`);
+      const vectors = Float32Array.from({ length: 1000 * dim }, () => gen.between(0, 1000) / 1000);
+      await sink.write(description, { ids, vectors, textHashes: ids.map(() => 'x'.repeat(16)), metadata: ids.map(() => ({})) });
+    }
+    await sink.close();
+    const out = join(dir, 'large.parquet');
+    const { spawn } = await import('node:child_process');
+    const { existsSync, readdirSync } = await import('node:fs');
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'export', source, '--format', 'parquet', '--compression', 'zstd', '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const partials = () => readdirSync(dir).filter((f) => f.startsWith('large.parquet.partial'));
+    // Signal once the temporary file exists, that is mid-export.
+    const signalled = await new Promise<boolean>((done) => {
+      const poll = setInterval(() => {
+        if (partials().length) {
+          clearInterval(poll);
+          child.kill('SIGINT');
+          done(true);
+        }
+      }, 5);
+      child.on('exit', () => {
+        clearInterval(poll);
+        done(false);
+      });
+    });
+    const [code] = (await new Promise((done) => (child.exitCode !== null ? done([child.exitCode]) : child.on('exit', (c) => done([c]))))) as [number];
+    expect(signalled, `the export ended before its .partial file was seen: ${stderr}`).toBe(true);
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/export stopped by SIGINT; nothing was written/);
+    expect(existsSync(out)).toBe(false);
+    expect(partials()).toEqual([]);
+  }, 120_000);
+});

@@ -86,7 +86,7 @@ describe('a fresh Node project with the packed tarball', () => {
     expect(arrowFile.status, arrowFile.stderr).toBe(0);
     expect(JSON.parse(arrowFile.stdout)).toMatchObject({ rows: 30 });
     const parquet = run('npx', ['embed', 'export', 'docs.arrow', '--format', 'parquet', '--out', 'docs.parquet']);
-    expect(parquet.status).toBe(5);
+    expect(parquet.status).toBe(7);
     expect(parquet.stderr).toContain('export to Parquet needs the package parquet-wasm, which is not installed: run `npm install parquet-wasm`');
   });
 
@@ -114,7 +114,7 @@ describe('a fresh Node project with the packed tarball', () => {
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/MissingDependencyError: bulk-embed\/node \(and the embed CLI\) needs the package onnxruntime-node.*npm install onnxruntime-node/);
     const cli = run('npx', ['embed', 'docs.jsonl', '--out', 'other.arrow', '--model', './model']);
-    expect(cli.status).toBe(5);
+    expect(cli.status).toBe(7);
     expect(cli.stderr).toMatch(/npm install onnxruntime-node/);
   });
 });
