@@ -120,7 +120,7 @@ describe('embed export stopped by Ctrl-C', () => {
         done(false);
       });
     });
-    const [code] = (await new Promise((done) => (child.exitCode !== null ? done([child.exitCode]) : child.on('exit', (c) => done([c]))))) as [number];
+    const code = child.exitCode ?? (await new Promise<number | null>((done) => child.on('exit', (c) => done(c))));
     expect(signalled, `the export ended before its .partial file was seen: ${stderr}`).toBe(true);
     expect(code).toBe(130);
     expect(stderr).toMatch(/export stopped by SIGINT; nothing was written/);
