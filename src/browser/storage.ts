@@ -1,8 +1,9 @@
 // Browser storage for embeddings: Arrow files in OPFS (written from a dedicated worker through
-// createSyncAccessHandle) and IndexedDB (idb-keyval, one entry per id, one transaction per batch),
+// createSyncAccessHandle) and IndexedDB (one entry per id; a batch's rows and the run's description
+// in one transaction, read with idb-keyval),
 // with quota checks before and while writing.
 import * as Comlink from 'comlink';
-import { clear, createStore, entries, get, keys, set, setMany, type UseStore } from 'idb-keyval';
+import { clear, entries, get, keys, promisifyRequest, type UseStore } from 'idb-keyval';
 import { EmbedError, EmbeddingsFileError, FileLockedError } from '../base/errors.js';
 import { precisionOf, type FileDescription, type BatchRows } from '../format/arrow-ipc.js';
 import { quantize, storedBytes, storedWidth } from '../format/precision.js';
@@ -173,14 +174,36 @@ export interface StoredEmbedding {
 }
 
 const DESCRIPTION_KEY = 'description';
+const ROWS_STORE = 'embeddings';
+const META_STORE = 'meta';
 
 /**
- * An IndexedDB database `name` as a sink: one entry per id, one transaction per batch. The
- * writer's lock is taken when the run starts (resumeState) and freed when it closes.
+ * The database `name` with its two object stores (rows by id, and the run's description), so a
+ * batch and its description commit in one transaction. Version 2: version 1 (idb-keyval's own
+ * store) had the rows alone, the description in a second database.
+ */
+function embeddingsDb(name: string): Promise<IDBDatabase> {
+  const request = indexedDB.open(name, 2);
+  request.onupgradeneeded = () => {
+    for (const store of [ROWS_STORE, META_STORE]) if (!request.result.objectStoreNames.contains(store)) request.result.createObjectStore(store);
+  };
+  return promisifyRequest(request);
+}
+
+/** One object store of the database as idb-keyval's store seam. */
+const storeOf = (db: Promise<IDBDatabase>, store: string): UseStore => (mode, callback) =>
+  db.then((d) => callback(d.transaction(store, mode).objectStore(store)));
+
+/**
+ * An IndexedDB database `name` as a sink: one entry per id, and each batch committed in one
+ * transaction with the run's description (a write that fails leaves neither). The writer's lock
+ * is taken when the run starts (resumeState) and freed when it closes.
  */
 export function indexedDbSink(name: string, options: { resume?: boolean; overwrite?: boolean; estimate?: StorageEstimate } = {}): EmbeddingSink {
-  const rows = createStore(name, 'embeddings');
-  const meta = createStore(`${name}:meta`, 'meta');
+  const db = embeddingsDb(name);
+  db.catch(() => undefined); // awaited by every use; this only silences an early rejection
+  const rows = storeOf(db, ROWS_STORE);
+  const meta = storeOf(db, META_STORE);
   let release: (() => void) | null = null;
   const sink: EmbeddingSink = {
     name: `indexeddb:${name}`,
@@ -198,18 +221,23 @@ export function indexedDbSink(name: string, options: { resume?: boolean; overwri
     },
     contains: async (id) => (await get(id, rows)) !== undefined,
     async write(description: FileDescription, batch: BatchRows) {
-      await set(DESCRIPTION_KEY, description, meta);
       const dim = description.dim;
       // Floats stay Float32Array (as before precisions existed); quantized precisions store their codes.
       const precision = precisionOf(description);
       const quantized = precision === 'float32' || precision === 'float16' ? null : quantize(batch.vectors, dim, precision, description.ranges);
       const width = storedWidth(precision, dim);
+      const tx = (await db).transaction([ROWS_STORE, META_STORE], 'readwrite');
       try {
-        await setMany(batch.ids.map((id, r) => [id, {
+        tx.objectStore(META_STORE).put(description, DESCRIPTION_KEY);
+        const store = tx.objectStore(ROWS_STORE);
+        batch.ids.forEach((id, r) => store.put({
           id, embedding: quantized ? quantized.slice(r * width, (r + 1) * width) as Int8Array | Uint8Array : batch.vectors.slice(r * dim, (r + 1) * dim),
           textHash: batch.textHashes[r]!, metadata: batch.metadata[r]!,
-        } satisfies StoredEmbedding]), rows);
+        } satisfies StoredEmbedding, id));
+        await promisifyRequest(tx);
       } catch (error) {
+        // A put that throws (a value that cannot be stored) leaves the transaction open: abort it, so nothing of the batch lands.
+        try { tx.abort(); } catch { /* already finished or aborted */ }
         if ((error as Error).name === 'QuotaExceededError') throw new StorageQuotaError(batch.ids.length * dim * 4, 0, { cause: error });
         throw error;
       }
@@ -217,12 +245,18 @@ export function indexedDbSink(name: string, options: { resume?: boolean; overwri
     async close() {
       release?.();
       release = null;
+      (await db.catch(() => null))?.close();
     },
   };
   return withQuotaCheck(sink, options.estimate);
 }
 
 /** Reads every row of an IndexedDB embeddings store. */
-export async function readIndexedDb(name: string, store: UseStore = createStore(name, 'embeddings')): Promise<StoredEmbedding[]> {
-  return (await entries<string, StoredEmbedding>(store)).map(([, value]) => value);
+export async function readIndexedDb(name: string, store?: UseStore): Promise<StoredEmbedding[]> {
+  const db = store ? null : embeddingsDb(name);
+  try {
+    return (await entries<string, StoredEmbedding>(store ?? storeOf(db!, ROWS_STORE))).map(([, value]) => value);
+  } finally {
+    if (db) (await db).close();
+  }
 }

@@ -178,3 +178,34 @@ test('a binary OPFS file with a float16 copy is searched in the OPFS worker, ran
   expect(result.bytesRead).toBeGreaterThan(0);
   expect(result.missing).toMatch(/EmbeddingsFileError: .*runs\/none\.arrow/);
 });
+
+test('IndexedDB commits a batch and the run description in one transaction: a batch that fails leaves neither', async ({ page }) => {
+  await ready(page);
+  const out = await page.evaluate(async () => {
+    const lib = (globalThis as any).bulkEmbed;
+    const sink = lib.indexedDbSink('atomic-db', { overwrite: true });
+    await sink.resumeState();
+    const dim = 4;
+    const description = (model: string) => ({ model, dim, pooling: 'mean', normalize: true, dtype: 'fp32', float16: false, metadataColumns: { note: 'utf8' }, checksum: 'crc32', precision: 'float32' });
+    const rows = (ids: string[], note: (i: number) => unknown) => ({
+      ids, vectors: new Float32Array(ids.length * dim).fill(0.5), textHashes: ids.map(() => 'h'), metadata: ids.map((_, i) => ({ note: note(i) })),
+    });
+    await sink.write(description('first'), rows(['a', 'b'], () => 'ok'));
+    let error = '';
+    // The second batch has a row IndexedDB cannot store (a function): the whole write must fail, its description too.
+    try {
+      await sink.write(description('second'), rows(['c', 'd', 'e'], (i) => (i === 2 ? () => 0 : 'ok')));
+    } catch (e) {
+      error = (e as Error).name;
+    }
+    await sink.close();
+    const again = lib.indexedDbSink('atomic-db', { resume: true });
+    const state = await again.resumeState();
+    await again.close();
+    const stored = (await lib.readIndexedDb('atomic-db')).map((r: { id: string }) => r.id).sort();
+    return { error, stored, model: state.description?.model };
+  });
+  expect(out.error).toBe('DataCloneError');
+  expect(out.stored).toEqual(['a', 'b']);
+  expect(out.model).toBe('first');
+});
