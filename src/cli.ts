@@ -12,8 +12,8 @@ import { exportBatches, partialPath, type ParquetCompression } from './node/expo
 import { parseShard, shardFileName, shardRecords, type Shard } from './source/shard.js';
 import { shardFromScheduler, type SchedulerShard } from './source/scheduler.js';
 import {
-  AbortError, createEmbedder, DEFAULT_MODEL, EmbeddingsFileError, InputFormatError, InvalidOptionError, MissingDependencyError, ModelFileError, ModelFormatError,
-  readEmbeddings, searchEmbeddings, type EmbedProgress, type Precision, type Truncation,
+  AbortError, createEmbedder, DEFAULT_MODEL, EmbeddingsFileError, InputFormatError, InvalidOptionError, MissingDependencyError, ModelFileError,
+  ModelFormatError, readEmbeddings, searchEmbeddings, type EmbedProgress, type Precision, type Truncation,
 } from './node.js';
 import { checkPrecision } from './format/precision.js';
 import { FingerprintSet, idFingerprint } from './util/fingerprint-set.js';
@@ -190,11 +190,13 @@ async function search(argv: string[]): Promise<number> {
   const embedder = await createEmbedder({
     model: values.model ?? description.model, pooling: description.pooling as 'mean', normalize: description.normalize,
     ...(description.modelDim ? { dimensions: description.dim } : {}),
-    ...(description.maxTokens ? { maxTokens: description.maxTokens } : {}), ...(description.truncation ? { truncation: description.truncation as Truncation } : {}),
+    ...(description.maxTokens ? { maxTokens: description.maxTokens } : {}),
+    ...(description.truncation ? { truncation: description.truncation as Truncation } : {}),
   });
   const { data } = await embedder.embed([query], { prompt: values.prompt, promptName: values['prompt-name'] });
   await embedder.dispose();
-  const hits = (await Promise.all(files.map((file) => searchEmbeddings(file, data, k, rescoreMultiplier ? { rescoreMultiplier } : {})))).flat().sort((a, b) => b.score - a.score).slice(0, k);
+  const perFile = await Promise.all(files.map((file) => searchEmbeddings(file, data, k, rescoreMultiplier ? { rescoreMultiplier } : {})));
+  const hits = perFile.flat().sort((a, b) => b.score - a.score).slice(0, k);
   for (const hit of hits) console.log(JSON.stringify({ id: hit.id, score: Number(hit.score.toFixed(6)), ...hit.row }));
   return 0;
 }

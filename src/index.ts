@@ -34,7 +34,9 @@ export async function* readEmbeddings(file: string | RandomAccessFile, options: 
  * Top k rows of an Arrow embeddings file (an OPFS path or an open file) by cosine with `query`,
  * reading its vector column only. An OPFS path is searched inside the OPFS worker, off the page's thread.
  */
-export function searchEmbeddings(file: string | RandomAccessFile, query: Float32Array, k = 10, options: SearchOptions & { factory?: OpfsWorkerFactory } = {}): Promise<SearchHit[]> {
+export function searchEmbeddings(
+  file: string | RandomAccessFile, query: Float32Array, k = 10, options: SearchOptions & { factory?: OpfsWorkerFactory } = {},
+): Promise<SearchHit[]> {
   return typeof file === 'string' ? searchOpfsFile(file, query, k, options) : searchFile(file, query, k, options);
 }
 

@@ -41,7 +41,11 @@ export interface OnnxRuntimeAssetsOptions {
 }
 
 type Headers = Record<string, string | number | readonly string[]> | undefined;
-type Middleware = (req: { url?: string }, res: { setHeader(k: string, v: string | number | readonly string[]): void; end(b?: Buffer): void }, next: () => void) => void;
+type Middleware = (
+  req: { url?: string },
+  res: { setHeader(k: string, v: string | number | readonly string[]): void; end(b?: Buffer): void },
+  next: () => void,
+) => void;
 
 interface MiddlewareServer {
   middlewares: { use(fn: Middleware): void; use(path: string, fn: Middleware): void };

@@ -9,7 +9,11 @@ const ROOT = resolve(import.meta.dirname, '..');
 
 export function modelsAndHeaders(): Plugin {
   const install = (server: { middlewares: { use(...args: unknown[]): unknown } }) => {
-    server.middlewares.use((req: { url?: string; headers: Record<string, string | undefined> }, res: { setHeader(k: string, v: string): void }, next: () => void) => {
+    server.middlewares.use((
+      req: { url?: string; headers: Record<string, string | undefined> },
+      res: { setHeader(k: string, v: string): void },
+      next: () => void,
+    ) => {
       const optOut = (req.url ?? '').includes('coi=0') || (req.headers.referer ?? '').includes('coi=0');
       if (!optOut) {
         res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');

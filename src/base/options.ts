@@ -10,7 +10,8 @@ export type ModelOptions = Omit<EmbedderOptions, 'model' | 'device' | 'dtype'>;
 
 // `satisfies` makes a new EmbedderOptions field a compile error here until it is listed.
 const MODEL_OPTION_KEYS = {
-  pooling: true, normalize: true, dimensions: true, includePrompt: true, maxBatchTokens: true, maxTokens: true, truncation: true, lookahead: true, fuseAttention: true,
+  pooling: true, normalize: true, dimensions: true, includePrompt: true, maxBatchTokens: true,
+  maxTokens: true, truncation: true, lookahead: true, fuseAttention: true,
 } as const satisfies Record<keyof ModelOptions, true>;
 
 /** The model options set in `options`, and nothing else. */

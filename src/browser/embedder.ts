@@ -169,7 +169,8 @@ async function startPool(load: LoadPlan, factory: WorkerFactory, loadTimeoutMs: 
     const fraction = (s: WorkerLoadProgress) => (s.phase === 'compile' ? 1 : 0) + (s.totalBytes > 0 ? s.loadedBytes / s.totalBytes : 0);
     const slowest = [...loadState.values()].reduce((a, b) => (fraction(b) < fraction(a) ? b : a));
     onProgress?.({
-      phase: slowest.phase, loadedBytes: slowest.loadedBytes, totalBytes: slowest.totalBytes, done: 0, total: 0, tokens: 0, elapsedMs: 0, textsPerSec: 0, tokensPerSec: 0, etaMs: Infinity,
+      phase: slowest.phase, loadedBytes: slowest.loadedBytes, totalBytes: slowest.totalBytes,
+      done: 0, total: 0, tokens: 0, elapsedMs: 0, textsPerSec: 0, tokensPerSec: 0, etaMs: Infinity,
       ...(p.retry ? { retry: p.retry } : {}),
     });
   };
@@ -184,7 +185,9 @@ async function startPool(load: LoadPlan, factory: WorkerFactory, loadTimeoutMs: 
 }
 
 /** Step 3: the members' merged info, tokenizer workers beside a lone GPU worker, seats that refill, and the engine over them. */
-async function startEngine(options: BrowserEmbedderOptions, load: LoadPlan, members: PoolMember[], factory: WorkerFactory, loadTimeoutMs: number): Promise<{ engine: Engine; seats: Seat[] }> {
+async function startEngine(
+  options: BrowserEmbedderOptions, load: LoadPlan, members: PoolMember[], factory: WorkerFactory, loadTimeoutMs: number,
+): Promise<{ engine: Engine; seats: Seat[] }> {
   const first = members[0]!;
   const gpuMember = members.find((m) => m.device === 'webgpu');
   const info: EmbedderInfo = {
@@ -205,7 +208,9 @@ async function startEngine(options: BrowserEmbedderOptions, load: LoadPlan, memb
   const tokenizerFailure = startedTokenizers.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (tokenizerFailure) addReason(info, `${tokenizerCount - tokenizers.length} of ${tokenizerCount} tokenizer workers did not start (${(tokenizerFailure.reason as Error).message}); the model workers tokenize their share`);
   let closed = false;
-  const seats: Seat[] = members.map((member) => ({ member, request: load.requests.find(([name]) => name === member.name)![1], deviceLosses: 0, respawning: null }));
+  const seats: Seat[] = members.map((member) => ({
+    member, request: load.requests.find(([name]) => name === member.name)![1], deviceLosses: 0, respawning: null,
+  }));
   const settings: SeatSettings = {
     factory, loadTimeoutMs,
     batchTimeoutMs: positiveInteger('batchTimeoutMs', options.batchTimeoutMs ?? DEFAULT_BATCH_TIMEOUT_MS),

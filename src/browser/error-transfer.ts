@@ -42,7 +42,10 @@ const isWire = (value: unknown): value is WireError & { __wireError: true } =>
 
 /** A value made safe to post: errors become WireErrors, arrays and plain objects are walked, functions dropped. */
 function toWireValue(value: unknown, depth: number): unknown {
-  if (value instanceof Error) return depth > 8 ? { __wireError: true, name: value.name, message: value.message, fields: {}, known: false } : errorToWire(value, depth + 1);
+  if (value instanceof Error) {
+    if (depth > 8) return { __wireError: true, name: value.name, message: value.message, fields: {}, known: false };
+    return errorToWire(value, depth + 1);
+  }
   if (Array.isArray(value)) return value.map((v) => toWireValue(v, depth + 1));
   if (typeof value === 'function' || typeof value === 'symbol') return undefined;
   if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {

@@ -44,7 +44,10 @@ export const MAX_TOKENIZER_WORKERS = 4;
  * Decides the workers from the request and the capabilities. `available` lists the dtypes whose
  * weights the model has (null: unknown), for 'auto' to pick q8 on WASM as transformers.js does.
  */
-export function planDevices(request: BrowserDeviceRequest, dtype: Dtype, caps: BrowserCapabilities, workers?: number, available: readonly WeightsDtype[] | null = null): DevicePlan {
+export function planDevices(
+  request: BrowserDeviceRequest, dtype: Dtype, caps: BrowserCapabilities, workers?: number,
+  available: readonly WeightsDtype[] | null = null,
+): DevicePlan {
   const wanted = normalise(request);
   const reasons: string[] = [];
   let useGpu = false;

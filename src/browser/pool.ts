@@ -143,7 +143,9 @@ export async function stopMembers(members: readonly PoolMember[]): Promise<void>
  * a WorkerStartError when it does not load within `timeoutMs`; a worker that fails later rejects
  * its calls, and the caller tokenizes those texts elsewhere.
  */
-export async function startTokenizerWorker(factory: WorkerFactory, name: string, request: TokenizerLoadRequest, timeoutMs = DEFAULT_LOAD_TIMEOUT_MS, signal?: AbortSignal): Promise<TokenizerThread> {
+export async function startTokenizerWorker(
+  factory: WorkerFactory, name: string, request: TokenizerLoadRequest, timeoutMs = DEFAULT_LOAD_TIMEOUT_MS, signal?: AbortSignal,
+): Promise<TokenizerThread> {
   const worker = factory(name);
   const api = Comlink.wrap<WorkerApi>(worker);
   let fail: (error: Error) => void = () => {};

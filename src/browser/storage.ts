@@ -102,7 +102,9 @@ function forwardContains(sink: EmbeddingSink): Pick<EmbeddingSink, 'contains'> {
 }
 
 /** Searches an OPFS file inside the OPFS worker (off the page's thread); errors keep their type and name the file. */
-export async function searchOpfsFile(path: string, query: Float32Array, k: number, options: SearchOptions & SearchSeams & { factory?: OpfsWorkerFactory } = {}): Promise<SearchHit[]> {
+export async function searchOpfsFile(
+  path: string, query: Float32Array, k: number, options: SearchOptions & SearchSeams & { factory?: OpfsWorkerFactory } = {},
+): Promise<SearchHit[]> {
   const { stats, factory, ...rest } = options;
   let result: { hits: SearchHit[]; bytesRead: number };
   try {

@@ -44,7 +44,9 @@ export const FIRST_WINDOW = 256;
  */
 export function rampWindows<T>(items: readonly T[], lookahead: number): T[][] {
   const windows: T[][] = [];
-  for (let start = 0, size = Math.min(lookahead, FIRST_WINDOW); start < items.length; start += size, size = lookahead) windows.push(items.slice(start, start + size));
+  for (let start = 0, size = Math.min(lookahead, FIRST_WINDOW); start < items.length; start += size, size = lookahead) {
+    windows.push(items.slice(start, start + size));
+  }
   return windows;
 }
 const MAX_REASONS = 200;
@@ -82,7 +84,10 @@ export interface EngineSettings {
 /** An embedder plus the window-level call that streaming builds on. */
 export interface Engine extends Embedder {
   /** Embeds one window of texts with no progress of its own (or the caller's reporter). */
-  embedWindow(texts: readonly string[], call?: { signal?: AbortSignal; progress?: ProgressReporter; priority?: Priority; prompt?: string; promptName?: string }): Promise<Embeddings>;
+  embedWindow(
+    texts: readonly string[],
+    call?: { signal?: AbortSignal; progress?: ProgressReporter; priority?: Priority; prompt?: string; promptName?: string },
+  ): Promise<Embeddings>;
   /** The prompt a call's options select: `prompt`, else the model's prompt named `promptName` or its default; '' for none. */
   resolvePrompt(call: { prompt?: string; promptName?: string }): string;
   /** A progress reporter with this engine's interval and fields, so every path (embed, streams) reports alike. */
@@ -101,7 +106,8 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
   let disposed = false;
   let queue: Promise<unknown> = Promise.resolve();
   const extras = parts.progressExtras ?? processMemory;
-  const reporter = (total: number, onProgress?: (progress: EmbedProgress) => void) => progressReporter(total, onProgress, settings.progressIntervalMs ?? 100, extras);
+  const reporter = (total: number, onProgress?: (progress: EmbedProgress) => void) =>
+    progressReporter(total, onProgress, settings.progressIntervalMs ?? 100, extras);
   const running = new Set<Promise<unknown>>();
   const targetMs = settings.targetBatchMs ?? DEFAULT_TARGET_BATCH_MS;
   if (!(targetMs > 0)) throw new InvalidOptionError('targetBatchMs', `${String(targetMs)} is not a positive number of ms (Infinity: no time bound)`);
@@ -209,7 +215,10 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
       const multiple = parts.padMultiple ?? 1;
       // Rows are never longer than maxTokens, so capping there keeps every shape valid for the model.
       if (multiple > 1) for (const b of batches) b.paddedLength = Math.min(Math.ceil(b.paddedLength / multiple) * multiple, info.maxTokens);
-      const options = { signal: call.signal, priority, policy: settings.resilience, events, dim, normalized: info.normalize, maskPrefix, textIndex: (i: number) => window[i]! };
+      const options = {
+        signal: call.signal, priority, policy: settings.resilience, events, dim, normalized: info.normalize, maskPrefix,
+        textIndex: (i: number) => window[i]!,
+      };
       await runOnLanes(slots, batches, ids, options, (batch, rows) => {
         scatterRows(data, dim, batch.indices.map((i) => window[i]!), rows);
         let tokens = 0;
@@ -301,7 +310,9 @@ export interface ProgressReporter {
 }
 
 /** A progress reporter for `total` texts (total may grow: streams learn their size as they go). */
-export function progressReporter(total: number, onProgress: ((p: EmbedProgress) => void) | undefined, intervalMs: number, extras?: () => Partial<EmbedProgress>): ProgressReporter {
+export function progressReporter(
+  total: number, onProgress: ((p: EmbedProgress) => void) | undefined, intervalMs: number, extras?: () => Partial<EmbedProgress>,
+): ProgressReporter {
   const started = performance.now();
   let done = 0;
   let tokens = 0;

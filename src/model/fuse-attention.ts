@@ -43,7 +43,10 @@ interface Attr { name: string; type: number; i?: number; f?: number; ints?: numb
 interface Node { index: number; field: WireField; name: string; opType: string; domain: string; inputs: string[]; outputs: string[]; attrs: Map<string, Attr> }
 
 /** A node to emit: int and float attributes are the only kinds written here. */
-interface Emit { opType: string; domain?: string; name: string; inputs: string[]; outputs: string[]; int?: Record<string, number>; float?: Record<string, number> }
+interface Emit {
+  opType: string; domain?: string; name: string; inputs: string[]; outputs: string[];
+  int?: Record<string, number>; float?: Record<string, number>;
+}
 
 /**
  * The int64 values of a varint field, plain or packed, as signed numbers: negatives (Softmax's
@@ -151,7 +154,9 @@ class GraphView {
         const names = f.field === GRAPH.OUTPUT ? this.graphOutputs : this.graphInputs;
         for (const x of readFields(bytes, f.valueStart, f.valueEnd)) if (x.field === 1 && x.wireType === 2) names.add(fieldString(bytes, x));
       } else if (f.field === GRAPH.INITIALIZER) {
-        for (const x of readFields(bytes, f.valueStart, f.valueEnd)) if (x.field === TENSOR.NAME && x.wireType === 2) this.initializerFields.set(fieldString(bytes, x), f);
+        for (const x of readFields(bytes, f.valueStart, f.valueEnd)) {
+          if (x.field === TENSOR.NAME && x.wireType === 2) this.initializerFields.set(fieldString(bytes, x), f);
+        }
       }
     }
   }
@@ -322,7 +327,10 @@ function matchAttention(g: GraphView, softmax: Node, opset: number): Matched {
       need(!g.graphOutputs.has(t) && (g.consumers.get(t) ?? []).every((c) => gone.has(c)), `${t} is read outside the block`);
     }
   }
-  return { query: q.input, key: k.input, value: v.input, mask, output: merge.outputs[0]!, heads, scale, removed: all, at: Math.max(...all.map((n) => n.index)) };
+  return {
+    query: q.input, key: k.input, value: v.input, mask, output: merge.outputs[0]!, heads, scale, removed: all,
+    at: Math.max(...all.map((n) => n.index)),
+  };
 }
 
 /**
@@ -485,7 +493,9 @@ export function fuseAttention(bytes: Uint8Array): AttentionFusion {
   const removedIndex = new Set(matches.flatMap((m) => m.removed.map((n) => n.index)));
   // Shape constants and scales that only the removed nodes read go too (onnxruntime warns about unused initializers).
   const removedNodes = new Set(matches.flatMap((m) => m.removed));
-  const orphaned = new Set([...removedNodes].flatMap((n) => n.inputs).filter((t) => g.isInitializer(t) && !g.graphOutputs.has(t) && !g.graphInputs.has(t) && (g.consumers.get(t) ?? []).every((c) => removedNodes.has(c))));
+  const readOnlyByRemoved = (t: string) =>
+    g.isInitializer(t) && !g.graphOutputs.has(t) && !g.graphInputs.has(t) && (g.consumers.get(t) ?? []).every((c) => removedNodes.has(c));
+  const orphaned = new Set([...removedNodes].flatMap((n) => n.inputs).filter(readOnlyByRemoved));
   const removedTensors = new Set(matches.flatMap((m) => m.removed.flatMap((n) => n.outputs)).filter((t) => !matches.some((m) => m.output === t)));
 
   const model = new MessageWriter();

@@ -173,7 +173,9 @@ function writeValueInfo(w: MessageWriter, info: ValueInfo): void {
  * Returns a copy of the model with nodes and initializers appended to its graph and its outputs
  * replaced. Every other byte of the model is carried over as it was.
  */
-export function appendToGraph(bytes: Uint8Array, edit: { nodes: NewNode[]; initializers: NewInitializer[]; outputs: ValueInfo[]; inputs?: ValueInfo[] }): Uint8Array {
+export function appendToGraph(
+  bytes: Uint8Array, edit: { nodes: NewNode[]; initializers: NewInitializer[]; outputs: ValueInfo[]; inputs?: ValueInfo[] },
+): Uint8Array {
   const graph = graphField(bytes);
   const model = new MessageWriter();
   for (const f of readFields(bytes)) {

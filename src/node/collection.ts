@@ -115,7 +115,10 @@ export function requantizeBatch(batch: RecordBatch, from: FileDescription, range
     }
     const stored = quantize(values, dim, precision, ranges);
     const embeddingField = batch.schema.fields[index]!;
-    newColumn = makeData({ type: embeddingField.type as FixedSizeList, length: batch.numRows, nullCount: 0, child: makeData({ type: child.type, length: stored.length, data: stored } as never) });
+    newColumn = makeData({
+      type: embeddingField.type as FixedSizeList, length: batch.numRows, nullCount: 0,
+      child: makeData({ type: child.type, length: stored.length, data: stored } as never),
+    });
   }
   const description: FileDescription = { ...from, ranges };
   const metadata = new Map(batch.schema.metadata);

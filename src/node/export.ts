@@ -36,7 +36,9 @@ export interface ExportOptions {
   compression?: ParquetCompression;
 }
 
-export async function exportBatches(batches: AsyncIterable<RecordBatch>, format: ExportFormat, out: string, options: ExportOptions = {}): Promise<ExportResult> {
+export async function exportBatches(
+  batches: AsyncIterable<RecordBatch>, format: ExportFormat, out: string, options: ExportOptions = {},
+): Promise<ExportResult> {
   const tmp = partialPath(out);
   let rows = 0;
   let count = 0;

@@ -28,7 +28,9 @@ function workerEntry(name: string): string | URL {
 }
 
 /** Starts one tokenizer thread for the tokenizer that `json` and `config` describe; resolves once it is ready. */
-export async function startNodeTokenizerThread(json: Record<string, unknown>, config: Record<string, unknown>, location: string, name: string): Promise<TokenizerThread> {
+export async function startNodeTokenizerThread(
+  json: Record<string, unknown>, config: Record<string, unknown>, location: string, name: string,
+): Promise<TokenizerThread> {
   const entry = workerEntry(name);
   const worker = new Worker(entry, { workerData: { json, config, location }, eval: typeof entry === 'string', name });
   const pending = new Map<number, { resolve: (r: TokenizedTexts) => void; reject: (e: Error) => void }>();
@@ -54,7 +56,8 @@ export async function startNodeTokenizerThread(json: Record<string, unknown>, co
     p.resolve({ ids, truncated: reply.truncated! });
   });
   let started = false;
-  const fault = (reason: string, cause?: unknown) => (started ? new TokenizerThreadError(name, reason, { cause }) : new WorkerStartError(name, reason, { cause }));
+  const fault = (reason: string, cause?: unknown) =>
+    (started ? new TokenizerThreadError(name, reason, { cause }) : new WorkerStartError(name, reason, { cause }));
   worker.on('error', (error) => failAll(fault(error.message, error)));
   worker.on('exit', (code) => failAll(fault(`exited with code ${code}`)));
   // Ready when it answers a first (empty) slice: a tokenizer that cannot be built fails here, at load.

@@ -40,7 +40,9 @@ interface OrtSession {
  * every row's last token is the batch's last column). `maskPrefix` leading tokens of each row are
  * left out of the pooling mask (a prompt and its [CLS]).
  */
-export function prepareBatch(ids: readonly Int32Array[], indices: readonly number[], seq: number, padId: number, maskPrefix = 0, padLeft = false): PreparedBatch {
+export function prepareBatch(
+  ids: readonly Int32Array[], indices: readonly number[], seq: number, padId: number, maskPrefix = 0, padLeft = false,
+): PreparedBatch {
   const rows = indices.length;
   const inputIds = new BigInt64Array(rows * seq);
   const attentionMask = new BigInt64Array(rows * seq);

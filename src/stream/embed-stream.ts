@@ -56,7 +56,9 @@ export interface StreamSeams {
 }
 
 /** Embeds a source lazily, one window at a time. */
-export async function* embedStream(engine: Engine, source: RecordSource | AsyncIterable<EmbedRecord>, options: StreamOptions & StreamSeams & { parsed?: boolean } = {}): AsyncGenerator<StreamBatch> {
+export async function* embedStream(
+  engine: Engine, source: RecordSource | AsyncIterable<EmbedRecord>, options: StreamOptions & StreamSeams & { parsed?: boolean } = {},
+): AsyncGenerator<StreamBatch> {
   // The library's own readers' streams are recognised (isParsed); `parsed` stays for callers' own EmbedRecord streams.
   const records = options.parsed || isParsed(source) ? (source as AsyncIterable<EmbedRecord>) : readRecords(source as RecordSource, options);
   const iterator = records[Symbol.asyncIterator]();
@@ -108,7 +110,9 @@ export async function* embedStream(engine: Engine, source: RecordSource | AsyncI
         else missing.push(i);
       });
       if (missing.length) {
-        const computed = await engine.embedWindow(missing.map((i) => window[i]!.text), { signal: options.signal, progress: options.progress, priority: options.priority, prompt });
+        const computed = await engine.embedWindow(missing.map((i) => window[i]!.text), {
+          signal: options.signal, progress: options.progress, priority: options.priority, prompt,
+        });
         missing.forEach((i, k) => data.set(computed.data.subarray(k * dim, (k + 1) * dim), i * dim));
       }
       if (missing.length < window.length) options.progress?.add(window.length - missing.length, 0);
@@ -242,7 +246,8 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
       ...options, skipIds: state.committed, progress,
       // A repeat is an id committed before this run that the source already reached, or one this run wrote.
       // Windows held for calibration are not in the sink yet: they are asked first.
-      confirmDuplicate: async (id: string) => held.some((b) => b.ids.includes(id)) || ((await state.committed.reached(id)) ?? (sink.contains ? sink.contains(id) : true)),
+      confirmDuplicate: async (id: string) =>
+        held.some((b) => b.ids.includes(id)) || ((await state.committed.reached(id)) ?? (sink.contains ? sink.contains(id) : true)),
       onSkip: (n) => {
         skipped += n;
         progress.add(n, 0);
@@ -263,7 +268,9 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
     const write = async (batch: StreamBatch, ranges?: QuantRanges): Promise<void> => {
       description ??= describe(inferColumns(batch.records.map((r) => r.metadata)), ranges);
       for (const record of batch.records) checkMetadata(record, description.metadataColumns);
-      await sink.write(description, { ids: batch.ids, vectors: batch.embeddings.data, textHashes: batch.textHashes, metadata: batch.records.map((r) => r.metadata) });
+      await sink.write(description, {
+        ids: batch.ids, vectors: batch.embeddings.data, textHashes: batch.textHashes, metadata: batch.records.map((r) => r.metadata),
+      });
       if (needsRanges(precision)) {
         const outside = countClamped(batch.embeddings.data, info.dim, description.ranges!);
         clamped.values += outside.values;

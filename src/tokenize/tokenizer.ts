@@ -71,7 +71,9 @@ export interface IdTokenizer {
 }
 
 /** Wraps a tokenizer; `declaredMax` is tokenizer_config.json's model_max_length. */
-export function wrapTokenizer(tokenizer: IdTokenizer, declaredMax?: unknown, padding: { padId: number | null; padLeft: boolean } = { padId: null, padLeft: false }): TextTokenizer {
+export function wrapTokenizer(
+  tokenizer: IdTokenizer, declaredMax?: unknown, padding: { padId: number | null; padLeft: boolean } = { padId: null, padLeft: false },
+): TextTokenizer {
   const encode = (text: string, specials = true): number[] => tokenizer.encode(text, { add_special_tokens: specials }).ids;
   // Where the template puts its special tokens: e.g. [CLS] A [SEP] is 1 before, 1 after.
   const probe = 'a';

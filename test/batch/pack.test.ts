@@ -38,7 +38,8 @@ describe('packBatches', () => {
       const n = 1 + Math.floor(rand() * 8);
       const lengths = Array.from({ length: n }, () => 1 + Math.floor(rand() * 20));
       const limits = { maxBatchTokens: 10 + Math.floor(rand() * 40), batchOverheadTokens: Math.floor(rand() * 10) };
-      const cost = (bs: { indices: number[]; paddedLength: number }[]) => bs.reduce((c, b) => c + b.indices.length * b.paddedLength + limits.batchOverheadTokens, 0);
+      const cost = (bs: { indices: number[]; paddedLength: number }[]) =>
+        bs.reduce((c, b) => c + b.indices.length * b.paddedLength + limits.batchOverheadTokens, 0);
       const sorted = lengths.map((_, i) => i).sort((a, b) => lengths[b]! - lengths[a]! || a - b);
       let best = Infinity;
       for (let mask = 0; mask < 1 << (n - 1); mask++) { // every way to cut the sorted order

@@ -206,11 +206,20 @@ test('embedTo reports progress with the same fields as embed(), memory included'
     const fromEmbed: any[] = [];
     await e.embed(texts, { onProgress: (p: any) => fromEmbed.push(p) });
     const rows: unknown[] = [];
-    const sink = { resumeState: async () => ({ committed: new Set<string>(), description: null }), write: async (_d: unknown, r: { ids: string[] }) => void rows.push(...r.ids), close: async () => {} };
+    const sink = {
+      resumeState: async () => ({ committed: new Set<string>(), description: null }),
+      write: async (_d: unknown, r: { ids: string[] }) => void rows.push(...r.ids),
+      close: async () => {},
+    };
     const fromStream: any[] = [];
-    await e.embedTo(texts.map((text: string, i: number) => ({ id: String(i), text })), sink, { onProgress: (p: any) => fromStream.push(p), total: texts.length });
+    const records = texts.map((text: string, i: number) => ({ id: String(i), text }));
+    await e.embedTo(records, sink, { onProgress: (p: any) => fromStream.push(p), total: texts.length });
     await e.dispose();
-    return { embedKeys: Object.keys(fromEmbed.at(-1)).sort(), streamKeys: Object.keys(fromStream.at(-1)).sort(), embedMemory: Object.keys(fromEmbed.at(-1).memory ?? {}).sort(), streamMemory: Object.keys(fromStream.at(-1).memory ?? {}).sort(), rows: rows.length, last: fromStream.at(-1) };
+    return {
+      embedKeys: Object.keys(fromEmbed.at(-1)).sort(), streamKeys: Object.keys(fromStream.at(-1)).sort(),
+      embedMemory: Object.keys(fromEmbed.at(-1).memory ?? {}).sort(), streamMemory: Object.keys(fromStream.at(-1).memory ?? {}).sort(),
+      rows: rows.length, last: fromStream.at(-1),
+    };
   }, texts);
   expect(out.rows).toBe(40);
   expect(out.streamKeys).toEqual(out.embedKeys);

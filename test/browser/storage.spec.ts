@@ -67,7 +67,10 @@ for (const kind of ['opfs', 'idb'] as const) {
     for (let k = 0; k < 3; k++) {
       const target = Math.floor(COUNT * (0.15 + 0.25 * k + 0.15 * rng.next()));
       await startRun(page, kind, k > 0);
-      await page.waitForFunction((t) => (globalThis as any).run.done >= t || (globalThis as any).run.error || (globalThis as any).run.finished, target, { polling: 5 });
+      await page.waitForFunction(
+        (t) => (globalThis as any).run.done >= t || (globalThis as any).run.error || (globalThis as any).run.finished,
+        target, { polling: 5 },
+      );
       const state = await page.evaluate(() => (globalThis as any).run);
       expect(state.error).toBeNull();
       expect(state.finished).toBe(false); // the reload lands mid-run

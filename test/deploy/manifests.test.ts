@@ -49,10 +49,15 @@ function unknownFields(manifests: Record<string, Manifest>): Record<string, stri
   const files = new Map(Object.entries(manifests).map(([name, m]) => [join(ROOT, 'test', 'deploy', `__${name}__.ts`), [name, m] as const]));
   const sources = new Map([...files].map(([file, [, m]]) => [file,
     `import type { I${m.kind} } from 'kubernetes-models/${m.apiVersion}/${m.kind}';\nexport const manifest: I${m.kind} = ${JSON.stringify(m, null, 1)};\n`]));
-  const options: ts.CompilerOptions = { strict: true, noEmit: true, skipLibCheck: true, types: [], target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext };
+  const options: ts.CompilerOptions = {
+    strict: true, noEmit: true, skipLibCheck: true, types: [],
+    target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext,
+  };
   const host = ts.createCompilerHost(options);
   const { getSourceFile, fileExists } = host;
-  host.getSourceFile = (name, language, ...rest) => (sources.has(name) ? ts.createSourceFile(name, sources.get(name)!, language) : getSourceFile.call(host, name, language, ...rest));
+  host.getSourceFile = (name, language, ...rest) => (sources.has(name)
+    ? ts.createSourceFile(name, sources.get(name)!, language)
+    : getSourceFile.call(host, name, language, ...rest));
   host.fileExists = (name) => sources.has(name) || fileExists.call(host, name);
   const program = ts.createProgram([...sources.keys()], options, host);
   const found: Record<string, string[]> = Object.fromEntries(Object.keys(manifests).map((name) => [name, []]));

@@ -155,7 +155,8 @@ describe.skipIf(skipReason !== null)('a Slurm job array over 20,000 records, one
 
     // The export, read by a Parquet reader that shares no code with the writer.
     const bytes = readFileSync(parquet);
-    const rows = (await parquetReadObjects({ file: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) })) as { id: string; embedding: number[] }[];
+    const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    const rows = (await parquetReadObjects({ file })) as { id: string; embedding: number[] }[];
     expect(rows).toHaveLength(COUNT);
     expect(new Set(rows.map((r) => r.id)).size).toBe(COUNT);
     for (const row of rows) expect(Float32Array.from(row.embedding)).toEqual(union.get(row.id)); // float32 in, the same float32 out

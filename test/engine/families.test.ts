@@ -49,7 +49,10 @@ async function transformersJsVectors(preset: FamilyPreset, texts: readonly strin
     return out;
   }
   const extractor = await pipeline('feature-extraction', preset.name, { dtype: 'fp32' });
-  for (const text of texts) out.push(Float32Array.from((await extractor(prompt + text, { pooling: POOLING[preset.family]!, normalize: true })).data as Float32Array));
+  for (const text of texts) {
+    const output = await extractor(prompt + text, { pooling: POOLING[preset.family]!, normalize: true });
+    out.push(Float32Array.from(output.data as Float32Array));
+  }
   await extractor.dispose();
   return out;
 }
@@ -90,7 +93,9 @@ describe.each(FAMILY_PRESETS.map((p) => [p.name, p] as const))('%s', (name, pres
     const { ids } = tokenizer.encode(texts, preset.dims.maxTokens);
     const seq = Math.max(...ids.map((r) => r.length));
     const pad = tokenizer.padId!;
-    const place = <T>(row: T[], fill: T) => (tokenizer.padLeft ? [...Array(seq - row.length).fill(fill), ...row] : [...row, ...Array(seq - row.length).fill(fill)]);
+    const place = <T>(row: T[], fill: T) => (tokenizer.padLeft
+      ? [...Array(seq - row.length).fill(fill), ...row]
+      : [...row, ...Array(seq - row.length).fill(fill)]);
     const inputIds = ids.map((r) => place([...r], pad));
     const attentionMask = ids.map((r) => place(Array.from(r, () => 1), 0));
     const positions = positionIdsFor(BigInt64Array.from(attentionMask.flat().map(BigInt)), texts.length, seq);

@@ -175,7 +175,9 @@ describe('runOnLanes', () => {
     expect(exact).toBe(2);
     for (const [index, angle] of seen) expect(Math.abs(Math.atan2(Math.sin(index), Math.cos(index)) - angle)).toBeLessThan(1e-6);
     const noExact: Lane = { name: 'fp32', run: half.run };
-    const error = await runOnLanes(laneSlots([noExact]), batches, ids, { priority: null, dim: 2, normalized: true, textIndex: (i) => 1000 + i }, () => {}).catch((e) => e);
+    const error = await runOnLanes(
+      laneSlots([noExact]), batches, ids, { priority: null, dim: 2, normalized: true, textIndex: (i) => 1000 + i }, () => {},
+    ).catch((e) => e);
     expect(error).toBeInstanceOf(InvalidOutputError);
     expect(error.message).toBe('the vector of text 1007 has NaN or Inf components');
   });

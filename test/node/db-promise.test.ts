@@ -62,7 +62,8 @@ async function exportedRows(path: string, format: ExportFormat): Promise<Map<str
   const rows = new Map<string, string>();
   if (format === 'parquet') {
     const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
-    for (const row of (await parquetReadObjects({ file })) as { id: string; embedding: number[] }[]) rows.set(row.id, vectorKey(Float32Array.from(row.embedding)));
+    const parsed = (await parquetReadObjects({ file })) as { id: string; embedding: number[] }[];
+    for (const row of parsed) rows.set(row.id, vectorKey(Float32Array.from(row.embedding)));
   } else {
     const table = tableFromIPC(bytes);
     const ids = table.getChild('id')!.toArray() as string[];

@@ -27,7 +27,8 @@ beforeAll(async () => {
   mkdirSync(parts);
   const embedder = await createEmbedder({ model: TINY });
   for (const index of [0, 1]) {
-    await embedder.embedTo(shardRecords(readRecordFile(input), { index, count: 2 }), join(parts, shardFileName({ index, count: 2 })), { parsed: true, windowSize: 256 });
+    const records = shardRecords(readRecordFile(input), { index, count: 2 });
+    await embedder.embedTo(records, join(parts, shardFileName({ index, count: 2 })), { parsed: true, windowSize: 256 });
   }
   await embedder.dispose();
   for (const index of [0, 1]) {

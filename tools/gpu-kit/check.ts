@@ -23,7 +23,9 @@ function pathWithoutNode(dir: string): string {
 }
 
 /** Runs a built kit from a copy on `icd` with a small corpus; returns report.json and the output. */
-export function runKitSmall(kitDir: string, icd = LAVAPIPE_ICD): { report: Record<string, any>; pipeline: Record<string, any>; output: string; status: number | null } {
+export function runKitSmall(
+  kitDir: string, icd = LAVAPIPE_ICD,
+): { report: Record<string, any>; pipeline: Record<string, any>; output: string; status: number | null } {
   const scratch = mkdtempSync(join(tmpdir(), 'gpu-kit-check-'));
   try {
     const kit = join(scratch, 'kit');
