@@ -125,6 +125,17 @@ export class WorkerStartError extends EmbedError {
   }
 }
 
+/** The browser `createEmbedder` ran where dedicated workers cannot be made (a SharedWorker, a service worker). */
+export class WorkerUnavailableError extends EmbedError {
+  override name = 'WorkerUnavailableError';
+  constructor(readonly context: string) {
+    super(
+      `createEmbedder runs its model in dedicated Web Workers, and this context (${context}) cannot start them: ` +
+        'call it from a page or from a dedicated worker of your own, or pass workerFactory',
+    );
+  }
+}
+
 /** A tokenizer thread that failed after it started (its slice is then tokenized in place). */
 export class TokenizerThreadError extends EmbedError {
   override name = 'TokenizerThreadError';

@@ -6,7 +6,7 @@ import type { EmbeddingSink } from '../store/arrow-file.js';
 import { formatOf, parseTextRecords, type TextFormat } from '../source/text-formats.js';
 import type { EmbedRecord, RecordOptions } from '../source/records.js';
 import { streamingEmbedder, type GenericSource, type StreamingEmbedder } from '../stream/embedder.js';
-import { AbortError, InvalidOptionError } from '../base/errors.js';
+import { AbortError, InvalidOptionError, WorkerUnavailableError } from '../base/errors.js';
 import { positiveInteger } from '../base/validate.js';
 import { DEFAULT_MODEL, modelOptions } from '../base/options.js';
 import type { Dtype, EmbedderInfo, EmbedderOptions, EmbedProgress } from '../base/types.js';
@@ -112,6 +112,22 @@ interface GPUAdapterLike {
   info?: { vendor?: string; architecture?: string; isFallbackAdapter?: boolean };
 }
 
+/** What kind of global scope this is, for the message of WorkerUnavailableError. */
+function describeContext(): string {
+  const g = globalThis as { ServiceWorkerGlobalScope?: unknown; SharedWorkerGlobalScope?: unknown; document?: unknown; process?: unknown };
+  if (g.ServiceWorkerGlobalScope) return 'a service worker';
+  if (g.SharedWorkerGlobalScope) return 'a SharedWorker';
+  if (g.process && !g.document) return "Node: import 'bulk-embed/node' there";
+  return 'a global scope without Worker';
+}
+
+/**
+ * What relative URLs (the model, `wasmPaths`) resolve against: the page's base URL, or in a worker
+ * of the app's own the site's root, not the worker script's folder (a bundle puts that under
+ * assets/, where onnxruntime-web's files are not).
+ */
+const baseUrl = (): string => (typeof document !== 'undefined' ? document.baseURI : new URL('/', location.href).href);
+
 const isUrlLike = (model: string): boolean => /^(https?:)?\/\/|^\.{0,2}\//.test(model);
 
 /** What loading needs to know before any worker starts. */
@@ -129,7 +145,7 @@ interface LoadPlan {
 async function planLoad(options: BrowserEmbedderOptions, caps: BrowserCapabilities): Promise<LoadPlan> {
   const dtype: Dtype = options.dtype ?? 'auto';
   const requested = options.model ?? DEFAULT_MODEL;
-  const base = typeof document !== 'undefined' ? document.baseURI : location.href;
+  const base = baseUrl();
   const model = isUrlLike(requested) ? new URL(requested, base).href.replace(/\/+$/, '') : requested;
   let plan = planDevices(options.device ?? 'auto', dtype, caps, options.workers);
   if (dtype === 'auto' && plan.wasmWorkers > 0) {
@@ -246,6 +262,7 @@ export async function createBrowserEmbedder(options: BrowserEmbedderOptions = {}
   }
   const loadTimeoutMs = positiveInteger('loadTimeoutMs', options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS);
   if (options.signal?.aborted) throw new AbortError(options.signal.reason);
+  if (typeof Worker === 'undefined' && !options.workerFactory) throw new WorkerUnavailableError(describeContext());
   const caps = options.capabilities ?? (await detectCapabilities());
   const load = await planLoad(options, caps);
   const factory = options.workerFactory ?? defaultWorkerFactory;

@@ -10,8 +10,15 @@ import { unflattenRows, type TokenizerLoadRequest, type WorkerApi, type WorkerLo
 /** Makes a dedicated module worker running worker.js; injectable for tests and unusual bundlers. */
 export type WorkerFactory = (name: string) => Worker;
 
-export const defaultWorkerFactory: WorkerFactory = (name) =>
-  new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name });
+/** The script each worker made by the default factory runs, so a failed start can name it. */
+const workerScripts = new WeakMap<Worker, string>();
+
+export const defaultWorkerFactory: WorkerFactory = (name) => {
+  const url = new URL('./worker.js', import.meta.url);
+  const worker = new Worker(url, { type: 'module', name });
+  workerScripts.set(worker, url.href);
+  return worker;
+};
 
 /** A loaded worker. */
 export interface PoolMember {
@@ -70,10 +77,13 @@ export async function startMember(
         faulted(new LaneFaultError(name, 'error', `uncaught error in the worker: ${e.message || 'unknown'}`));
         return;
       }
-      // A module script that fails to load gives an ErrorEvent with no message; say what that means.
+      // A module script that fails to load gives an ErrorEvent with no message; say what that means,
+      // which script it was, and how each bundler is told to emit it.
+      const script = workerScripts.get(worker!);
       const reason = e.message ||
-        "its script did not load or threw while importing (a missing or blocked file; with Vite, add the plugin from 'bulk-embed/vite', " +
-          'which builds the workers as ES modules and keeps them out of dependency pre-bundling; the browser console shows the request)';
+        `its script${script ? ` ${script}` : ''} did not load or threw while importing (a missing or blocked file: the browser console shows the request). ` +
+          "With Vite, add the plugin from 'bulk-embed/vite'; with esbuild, Rollup, webpack or Parcel, emit 'bulk-embed/worker' as " +
+          'an entry of its own and pass a workerFactory that starts it (README, "Bundlers")';
       fail(new WorkerStartError(name, reason));
     });
     const report = Comlink.proxy((p: WorkerLoadProgress) => {
