@@ -37,7 +37,9 @@ export function lineChart(id: string, title: string, points: { x: number; y: num
   if (!points.length) return `<figure id="${esc(id)}"><figcaption>${esc(title)}</figcaption><p>no data yet</p></figure>`;
   const [y0, y1] = extent([...points.map((p) => p.y), ...(options.bound !== undefined ? [options.bound] : [])]);
   const xs = points.map((p) => p.x);
-  const [x0, x1] = options.xIsIndex ? [Math.min(...xs) - 0.5, Math.max(...xs) + 0.5] : extent(xs);
+  const [xLo, x1] = options.xIsIndex ? [Math.min(...xs) - 0.5, Math.max(...xs) + 0.5] : extent(xs);
+  // Times and counts are never negative: the axis's padding must not show a negative end.
+  const x0 = Math.min(...xs) >= 0 ? Math.max(0, xLo) : xLo;
   const px = (x: number) => M.left + ((x - x0) / (x1 - x0)) * (W - M.left - M.right);
   const py = (y: number) => H - M.bottom - ((y - y0) / (y1 - y0)) * (H - M.top - M.bottom);
   const path = points.map((p, i) => `${i ? 'L' : 'M'}${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ');
