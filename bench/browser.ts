@@ -3,9 +3,9 @@
 // figures compare the two libraries on the same device, not GPUs.
 import { resolve } from 'node:path';
 import { chromium } from '@playwright/test';
-import { build, preview } from 'vite';
 import { CHROMIUM_ARGS } from '../playwright.config.js';
 import { printTable, writeJson } from './lib.js';
+import { pageAdapter, pageBench, serveDemo } from './shared.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const COUNT = Number(process.env.BENCH_TEXTS ?? 400);
@@ -15,30 +15,16 @@ const DEVICES = (process.env.BENCH_DEVICES ?? 'wasm,webgpu').split(',') as ('web
 const modelFor = (device: string, adapter: string): string =>
   process.env.BENCH_MODEL ?? (device === 'webgpu' && /swiftshader/i.test(adapter) ? 'fixture-tiny' : 'fixture-minilm');
 
-const configFile = resolve(import.meta.dirname, '..', 'vite.config.ts');
-await build({ configFile, logLevel: 'warn' });
-const server = await preview({ configFile });
+const server = await serveDemo();
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
 const rows: (string | number)[][] = [];
 try {
   for (const device of DEVICES) {
-    const probe = await browser.newPage();
-    await probe.goto('http://127.0.0.1:5173/');
-    const adapter = await probe.evaluate(async () => {
-      const a = await (navigator as any).gpu?.requestAdapter();
-      return a ? `${a.info?.vendor} ${a.info?.architecture}` : 'none';
-    });
-    await probe.close();
+    const adapter = await pageAdapter(browser, server.url);
     const model = modelFor(device, adapter);
-    const page = await browser.newPage();
-    page.on('console', (m) => { if (/ run \d/.test(m.text())) console.error(`[page] ${m.text()}`); });
-    await page.goto(`http://127.0.0.1:5173/?bench&device=${device}&model=${model}&texts=${COUNT}&runs=${RUNS}`);
-    await page.waitForFunction(() => (globalThis as any).benchResult, null, { timeout: 0, polling: 1000 });
-    const result = await page.evaluate(() => (globalThis as any).benchResult);
-    await page.screenshot({ path: resolve(import.meta.dirname, '..', 'test-results', `bench-${device}.png`), fullPage: true });
-    await page.close();
-    const ours = result.medians.bulkEmbed as number;
-    const tjs = result.medians.transformersJs as number;
+    const result = await pageBench(browser, server.url, device, model, COUNT, RUNS, resolve(import.meta.dirname, '..', 'test-results', `bench-${device}.png`));
+    const ours = result.medians.bulkEmbed;
+    const tjs = result.medians.transformersJs;
     const summary = {
       device, adapter, model, texts: COUNT, corpus: 'mixed (seed 1001)', runs: RUNS,
       bulkEmbed: { medianSeconds: ours, textsPerSec: COUNT / ours, seconds: result.seconds.bulkEmbed, info: result.info },
@@ -55,6 +41,6 @@ try {
   }
 } finally {
   await browser.close();
-  await new Promise<void>((done) => server.httpServer.close(() => done()));
+  await server.close();
 }
 printTable(['device', 'adapter, model', 'library', 'median s', 'texts/s', 'ratio'], rows);

@@ -8,12 +8,12 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AutoModel, AutoTokenizer, env, pipeline } from '@huggingface/transformers';
 import * as ort from 'onnxruntime-node';
-import { packBatches } from '../src/batch/pack.js';
 import { DEFAULT_MAX_BATCH_TOKENS } from '../src/engine/load.js';
 import { createEmbedder } from '../src/node.js';
 import { mixedCorpus, uniformCorpus } from '../tools/fixtures/corpus.js';
 import { FAMILY_PRESETS, type FamilyPreset } from '../tools/fixtures/families.js';
 import { measured, median, printTable, writeJson } from './lib.js';
+import { alternate, cpuSessionOptions, engineRunner, prepareCeiling as prepareCeilingRuns, transformersJsRunner } from './shared.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 /** Which parts to run (default all): BENCH_PARTS=mixed,uniform,q8,families. */
@@ -23,7 +23,7 @@ const MODEL = 'fixture-minilm';
 const MODELS_DIR = resolve(import.meta.dirname, '..', 'models');
 const THREADS = availableParallelism();
 // The same settings for all three engines (ONNX Runtime's CPU arena on, its default).
-const SESSION_OPTIONS = { intraOpNumThreads: THREADS, interOpNumThreads: 1, graphOptimizationLevel: 'all' as const };
+const SESSION_OPTIONS = cpuSessionOptions(THREADS);
 
 env.allowRemoteModels = false;
 env.localModelPath = MODELS_DIR + '/';
@@ -34,50 +34,9 @@ const tokenizer = await AutoTokenizer.from_pretrained(MODEL);
 const rawSession = await ort.InferenceSession.create(join(MODELS_DIR, MODEL, 'onnx', 'model.onnx'), SESSION_OPTIONS);
 const maxTokens = engine.info.maxTokens;
 
-const engineRun = async (texts: string[]) => {
-  const before = engine.stats;
-  await engine.embed(texts);
-  const s = engine.stats;
-  return { tokens: s.tokens - before.tokens, padding: s.paddingTokens - before.paddingTokens };
-};
-
-const tjsRun = async (texts: string[]) => {
-  let tokens = 0;
-  let padded = 0;
-  for (let i = 0; i < texts.length; i += 32) {
-    const chunk = texts.slice(i, i + 32);
-    await extractor(chunk, { pooling: 'mean', normalize: true });
-    // Padding it paid: every chunk is padded to its longest text (counted outside the run's cost).
-    const lengths = chunk.map((t) => Math.min(tokenizer.encode(t).length, maxTokens));
-    tokens += lengths.reduce((a, b) => a + b, 0);
-    padded += Math.max(...lengths) * chunk.length;
-  }
-  return { tokens, padding: padded - tokens };
-};
-
-/** Pre-tokenizes and pre-builds every batch, returning a function that only runs them. */
-const prepareCeiling = (texts: string[]) => {
-  const ids = texts.map((t) => tokenizer.encode(t).slice(0, maxTokens));
-  const lengths = ids.map((r) => r.length);
-  const feeds = packBatches(lengths, { maxBatchTokens: DEFAULT_MAX_BATCH_TOKENS }).map((b) => {
-    const seq = b.paddedLength;
-    const dims = [b.indices.length, seq];
-    const inputIds = new BigInt64Array(b.indices.length * seq);
-    const mask = new BigInt64Array(b.indices.length * seq);
-    b.indices.forEach((index, r) => ids[index]!.forEach((id, t) => { inputIds[r * seq + t] = BigInt(id); mask[r * seq + t] = 1n; }));
-    return {
-      input_ids: new ort.Tensor('int64', inputIds, dims),
-      attention_mask: new ort.Tensor('int64', mask, dims),
-      token_type_ids: new ort.Tensor('int64', new BigInt64Array(b.indices.length * seq), dims),
-    };
-  });
-  const tokens = lengths.reduce((a, b) => a + b, 0);
-  const padded = feeds.reduce((a, f) => a + f.input_ids.dims[0]! * f.input_ids.dims[1]!, 0);
-  return async () => {
-    for (const feed of feeds) await rawSession.run(feed);
-    return { tokens, padding: padded - tokens };
-  };
-};
+const engineRun = engineRunner(engine);
+const tjsRun = transformersJsRunner(extractor, tokenizer, maxTokens);
+const prepareCeiling = (texts: string[]) => prepareCeilingRuns(rawSession, tokenizer, maxTokens, texts);
 
 type Engine = 'engine' | 'transformersJs' | 'ceiling';
 const corpora = { mixed: mixedCorpus(), uniform: uniformCorpus() };
@@ -98,24 +57,10 @@ for (const [name, texts] of Object.entries(corpora)) {
   await tjsRun(warm);
   await prepareCeiling(warm)();
 
-  const samples: Record<Engine, { seconds: number[]; rss: number[]; tokens: number; padding: number }> = {
-    engine: { seconds: [], rss: [], tokens: 0, padding: 0 },
-    transformersJs: { seconds: [], rss: [], tokens: 0, padding: 0 },
-    ceiling: { seconds: [], rss: [], tokens: 0, padding: 0 },
-  };
-  for (let run = 0; run < RUNS; run++) {
-    // Alternate the order each run so no engine always runs first (or after the same one).
-    const order: Engine[] = run % 2 ? ['ceiling', 'transformersJs', 'engine'] : ['engine', 'transformersJs', 'ceiling'];
-    for (const which of order) {
-      const m = await measured(runners[which]);
-      const s = samples[which];
-      s.seconds.push(m.seconds);
-      s.rss.push(m.peakRssMb);
-      s.tokens = m.value.tokens;
-      s.padding = m.value.padding;
-      console.error(`${name} run ${run + 1}/${RUNS} ${which}: ${m.seconds.toFixed(2)} s`);
-    }
-  }
+  // Alternating order each run (engine, tjs, ceiling; then the reverse).
+  const sampled = await alternate(runners, RUNS, `${name} `);
+  const samples = Object.fromEntries(Object.entries(sampled).map(([k, v]) => [k, { seconds: v.seconds, rss: v.rss, tokens: v.last.tokens, padding: v.last.padding }])) as
+    Record<Engine, { seconds: number[]; rss: number[]; tokens: number; padding: number }>;
   const summary = Object.fromEntries(Object.entries(samples).map(([which, s]) => {
     const seconds = median(s.seconds);
     return [which, {

@@ -12,11 +12,11 @@ import { availableParallelism, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { createEmbedder, nodeFileAccess, type NodeEmbedder } from '../src/node.js';
-import type { InferenceBackend } from '../src/engine/load.js';
 import { resolveModelFiles } from '../src/model/files.js';
 import { loadTokenizer } from '../src/tokenize/tokenizer.js';
 import { sampleCorpus } from '../tools/fixtures/corpus.js';
 import { median, printTable, writeJson } from './lib.js';
+import { freeBackend } from './shared.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MODELS = (process.env.BENCH_MODELS ?? 'fixture-minilm,fixture-xlmr,fixture-decoder').split(',');
@@ -26,21 +26,6 @@ const CORES = availableParallelism();
 /** Tokenizer thread counts to run (BENCH_THREADS=0,1,2,4...; default 0 to the core count). */
 const THREADS = process.env.BENCH_THREADS ? process.env.BENCH_THREADS.split(',').map(Number) : [0, ...Array.from({ length: CORES }, (_, i) => i + 1)];
 const texts = sampleCorpus(Number(process.env.BENCH_TEXTS ?? 9000), 2026);
-
-/** A backend whose sessions cost nothing: every row comes back as the unit vector e0. */
-function freeBackend(dim: number): InferenceBackend {
-  return {
-    choose: async () => ({ device: 'webgpu', dtype: 'fp32', reasons: ['inference made free (bench:pipeline)'] }),
-    createSession: async () => ({
-      async run(batch) {
-        const out = new Float32Array(batch.rows * dim);
-        for (let r = 0; r < batch.rows; r++) out[r * dim] = 1;
-        return out;
-      },
-      release: async () => undefined,
-    }),
-  };
-}
 
 interface Row { model: string; mode: string; threads: number; tokensPerSec: number[]; seconds: number[]; reasons?: string[] }
 const results: Row[] = [];

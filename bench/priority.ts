@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { createEmbedder } from '../src/node.js';
 import { mixedCorpus } from '../tools/fixtures/corpus.js';
 import { median, printTable, writeJson } from './lib.js';
+import { highPriorityRun, timedBulkRun } from './shared.js';
 
 const COUNT = Number(process.env.BENCH_TEXTS ?? 3000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -24,23 +25,13 @@ const batchMs: number[] = [];
 const latencies: Record<string, number[]> = Object.fromEntries(POSITIONS.map((p) => [p, []]));
 const withQuery: number[] = [];
 for (let run = 0; run < RUNS; run++) {
-  const batches = embedder.stats.batches;
-  let started = performance.now();
-  await embedder.embed(texts);
-  const aloneMs = performance.now() - started;
+  const bulk = await timedBulkRun(embedder, texts);
+  const aloneMs = bulk.ms;
   alone.push(aloneMs);
-  batchMs.push(aloneMs / (embedder.stats.batches - batches));
+  batchMs.push(aloneMs / bulk.batches);
   for (const position of run % 2 ? [...POSITIONS].reverse() : POSITIONS) {
-    started = performance.now();
-    let pending: Promise<number> | null = null;
-    const timer = setTimeout(() => {
-      const t0 = performance.now();
-      pending = embedder.embed(query, { priority: 'high' }).then(() => performance.now() - t0);
-    }, position * median(alone));
-    await embedder.embed(texts);
-    const ms = performance.now() - started;
-    clearTimeout(timer);
-    latencies[position]!.push(pending ? await pending : NaN);
+    const { latencyMs, bulkMs: ms } = await highPriorityRun(embedder, texts, query, position * median(alone));
+    latencies[position]!.push(latencyMs);
     withQuery.push(ms);
     console.error(`run ${run + 1}/${RUNS}: call at ${position * 100}% answered in ${latencies[position]!.at(-1)!.toFixed(0)} ms; bulk ${(ms / 1000).toFixed(2)} s (alone ${(aloneMs / 1000).toFixed(2)} s)`);
   }

@@ -10,8 +10,8 @@ import { tableFromIPC } from 'apache-arrow';
 import { createEmbedder, readEmbeddings } from '../src/node.js';
 import { rowChecksums } from '../src/format/checksum.js';
 import { textHash } from '../src/format/arrow-ipc.js';
-import { textGenerator } from '../tools/fixtures/corpus.js';
 import { median, printTable, writeJson } from './lib.js';
+import { streamRecords, streamRun } from './shared.js';
 import { arrowFileSink } from '../src/store/arrow-file.js';
 import type { FileLedger } from '../src/store/committed.js';
 import { openNodeFile } from '../src/node/node-file.js';
@@ -25,11 +25,7 @@ const MILESTONES = [20_000, 200_000, 1_000_000, 2_000_000, COUNT].filter((m, i, 
 const BASE = MILESTONES.includes(200_000) && COUNT > 200_000 ? 200_000 : MILESTONES[0]!;
 const dir = mkdtempSync(join(tmpdir(), 'bulk-embed-bench-stream-'));
 
-/** The same records every time, generated lazily: the corpus is never held by the source. */
-function* records(count = COUNT) {
-  const gen = textGenerator(2026);
-  for (let i = 0; i < count; i++) yield { id: `r${i}`, text: gen.text(gen.logNormalCount(20, 0.8, 1, 120)), shard: i % 16 };
-}
+const records = streamRecords;
 
 const arena = process.env.BENCH_ARENA !== '0'; // BENCH_ARENA=0 measures with enableCpuMemArena: false
 const embedder = await createEmbedder({ model: resolve(import.meta.dirname, '../models/fixture-tiny'), sessionOptions: arena ? {} : { enableCpuMemArena: false } });
@@ -101,7 +97,7 @@ function checksumSeconds(windowSize: number, dim: number): number {
     total += performance.now() - t0;
     ids = []; hashes = []; meta = [];
   };
-  for (const r of records()) {
+  for (const r of records(COUNT)) {
     ids.push(r.id);
     hashes.push(textHash(r.text));
     meta.push({ shard: r.shard });
@@ -115,27 +111,10 @@ for (let run = 0; run < RUNS; run++) {
   for (const which of order) {
     if (which === 'stream') {
       const out = join(dir, `run-${run}.arrow`);
-      let peak = 0;
-      let heapPeak = 0;
-      const seen: Record<string, number> = {};
-      let next = 0;
-      const started = performance.now();
-      await embedder.embedTo(records(), out, {
-        windowSize: Number(process.env.BENCH_WINDOW ?? 2048),
-        total: COUNT,
-        onProgress: (p) => {
-          peak = Math.max(peak, process.memoryUsage.rss());
-          heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
-          while (next < MILESTONES.length && p.done >= MILESTONES[next]!) {
-            heapAt[String(MILESTONES[next])] = heapPeak;
-            seen[String(MILESTONES[next++])] = peak;
-          }
-        },
-      });
-      streamSeconds.push((performance.now() - started) / 1000);
-      peak = Math.max(peak, process.memoryUsage.rss());
-      while (next < MILESTONES.length) seen[String(MILESTONES[next++])] = peak;
-      if (run === 0) rssAt = seen;
+      const r = await streamRun(embedder, COUNT, out, MILESTONES, Number(process.env.BENCH_WINDOW ?? 2048));
+      Object.assign(heapAt, r.heapAt);
+      streamSeconds.push(r.seconds);
+      if (run === 0) rssAt = r.rssAt;
       fileBytes = statSync(out).size;
       if (run === 0) readCost = await measureReads(out);
       if (run === 0) resumeLedger = await measureResumeLedger(out);

@@ -34,6 +34,11 @@ export interface EngineParts {
 }
 
 export const DEFAULT_LOOKAHEAD = 4096;
+/**
+ * @internal Test switch, never set in CI: BULK_EMBED_TEST_PAD_TO_MAX=1 pads every batch to
+ * maxTokens, a deliberate slowdown that shows `npm run bench:ci`'s gate catches a regression.
+ */
+const TEST_PAD_TO_MAX = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.BULK_EMBED_TEST_PAD_TO_MAX === '1';
 /** The first window's size: small, so the first vectors (and the first progress) come after one small batch. */
 export const FIRST_WINDOW = 256;
 
@@ -215,6 +220,7 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
       const multiple = parts.padMultiple ?? 1;
       // Rows are never longer than maxTokens, so capping there keeps every shape valid for the model.
       if (multiple > 1) for (const b of batches) b.paddedLength = Math.min(Math.ceil(b.paddedLength / multiple) * multiple, info.maxTokens);
+      if (TEST_PAD_TO_MAX) for (const b of batches) b.paddedLength = info.maxTokens;
       const options = {
         signal: call.signal, priority, policy: settings.resilience, events, dim, normalized: info.normalize, maskPrefix,
         textIndex: (i: number) => window[i]!,
