@@ -10,15 +10,10 @@ import { unflattenRows, type TokenizerLoadRequest, type WorkerApi, type WorkerLo
 /** Makes a dedicated module worker running worker.js; injectable for tests and unusual bundlers. */
 export type WorkerFactory = (name: string) => Worker;
 
-/** The script each worker made by the default factory runs, so a failed start can name it. */
-const workerScripts = new WeakMap<Worker, string>();
-
-export const defaultWorkerFactory: WorkerFactory = (name) => {
-  const url = new URL('./worker.js', import.meta.url);
-  const worker = new Worker(url, { type: 'module', name });
-  workerScripts.set(worker, url.href);
-  return worker;
-};
+// Written exactly as `new Worker(new URL(...), ...)`: that is the form bundlers (Vite among them)
+// recognise to build the worker with its imports; a URL made apart is copied as a raw asset.
+export const defaultWorkerFactory: WorkerFactory = (name) =>
+  new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name });
 
 /** A loaded worker. */
 export interface PoolMember {
@@ -79,9 +74,9 @@ export async function startMember(
       }
       // A module script that fails to load gives an ErrorEvent with no message; say what that means,
       // which script it was, and how each bundler is told to emit it.
-      const script = workerScripts.get(worker!);
       const reason = e.message ||
-        `its script${script ? ` ${script}` : ''} did not load or threw while importing (a missing or blocked file: the browser console shows the request). ` +
+        "its script (bulk-embed's worker.js, as the app's bundler emitted it) did not load or threw while importing " +
+          '(a missing or blocked file, or an import the bundler left unresolved: the browser console shows which). ' +
           "With Vite, add the plugin from 'bulk-embed/vite'; with esbuild, Rollup, webpack or Parcel, emit 'bulk-embed/worker' as " +
           'an entry of its own and pass a workerFactory that starts it (README, "Bundlers")';
       fail(new WorkerStartError(name, reason));
