@@ -226,7 +226,14 @@ async function browserPart(): Promise<PartResult> {
   }
 }
 
-const RUN_PART: Record<Part, () => Promise<PartResult>> = { node: nodePart, pipeline: pipelinePart, stream: streamPart, search: searchPart, priority: priorityPart, browser: browserPart };
+const RUN_PART: Record<Part, () => Promise<PartResult>> = {
+  node: nodePart,
+  pipeline: pipelinePart,
+  stream: streamPart,
+  search: searchPart,
+  priority: priorityPart,
+  browser: browserPart,
+};
 
 // ---------------------------------------------------------------------------------------------
 // The gate

@@ -11,7 +11,10 @@ interface EngineRow {
   ceilingTokensPerSec: number; ratioToCeiling: number; minCosineToDefault?: number | null; gpuUtilization: number | null; gpuMemoryMiB: number | null;
   flopsPerToken: number; tflops: number; fractionOfShaderPeak: number | null;
 }
-interface StRow { model: string; dtype: string; corpus: string; batchSize: number; tokensPerSec: number; gpuUtilization: number | null; gpuMemoryMiB: number | null }
+interface StRow {
+  model: string; dtype: string; corpus: string; batchSize: number; tokensPerSec: number;
+  gpuUtilization: number | null; gpuMemoryMiB: number | null;
+}
 
 const out = resolve(process.argv[2] ?? '.');
 const read = (name: string) => (existsSync(join(out, name)) ? JSON.parse(readFileSync(join(out, name), 'utf8')) : null);

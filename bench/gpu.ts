@@ -170,7 +170,12 @@ function capturingBackend(): { backend: InferenceBackend; sessions: EncoderSessi
 }
 
 /** The engine's own batches for these texts: windows of `lookahead`, packed by the same planner. */
-async function ceilingFeeds(modelDir: string, texts: string[], maxTokens: number, budget: number): Promise<{ feeds: PreparedBatch[]; tokens: number; padded: number; tokenWeightedLength: number }> {
+async function ceilingFeeds(
+  modelDir: string,
+  texts: string[],
+  maxTokens: number,
+  budget: number,
+): Promise<{ feeds: PreparedBatch[]; tokens: number; padded: number; tokenWeightedLength: number }> {
   const files = await resolveModelFiles(modelDir, nodeFileAccess);
   const tokenizer = await loadTokenizer(files);
   const padId = tokenizer.padId ?? 0;

@@ -6,7 +6,16 @@ import { existsSync, readFileSync } from 'node:fs';
 export type FigureValues = Record<string, number>;
 
 /** One bound of bench/gates.json: a floor (`min`) or a ceiling (`max`), and why it is where it is. */
-export interface Gate { label: string; /** The bench:ci part that measures it. */ part: string; min?: number; max?: number; measuredMedian: number; margin: string; why: string }
+export interface Gate {
+  label: string;
+  /** The bench:ci part that measures it. */
+  part: string;
+  min?: number;
+  max?: number;
+  measuredMedian: number;
+  margin: string;
+  why: string;
+}
 
 /** One bench:ci run. */
 export interface HistoryLine {

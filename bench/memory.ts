@@ -14,7 +14,15 @@ const MODEL = resolve(import.meta.dirname, '..', 'models', 'fixture-bert-base');
 const TEXTS = Number(process.env.BENCH_TEXTS ?? 2000);
 const BUDGETS = (process.env.BENCH_BUDGETS ?? '256,512,1024').split(',').map(Number);
 
-interface ChildResult { budgetMB: number; rssBeforeLoadMB: number; rssAfterLoadMB: number; peakRssMB: number; tokens: number; seconds: number; budgetReason: string | null }
+interface ChildResult {
+  budgetMB: number;
+  rssBeforeLoadMB: number;
+  rssAfterLoadMB: number;
+  peakRssMB: number;
+  tokens: number;
+  seconds: number;
+  budgetReason: string | null;
+}
 
 async function child(budgetMB: number): Promise<ChildResult> {
   const mb = () => process.memoryUsage.rss() / 2 ** 20;

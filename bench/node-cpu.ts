@@ -59,8 +59,10 @@ for (const [name, texts] of Object.entries(corpora)) {
 
   // Alternating order each run (engine, tjs, ceiling; then the reverse).
   const sampled = await alternate(runners, RUNS, `${name} `);
-  const samples = Object.fromEntries(Object.entries(sampled).map(([k, v]) => [k, { seconds: v.seconds, rss: v.rss, tokens: v.last.tokens, padding: v.last.padding }])) as
-    Record<Engine, { seconds: number[]; rss: number[]; tokens: number; padding: number }>;
+  const samples = Object.fromEntries(Object.entries(sampled).map(([k, v]) => [
+    k,
+    { seconds: v.seconds, rss: v.rss, tokens: v.last.tokens, padding: v.last.padding },
+  ])) as Record<Engine, { seconds: number[]; rss: number[]; tokens: number; padding: number }>;
   const summary = Object.fromEntries(Object.entries(samples).map(([which, s]) => {
     const seconds = median(s.seconds);
     return [which, {
@@ -105,7 +107,10 @@ if (PARTS.has('q8')) {
   };
   await engineQ8.embed(texts.slice(0, 96));
   await extractorQ8(texts.slice(0, 32), { pooling: 'mean', normalize: true });
-  const samples = { engine: { seconds: [] as number[], rss: [] as number[], cosine: 1 }, transformersJs: { seconds: [] as number[], rss: [] as number[], cosine: 1 } };
+  const samples = {
+    engine: { seconds: [] as number[], rss: [] as number[], cosine: 1 },
+    transformersJs: { seconds: [] as number[], rss: [] as number[], cosine: 1 },
+  };
   for (let run = 0; run < RUNS; run++) {
     for (const which of (run % 2 ? ['transformersJs', 'engine'] : ['engine', 'transformersJs']) as ('engine' | 'transformersJs')[]) {
       const m = await measured(runners[which]);
@@ -117,7 +122,13 @@ if (PARTS.has('q8')) {
   }
   const q8 = Object.fromEntries((['engine', 'transformersJs'] as const).map((which) => {
     const seconds = median(samples[which].seconds);
-    return [which, { medianSeconds: seconds, seconds: samples[which].seconds, textsPerSec: texts.length / seconds, peakRssMb: Math.max(...samples[which].rss), minCosineToFp32: samples[which].cosine }];
+    return [which, {
+      medianSeconds: seconds,
+      seconds: samples[which].seconds,
+      textsPerSec: texts.length / seconds,
+      peakRssMb: Math.max(...samples[which].rss),
+      minCosineToFp32: samples[which].cosine,
+    }];
   })) as unknown as Record<'engine' | 'transformersJs', { medianSeconds: number; textsPerSec: number; peakRssMb: number; minCosineToFp32: number }>;
   const ratio = q8.engine.textsPerSec / q8.transformersJs.textsPerSec;
   results['mixed-q8'] = { texts: texts.length, model: QUANTIZED, ...q8, ratioVsTransformersJs: ratio };
@@ -138,10 +149,17 @@ if (PARTS.has('families')) {
     if (preset.family === 'gemma') {
       const tok = await AutoTokenizer.from_pretrained(preset.name);
       const model = await AutoModel.from_pretrained(preset.name, { dtype: 'fp32', device: 'cpu', session_options: SESSION_OPTIONS });
-      return { dispose: () => model.dispose(), run: async (chunk: string[]) => (await model(tok(chunk, { padding: true, truncation: true }))).sentence_embedding.data as Float32Array };
+      return {
+        dispose: () => model.dispose(),
+        run: async (chunk: string[]) => (await model(tok(chunk, { padding: true, truncation: true }))).sentence_embedding.data as Float32Array,
+      };
     }
     const fx = await pipeline('feature-extraction', preset.name, { dtype: 'fp32', device: 'cpu', session_options: SESSION_OPTIONS });
-    return { dispose: () => fx.dispose(), run: async (chunk: string[]) => (await fx(chunk, { pooling: tjsPooling[preset.family as keyof typeof tjsPooling], normalize: true })).data as Float32Array };
+    const pooling = tjsPooling[preset.family as keyof typeof tjsPooling];
+    return {
+      dispose: () => fx.dispose(),
+      run: async (chunk: string[]) => (await fx(chunk, { pooling, normalize: true })).data as Float32Array,
+    };
   };
   const familyResults: Record<string, unknown> = {};
   for (const preset of FAMILY_PRESETS) {
@@ -158,7 +176,10 @@ if (PARTS.has('families')) {
     };
     await mine.embed(texts.slice(0, 96));
     await peer.run(texts.slice(0, 32));
-    const samples = { engine: { seconds: [] as number[], rss: [] as number[], out: new Float32Array() as Float32Array }, transformersJs: { seconds: [] as number[], rss: [] as number[], out: new Float32Array() as Float32Array } };
+    const samples = {
+      engine: { seconds: [] as number[], rss: [] as number[], out: new Float32Array() as Float32Array },
+      transformersJs: { seconds: [] as number[], rss: [] as number[], out: new Float32Array() as Float32Array },
+    };
     const before = mine.stats;
     for (let run = 0; run < RUNS; run++) {
       for (const which of (run % 2 ? ['transformersJs', 'engine'] : ['engine', 'transformersJs']) as ('engine' | 'transformersJs')[]) {
@@ -179,10 +200,24 @@ if (PARTS.has('families')) {
     const padding = (after.paddingTokens - before.paddingTokens) / (after.tokens - before.tokens + after.paddingTokens - before.paddingTokens);
     const summary = Object.fromEntries((['engine', 'transformersJs'] as const).map((which) => {
       const seconds = median(samples[which].seconds);
-      return [which, { medianSeconds: seconds, seconds: samples[which].seconds, textsPerSec: texts.length / seconds, peakRssMb: Math.max(...samples[which].rss) }];
+      return [which, {
+        medianSeconds: seconds,
+        seconds: samples[which].seconds,
+        textsPerSec: texts.length / seconds,
+        peakRssMb: Math.max(...samples[which].rss),
+      }];
     })) as unknown as Record<'engine' | 'transformersJs', { medianSeconds: number; textsPerSec: number; peakRssMb: number }>;
     const ratio = summary.engine.textsPerSec / summary.transformersJs.textsPerSec;
-    familyResults[preset.name] = { family: preset.family, standsInFor: preset.example, modelType: mine.info.modelType, pooling: mine.info.pooling, ...summary, enginePaddingFraction: padding, minCosineEngineToTransformersJs: minCosine, ratioVsTransformersJs: ratio };
+    familyResults[preset.name] = {
+      family: preset.family,
+      standsInFor: preset.example,
+      modelType: mine.info.modelType,
+      pooling: mine.info.pooling,
+      ...summary,
+      enginePaddingFraction: padding,
+      minCosineEngineToTransformersJs: minCosine,
+      ratioVsTransformersJs: ratio,
+    };
     for (const which of ['engine', 'transformersJs'] as const) {
       tableRows.push([`mixed ${preset.name}`, which, summary[which].medianSeconds.toFixed(2), summary[which].textsPerSec.toFixed(1), '', which === 'engine' ? `${(100 * padding).toFixed(1)}%` : '', summary[which].peakRssMb.toFixed(0),
         which === 'engine' ? `${ratio.toFixed(2)}x tjs, min cosine ${minCosine.toFixed(6)}` : '']);

@@ -20,7 +20,10 @@ export const fmt = (v: number): string => (Math.abs(v) >= 1000 ? v.toFixed(0) : 
 function extent(values: number[]): [number, number] {
   let lo = Math.min(...values);
   let hi = Math.max(...values);
-  if (hi === lo) (lo -= Math.abs(lo) * 0.1 || 1), (hi += Math.abs(hi) * 0.1 || 1);
+  if (hi === lo) {
+    lo -= Math.abs(lo) * 0.1 || 1;
+    hi += Math.abs(hi) * 0.1 || 1;
+  }
   const pad = (hi - lo) * 0.08;
   return [lo - pad, hi + pad];
 }
@@ -33,7 +36,12 @@ const M = { left: 52, right: 12, top: 12, bottom: 34 };
  * A line chart of points (x by index or value), y axis labelled with its min and max, an optional
  * dashed horizontal line (the gate's bound). `points[i].label` names an x tick.
  */
-export function lineChart(id: string, title: string, points: { x: number; y: number; label: string }[], options: { bound?: number; xTitle: string; yTitle: string; xIsIndex?: boolean; pointsOnly?: boolean }): string {
+export function lineChart(
+  id: string,
+  title: string,
+  points: { x: number; y: number; label: string }[],
+  options: { bound?: number; xTitle: string; yTitle: string; xIsIndex?: boolean; pointsOnly?: boolean },
+): string {
   if (!points.length) return `<figure id="${esc(id)}"><figcaption>${esc(title)}</figcaption><p>no data yet</p></figure>`;
   const [y0, y1] = extent([...points.map((p) => p.y), ...(options.bound !== undefined ? [options.bound] : [])]);
   const xs = points.map((p) => p.x);

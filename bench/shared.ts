@@ -61,7 +61,11 @@ export function engineRunner(engine: NodeEmbedder): (texts: string[]) => Promise
 }
 
 /** transformers.js's pipeline as its docs use it: input-order chunks of 32, mean pooling, normalized. */
-export function transformersJsRunner(extractor: FeatureExtractionPipeline, tokenizer: PreTrainedTokenizer, maxTokens: number): (texts: string[]) => Promise<RunCost> {
+export function transformersJsRunner(
+  extractor: FeatureExtractionPipeline,
+  tokenizer: PreTrainedTokenizer,
+  maxTokens: number,
+): (texts: string[]) => Promise<RunCost> {
   return async (texts) => {
     let tokens = 0;
     let padded = 0;
@@ -165,7 +169,12 @@ export async function timedBulkRun(embedder: NodeEmbedder, texts: string[]): Pro
 }
 
 /** A bulk run with a high-priority call for `query` issued `delayMs` into it: the call's latency and the bulk run's time. */
-export async function highPriorityRun(embedder: NodeEmbedder, texts: string[], query: string[], delayMs: number): Promise<{ latencyMs: number; bulkMs: number }> {
+export async function highPriorityRun(
+  embedder: NodeEmbedder,
+  texts: string[],
+  query: string[],
+  delayMs: number,
+): Promise<{ latencyMs: number; bulkMs: number }> {
   const started = performance.now();
   let pending: Promise<number> | null = null;
   const timer = setTimeout(() => {
@@ -300,7 +309,11 @@ export async function timeQueries(path: string, queries: Float32Array[], truth: 
 // Browser (the demo's ?bench mode: this library and transformers.js in the same page)
 
 /** What the demo's ?bench page reports: per-library medians and every run's seconds. */
-export interface PageBenchResult { medians: { bulkEmbed: number; transformersJs: number }; seconds: { bulkEmbed: number[]; transformersJs: number[] }; info: unknown }
+export interface PageBenchResult {
+  medians: { bulkEmbed: number; transformersJs: number };
+  seconds: { bulkEmbed: number[]; transformersJs: number[] };
+  info: unknown;
+}
 
 /**
  * Builds the demo (vite.config.ts) and serves it with vite preview: `url` is where it listens (5173,

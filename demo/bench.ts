@@ -69,7 +69,15 @@ export async function runBench(request: BenchRequest, view: BenchView) {
     <tr><td>bulk-embed (${info.device}, ${info.dtype})</td><td>${medians.bulkEmbed.toFixed(2)}</td><td>${(request.texts / medians.bulkEmbed).toFixed(1)}</td></tr>
     <tr><td>transformers.js (chunks of 32)</td><td>${medians.transformersJs.toFixed(2)}</td><td>${(request.texts / medians.transformersJs).toFixed(1)}</td></tr>
     <tr><td>ratio</td><td colspan="2">${(medians.transformersJs / medians.bulkEmbed).toFixed(2)}x</td></tr></tbody>`);
-  const result = { request, info, seconds, medians, textsPerSec: { bulkEmbed: request.texts / medians.bulkEmbed, transformersJs: request.texts / medians.transformersJs }, date: new Date().toISOString(), userAgent: navigator.userAgent };
+  const result = {
+    request,
+    info,
+    seconds,
+    medians,
+    textsPerSec: { bulkEmbed: request.texts / medians.bulkEmbed, transformersJs: request.texts / medians.transformersJs },
+    date: new Date().toISOString(),
+    userAgent: navigator.userAgent,
+  };
   drawBars(view.chart, request, info.device, result.textsPerSec);
   const json = JSON.stringify(result, null, 2);
   const link = document.createElement('a');

@@ -388,7 +388,13 @@ async function run(name: string, resume: boolean): Promise<void> {
     const sink = await opfsArrowSink(`collections/${name}.arrow`, { resume, overwrite: !resume });
     setCollection(name, { status: 'running' });
     await refreshCollections();
-    const result = await embedder.embedTo(input, sink, { resume, total: state.total, signal: controller.signal, onProgress: showProgress, windowSize: windowFor(state.total) });
+    const result = await embedder.embedTo(input, sink, {
+      resume,
+      total: state.total,
+      signal: controller.signal,
+      onProgress: showProgress,
+      windowSize: windowFor(state.total),
+    });
     forgetRows(name);
     if (controller.signal.aborted) {
       setCollection(name, { status: 'cancelled', rows: result.written + result.skipped });
@@ -677,9 +683,8 @@ async function download(name: string, format: 'csv' | 'jsonl' | 'arrow'): Promis
 // --- map --------------------------------------------------------------------------------------
 const MAP_ROWS = 3000;
 let map: DrawnMap | null = null;
-/** The collection on the map, and its rows by id. */
+/** The collection on the map. */
 let mapOf = '';
-let mapRows: StoredRow[] = [];
 
 /** Draws the searched collection (for "all", the latest) as a map of its paragraphs. */
 async function showMap(): Promise<void> {
@@ -696,7 +701,6 @@ async function showMap(): Promise<void> {
   try {
     const rows = (await storedRowsOf(name)).slice(0, MAP_ROWS);
     if (mapOf !== chosen) return;
-    mapRows = rows;
     const all = manifest()[name]!.rows ?? rows.length;
     const caption = `Map of ${rows.length} paragraphs of "${name}"${all > rows.length ? ` (the first ${rows.length} of ${all})` : ''}, one colour per file`;
     map = rows.length ? drawMap(host, $('map-tip'), rows.map((r): MapRow => ({
@@ -808,7 +812,9 @@ async function showContext(details: HTMLDetailsElement, words: string[]): Promis
     const hit = rows.find((r) => r.id === details.dataset.id);
     if (!hit) throw new Error('the row is not stored');
     const source = hit.meta.source, p = Number(hit.meta.paragraph);
-    const near = rows.filter((r) => r.meta.source === source && Math.abs(Number(r.meta.paragraph) - p) <= 1).sort((a, b) => Number(a.meta.paragraph) - Number(b.meta.paragraph));
+    const near = rows
+      .filter((r) => r.meta.source === source && Math.abs(Number(r.meta.paragraph) - p) <= 1)
+      .sort((a, b) => Number(a.meta.paragraph) - Number(b.meta.paragraph));
     box.innerHTML = near.map((r) => {
       const text = body(String(r.meta.content ?? ''));
       const heading = r.meta.heading && r.meta.heading !== near[near.indexOf(r) - 1]?.meta.heading ? `<strong>${escapeHtml(String(r.meta.heading))}</strong><br>` : '';
