@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { searchEmbeddings, type SearchOptions } from '../src/node.js';
 import type { SearchSeams } from '../src/search/vector-search.js';
 import { arrowFileSink } from '../src/store/arrow-file.js';
-import type { FileDescription } from '../src/format/arrow-ipc.js';
+import type { FileDescription } from '../src/format/schema.js';
 import { openNodeFile } from '../src/node/node-file.js';
 import type { Precision } from '../src/format/precision.js';
 import { median, printTable, writeJson } from './lib.js';
