@@ -52,11 +52,13 @@ export class Flatbuffer {
     this.need(table, 4);
     const vtable = table - this.view.getInt32(table, true);
     this.need(vtable, 4);
-    const size = this.view.getUint16(vtable, true);
+    // Read as apache-arrow's flatbuffers decoder reads them (int16 sizes and offsets, a field present
+    // when its entry starts inside the vtable), so the checks cover exactly what it will visit.
+    const size = this.view.getInt16(vtable, true);
     const entry = 4 + 2 * slot;
-    if (entry + 2 > size) return null;
+    if (entry >= size) return null;
     this.need(vtable, entry + 2);
-    const offset = this.view.getUint16(vtable + entry, true);
+    const offset = this.view.getInt16(vtable + entry, true);
     return offset ? table + offset : null;
   }
 
