@@ -12,7 +12,7 @@ import { DEFAULT_MAX_BATCH_TOKENS, type InferenceBackend } from '../src/engine/l
 import { searchEmbeddings, type NodeEmbedder, type SearchOptions } from '../src/node.js';
 import type { SearchSeams } from '../src/search/vector-search.js';
 import { arrowFileSink } from '../src/store/arrow-file.js';
-import type { FileDescription } from '../src/format/arrow-ipc.js';
+import type { FileDescription } from '../src/format/schema.js';
 import { openNodeFile } from '../src/node/node-file.js';
 import type { Precision } from '../src/format/precision.js';
 import { textGenerator } from '../tools/fixtures/corpus.js';

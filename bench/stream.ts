@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { tableFromIPC } from 'apache-arrow';
 import { createEmbedder, readEmbeddings } from '../src/node.js';
 import { rowChecksums } from '../src/format/checksum.js';
-import { textHash } from '../src/format/arrow-ipc.js';
+import { textHash } from '../src/format/text-hash.js';
 import { median, printTable, writeJson } from './lib.js';
 import { streamRecords, streamRun } from './shared.js';
 import { arrowFileSink } from '../src/store/arrow-file.js';

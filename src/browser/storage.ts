@@ -5,7 +5,8 @@
 import * as Comlink from 'comlink';
 import { clear, entries, get, keys, promisifyRequest, type UseStore } from 'idb-keyval';
 import { EmbedError, EmbeddingsFileError, FileLockedError } from '../base/errors.js';
-import { precisionOf, type FileDescription, type BatchRows } from '../format/arrow-ipc.js';
+import { precisionOf, type FileDescription } from '../format/schema.js';
+import type { BatchRows } from '../format/encode.js';
 import { quantize, storedBytes, storedWidth } from '../format/precision.js';
 import { arrowFileSink, type ArrowSinkOptions, type EmbeddingSink } from '../store/arrow-file.js';
 import type { RandomAccessFile } from '../format/random-access.js';

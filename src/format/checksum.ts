@@ -3,7 +3,7 @@
 // values or in the Arrow metadata that locates them, changes some row's bytes, so readers and
 // resume notice it instead of returning a wrong row. Independent Arrow readers see one more
 // uint32 column.
-import type { RecordBatch } from 'apache-arrow';
+import type { RecordBatch, Vector } from 'apache-arrow';
 import type { MetadataValue } from '../source/records.js';
 import { RESERVED_COLUMNS, type ColumnKind } from './columns.js';
 
@@ -108,7 +108,8 @@ export function firstCorruptRow(batch: RecordBatch): number {
   const embedding = batch.getChild('embedding');
   const checksum = batch.getChild('checksum');
   // These columns are never null: a null there is a corrupt validity bitmap or null count.
-  if (!id || !hash || !embedding || !checksum || [id, hash, embedding, checksum].some((c) => c.data.length !== 1 || c.length !== n || c.nullCount !== 0)) return 0;
+  const whole = (c: Vector) => c.data.length === 1 && c.length === n && c.nullCount === 0;
+  if (!id || !hash || !embedding || !checksum || ![id, hash, embedding, checksum].every(whole)) return 0;
   const idData = id.data[0] as unknown as Utf8Data;
   const hashData = hash.data[0] as unknown as Utf8Data;
   const sums = checksum.data[0]!.values as Uint32Array | undefined;
@@ -128,7 +129,8 @@ export function firstCorruptRow(batch: RecordBatch): number {
     if (start + n * per > bytes.length) return 0;
     vectors.push({ bytes, start, per });
   }
-  const meta = batch.schema.fields.filter((f) => !RESERVED_COLUMNS.includes(f.name)).map((f) => ({ kind: kindOfType(String(f.type)), vector: batch.getChild(f.name) }));
+  const meta = batch.schema.fields.filter((f) => !RESERVED_COLUMNS.includes(f.name))
+    .map((f) => ({ kind: kindOfType(String(f.type)), vector: batch.getChild(f.name) }));
   if (meta.some((m) => m.kind === null || !m.vector || m.vector.length !== n)) return 0;
   for (let r = 0; r < n; r++) {
     let crc = 0xffffffff;

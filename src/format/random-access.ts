@@ -12,7 +12,9 @@ export interface RandomAccessFile {
 }
 
 /** Runs `use` on a file opened from a path (closed after), or on a file the caller opened (left open). */
-export async function withFile<T>(file: string | RandomAccessFile, open: (path: string) => Promise<RandomAccessFile>, use: (file: RandomAccessFile) => Promise<T>): Promise<T> {
+export async function withFile<T>(
+  file: string | RandomAccessFile, open: (path: string) => Promise<RandomAccessFile>, use: (file: RandomAccessFile) => Promise<T>,
+): Promise<T> {
   const handle = typeof file === 'string' ? await open(file) : file;
   try {
     return await use(handle);

@@ -6,7 +6,7 @@
 import { basename, dirname, resolve } from 'node:path';
 import { makeData, RecordBatch, Schema, Struct, type FixedSizeList } from 'apache-arrow';
 import { EmbeddingsFileError, FileLockedError } from '../base/errors.js';
-import { precisionOf, type FileDescription } from '../format/arrow-ipc.js';
+import { precisionOf, type FileDescription } from '../format/schema.js';
 import { readSchema } from '../store/arrow-file.js';
 import { liveWriter, openNodeFile } from './node-file.js';
 import { dequantizer, needsRanges, quantize, type QuantRanges } from '../format/precision.js';

@@ -9,15 +9,19 @@
 // for. Binary vectors are ranked by Hamming distance to the query's sign bits, then the best
 // `rescoreMultiplier * k` are rescored: against their float16 copy when the file keeps one, else
 // as sentence-transformers rescores, the float query against the candidates' +1/-1 bits.
-import { makeData, makeVector, Message, type Schema, type Vector } from 'apache-arrow';
+import { makeData, makeVector, type Schema, type Vector } from 'apache-arrow';
 import type { MetadataValue } from '../source/records.js';
 import { EmbeddingsFileError } from '../base/errors.js';
 import { positiveInteger } from '../base/validate.js';
 import { fromHalfBits } from '../util/half.js';
-import { decodeSchema, describeSchema, precisionOf, readFrameBody, readFramePrefix, rowCountProblem, type FileDescription } from '../format/arrow-ipc.js';
 import { rowChecksums } from '../format/checksum.js';
+import { decodeSchema, rowCountProblem } from '../format/decode.js';
+import { readFrames, type MessageFrame, type WalkEnd } from '../format/frames.js';
+import { bufferIn, columnPlaces, valueBufferIndex } from '../format/layout.js';
+import { readBatchHeader, type BatchHeader } from '../format/message.js';
 import { dequantizer, isBinary, quantize, storedBytes, type Precision } from '../format/precision.js';
 import type { RandomAccessFile } from '../format/random-access.js';
+import { describeSchema, precisionOf, type FileDescription } from '../format/schema.js';
 
 /** A top-k hit. */
 export interface SearchHit {
@@ -44,35 +48,18 @@ interface BatchPlace {
   start: number;
   end: number;
   bodyStart: number;
+  bodyLength: number;
   rows: number;
   /** Byte offsets in the body of the embedding values and of the float16 copy's values. */
   vectors: number;
   float16: number;
-  header: { nodes: { length: number | bigint; nullCount: number | bigint }[]; buffers: { offset: number; length: number }[] };
+  header: BatchHeader;
 }
 
 interface Candidate {
   rank: number;
   batch: number;
   row: number;
-}
-
-/** Buffers each Arrow type takes in a record batch body, in the order the IPC format lays them out. */
-function bufferCount(type: { typeId: number; children?: { type: unknown }[] | null }): number {
-  const name = String(type);
-  if (name === 'Utf8') return 3;
-  if (name.startsWith('FixedSizeList')) return 1 + bufferCount((type.children![0]!.type) as never);
-  return 2;
-}
-
-/** Index of a FixedSizeList column's value buffer (its child's data) among the batch's buffers. */
-function valueBufferIndex(schema: Schema, name: string): number {
-  let index = 0;
-  for (const field of schema.fields) {
-    if (field.name === name) return index + 2; // the list's validity, its child's validity, then the child's values
-    index += bufferCount(field.type as never);
-  }
-  return -1;
 }
 
 const POPCOUNT = Uint8Array.from({ length: 256 }, (_, i) => {
@@ -117,32 +104,15 @@ export async function searchFile(file: RandomAccessFile, query: Float32Array, k:
     const place = batches[batch]!;
     throw new EmbeddingsFileError(file.name, `corrupt record batch at byte ${place.start}: row ${row}'s vector is not a finite number: the file is damaged`, place.start);
   };
-  // A message's 8-byte prefix and its header are read together (every batch header of a file has
-  // about the same length), and the next header is read while this batch's vectors are scored.
-  let headerGuess = 512;
-  const readHeader = async (from: number) => {
-    const bytes = await read(from, Math.min(8 + headerGuess, size - from));
-    const prefix = readFramePrefix(new DataView(bytes.buffer, bytes.byteOffset, Math.min(8, bytes.byteLength)), from, size);
-    if ('problem' in prefix || prefix.eos) return { prefix, meta: bytes };
-    headerGuess = prefix.metaLength;
-    const meta = bytes.byteLength >= 8 + prefix.metaLength ? bytes.subarray(8, 8 + prefix.metaLength) : await read(from + 8, prefix.metaLength);
-    return { prefix, meta };
-  };
+  // One frame walk over the file (each message's prefix and metadata read together); a batch's
+  // header is checked through the bounded reader before any of its body is read.
+  const walk: WalkEnd = { validEnd: 0, closed: false };
+  const frames = readFrames({ size: async () => size, read }, walk);
   let at = 0;
-  let nextHeader = size > 0 ? readHeader(0) : null;
-  while (at < size && nextHeader) {
-    const { prefix, meta } = await nextHeader;
-    nextHeader = null;
-    if ('problem' in prefix) {
-      problem = prefix.problem;
-      break;
-    }
-    if (prefix.eos) break;
-    const frame = readFrameBody(new DataView(meta.buffer, meta.byteOffset, meta.byteLength), at, size);
-    if ('problem' in frame) {
-      problem = frame.problem;
-      break;
-    }
+  let next: Promise<IteratorResult<MessageFrame>> = frames.next();
+  for (let step = await next; !step.done; step = await next) {
+    const frame = step.value;
+    at = frame.start;
     if (frame.kind === 'schema') {
       if (schema) throw new EmbeddingsFileError(file.name, `a second schema at byte ${at}`);
       schema = decodeSchema(await read(at, frame.end - at));
@@ -158,28 +128,28 @@ export async function searchFile(file: RandomAccessFile, query: Float32Array, k:
       scorer = makeScorer(description, precision, query, k * (isBinary(precision) ? multiplier : 1), keep, damaged);
     } else if (frame.kind === 'batch') {
       if (!schema || !scorer) throw new EmbeddingsFileError(file.name, `a record batch before the schema at byte ${at}`);
-      const header = Message.decode(meta).header() as BatchPlace['header'] & { length: number; compression: unknown };
-      const vectorsAt = header.buffers[layout.vectors];
-      const float16At = layout.float16 >= 0 ? header.buffers[layout.float16] : undefined;
-      const rows = Number(header.length);
-      const rowBytes = layout.rowBytes;
-      const counts = description ? rowCountProblem(schema, header) : null;
-      if (counts) {
-        problem = `corrupt record batch at byte ${at}: ${counts}`;
+      const checked = checkBatch(frame, schema, layout, query.length);
+      if (typeof checked === 'string') {
+        problem = checked;
         break;
       }
-      if (header.compression || !vectorsAt || vectorsAt.length < rows * rowBytes) {
-        problem = `corrupt record batch at byte ${at}: its embedding buffer does not hold ${rows} vectors`;
-        break;
-      }
-      const place: BatchPlace = { start: at, end: frame.end, bodyStart: at + 8 + prefix.metaLength, rows, vectors: vectorsAt.offset, float16: float16At?.offset ?? -1, header };
+      const { header, rows } = checked;
+      const place: BatchPlace = {
+        start: at, end: frame.end, bodyStart: frame.bodyStart, bodyLength: frame.bodyLength, rows,
+        vectors: header.buffers[layout.vectors]!.offset, float16: layout.float16 >= 0 ? header.buffers[layout.float16]!.offset : -1, header,
+      };
       batches.push(place);
-      const vectors = read(place.bodyStart + place.vectors, rows * rowBytes);
-      if (frame.end < size) (nextHeader = readHeader(frame.end)).catch(() => undefined);
+      const vectors = read(place.bodyStart + place.vectors, rows * layout.rowBytes);
+      next = frames.next(); // the next header is read while these vectors are scored
+      next.catch(() => undefined);
       scorer(await vectors, rows, batches.length - 1);
+      continue;
     }
-    at = frame.end;
-    if (!nextHeader && at < size) nextHeader = readHeader(at);
+    next = frames.next();
+  }
+  if (walk.problem && problem === undefined) {
+    problem = walk.problem;
+    at = walk.validEnd;
   }
   if (!options.allowTruncated) {
     if (!schema) throw new EmbeddingsFileError(file.name, size === 0 ? 'the file is empty' : `not an Arrow IPC stream (${problem ?? 'no schema'})`);
@@ -206,9 +176,35 @@ export async function searchFile(file: RandomAccessFile, query: Float32Array, k:
   return hitsOf(ranked, batches, schema!, description, read, file.name);
 }
 
+/**
+ * Reads a batch's header through the bounded reader and checks it before any of its body is read:
+ * its declared counts against the schema, and its vector buffers inside its body, large enough for
+ * its rows. Returns the header and row count, or the problem.
+ */
+function checkBatch(
+  frame: MessageFrame, schema: Schema, layout: { vectors: number; float16: number; rowBytes: number }, dim: number,
+): { header: BatchHeader; rows: number } | string {
+  const corrupt = (why: string) => `corrupt record batch at byte ${frame.start}: ${why}`;
+  let header: BatchHeader;
+  try {
+    header = readBatchHeader(frame.meta);
+  } catch (cause) {
+    return corrupt((cause as Error).message);
+  }
+  const rows = header.length;
+  const counts = rowCountProblem(schema, header);
+  if (counts) return corrupt(counts);
+  const vectors = bufferIn(header, layout.vectors, frame.bodyLength);
+  if (header.compressed || !vectors || vectors.length < rows * layout.rowBytes) return corrupt(`its embedding buffer does not hold ${rows} vectors`);
+  const half = layout.float16 >= 0 ? bufferIn(header, layout.float16, frame.bodyLength) : undefined;
+  if (layout.float16 >= 0 && (!half || half.length < rows * dim * 2)) return corrupt(`its float16 buffer does not hold ${rows} vectors`);
+  return { header, rows };
+}
+
 /** Builds the per-batch scorer of a precision; it offers each row to `keep` with a rank (lower is better). */
 function makeScorer(
-  description: FileDescription, precision: Precision, query: Float32Array, limit: number, keep: (rank: number, batch: number, row: number, limit: number) => number,
+  description: FileDescription, precision: Precision, query: Float32Array, limit: number,
+  keep: (rank: number, batch: number, row: number, limit: number) => number,
   damaged: (batch: number, row: number) => never,
 ) {
   let worst = Infinity;
@@ -328,7 +324,8 @@ function signCosine(query: Float32Array, bits: Uint8Array, flipped: boolean): nu
 }
 
 /** A typed view of bytes, copied when they are not aligned for it. */
-function typed<T extends ArrayBufferView>(bytes: Uint8Array, Ctor: { new (buffer: ArrayBufferLike, offset: number, length: number): T; BYTES_PER_ELEMENT: number }): T {
+type ViewOf<T> = { new (buffer: ArrayBufferLike, offset: number, length: number): T; BYTES_PER_ELEMENT: number };
+function typed<T extends ArrayBufferView>(bytes: Uint8Array, Ctor: ViewOf<T>): T {
   const copy = bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0 ? bytes : new Uint8Array(bytes);
   return new Ctor(copy.buffer, copy.byteOffset, Math.floor(copy.byteLength / Ctor.BYTES_PER_ELEMENT));
 }
@@ -345,7 +342,7 @@ async function hitsOf(
   const hits: SearchHit[] = [];
   for (const { score, batch, row } of ranked) {
     const place = batches[batch]!;
-    if (!columns.has(batch)) columns.set(batch, smallColumns(place, schema, read));
+    if (!columns.has(batch)) columns.set(batch, smallColumns(place, schema, read, name));
     const small = await columns.get(batch)!;
     const id = small.get('id')!.get(row) as string;
     const textHash = small.get('text_hash')!.get(row) as string;
@@ -367,26 +364,23 @@ async function hitsOf(
 }
 
 /** Decodes a batch's columns other than the vectors from their buffers alone. */
-async function smallColumns(place: BatchPlace, schema: Schema, read: (at: number, length: number) => Promise<Uint8Array>): Promise<Map<string, Vector>> {
+async function smallColumns(
+  place: BatchPlace, schema: Schema, read: (at: number, length: number) => Promise<Uint8Array>, name: string,
+): Promise<Map<string, Vector>> {
   const header = place.header;
   const out = new Map<string, Vector>();
-  let buffer = 0;
-  let node = 0;
-  for (const field of schema.fields) {
-    const count = bufferCount(field.type as never);
-    if (!field.name.startsWith('embedding')) {
-      const regions = header.buffers.slice(buffer, buffer + count);
-      const bytes = await Promise.all(regions.map((r) => (r.length ? read(place.bodyStart + r.offset, r.length) : Promise.resolve(new Uint8Array(0)))));
-      const { length, nullCount } = header.nodes[node]!;
-      const nullBitmap = Number(nullCount) > 0 ? bytes[0] : undefined;
-      const type = field.type;
-      const data = String(type) === 'Utf8'
-        ? makeData({ type, length: Number(length), nullCount: Number(nullCount), nullBitmap, valueOffsets: typed(bytes[1]!, Int32Array), data: bytes[2]! } as never)
-        : makeData({ type, length: Number(length), nullCount: Number(nullCount), nullBitmap, data: String(type) === 'Float64' ? typed(bytes[1]!, Float64Array) : String(type) === 'Uint32' ? typed(bytes[1]!, Uint32Array) : bytes[1]! } as never);
-      out.set(field.name, makeVector(data as never));
-    }
-    buffer += count;
-    node += String(field.type).startsWith('FixedSizeList') ? 2 : 1;
+  for (const column of columnPlaces(schema)) {
+    if (column.name.startsWith('embedding')) continue;
+    const regions = Array.from({ length: column.buffers }, (_, i) => bufferIn(header, column.buffer + i, place.bodyLength));
+    if (regions.some((r) => !r)) throw new EmbeddingsFileError(name, `corrupt record batch at byte ${place.start}: a buffer of column ${column.name} lies outside its body`, place.start);
+    const bytes = await Promise.all(regions.map((r) => (r!.length ? read(place.bodyStart + r!.offset, r!.length) : Promise.resolve(new Uint8Array(0)))));
+    const { length, nullCount } = header.nodes[column.node]!;
+    const nullBitmap = nullCount > 0 ? bytes[0] : undefined;
+    const type = column.type;
+    const data = String(type) === 'Utf8'
+      ? makeData({ type, length, nullCount, nullBitmap, valueOffsets: typed(bytes[1]!, Int32Array), data: bytes[2]! } as never)
+      : makeData({ type, length, nullCount, nullBitmap, data: String(type) === 'Float64' ? typed(bytes[1]!, Float64Array) : String(type) === 'Uint32' ? typed(bytes[1]!, Uint32Array) : bytes[1]! } as never);
+    out.set(column.name, makeVector(data as never));
   }
   return out;
 }

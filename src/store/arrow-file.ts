@@ -3,11 +3,12 @@
 // readers that decode one batch at a time, so files larger than memory are read and searched.
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { EmbeddingsFileError } from '../base/errors.js';
-import {
-  batchCounts, buildSchema, decodeBatch, decodeSchema, describeSchema, encodeStream, EOS, readFrameBody, readFramePrefix, rowCountProblem, schemaMatchesDescription, splitStream,
-  type BatchRows, type FileDescription,
-} from '../format/arrow-ipc.js';
+import { decodeBatch, decodeSchema, rowCountProblem } from '../format/decode.js';
+import { encodeStream, splitStream, type BatchRows } from '../format/encode.js';
+import { EOS, readFrames, type WalkEnd } from '../format/frames.js';
+import { readBatchHeader } from '../format/message.js';
 import type { RandomAccessFile } from '../format/random-access.js';
+import { buildSchema, describeSchema, schemaMatchesDescription, type FileDescription } from '../format/schema.js';
 import { firstCorruptRow } from '../format/checksum.js';
 import { committedFromSet, FileLedger, type CommittedIds } from './committed.js';
 
@@ -35,50 +36,13 @@ export interface EmbeddingSink {
   readonly name?: string;
 }
 
-interface Message {
-  start: number;
-  end: number;
-  kind: 'schema' | 'batch' | 'other';
-  bytes: Uint8Array;
-}
-
-/**
- * Reads whole IPC messages from a file one at a time (positional reads: memory holds one
- * message). Stops at the end-of-stream marker, or at a truncated or corrupt message, leaving
- * `state.problem` set.
- */
-async function* fileMessages(file: RandomAccessFile, state: { validEnd: number; closed: boolean; problem?: string }): AsyncGenerator<Message> {
-  const size = await file.size();
-  let at = 0;
-  while (at < size) {
-    const head = await file.read(at, 8);
-    const prefix = readFramePrefix(new DataView(head.buffer, head.byteOffset, head.byteLength), at, size);
-    if ('problem' in prefix) return void (state.problem = prefix.problem);
-    if (prefix.eos) {
-      state.validEnd = at + 8;
-      state.closed = true;
-      return;
-    }
-    const meta = await file.read(at + 8, prefix.metaLength);
-    const body = readFrameBody(new DataView(meta.buffer, meta.byteOffset, meta.byteLength), at, size);
-    if ('problem' in body) return void (state.problem = body.problem);
-    const bytes = await file.read(at, body.end - at);
-    yield { start: at, end: body.end, kind: body.kind, bytes };
-    at = body.end;
-    state.validEnd = at;
-  }
-}
-
 /** Reading options. */
 export interface ReadOptions {
   /** On a truncated or corrupt tail, yield the whole batches before it instead of throwing. */
   allowTruncated?: boolean;
 }
 
-interface WalkState {
-  validEnd: number;
-  closed: boolean;
-  problem?: string;
+interface WalkState extends WalkEnd {
   schema?: Schema;
   schemaMessage?: Uint8Array;
   description?: FileDescription | null;
@@ -94,35 +58,37 @@ interface WalkState {
 async function* verifiedBatches(file: RandomAccessFile, state: WalkState): AsyncGenerator<{ start: number; end: number; batch: RecordBatch }> {
   const fail = (problem: string): void => void (state.problem = problem);
   let verify = false;
-  for await (const message of fileMessages(file, state)) {
-    if (message.kind === 'schema') {
-      if (state.schemaMessage) return fail(`a second schema at byte ${message.start}`);
+  for await (const frame of readFrames(file, state)) {
+    if (frame.kind === 'other') continue;
+    const bytes = await file.read(frame.start, frame.end - frame.start);
+    if (frame.kind === 'schema') {
+      if (state.schemaMessage) return fail(`a second schema at byte ${frame.start}`);
       // Everything that reads the decoded schema is guarded: a damaged one can hold malformed types.
       try {
-        state.schema = decodeSchema(message.bytes.slice());
+        state.schema = decodeSchema(bytes.slice());
         state.description = describeSchema(state.schema);
         const missing = ['id', 'embedding'].filter((name) => !state.schema!.fields.some((f) => f.name === name));
-        if (missing.length) return fail(`the schema at byte ${message.start} has no ${missing.join(' or ')} column: not an embeddings file`);
+        if (missing.length) return fail(`the schema at byte ${frame.start} has no ${missing.join(' or ')} column: not an embeddings file`);
         if (state.description && !schemaMatchesDescription(state.schema, state.description)) {
           state.damagedSchema = true;
-          return fail(`the schema at byte ${message.start} does not match its own description: it is damaged`);
+          return fail(`the schema at byte ${frame.start} does not match its own description: it is damaged`);
         }
       } catch (cause) {
         state.damagedSchema = state.schema?.metadata instanceof Map && state.schema.metadata.has('bulk-embed');
-        return fail(`unreadable schema at byte ${message.start}: ${(cause as Error).message}`);
+        return fail(`unreadable schema at byte ${frame.start}: ${(cause as Error).message}`);
       }
       // A description that says 'crc32' matched the schema above, so the column is the one test.
       verify = state.schema.fields.some((f) => f.name === 'checksum');
-      state.schemaMessage = message.bytes.slice();
-    } else if (message.kind === 'batch') {
-      if (!state.schemaMessage) return fail(`a record batch before the schema at byte ${message.start}`);
+      state.schemaMessage = bytes.slice();
+    } else {
+      if (!state.schemaMessage) return fail(`a record batch before the schema at byte ${frame.start}`);
       let batch: RecordBatch;
       try {
-        const counts = state.description ? rowCountProblem(state.schema!, batchCounts(message.bytes)) : null;
-        if (counts) return fail(`corrupt record batch at byte ${message.start}: ${counts}`);
-        batch = decodeBatch(state.schemaMessage, message.bytes);
+        const counts = state.description ? rowCountProblem(state.schema!, readBatchHeader(frame.meta)) : null;
+        if (counts) return fail(`corrupt record batch at byte ${frame.start}: ${counts}`);
+        batch = decodeBatch(state.schemaMessage, bytes);
       } catch (cause) {
-        return fail(`corrupt record batch at byte ${message.start}: ${(cause as Error).message}`);
+        return fail(`corrupt record batch at byte ${frame.start}: ${(cause as Error).message}`);
       }
       let bad: number;
       try {
@@ -130,8 +96,8 @@ async function* verifiedBatches(file: RandomAccessFile, state: WalkState): Async
       } catch {
         bad = 0; // a corrupt batch can make reading its columns throw
       }
-      if (bad >= 0) return fail(`corrupt record batch at byte ${message.start}: row ${bad} does not match its checksum`);
-      yield { start: message.start, end: message.end, batch };
+      if (bad >= 0) return fail(`corrupt record batch at byte ${frame.start}: row ${bad} does not match its checksum`);
+      yield { start: frame.start, end: frame.end, batch };
     }
   }
   if (state.closed && !state.problem && (await file.size()) > state.validEnd) fail(`bytes after the end-of-stream marker at byte ${state.validEnd}`);

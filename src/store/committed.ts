@@ -2,7 +2,7 @@
 // Arrow file's ledger keeps only a fingerprint and a row number per committed row in memory
 // (12 bytes) and confirms each hit against the row in the file, so memory stays small however many
 // rows the file has, and a fingerprint collision can never skip a record that was not written.
-import { decodeBatch } from '../format/arrow-ipc.js';
+import { decodeBatch } from '../format/decode.js';
 import type { RandomAccessFile } from '../format/random-access.js';
 import { FingerprintSet, idFingerprint } from '../util/fingerprint-set.js';
 

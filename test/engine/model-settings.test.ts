@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmbedder, EmbeddingsFileError, InvalidOptionError, ModelFileError, type ModelFiles, type NodeEmbedder, type Pooling } from '../../src/node.js';
 import { resolveModelFiles } from '../../src/model/files.js';
 import { nodeFileAccess, readEmbeddings } from '../../src/node.js';
-import { describeSchema } from '../../src/format/arrow-ipc.js';
+import { describeSchema } from '../../src/format/schema.js';
 import { mixedCorpus } from '../../tools/fixtures/corpus.js';
 import { FIXTURE_TINY } from '../../tools/fixtures/presets.js';
 import { loadWeightsFromOnnx, referenceForward } from '../../tools/fixtures/reference-bert.js';

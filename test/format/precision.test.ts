@@ -7,7 +7,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmbedder, EmbeddingsFileError, readEmbeddings, searchEmbeddings, type NodeEmbedder, type Precision, type SearchOptions } from '../../src/node.js';
 import type { SearchSeams } from '../../src/search/vector-search.js';
-import { describeSchema, walkMessages } from '../../src/format/arrow-ipc.js';
+import { describeSchema } from '../../src/format/schema.js';
+import { walkMessages } from '../../src/format/frames.js';
 import { calibrate, calibrateRanges, CALIBRATION_ROWS, quantize } from '../../src/format/precision.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
 import { runCli } from '../helpers/cli.js';
@@ -47,6 +48,7 @@ describe('quantize', () => {
   it('gives the codes numpy gives with quantize_embeddings arithmetic', () => {
     // Reference computed once with numpy 2.4 on float32 rows (the last two inside the ranges), ranges from the first 4:
     // uint8 = ((e - min) / step).astype(uint8), int8 = ((e - min) / step - 128).astype(int8), packbits(e > 0).
+    /* eslint-disable @stylistic/max-len -- numpy's reference output, one row a line */
     const rows = [
       [0.001230153371579945,  0.2987455427646637,  -0.27413785457611084,  -0.8905918598175049,  -0.454670786857605,  -0.9916465282440186,  0.0601436011493206,  1.3402152061462402,  -0.49220651388168335,  -0.6204748749732971,  0.4898420572280884,  0.35688701272010803,  0.1054142490029335,  -0.9304680228233337,  -0.02925182320177555,  0.695303201675415],
       [-1.3442145586013794,  -0.45761576294898987,  -1.9012227058410645,  -1.289537787437439,  -1.8417350053787231,  -0.23509113490581512,  -1.267446517944336,  0.27126434445381165,  0.15675108134746552,  -0.18693093955516815,  -2.5167596340179443,  -0.5386928915977478,  -0.048500943928956985,  0.11330898851156235,  -1.5301357507705688,  -0.47775328159332275],
@@ -57,6 +59,7 @@ describe('quantize', () => {
     ];
     const uint8 = [[255,  100,  140,  211,  184,  0,  255,  255,  0,  0,  193,  255,  27,  94,  160,  255],  [0,  31,  0,  0,  0,  102,  0,  67,  255,  85,  0,  33,  0,  255,  0,  96],  [69,  0,  255,  255,  240,  255,  131,  0,  236,  135,  83,  185,  255,  0,  255,  176],  [133,  255,  229,  47,  255,  213,  207,  139,  167,  254,  255,  0,  45,  166,  176,  0],  [127,  66,  70,  105,  92,  51,  127,  161,  127,  42,  96,  144,  13,  174,  80,  175],  [117,  191,  235,  99,  251,  223,  188,  104,  184,  225,  212,  46,  97,  124,  196,  44]];
     const int8 = [[127,  -27,  12,  83,  56,  -128,  127,  127,  -128,  -128,  65,  127,  -100,  -33,  32,  127],  [-128,  -96,  -128,  -128,  -128,  -25,  -128,  -60,  127,  -42,  -128,  -94,  -128,  127,  -128,  -31],  [-58,  -128,  127,  127,  112,  127,  3,  -128,  108,  7,  -44,  57,  127,  -128,  127,  48],  [5,  127,  101,  -80,  127,  85,  79,  11,  39,  126,  127,  -128,  -82,  38,  48,  -128],  [0,  -61,  -57,  -22,  -35,  -76,  0,  33,  0,  -85,  -31,  16,  -114,  46,  -47,  47],  [-10,  63,  107,  -28,  123,  95,  60,  -23,  56,  97,  84,  -81,  -30,  -3,  68,  -83]];
+    /* eslint-enable @stylistic/max-len */
     const vectors = Float32Array.from(rows.flat());
     const ranges = calibrate(vectors.subarray(0, 4 * 16), 16);
     expect(Array.from(quantize(vectors, 16, 'uint8', ranges))).toEqual(uint8.flat());

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { tableFromIPC } from '@uwdata/flechette';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { arrowFile, createEmbedder, EmbeddingsFileError, readEmbeddings, searchEmbeddings, type NodeEmbedder } from '../../src/node.js';
-import { walkMessages } from '../../src/format/arrow-ipc.js';
+import { walkMessages } from '../../src/format/frames.js';
 import type { SinkSeams } from '../../src/store/arrow-file.js';
 import type { StreamSeams } from '../../src/stream/embed-stream.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
