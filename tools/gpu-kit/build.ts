@@ -78,7 +78,8 @@ export async function buildKit(out = join(ROOT, 'gpu-kit')): Promise<number> {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    external: ['onnxruntime-node'],
+    // vite is reached only by bench/shared.ts's demo server (dynamic import), which the kit never starts.
+    external: ['onnxruntime-node', 'vite'],
     // Some bundled CommonJS code calls require(); an ES module has none of its own.
     banner: { js: "import { createRequire as __kitRequire } from 'node:module'; const require = __kitRequire(import.meta.url);" },
     logLevel: 'warning',
