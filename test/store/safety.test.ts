@@ -109,7 +109,9 @@ describe('resume touches only files this library wrote', () => {
 
 describe('one writer per file', () => {
   it('two CLI processes started together: exactly one writes, the other exits 6 naming the holder', async () => {
-    const input = file('pair.jsonl', jsonl(docs(300)));
+    // Enough records that the first writer is still writing when the second has started (with 300, a
+    // quiet machine let the first finish before the second reached the lock, and both exited 0).
+    const input = file('pair.jsonl', jsonl(docs(3000)));
     const out = join(dir, 'pair.arrow');
     const runs = await Promise.all([0, 1].map(() => cliAsync([input, '--out', out, '--model', TINY, '--resume', '--window', '50'])));
     const codes = runs.map((r) => r.code).sort();
@@ -118,8 +120,8 @@ describe('one writer per file', () => {
     expect(loser.stderr).toMatch(/is being written by process \d+ on .* one writer at a time/);
     noStack(loser.stderr);
     const ids = await readIds(out);
-    expect(ids.length).toBe(300);
-    expect(new Set(ids).size).toBe(300);
+    expect(ids.length).toBe(3000);
+    expect(new Set(ids).size).toBe(3000);
     expect(existsSync(`${out}.lock`)).toBe(false);
   });
 
