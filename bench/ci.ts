@@ -43,20 +43,10 @@ interface PartResult { figures: FigureValues; details: Record<string, unknown> }
 async function nodePart(): Promise<PartResult> {
   const TEXTS = 200;
   const RUNS = 3;
-  const { AutoTokenizer, env, pipeline } = await import('@huggingface/transformers');
-  const ort = await import('onnxruntime-node');
-  const { createEmbedder } = await import('../src/node.js');
   const { mixedCorpus } = await import('../tools/fixtures/corpus.js');
-  const { alternate, cpuSessionOptions, engineRunner, prepareCeiling, transformersJsRunner } = await import('./shared.js');
+  const { alternate, cpuSessionOptions, engineRunner, loadCpuPeers, prepareCeiling, transformersJsRunner } = await import('./shared.js');
   const model = 'fixture-minilm';
-  const options = cpuSessionOptions(CORES);
-  env.allowRemoteModels = false;
-  env.localModelPath = MODELS_DIR + '/';
-  const engine = await createEmbedder({ model: join(MODELS_DIR, model), device: 'cpu', dtype: 'fp32', sessionOptions: options });
-  const extractor = await pipeline('feature-extraction', model, { dtype: 'fp32', device: 'cpu', session_options: options });
-  const tokenizer = await AutoTokenizer.from_pretrained(model);
-  const session = await ort.InferenceSession.create(join(MODELS_DIR, model, 'onnx', 'model.onnx'), options);
-  const maxTokens = engine.info.maxTokens;
+  const { engine, extractor, tokenizer, session, maxTokens } = await loadCpuPeers(MODELS_DIR, model, cpuSessionOptions(CORES));
   const texts = mixedCorpus(TEXTS, 1001);
   const runners = { engine: engineRunner(engine), transformersJs: transformersJsRunner(extractor, tokenizer, maxTokens) };
   const ceiling = prepareCeiling(session, tokenizer, maxTokens, texts);

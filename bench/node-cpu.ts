@@ -6,14 +6,13 @@
 //                 token-budget batches, tensors built beforehand: only the runs are timed.
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { AutoModel, AutoTokenizer, env, pipeline } from '@huggingface/transformers';
-import * as ort from 'onnxruntime-node';
+import { AutoModel, AutoTokenizer, pipeline } from '@huggingface/transformers';
 import { DEFAULT_MAX_BATCH_TOKENS } from '../src/engine/load.js';
 import { createEmbedder } from '../src/node.js';
 import { mixedCorpus, uniformCorpus } from '../tools/fixtures/corpus.js';
 import { FAMILY_PRESETS, type FamilyPreset } from '../tools/fixtures/families.js';
 import { measured, median, printTable, writeJson } from './lib.js';
-import { alternate, cpuSessionOptions, engineRunner, prepareCeiling as prepareCeilingRuns, transformersJsRunner } from './shared.js';
+import { alternate, cpuSessionOptions, engineRunner, loadCpuPeers, prepareCeiling as prepareCeilingRuns, transformersJsRunner } from './shared.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 /** Which parts to run (default all): BENCH_PARTS=mixed,uniform,q8,families. */
@@ -25,14 +24,7 @@ const THREADS = availableParallelism();
 // The same settings for all three engines (ONNX Runtime's CPU arena on, its default).
 const SESSION_OPTIONS = cpuSessionOptions(THREADS);
 
-env.allowRemoteModels = false;
-env.localModelPath = MODELS_DIR + '/';
-
-const engine = await createEmbedder({ model: join(MODELS_DIR, MODEL), device: 'cpu', dtype: 'fp32', sessionOptions: SESSION_OPTIONS });
-const extractor = await pipeline('feature-extraction', MODEL, { dtype: 'fp32', device: 'cpu', session_options: SESSION_OPTIONS });
-const tokenizer = await AutoTokenizer.from_pretrained(MODEL);
-const rawSession = await ort.InferenceSession.create(join(MODELS_DIR, MODEL, 'onnx', 'model.onnx'), SESSION_OPTIONS);
-const maxTokens = engine.info.maxTokens;
+const { engine, extractor, tokenizer, session: rawSession, maxTokens } = await loadCpuPeers(MODELS_DIR, MODEL, SESSION_OPTIONS);
 
 const engineRun = engineRunner(engine);
 const tjsRun = transformersJsRunner(extractor, tokenizer, maxTokens);

@@ -24,6 +24,23 @@ import { measured, median } from './lib.js';
 /** The same ONNX Runtime settings for every CPU engine compared (its CPU arena on, the default). */
 export const cpuSessionOptions = (threads: number) => ({ intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' as const });
 
+/**
+ * The three CPU peers the Node benchmarks compare on one generated model, with the same session
+ * options: this engine, the transformers.js pipeline (and its tokenizer), and a raw session of the
+ * model for the ceiling. transformers.js is pointed at the local models folder, never the hub.
+ */
+export async function loadCpuPeers(modelsDir: string, model: string, sessionOptions: ReturnType<typeof cpuSessionOptions>) {
+  const { AutoTokenizer, env, pipeline } = await import('@huggingface/transformers');
+  const { createEmbedder } = await import('../src/node.js');
+  env.allowRemoteModels = false;
+  env.localModelPath = modelsDir + '/';
+  const engine = await createEmbedder({ model: join(modelsDir, model), device: 'cpu', dtype: 'fp32', sessionOptions });
+  const extractor = await pipeline('feature-extraction', model, { dtype: 'fp32', device: 'cpu', session_options: sessionOptions });
+  const tokenizer = await AutoTokenizer.from_pretrained(model);
+  const session = await ort.InferenceSession.create(join(modelsDir, model, 'onnx', 'model.onnx'), sessionOptions);
+  return { engine, extractor, tokenizer, session, maxTokens: engine.info.maxTokens };
+}
+
 /** Seconds and peak RSS of every run of one runner, and what its last run returned. */
 export interface Samples<T> { seconds: number[]; rss: number[]; last: T }
 

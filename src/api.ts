@@ -1,6 +1,5 @@
 // The universal surface: what both entries export, whatever the runtime. `bulk-embed` (browser)
 // and `bulk-embed/node` re-export all of it and add only their adapters and their createEmbedder.
-import type { RecordBatch, Schema } from 'apache-arrow';
 
 export * from './base/types.js';
 export * from './base/errors.js';
@@ -12,7 +11,7 @@ export type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
 export type { ResiliencePolicy } from './engine/lane-runner.js';
 export type { EngineSettings } from './engine/engine.js';
 export type { InferenceBackend } from './engine/load.js';
-export { arrowFileSink, type ArrowSinkOptions, type EmbeddingSink, type ReadOptions, type ResumeState } from './store/arrow-file.js';
+export { arrowFileSink, type EmbeddingBatch, type ArrowSinkOptions, type EmbeddingSink, type ReadOptions, type ResumeState } from './store/arrow-file.js';
 export type { CommittedIds } from './store/committed.js';
 export type { SearchHit, SearchOptions } from './search/vector-search.js';
 export { PRECISIONS, type Precision, type QuantRanges } from './format/precision.js';
@@ -26,5 +25,3 @@ export type { EmbedRecord, RecordSource, RecordOptions, SourceItem, MetadataValu
 export type { TextFormat } from './source/text-formats.js';
 
 
-/** An Arrow record batch of the embeddings file, with its schema. */
-export type EmbeddingBatch = RecordBatch & { schema: Schema };

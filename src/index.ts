@@ -5,8 +5,7 @@ import type { SearchHit, SearchOptions } from './search/vector-search.js';
 import type { RandomAccessFile } from './format/random-access.js';
 import { openOpfsFile, searchOpfsFile, type OpfsWorkerFactory } from './browser/storage.js';
 import { createBrowserEmbedder, type BrowserEmbedder, type BrowserEmbedderOptions } from './browser/embedder.js';
-import type { EmbeddingBatch } from './api.js';
-import { readBatches } from './store/arrow-file.js';
+import { readEmbeddingBatches, type EmbeddingBatch } from './store/arrow-file.js';
 import { searchFile } from './search/vector-search.js';
 
 export * from './api.js';
@@ -21,13 +20,8 @@ export function createEmbedder(options: BrowserEmbedderOptions = {}): Promise<Br
 }
 
 /** Yields the record batches of an Arrow embeddings file (an OPFS path or an open file), lazily. */
-export async function* readEmbeddings(file: string | RandomAccessFile, options: ReadOptions = {}): AsyncGenerator<EmbeddingBatch> {
-  const handle = typeof file === 'string' ? await openOpfsFile(file, { create: false }) : file;
-  try {
-    for await (const { batch } of readBatches(handle, options)) yield batch as EmbeddingBatch;
-  } finally {
-    if (typeof file === 'string') await handle.close();
-  }
+export function readEmbeddings(file: string | RandomAccessFile, options: ReadOptions = {}): AsyncGenerator<EmbeddingBatch> {
+  return readEmbeddingBatches(file, (path) => openOpfsFile(path, { create: false }), options);
 }
 
 /**

@@ -22,8 +22,7 @@ import { InvalidOptionError, MissingDependencyError } from './base/errors.js';
 import { nonNegativeInteger, positiveInteger } from './base/validate.js';
 import { parallelTokenize, type TokenizerThread } from './tokenize/parallel.js';
 import { startNodeTokenizerThread } from './node/tokenizer-threads.js';
-import type { EmbeddingBatch } from './api.js';
-import { readBatches } from './store/arrow-file.js';
+import { readEmbeddingBatches, type EmbeddingBatch } from './store/arrow-file.js';
 import { searchFile } from './search/vector-search.js';
 
 export * from './api.js';
@@ -200,13 +199,8 @@ export async function arrowFile(path: string, options: ArrowSinkOptions = {}): P
 }
 
 /** Yields the record batches of an embeddings file (a path, or a file opened by the caller) lazily, one in memory at a time. */
-export async function* readEmbeddings(file: string | RandomAccessFile, options: ReadOptions = {}): AsyncGenerator<EmbeddingBatch> {
-  const handle = typeof file === 'string' ? await openNodeFile(file, true) : file;
-  try {
-    for await (const { batch } of readBatches(handle, options)) yield batch as EmbeddingBatch;
-  } finally {
-    if (typeof file === 'string') await handle.close();
-  }
+export function readEmbeddings(file: string | RandomAccessFile, options: ReadOptions = {}): AsyncGenerator<EmbeddingBatch> {
+  return readEmbeddingBatches(file, (path) => openNodeFile(path, true), options);
 }
 
 /** Top k rows of an embeddings file (a path, or a file opened by the caller) by cosine with `query`, streaming the file. */

@@ -103,6 +103,24 @@ async function* verifiedBatches(file: RandomAccessFile, state: WalkState): Async
   if (state.closed && !state.problem && (await file.size()) > state.validEnd) fail(`bytes after the end-of-stream marker at byte ${state.validEnd}`);
 }
 
+/** An Arrow record batch of the embeddings file, with its schema. */
+export type EmbeddingBatch = RecordBatch & { schema: Schema };
+
+/**
+ * The batches of a file named by path (opened with the runtime's `open`, closed when the reader
+ * stops) or of a file the caller opened (left open): what each entry's readEmbeddings is.
+ */
+export async function* readEmbeddingBatches(
+  file: string | RandomAccessFile, open: (path: string) => Promise<RandomAccessFile>, options: ReadOptions = {},
+): AsyncGenerator<EmbeddingBatch> {
+  const handle = typeof file === 'string' ? await open(file) : file;
+  try {
+    for await (const { batch } of readBatches(handle, options)) yield batch as EmbeddingBatch;
+  } finally {
+    if (typeof file === 'string') await handle.close();
+  }
+}
+
 /** Yields the file's record batches lazily, with its schema; every row is checked before it is yielded. */
 export async function* readBatches(file: RandomAccessFile, options: ReadOptions = {}): AsyncGenerator<{ schema: Schema; batch: RecordBatch }> {
   const state: WalkState = { validEnd: 0, closed: false };

@@ -17,6 +17,7 @@ import { countClamped, dequantizer, type Precision, type QuantRanges } from '../
 import { exportBatches, type ExportFormat } from '../../src/node/export.js';
 import { createRng } from '../../tools/fixtures/rng.js';
 import { runCli } from '../helpers/cli.js';
+import { cosine } from '../helpers/models.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TINY = join(ROOT, 'models', 'fixture-tiny');
@@ -368,17 +369,6 @@ describe('folders are checked as a whole before anything is read as one', () => 
     const { start, step, offset } = dequantizer('int8', description.ranges!);
     const ids = table.getChild('id')!.toArray() as string[];
     expect(ids.length).toBe(100);
-    const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-      let dot = 0;
-      let na = 0;
-      let nb = 0;
-      for (let j = 0; j < a.length; j++) {
-        dot += a[j]! * b[j]!;
-        na += a[j]! ** 2;
-        nb += b[j]! ** 2;
-      }
-      return dot / Math.sqrt(na * nb);
-    };
     ids.forEach((id, r) => {
       const exported = Float64Array.from(table.getChild('embedding')!.at(r) as Int8Array, (c, j) => start[j]! + (c + offset) * step[j]!);
       expect(cosine(exported, own.get(id)!), id).toBeGreaterThan(0.99);
@@ -439,17 +429,6 @@ describe('int8/uint8 calibration that can represent the data', () => {
     }
     return { rows, codes, ranges: ranges!, precision };
   }
-  const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-    let dot = 0;
-    let na = 0;
-    let nb = 0;
-    for (let j = 0; j < a.length; j++) {
-      dot += a[j]! * b[j]!;
-      na += a[j]! ** 2;
-      nb += b[j]! ** 2;
-    }
-    return dot / Math.sqrt(na * nb);
-  };
   /** Checks every stored row against the float vector of its text, and the reported clamp count against an independent count. */
   async function expectFaithful(path: string, texts: Map<string, string>, clamped: { values: number } | undefined) {
     const file = await decoded(path);
