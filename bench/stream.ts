@@ -91,10 +91,12 @@ function checksumSeconds(windowSize: number, dim: number): number {
   const vectors = new Float32Array(windowSize * dim).map((_, i) => Math.sin(i));
   let ids: string[] = [], hashes: string[] = [], meta: Record<string, number>[] = [];
   let total = 0;
+  let firstRow = 0;
   const flush = () => {
     const t0 = performance.now();
-    rowChecksums(ids, hashes, new Uint8Array(vectors.buffer, 0, ids.length * dim * 4), meta, { shard: 'float64' });
+    rowChecksums(ids, hashes, new Uint8Array(vectors.buffer, 0, ids.length * dim * 4), meta, { shard: 'float64' }, firstRow);
     total += performance.now() - t0;
+    firstRow += ids.length;
     ids = []; hashes = []; meta = [];
   };
   for (const r of records(COUNT)) {

@@ -1,7 +1,9 @@
 // Row checksums of the embeddings file: a CRC-32 over each row's stored bytes (id, text hash,
 // vector, metadata), kept in a `checksum` column. Any bit flipped in a committed batch, in its
 // values or in the Arrow metadata that locates them, changes some row's bytes, so readers and
-// resume notice it instead of returning a wrong row. Independent Arrow readers see one more
+// resume notice it instead of returning a wrong row. Files written since 'crc32-position' also
+// feed each row's position in the file first, so whole batches swapped, repeated or dropped from
+// the middle (each intact on its own) are caught too. Independent Arrow readers see one more
 // uint32 column.
 import type { RecordBatch, Vector } from 'apache-arrow';
 import type { MetadataValue } from '../source/records.js';
@@ -58,10 +60,14 @@ function feedValue(crc: number, kind: ColumnKind | undefined, v: MetadataValue |
   return feedTagged(crc, TAG.UTF8, utf8.encode(v as string));
 }
 
-/** Checksums of rows about to be written; `vectorBytes` is the stored vector data (then a kept float16 copy's), as stored. */
+/**
+ * Checksums of rows about to be written; `vectorBytes` is the stored vector data (then a kept
+ * float16 copy's), as stored. `firstRow` is the first row's position in the file where the
+ * checksums cover positions ('crc32-position'), null where they do not ('crc32').
+ */
 export function rowChecksums(
   ids: readonly string[], textHashes: readonly string[], vectorBytes: Uint8Array | readonly Uint8Array[], metadata: readonly Record<string, MetadataValue>[],
-  columns: Record<string, ColumnKind>,
+  columns: Record<string, ColumnKind>, firstRow: number | null,
 ): Uint32Array {
   const n = ids.length;
   const vectors = vectorBytes instanceof Uint8Array ? [vectorBytes] : vectorBytes;
@@ -69,7 +75,7 @@ export function rowChecksums(
   const names = Object.keys(columns);
   const out = new Uint32Array(n);
   for (let r = 0; r < n; r++) {
-    let crc = 0xffffffff;
+    let crc = firstRow === null ? 0xffffffff : feedNumber(0xffffffff, firstRow + r);
     crc = feedTagged(crc, TAG.UTF8, utf8.encode(ids[r]!));
     crc = feedTagged(crc, TAG.UTF8, utf8.encode(textHashes[r]!));
     vectors.forEach((bytes, c) => (crc = crc32Update(crc, bytes.subarray(r * strides[c]!, (r + 1) * strides[c]!))));
@@ -100,8 +106,9 @@ function kindOfType(typeId: string): ColumnKind | null {
  * stored checksum differs (or that cannot be read), or -1 when every row is intact. The columns
  * come from the schema itself, so a flipped bit in the schema's metadata cannot switch this off.
  * Buffer sizes are checked against the row count first: a corrupt length allocates nothing.
+ * `firstRow`: the batch's first row's position in the file, for files whose checksums cover it.
  */
-export function firstCorruptRow(batch: RecordBatch): number {
+export function firstCorruptRow(batch: RecordBatch, firstRow: number | null): number {
   const n = batch.numRows;
   const id = batch.getChild('id');
   const hash = batch.getChild('text_hash');
@@ -133,7 +140,7 @@ export function firstCorruptRow(batch: RecordBatch): number {
     .map((f) => ({ kind: kindOfType(String(f.type)), vector: batch.getChild(f.name) }));
   if (meta.some((m) => m.kind === null || !m.vector || m.vector.length !== n)) return 0;
   for (let r = 0; r < n; r++) {
-    let crc = 0xffffffff;
+    let crc = firstRow === null ? 0xffffffff : feedNumber(0xffffffff, firstRow + r);
     crc = feedTagged(crc, TAG.UTF8, utf8At(idData, r));
     crc = feedTagged(crc, TAG.UTF8, utf8At(hashData, r));
     for (const v of vectors) crc = crc32Update(crc, v.bytes.subarray(v.start + r * v.per, v.start + (r + 1) * v.per));

@@ -7,7 +7,7 @@ import { toHalfBits } from '../util/half.js';
 import { rowChecksums } from './checksum.js';
 import { walkMessages } from './frames.js';
 import { quantize } from './precision.js';
-import { columnType, elementType, precisionOf, type FileDescription } from './schema.js';
+import { columnType, elementType, positionOf, precisionOf, type FileDescription } from './schema.js';
 
 /** Rows to write: ids, vectors (row-major), text hashes and metadata. */
 export interface BatchRows {
@@ -17,8 +17,8 @@ export interface BatchRows {
   metadata: Record<string, MetadataValue>[];
 }
 
-/** Encodes rows as one record batch in a complete IPC stream: schema + batch + EOS. */
-export function encodeStream(schema: Schema, description: FileDescription, rows: BatchRows): Uint8Array {
+/** Encodes rows as one record batch in a complete IPC stream: schema + batch + EOS; `firstRow` is the batch's first row's position in its file. */
+export function encodeStream(schema: Schema, description: FileDescription, rows: BatchRows, firstRow: number): Uint8Array {
   const n = rows.ids.length;
   const embeddingType = schema.fields[1]!.type as FixedSizeList;
   const precision = precisionOf(description);
@@ -28,7 +28,7 @@ export function encodeStream(schema: Schema, description: FileDescription, rows:
   const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   const vectorBytes = half ? [bytesOf(stored), bytesOf(half)] : bytesOf(stored);
   const checksums = description.checksum
-    ? [makeData({ type: new Uint32(), length: n, data: rowChecksums(rows.ids, rows.textHashes, vectorBytes, rows.metadata, description.metadataColumns) })]
+    ? [makeData({ type: new Uint32(), length: n, data: rowChecksums(rows.ids, rows.textHashes, vectorBytes, rows.metadata, description.metadataColumns, positionOf(description, firstRow)) })]
     : [];
   const halfColumn = half
     ? [makeData({ type: schema.fields.find((f) => f.name === 'embedding_float16')!.type as FixedSizeList, length: n, nullCount: 0, child: makeData({ type: new Float16(), length: n * description.dim, data: half } as never) })]

@@ -7,6 +7,16 @@ import type { MetadataValue } from '../source/records.js';
 import { needsRanges, PRECISIONS, storedWidth, type Precision, type QuantRanges } from './precision.js';
 import { kindOf, type ColumnKind } from './columns.js';
 
+/** How a file's rows are checksummed (see FileDescription.checksum). */
+export type ChecksumKind = 'crc32' | 'crc32-position';
+
+/** What new files are written with. */
+export const CHECKSUM_KIND: ChecksumKind = 'crc32-position';
+
+/** The position a file's checksums feed for a row, or null where they cover the row's bytes only. */
+export const positionOf = (description: Pick<FileDescription, 'checksum'> | null | undefined, row: number): number | null =>
+  description?.checksum === 'crc32-position' ? row : null;
+
 /** What an embeddings file holds, stored in the Arrow schema's metadata. */
 export interface FileDescription {
   model: string;
@@ -16,8 +26,12 @@ export interface FileDescription {
   dtype: string;
   float16: boolean;
   metadataColumns: Record<string, ColumnKind>;
-  /** 'crc32': each row carries a checksum column (files of version 0.1 have none). */
-  checksum?: 'crc32';
+  /**
+   * Each row carries a checksum column (files of version 0.1 have none). 'crc32-position': the
+   * checksum also covers the row's position in the file, so batches swapped, repeated or dropped
+   * from the middle are found; 'crc32' (files written before it) covers the row's bytes only.
+   */
+  checksum?: ChecksumKind;
   /** The prompt put before every text ('' for none; absent in files written before prompts). */
   prompt?: string;
   /** The model's own vector length, when `dim` is a Matryoshka truncation of it. */
@@ -79,7 +93,7 @@ export function describeSchema(schema: Schema): FileDescription | null {
   const d = JSON.parse(raw) as FileDescription;
   const kinds = ['utf8', 'float64', 'bool'];
   const wellFormed = d !== null && typeof d === 'object' && typeof d.model === 'string' && Number.isInteger(d.dim) && d.dim > 0 &&
-    typeof d.float16 === 'boolean' && (d.prompt === undefined || typeof d.prompt === 'string') &&
+    typeof d.float16 === 'boolean' && (d.checksum === undefined || d.checksum === 'crc32' || d.checksum === 'crc32-position') && (d.prompt === undefined || typeof d.prompt === 'string') &&
     (d.precision === undefined || PRECISIONS.includes(d.precision)) && (!needsRanges(precisionOf(d)) || (Array.isArray(d.ranges?.min) && d.ranges.min.length === d.dim && d.ranges.max?.length === d.dim)) && d.metadataColumns !== null && typeof d.metadataColumns === 'object' &&
     Object.values(d.metadataColumns).every((k) => kinds.includes(k));
   if (!wellFormed) throw new Error(`the ${DESCRIPTION_KEY} description in the schema is malformed`);

@@ -21,7 +21,7 @@ import { bufferIn, columnPlaces, valueBufferIndex } from '../format/layout.js';
 import { readBatchHeader, type BatchHeader } from '../format/message.js';
 import { dequantizer, isBinary, quantize, storedBytes, type Precision } from '../format/precision.js';
 import type { RandomAccessFile } from '../format/random-access.js';
-import { describeSchema, precisionOf, type FileDescription } from '../format/schema.js';
+import { describeSchema, positionOf, precisionOf, type FileDescription } from '../format/schema.js';
 
 /** A top-k hit. */
 export interface SearchHit {
@@ -50,6 +50,8 @@ interface BatchPlace {
   bodyStart: number;
   bodyLength: number;
   rows: number;
+  /** The position in the file of the batch's first row. */
+  firstRow: number;
   /** Byte offsets in the body of the embedding values and of the float16 copy's values. */
   vectors: number;
   float16: number;
@@ -136,6 +138,7 @@ export async function searchFile(file: RandomAccessFile, query: Float32Array, k:
       const { header, rows } = checked;
       const place: BatchPlace = {
         start: at, end: frame.end, bodyStart: frame.bodyStart, bodyLength: frame.bodyLength, rows,
+        firstRow: batches.length ? batches.at(-1)!.firstRow + batches.at(-1)!.rows : 0,
         vectors: header.buffers[layout.vectors]!.offset, float16: layout.float16 >= 0 ? header.buffers[layout.float16]!.offset : -1, header,
       };
       batches.push(place);
@@ -354,7 +357,7 @@ async function hitsOf(
       const stored = storedBytes(precisionOf(description), description.dim);
       vectorBytes.push(await read(place.bodyStart + place.vectors + row * stored, stored));
       if (place.float16 >= 0) vectorBytes.push(await read(place.bodyStart + place.float16 + row * description.dim * 2, description.dim * 2));
-      if (rowChecksums([id], [textHash], vectorBytes, [metadata], description.metadataColumns)[0] !== sums.get(row)) {
+      if (rowChecksums([id], [textHash], vectorBytes, [metadata], description.metadataColumns, positionOf(description, place.firstRow + row))[0] !== sums.get(row)) {
         throw new EmbeddingsFileError(name, `corrupt record batch at byte ${place.start}: row ${row} does not match its checksum`, place.start);
       }
     }

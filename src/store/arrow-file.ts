@@ -8,7 +8,7 @@ import { encodeStream, splitStream, type BatchRows } from '../format/encode.js';
 import { EOS, readFrames, type WalkEnd } from '../format/frames.js';
 import { readBatchHeader } from '../format/message.js';
 import type { RandomAccessFile } from '../format/random-access.js';
-import { buildSchema, describeSchema, schemaMatchesDescription, type FileDescription } from '../format/schema.js';
+import { buildSchema, describeSchema, positionOf, schemaMatchesDescription, type FileDescription } from '../format/schema.js';
 import { firstCorruptRow } from '../format/checksum.js';
 import { committedFromSet, FileLedger, type CommittedIds } from './committed.js';
 
@@ -58,6 +58,7 @@ interface WalkState extends WalkEnd {
 async function* verifiedBatches(file: RandomAccessFile, state: WalkState): AsyncGenerator<{ start: number; end: number; batch: RecordBatch }> {
   const fail = (problem: string): void => void (state.problem = problem);
   let verify = false;
+  let rows = 0;
   for await (const frame of readFrames(file, state)) {
     if (frame.kind === 'other') continue;
     const bytes = await file.read(frame.start, frame.end - frame.start);
@@ -92,11 +93,15 @@ async function* verifiedBatches(file: RandomAccessFile, state: WalkState): Async
       }
       let bad: number;
       try {
-        bad = verify ? firstCorruptRow(batch) : -1;
+        bad = verify ? firstCorruptRow(batch, positionOf(state.description, rows)) : -1;
       } catch {
         bad = 0; // a corrupt batch can make reading its columns throw
       }
-      if (bad >= 0) return fail(`corrupt record batch at byte ${frame.start}: row ${bad} does not match its checksum`);
+      if (bad >= 0) {
+        const where = positionOf(state.description, rows) === null ? '' : ` (or its batch is out of place: row ${rows + bad} of the file expected there)`;
+        return fail(`corrupt record batch at byte ${frame.start}: row ${bad} does not match its checksum${where}`);
+      }
+      rows += batch.numRows;
       yield { start: frame.start, end: frame.end, batch };
     }
   }
@@ -172,6 +177,8 @@ export function arrowFileSink(file: RandomAccessFile, options: ArrowSinkOptions 
   let prepared = false;
   let writtenDescription: FileDescription | null = null;
   let broken = false;
+  /** Rows the file holds: the next batch's first row (its checksums cover positions). */
+  let rowsHeld = 0;
 
   const prepare = async (): Promise<ResumeState> => {
     prepared = true;
@@ -189,6 +196,7 @@ export function arrowFileSink(file: RandomAccessFile, options: ArrowSinkOptions 
     for await (const { start, end, batch } of verifiedBatches(file, state)) {
       if (!state.description) break; // not ours: refused below, before anything is cut
       ledger.addBatch(start, end, batch.getChild('id')!.toArray() as string[]);
+      rowsHeld += batch.numRows;
       batches++;
     }
     // A file an empty run left (its schema, no rows) holds nothing to keep: the resumed run starts
@@ -227,7 +235,7 @@ export function arrowFileSink(file: RandomAccessFile, options: ArrowSinkOptions 
       // No rows: only a file that has nothing yet gets its schema (an empty run's file is valid and typed).
       if (rows.ids.length === 0 && schemaMessage) return;
       const schema = buildSchema(description);
-      const { schema: schemaBytes, batch } = splitStream(encodeStream(schema, description, rows));
+      const { schema: schemaBytes, batch } = splitStream(encodeStream(schema, description, rows, rowsHeld));
       if (writtenDescription && JSON.stringify(writtenDescription) !== JSON.stringify(description)) {
         throw new EmbeddingsFileError(file.name, `was written with ${JSON.stringify(writtenDescription)}; this run has ${JSON.stringify(description)}`);
       }
@@ -239,6 +247,7 @@ export function arrowFileSink(file: RandomAccessFile, options: ArrowSinkOptions 
         }
         if (rows.ids.length) await file.append(batch);
         await file.sync();
+        rowsHeld += rows.ids.length;
       } catch (error) {
         broken = true; // the tail may be torn: no end-of-stream marker after it; resume cuts it off
         throw error;

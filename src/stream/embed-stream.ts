@@ -4,7 +4,7 @@ import type { Engine, ProgressReporter } from '../engine/engine.js';
 import { AbortError, EmbeddingsFileError, InputFormatError, InvalidOptionError } from '../base/errors.js';
 import type { EmbedProgress, Embeddings, Priority } from '../base/types.js';
 import { positiveInteger } from '../base/validate.js';
-import { inferColumns, precisionOf, type FileDescription } from '../format/schema.js';
+import { CHECKSUM_KIND, inferColumns, precisionOf, type FileDescription } from '../format/schema.js';
 import { textHash } from '../format/text-hash.js';
 import { CALIBRATION_ROWS, calibrateRanges, checkPrecision, checkRanges, countClamped, needsRanges, type Precision, type QuantRanges } from '../format/precision.js';
 import { kindOf, RESERVED_COLUMNS } from '../format/columns.js';
@@ -264,7 +264,7 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
       precision,
       ...(needsRanges(precision) ? { ranges: givenRanges ?? ranges! } : {}),
       ...(keepFloat16 ? { keepFloat16 } : {}),
-      metadataColumns, checksum: 'crc32',
+      metadataColumns, checksum: CHECKSUM_KIND,
     });
     const write = async (batch: StreamBatch, ranges?: QuantRanges): Promise<void> => {
       description ??= describe(inferColumns(batch.records.map((r) => r.metadata)), ranges);

@@ -19,8 +19,8 @@ const rows = (k: number) => ({
   textHashes: Array(5).fill('0000000000000000'), metadata: Array.from({ length: 5 }, (_, i) => ({ topic: `t${i}`, n: i })),
 });
 const schema = buildSchema(description);
-const first = splitStream(encodeStream(schema, description, rows(1)));
-const second = splitStream(encodeStream(schema, description, rows(2)));
+const first = splitStream(encodeStream(schema, description, rows(1), 0));
+const second = splitStream(encodeStream(schema, description, rows(2), 5));
 const stream = new Uint8Array([...first.schema, ...first.batch, ...second.batch, ...EOS]);
 
 async function fileWalk(bytes: Uint8Array) {

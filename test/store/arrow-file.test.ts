@@ -90,6 +90,49 @@ describe('Arrow embeddings file', () => {
     await expect(ids(join(dir, 'text.arrow'))).rejects.toThrow('corrupt at byte 0');
   });
 
+  it('finds whole batches swapped, repeated or dropped, each intact on its own, and resumes from the good prefix', async () => {
+    const bytes = readFileSync(complete);
+    const frames = walkMessages(bytes).frames;
+    const [schema, ...batches] = frames;
+    expect(batches).toHaveLength(7);
+    const piece = (f: { start: number; end: number }) => bytes.subarray(f.start, f.end);
+    const eos = bytes.subarray(batches.at(-1)!.end);
+    const layouts = { swapped: [0, 2, 1, 3, 4, 5, 6], repeated: [0, 1, 1, 2, 3, 4, 5, 6], dropped: [0, 2, 3, 4, 5, 6] };
+    for (const [name, order] of Object.entries(layouts)) {
+      const path = join(dir, `order-${name}.arrow`);
+      writeFileSync(path, Buffer.concat([piece(schema!), ...order.map((b) => piece(batches[b]!)), eos]));
+      const misplaced = order[1] === 1 ? 2 : 1; // the first batch in a place it was not written in
+      await expect(ids(path), name).rejects.toThrow(EmbeddingsFileError);
+      await expect(ids(path), name).rejects.toThrow(`does not match its checksum (or its batch is out of place: row ${misplaced * 100} of the file expected there)`);
+      // The rows before the misplaced batch are the ones written there; none after it is handed out.
+      expect(await ids(path, true), name).toEqual(records.slice(0, misplaced * 100).map((r) => r.id));
+      // A query that lands in the misplaced batch is refused, not answered from it.
+      const query = (await embedder.embed([records[order[misplaced]! * 100 + 7]!.text])).data;
+      await expect(searchEmbeddings(path, query, 3), name).rejects.toThrow(/does not match its checksum/);
+      const result = await embedder.embedTo(records, path, { windowSize: 100, resume: true });
+      expect(result.repaired, name).toMatch(/out of place/);
+      expect(await ids(path), name).toEqual(records.map((r) => r.id));
+    }
+  });
+
+  it('still reads and resumes files whose checksums cover the rows\' bytes only (crc32, written before positions)', async () => {
+    const path = join(dir, 'legacy-crc32.arrow');
+    const description = { model: 'm', dim: 4, pooling: 'mean', normalize: true, dtype: 'fp32', float16: false, metadataColumns: {}, checksum: 'crc32' as const, precision: 'float32' as const };
+    const rows = (k: number) => ({
+      ids: [`a${k}`, `b${k}`], vectors: Float32Array.from({ length: 8 }, (_, i) => i + k), textHashes: ['0', '0'], metadata: [{}, {}],
+    });
+    const first = await arrowFile(path);
+    await first.resumeState();
+    await first.write(description, rows(1));
+    await first.write(description, rows(2));
+    await first.close();
+    const again = await arrowFile(path, { resume: true });
+    expect((await again.resumeState()).description?.checksum).toBe('crc32');
+    await again.write(description, rows(3));
+    await again.close();
+    expect(await ids(path)).toEqual(['a1', 'b1', 'a2', 'b2', 'a3', 'b3']);
+  });
+
   it('refuses to overwrite or to resume with another model setup', async () => {
     await expect(embedder.embedTo(records.slice(0, 5), complete)).rejects.toThrow('already exists: resume it, overwrite it, or choose another file');
     const cls = await createEmbedder({ model: TINY, pooling: 'cls' });
