@@ -15,7 +15,8 @@ import {
   AbortError, createEmbedder, DEFAULT_MODEL, EmbeddingsFileError, InputFormatError, InvalidOptionError, MissingDependencyError, ModelFileError,
   ModelFormatError, readEmbeddings, searchEmbeddings, type EmbedProgress, type Precision, type Truncation,
 } from './node.js';
-import { checkPrecision } from './format/precision.js';
+import { checkPrecision, countEndCodes, needsRanges } from './format/precision.js';
+import { precisionOf } from './format/schema.js';
 import { FingerprintSet, idFingerprint } from './util/fingerprint-set.js';
 
 const USAGE = `usage:
@@ -266,11 +267,25 @@ async function info(argv: string[]): Promise<number> {
   for (const { file, schema, description } of checked) {
     let rows = 0;
     let batches = 0;
+    // int8/uint8: how many stored values sit at the end codes, where clamped values land.
+    const quantized = description && needsRanges(precisionOf(description)) ? { values: 0, rows: 0 } : null;
     for await (const batch of readEmbeddings(file)) {
       rows += batch.numRows;
       batches++;
+      if (quantized) {
+        const list = batch.getChild('embedding')!.data[0]!;
+        const at = list.offset * description!.dim + list.children[0]!.offset;
+        const codes = (list.children[0]!.values as Int8Array | Uint8Array).subarray(at, at + batch.numRows * description!.dim);
+        const counted = countEndCodes(codes, description!.dim);
+        quantized.values += counted.values;
+        quantized.rows += counted.rows;
+      }
     }
-    described.push({ file, rows, batches, columns: schema.fields.map((f) => `${f.name}: ${f.type}`), description });
+    const endCodes = quantized && {
+      ...quantized, share: rows ? Number((quantized.values / (rows * description!.dim)).toFixed(4)) : 0,
+      note: 'values stored at the end codes of the int8/uint8 ranges: values clamped outside the calibrated ranges, and values within one step of a range\'s min or at its max',
+    };
+    described.push({ file, rows, batches, columns: schema.fields.map((f) => `${f.name}: ${f.type}`), description, ...(endCodes ? { endCodes } : {}) });
   }
   const one = described.length === 1 && !statSync(positionals[0]!).isDirectory();
   console.log(JSON.stringify(one ? described[0] : { files: described, rows: described.reduce((a, d) => a + d.rows, 0) }, null, 2));

@@ -148,6 +148,24 @@ export function quantize(vectors: Float32Array, dim: number, precision: Precisio
   return out;
 }
 
+/**
+ * Stored int8/uint8 codes at either end code, and the rows that hold any: where values clamped
+ * outside the calibrated ranges landed. A file does not record which values were clamped, so this
+ * is an upper bound: values within one step above a range's min, or exactly at its max, land there too.
+ */
+export function countEndCodes(codes: Int8Array | Uint8Array, dim: number): { values: number; rows: number } {
+  const [low, high] = codes instanceof Int8Array ? [-128, 127] : [0, 255];
+  let values = 0;
+  let rows = 0;
+  for (let base = 0; base < codes.length; base += dim) {
+    let here = 0;
+    for (let j = base; j < base + dim; j++) if (codes[j] === low || codes[j] === high) here++;
+    values += here;
+    if (here) rows++;
+  }
+  return { values, rows };
+}
+
 /** What stored int8/uint8 codes stand for: value = start[j] + (code + offset) * step[j] (the low end of its step). */
 export function dequantizer(precision: Precision, ranges: QuantRanges): { start: Float64Array; step: Float64Array; offset: number } {
   const f = Math.fround;

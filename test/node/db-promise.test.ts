@@ -502,6 +502,19 @@ describe('int8/uint8 calibration that can represent the data', () => {
     const pinned = await embedder.embedTo(records(40, 'c'), join(dir, 'pinned.arrow'), { precision: 'int8', ranges: narrow });
     expect(pinned.clamped!.values).toBe(countClamped(data, dim, narrow).values);
     expect(pinned.clamped!.values).toBeGreaterThan(0);
+    // info counts the values at the end codes: every clamped value, plus the few in-range values
+    // that share an end code; the calibrated file keeps that share small, the pinned one does not.
+    const calibratedInfo = await runCli(['info', out]);
+    const pinnedInfo = await runCli(['info', join(dir, 'pinned.arrow')]);
+    expect(pinnedInfo.code, pinnedInfo.stderr).toBe(0);
+    const ends = JSON.parse(pinnedInfo.stdout).endCodes as { values: number; rows: number; share: number };
+    expect(ends.values).toBeGreaterThanOrEqual(pinned.clamped!.values);
+    expect(ends.values).toBeLessThanOrEqual(pinned.clamped!.values + data.length * 0.02);
+    expect(ends.rows).toBe(pinned.clamped!.rows);
+    const calibrated = JSON.parse(calibratedInfo.stdout).endCodes as { values: number; share: number };
+    expect(calibrated.values).toBeGreaterThanOrEqual(JSON.parse(first.stdout).clamped);
+    expect(calibrated.share).toBeLessThan(0.05);
+    expect(ends.share).toBeGreaterThan(0.5);
   });
 });
 
