@@ -27,9 +27,8 @@ export function encodeStream(schema: Schema, description: FileDescription, rows:
   const half = description.keepFloat16 ? Uint16Array.from(rows.vectors, toHalfBits) : null;
   const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   const vectorBytes = half ? [bytesOf(stored), bytesOf(half)] : bytesOf(stored);
-  const checksums = description.checksum
-    ? [makeData({ type: new Uint32(), length: n, data: rowChecksums(rows.ids, rows.textHashes, vectorBytes, rows.metadata, description.metadataColumns, positionOf(description, firstRow)) })]
-    : [];
+  const sums = () => rowChecksums(rows.ids, rows.textHashes, vectorBytes, rows.metadata, description.metadataColumns, positionOf(description, firstRow));
+  const checksums = description.checksum ? [makeData({ type: new Uint32(), length: n, data: sums() })] : [];
   const halfColumn = half
     ? [makeData({ type: schema.fields.find((f) => f.name === 'embedding_float16')!.type as FixedSizeList, length: n, nullCount: 0, child: makeData({ type: new Float16(), length: n * description.dim, data: half } as never) })]
     : [];
