@@ -357,7 +357,8 @@ async function hitsOf(
       const stored = storedBytes(precisionOf(description), description.dim);
       vectorBytes.push(await read(place.bodyStart + place.vectors + row * stored, stored));
       if (place.float16 >= 0) vectorBytes.push(await read(place.bodyStart + place.float16 + row * description.dim * 2, description.dim * 2));
-      if (rowChecksums([id], [textHash], vectorBytes, [metadata], description.metadataColumns, positionOf(description, place.firstRow + row))[0] !== sums.get(row)) {
+      const position = positionOf(description, place.firstRow + row);
+      if (rowChecksums([id], [textHash], vectorBytes, [metadata], description.metadataColumns, position)[0] !== sums.get(row)) {
         throw new EmbeddingsFileError(name, `corrupt record batch at byte ${place.start}: row ${row} does not match its checksum`, place.start);
       }
     }
