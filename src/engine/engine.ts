@@ -48,8 +48,13 @@ export const FIRST_WINDOW = 256;
  * one more window boundary (where the lanes drain) and nothing else.
  */
 export function rampWindows<T>(items: readonly T[], lookahead: number): T[][] {
+  return cutWindows(items, lookahead, Math.min(lookahead, FIRST_WINDOW));
+}
+
+/** Cuts `items` into windows of `lookahead` (the first of `first`). */
+function cutWindows<T>(items: readonly T[], lookahead: number, first = lookahead): T[][] {
   const windows: T[][] = [];
-  for (let start = 0, size = Math.min(lookahead, FIRST_WINDOW); start < items.length; start += size, size = lookahead) {
+  for (let start = 0, size = first; start < items.length; start += size, size = lookahead) {
     windows.push(items.slice(start, start + size));
   }
   return windows;
@@ -189,25 +194,34 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
   };
 
   /**
-   * Embeds a list of texts into `data` (row i at i * dim), in windows of `lookahead` distinct
-   * texts: tokenizing the next window while lanes run this one.
+   * Plans a list of texts' work and starts tokenizing its first window at once (a tick later),
+   * before the call's turn comes: a stream's next window is tokenized while the lanes run this
+   * one. `ramp`: a small first window, so the first rows come quickly (a stream ramps its own).
    */
-  const embedInto = async (texts: readonly string[], data: Float32Array, call: EmbedCallOptions, progress: ProgressReporter): Promise<void> => {
-    const priority = call.priority ?? 'normal';
+  const planWork = (texts: readonly string[], call: EmbedCallOptions, ramp: boolean) => {
     // The prompt is part of the text, so it counts against maxTokens as in sentence-transformers.
     const prompt = resolvePrompt(call);
     // A model pooled without its prompt masks [CLS] and the prompt's tokens out of the pooling, as
     // sentence-transformers does: the prompt's length with special tokens, less the closing one.
-    const maskPrefix = prompt && !info.includePrompt ? Math.max(0, (await parts.tokenize([prompt])).ids[0]!.length - 1) : 0;
+    const maskPrefix = prompt && !info.includePrompt ? parts.tokenize([prompt]).then((t) => Math.max(0, t.ids[0]!.length - 1)) : Promise.resolve(0);
+    maskPrefix.catch(() => undefined); // awaited when the work runs
     const { unique, firstOf } = foldDuplicates(texts);
-    const windows = rampWindows(unique, lookahead);
+    const windows = ramp ? rampWindows(unique, lookahead) : cutWindows(unique, lookahead);
     const tokenize = (w: number) => {
       // Deferred a tick, so the next window is tokenized while the lanes already run this one.
       const pending = new Promise((r) => setTimeout(r, 0)).then(() => parts.tokenize(windows[w]!.map((i) => prompt + texts[i]!)));
       pending.catch(() => undefined); // awaited below; this only silences the early-rejection warning
       return pending;
     };
-    let tokenizing = windows.length ? tokenize(0) : null;
+    return { texts, unique, firstOf, windows, tokenize, maskPrefix, first: windows.length ? tokenize(0) : null };
+  };
+
+  /** Embeds planned work into `data` (row i at i * dim), one window at a time: tokenizing the next while lanes run this one. */
+  const embedInto = async (work: ReturnType<typeof planWork>, data: Float32Array, call: EmbedCallOptions, progress: ProgressReporter): Promise<void> => {
+    const priority = call.priority ?? 'normal';
+    const { texts, unique, firstOf, windows, tokenize } = work;
+    const maskPrefix = await work.maskPrefix;
+    let tokenizing = work.first;
     for (let w = 0; w < windows.length; w++) {
       const window = windows[w]!;
       const { ids, truncated } = await tokenizing!;
@@ -246,7 +260,7 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
     const data = new Float32Array(count * dim);
     if (count === 0) return { count, dim, data };
     const progress = reporter(count, call.onProgress);
-    await embedInto(texts, data, call, progress);
+    await embedInto(planWork(texts, call, true), data, call, progress);
     progress.finish();
     return { count, dim, data };
   };
@@ -287,9 +301,17 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
       return schedule(texts, call.priority, () => run(texts, call));
     },
     embedWindow(texts, call = {}) {
+      // Planned (and its tokenizing started) now, run in its turn: see planWork.
+      let work: ReturnType<typeof planWork> | undefined;
+      const checked = !disposed && texts.every((t) => typeof t === 'string');
+      try {
+        if (checked) work = planWork(texts, call, false);
+      } catch (error) {
+        return Promise.reject(error);
+      }
       return schedule(texts, call.priority, async () => {
         const data = new Float32Array(texts.length * dim);
-        await embedInto(texts, data, call, call.progress ?? progressReporter(texts.length, undefined, 0));
+        await embedInto(work!, data, call, call.progress ?? progressReporter(texts.length, undefined, 0));
         return { count: texts.length, dim, data };
       });
     },

@@ -1,6 +1,7 @@
-// Streaming: read a window of records, embed it, hand it on, read the next. Only one window is in
-// flight, so memory does not grow with the corpus and a slow consumer slows the reading.
-import type { Engine, ProgressReporter } from '../engine/engine.js';
+// Streaming: read a window of records, embed it, hand it on, read the next. At most three windows
+// are held (the consumer's, the one running, the next one tokenizing), so memory does not grow with
+// the corpus and a slow consumer slows the reading.
+import { FIRST_WINDOW, type Engine, type ProgressReporter } from '../engine/engine.js';
 import { AbortError, EmbeddingsFileError, InputFormatError, InvalidOptionError } from '../base/errors.js';
 import type { EmbedProgress, Embeddings, Priority } from '../base/types.js';
 import { positiveInteger } from '../base/validate.js';
@@ -23,7 +24,10 @@ export interface StreamBatch {
 
 /** Options of embedStream. */
 export interface StreamOptions extends RecordOptions {
-  /** Records per window (default 1024): the unit of work in flight and of each yielded batch. */
+  /**
+   * Records per window (default 1024): the unit of work in flight and of each yielded batch. Left
+   * unset, windows ramp up to it (256, 512, then 1024), so the first batch comes after a small window.
+   */
   windowSize?: number;
   signal?: AbortSignal;
   /** Ids to skip (already committed elsewhere): a Set, or a sink's committed ids. */
@@ -67,7 +71,6 @@ export async function* embedStream(
   // Ids seen in earlier windows are kept as fingerprints (8 bytes each); ids of the windows still
   // in flight are kept exactly, since they may not be in the sink yet to confirm against.
   const seen = new FingerprintSet();
-  let handedOn = new Set<string>();
   const skip = options.skipIds === undefined ? undefined : 'lookup' in options.skipIds ? options.skipIds : committedFromSet(options.skipIds);
   const confirmDuplicate = options.confirmDuplicate ?? (async () => true);
   const fingerprint = options.fingerprint ?? idFingerprint;
@@ -76,16 +79,24 @@ export async function* embedStream(
   const dim = engine.info.dim;
   const prompt = engine.resolvePrompt(options); // checked before the first record is read
   let position = 0;
-  const nextWindow = async (): Promise<StreamBatch | null> => {
-    const current = new Set<string>();
+  // Unless the caller fixed the window size, windows ramp up (FIRST_WINDOW, then doubling): the
+  // first batch is yielded after one small window, and later windows are full-sized.
+  let nextSize = options.windowSize === undefined ? Math.min(windowSize, FIRST_WINDOW) : windowSize;
+  // Ids of windows read but not yet handled by the consumer (embedded, yielded, being written):
+  // kept exactly, since they may not be in the sink yet to confirm a fingerprint match against.
+  const inFlight: Set<string>[] = [];
+  /** Reads the next window that has work, checks its ids and hands its texts to the engine; null at the end. */
+  const readWindow = async (): Promise<PendingWindow | null> => {
     for (;;) {
       if (options.signal?.aborted) return null;
-      const raw = await takeWindow(iterator, windowSize);
+      const raw = await takeWindow(iterator, nextSize);
+      nextSize = Math.min(windowSize, nextSize * 2);
       if (raw.length === 0) return null;
+      const current = new Set<string>();
       const fingerprints = raw.map((record) => fingerprint(record.id));
       for (let i = 0; i < raw.length; i++) {
         const id = raw[i]!.id;
-        const repeated = current.has(id) || handedOn.has(id) || (seen.has(fingerprints[i]!) && (await confirmDuplicate(id)));
+        const repeated = current.has(id) || inFlight.some((ids) => ids.has(id)) || (seen.has(fingerprints[i]!) && (await confirmDuplicate(id)));
         if (repeated) throw new InputFormatError(recordOrigin(raw[i]!) ?? `${options.sourceName ?? 'source'} record ${position + i + 1}`, `id "${id}" appears more than once; ids must be unique`);
         current.add(id);
       }
@@ -102,6 +113,7 @@ export async function* embedStream(
       });
       if (skipped) options.onSkip?.(skipped);
       if (window.length === 0) continue;
+      inFlight.push(current);
       const hashes = window.map((r) => textHash(r.text));
       const data = new Float32Array(window.length * dim);
       const missing: number[] = [];
@@ -110,46 +122,65 @@ export async function* embedStream(
         if (hit) data.set(hit, i * dim);
         else missing.push(i);
       });
-      if (missing.length) {
-        const computed = await engine.embedWindow(missing.map((i) => window[i]!.text), {
-          signal: options.signal, progress: options.progress, priority: options.priority, prompt,
-        });
-        missing.forEach((i, k) => data.set(computed.data.subarray(k * dim, (k + 1) * dim), i * dim));
-      }
-      if (missing.length < window.length) options.progress?.add(window.length - missing.length, 0);
-      if (cacheSize) {
-        for (const i of missing) {
-          cache.set(hashes[i]! + window[i]!.text.length, data.slice(i * dim, (i + 1) * dim));
-          if (cache.size > cacheSize) cache.delete(cache.keys().next().value!);
-        }
-      }
-      handedOn = current;
-      return { ids: window.map((r) => r.id), records: window, textHashes: hashes, embeddings: { count: window.length, dim, data } };
+      const computed = missing.length
+        ? engine.embedWindow(missing.map((i) => window[i]!.text), { signal: options.signal, progress: options.progress, priority: options.priority, prompt })
+        : null;
+      computed?.catch(() => undefined); // awaited in order by finishWindow
+      return { window, hashes, data, missing, computed };
     }
   };
-  // One window ahead: the next window is read and embedded while the consumer handles this one
-  // (a sink encodes and syncs it), so the model is not idle during writes. Two windows at most
-  // are in flight; a slow consumer still slows the reading.
+  /** Waits for a window's vectors and makes its batch. */
+  const finishWindow = async ({ window, hashes, data, missing, computed }: PendingWindow): Promise<StreamBatch> => {
+    if (computed) {
+      const { data: rows } = await computed;
+      missing.forEach((i, k) => data.set(rows.subarray(k * dim, (k + 1) * dim), i * dim));
+    }
+    if (missing.length < window.length) options.progress?.add(window.length - missing.length, 0);
+    if (cacheSize) {
+      for (const i of missing) {
+        cache.set(hashes[i]! + window[i]!.text.length, data.slice(i * dim, (i + 1) * dim));
+        if (cache.size > cacheSize) cache.delete(cache.keys().next().value!);
+      }
+    }
+    return { ids: window.map((r) => r.id), records: window, textHashes: hashes, embeddings: { count: window.length, dim, data } };
+  };
+  // Windows ahead: as soon as one window is with the engine, the next is read and handed over too,
+  // so the engine tokenizes it while it runs this one, and runs it while the consumer handles this
+  // one (a sink encodes and syncs it). Three windows at most are held (consumer, running, next);
+  // a slow consumer still slows the reading.
   // An aborted signal ends the stream with an AbortError (as embedTo rejects), never as if the
   // source had ended: a consumer must not take a cut-short stream for the whole corpus.
   let yielded = 0;
   const aborted = () => new AbortError(options.signal!.reason, { yielded });
-  let pending = nextWindow();
+  let next = readWindow();
   for (;;) {
-    let batch: StreamBatch | null;
+    let batch: StreamBatch;
     try {
-      batch = await pending;
-    } catch (error) {
+      const pending = await next;
       if (options.signal?.aborted) throw aborted();
+      if (!pending) return;
+      next = readWindow();
+      next.catch(() => undefined); // surfaces when the loop comes back for it
+      batch = await finishWindow(pending);
+    } catch (error) {
+      if (options.signal?.aborted) throw error instanceof AbortError ? error : aborted();
       throw error;
     }
     if (options.signal?.aborted) throw aborted();
-    if (!batch) return;
-    pending = nextWindow();
-    pending.catch(() => undefined); // surfaces when the consumer asks for the next batch
     yield batch;
     yielded += batch.ids.length;
+    inFlight.shift(); // the consumer has handled it: its ids are in the sink, or were never meant for one
   }
+}
+
+/** A window read and handed to the engine, not yet embedded. */
+interface PendingWindow {
+  window: EmbedRecord[];
+  hashes: string[];
+  /** Its vectors: cached rows filled in already, the rest (`missing`) when `computed` resolves. */
+  data: Float32Array;
+  missing: number[];
+  computed: Promise<Embeddings> | null;
 }
 
 /** Options of embedTo. */
@@ -284,14 +315,18 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
     // rest): the windows are held until then, then written in order.
     const flushHeld = async (): Promise<void> => {
       if (!held.length) return;
-      const data = new Float32Array(heldRows * info.dim);
+      // Exactly the first CALIBRATION_ROWS rows (or all there are), whatever the windows' sizes.
+      const rows = Math.min(heldRows, CALIBRATION_ROWS);
+      const data = new Float32Array(rows * info.dim);
       let at = 0;
       for (const batch of held) {
-        data.set(batch.embeddings.data, at);
-        at += batch.embeddings.data.length;
+        if (at === data.length) break;
+        const take = batch.embeddings.data.subarray(0, data.length - at);
+        data.set(take, at);
+        at += take.length;
       }
       const { ranges, widened } = calibrateRanges(data, info.dim);
-      calibration = { rows: heldRows, widened };
+      calibration = { rows, widened };
       for (const batch of held.splice(0)) await write(batch, ranges);
       heldRows = 0;
     };
