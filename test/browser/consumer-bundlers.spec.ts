@@ -1,6 +1,6 @@
 // The package as a web developer without Vite meets it: one fresh project installs the packed
 // tarball with esbuild, Rollup and webpack 5 (the versions this repository develops with, so the
-// install comes from npm's cache); each bundler builds the README's browser snippet with the
+// install comes from npm's cache), another with Parcel 2; each bundler builds the README's browser snippet with the
 // README's config for it into a folder of its own, the README's copy step puts onnxruntime-web's
 // runtime files beside it, and a plain static page uses the prebuilt `dist/standalone/` build
 // with no bundler. Each is served by a plain static file server (no plugin, no dev server) and
@@ -23,6 +23,10 @@ const MODEL_URL = '/models/fixture-tiny';
 const README_MODEL = "'Xenova/all-MiniLM-L6-v2'";
 const texts = mixedCorpus(50, 2525);
 let app = '';
+let parcel = '';
+// Parcel is not a dependency of this repository (its 110 MB would weigh on every install of it):
+// pinned here, from npm's cache after the first run.
+const PARCEL = 'parcel@2.16.4';
 const servers: Server[] = [];
 /** Each app's output folder, and the URL it is served at. */
 const sites: Record<string, { dir: string; url: string }> = {};
@@ -90,6 +94,12 @@ test.beforeAll(async () => {
   sh(readmeSnippet('standalone-copy'), app);
   writeFiles(site, { 'index.html': readmeSnippet('standalone-page').replace(README_MODEL, `'${MODEL_URL}'`) + `<script type="module">\n${HARNESS.replace("'bulk-embed'", "'./bulk-embed/bulk-embed.js'")}</script>\n` });
   dirs.static = site;
+  // Parcel in a project of its own: its two package.json fields apply to the project's root.
+  parcel = freshProject('parcel', [tarball, PARCEL], { type: 'module', ...JSON.parse(readmeSnippet('parcel-package')) });
+  writeFiles(parcel, { 'index.html': PAGE.replace('src="main.js"', 'src="src/main.js"'), 'src/main.js': mainScript(), 'src/harness.js': HARNESS });
+  execFileSync('node_modules/.bin/parcel', ['build', 'index.html', '--no-autoinstall', '--log-level', 'error'], { cwd: parcel, stdio: ['ignore', 'ignore', 'pipe'] });
+  sh(readmeSnippet('copy-ort'), parcel);
+  dirs.parcel = join(parcel, 'dist');
   for (const [name, dir] of Object.entries(dirs)) sites[name] = { dir, url: await serveStatic(dir) };
   console.log(`bundler apps: install ${((installed - started) / 1000).toFixed(1)} s, builds ${((Date.now() - installed) / 1000).toFixed(1)} s`);
 });
@@ -97,6 +107,7 @@ test.beforeAll(async () => {
 test.afterAll(() => {
   for (const s of servers) s.close();
   if (app) removeProject(app);
+  if (parcel) removeProject(parcel);
 });
 
 let reference: { dim: number; data: Float32Array } | null = null;
@@ -123,7 +134,7 @@ test("webpack's build holds one copy of the .wasm: the one the README's copy ste
   expect(listFiles(dist).filter((f) => f.endsWith('.wasm'))).toEqual(['ort/ort-wasm-simd-threaded.asyncify.wasm']);
 });
 
-for (const name of ['esbuild', 'rollup', 'webpack', 'static']) {
+for (const name of ['esbuild', 'rollup', 'webpack', 'parcel', 'static']) {
   test(`${name === 'static' ? 'no bundler (dist/standalone)' : name}: the README snippet runs, and 50 texts on wasm equal the Node vectors`, async ({ page }) => {
     const lines = await openApp(page, sites[name]!.url);
     await expect.poll(() => lines.find((l) => /^2 64\b/.test(l)) ?? lines.join('\n'), { timeout: 60_000 }).toMatch(/^2 64\b/);
