@@ -59,7 +59,21 @@ test.beforeAll(async () => {
       '<script type="module" src="/src/harness.ts"></script><script type="module" src="/src/main.ts"></script></body></html>',
     'src/main.ts': readmeSnippet('browser').replace("'Xenova/all-MiniLM-L6-v2'", `'${MODEL_URL}'`),
     // What the tests drive: the same public API, exposed to page.evaluate.
-    'src/harness.ts': "import { createEmbedder } from 'bulk-embed';\nObject.assign(globalThis, { createEmbedder });\ndocument.title = 'ready';\n",
+    'src/harness.ts': "import { createEmbedder } from 'bulk-embed';\n" +
+      "const startOwnWorker = () => new Worker(new URL('./own-worker.ts', import.meta.url), { type: 'module' });\n" +
+      "Object.assign(globalThis, { createEmbedder, startOwnWorker });\ndocument.title = 'ready';\n",
+    // The app's own module worker calling createEmbedder, with no wasmPaths: relative URLs resolve against the site's root.
+    'src/own-worker.ts': "import { createEmbedder } from 'bulk-embed';\n" +
+      'self.onmessage = async (event: MessageEvent) => {\n' +
+      '  try {\n' +
+      "    const embedder = await createEmbedder({ model: event.data.model, device: 'wasm' });\n" +
+      '    const { dim, data } = await embedder.embed(event.data.texts);\n' +
+      '    await embedder.dispose();\n' +
+      '    postMessage({ dim, data });\n' +
+      '  } catch (e) {\n' +
+      '    postMessage({ error: `${(e as Error).name}: ${(e as Error).message}` });\n' +
+      '  }\n' +
+      '};\n',
   });
   const vite = join(app, 'node_modules/.bin/vite');
   const build = (args: string[]) => execFileSync(vite, ['build', '--logLevel', 'error', ...args], { cwd: app, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -149,6 +163,22 @@ for (const [server, base, device, isolated] of cases) {
     expect(last.loadedBytes).toBeGreaterThanOrEqual(statSync(join(ROOT, 'models/fixture-tiny/onnx/model.onnx')).size);
     expect(last.totalBytes).toBeGreaterThanOrEqual(last.loadedBytes);
     expect(lines.filter((l) => l.startsWith('pageerror'))).toEqual([]);
+  });
+}
+
+for (const [server, base] of [['vite preview', BASE.preview], ['vite dev', BASE.dev]] as const) {
+  test(`${server}: the app's own module worker embeds with no wasmPaths set, with the Node vectors`, async ({ page }) => {
+    await openApp(page, base);
+    const got = await page.evaluate(({ texts, model }) => new Promise<{ dim?: number; data?: number[]; error?: string }>((done) => {
+      const worker: Worker = (globalThis as any).startOwnWorker();
+      worker.onmessage = (e) => done(e.data.error ? e.data : { dim: e.data.dim, data: Array.from(e.data.data as Float32Array) });
+      worker.onerror = (e) => done({ error: `worker error: ${e.message}` });
+      worker.postMessage({ texts, model });
+    }), { texts: texts.slice(0, 50), model: MODEL_URL });
+    expect(got.error).toBeUndefined();
+    const want = await nodeVectors();
+    expect(got.dim).toBe(want.dim);
+    expect(minRowCosine(got.data!, want.data.subarray(0, 50 * want.dim), want.dim)).toBeGreaterThanOrEqual(0.9999);
   });
 }
 
