@@ -27,6 +27,9 @@ let parcel = '';
 // Parcel is not a dependency of this repository (its 110 MB would weigh on every install of it):
 // pinned here, from npm's cache after the first run.
 const PARCEL = 'parcel@2.16.4';
+// onnxruntime-web is an optional peer (^1.30.0): these apps get 1.30.0, what `npm install
+// onnxruntime-web` gives today (the Vite test uses the 1.31 dev build this repository develops with).
+const ORT_WEB = 'onnxruntime-web@1.30.0';
 const servers: Server[] = [];
 /** Each app's output folder, and the URL it is served at. */
 const sites: Record<string, { dir: string; url: string }> = {};
@@ -82,7 +85,7 @@ test.beforeAll(async () => {
   test.setTimeout(600_000);
   const started = Date.now();
   const tarball = packTarball();
-  app = freshProject('bundlers', [tarball, versionOf('esbuild'), versionOf('rollup'), versionOf('@rollup/plugin-node-resolve'), versionOf('webpack'), versionOf('webpack-cli')], { type: 'module' });
+  app = freshProject('bundlers', [tarball, ORT_WEB, versionOf('esbuild'), versionOf('rollup'), versionOf('@rollup/plugin-node-resolve'), versionOf('webpack'), versionOf('webpack-cli')], { type: 'module' });
   const installed = Date.now();
   const bin = (name: string) => join('node_modules/.bin', name);
   const dirs: Record<string, string> = {};
@@ -95,7 +98,7 @@ test.beforeAll(async () => {
   writeFiles(site, { 'index.html': readmeSnippet('standalone-page').replace(README_MODEL, `'${MODEL_URL}'`) + `<script type="module">\n${HARNESS.replace("'bulk-embed'", "'./bulk-embed/bulk-embed.js'")}</script>\n` });
   dirs.static = site;
   // Parcel in a project of its own: its two package.json fields apply to the project's root.
-  parcel = freshProject('parcel', [tarball, PARCEL], { type: 'module', ...JSON.parse(readmeSnippet('parcel-package')) });
+  parcel = freshProject('parcel', [tarball, ORT_WEB, PARCEL], { type: 'module', ...JSON.parse(readmeSnippet('parcel-package')) });
   writeFiles(parcel, { 'index.html': PAGE.replace('src="main.js"', 'src="src/main.js"'), 'src/main.js': mainScript(), 'src/harness.js': HARNESS });
   execFileSync('node_modules/.bin/parcel', ['build', 'index.html', '--no-autoinstall', '--log-level', 'error'], { cwd: parcel, stdio: ['ignore', 'ignore', 'pipe'] });
   sh(readmeSnippet('copy-ort'), parcel);

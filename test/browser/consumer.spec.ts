@@ -1,6 +1,7 @@
 // The package as a browser-app developer meets it: a fresh Vite project that installs only the
-// packed tarball and Vite, configured exactly as README.md says (its snippets are copied in),
-// built and served by `vite preview` and by the `vite` dev server, cross-origin isolated and not.
+// packed tarball, onnxruntime-web (its optional peer, at the version this repository develops
+// with) and Vite, configured exactly as README.md says (its snippets are copied in), built and
+// served by `vite preview` and by the `vite` dev server, cross-origin isolated and not.
 // In Chromium it must embed on WASM and WebGPU with the Node engine's vectors; the build must
 // hold one copy of each runtime file; without the plugin, and with a worker that cannot start,
 // createEmbedder must reject in bounded time with an error that says what to do.
@@ -43,7 +44,7 @@ function serve(args: string[], base: string): Promise<void> {
 test.beforeAll(async () => {
   test.setTimeout(600_000);
   const tarball = packTarball();
-  app = freshProject('vite', [tarball, versionOf('vite')], { type: 'module' });
+  app = freshProject('vite', [tarball, versionOf('onnxruntime-web'), versionOf('vite')], { type: 'module' });
   copyModel('fixture-tiny', join(app, 'public/models/fixture-tiny'));
   writeFiles(app, {
     'vite.config.ts': readmeSnippet('vite-config'),
