@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { expect, test, type Page } from '@playwright/test';
 import { createEmbedder as createNodeEmbedder } from '../../src/node.js';
-import { copyModel, freshProject, listFiles, packTarball, readmeSnippet, removeProject, ROOT, versionOf, writeFiles } from '../../tools/consumer-project.js';
+import { copyModel, folderBytes, freshProject, listFiles, packTarball, readmeSnippet, removeProject, ROOT, versionOf, writeFiles } from '../../tools/consumer-project.js';
 import { mixedCorpus } from '../../tools/fixtures/corpus.js';
 import { minRowCosine } from '../helpers/models.js';
 
@@ -163,6 +163,8 @@ for (const [server, base, device, isolated] of cases) {
     const last = got.load.at(-1)!;
     expect(last.loadedBytes).toBeGreaterThanOrEqual(statSync(join(ROOT, 'models/fixture-tiny/onnx/model.onnx')).size);
     expect(last.totalBytes).toBeGreaterThanOrEqual(last.loadedBytes);
+    // The model's bytes count once, however many workers fetch them (not summed over workers).
+    expect(last.totalBytes).toBeLessThanOrEqual(folderBytes(join(ROOT, 'models/fixture-tiny')));
     expect(lines.filter((l) => l.startsWith('pageerror'))).toEqual([]);
   });
 }
