@@ -10,6 +10,7 @@ import { formatOf, parseTextRecords, type TextFormat } from './source/text-forma
 import { checkCollection, requantizeBatch, unionRanges, type CollectionFile } from './node/collection.js';
 import { exportBatches, partialPath, type ParquetCompression } from './node/export.js';
 import { parseShard, shardFileName, shardRecords, type Shard } from './source/shard.js';
+import type { EmbedRecord } from './source/records.js';
 import { shardFromScheduler, type SchedulerShard } from './source/scheduler.js';
 import {
   AbortError, createEmbedder, DEFAULT_MODEL, EmbeddingsFileError, InputFormatError, InvalidOptionError, MissingDependencyError, ModelFileError,
@@ -22,6 +23,7 @@ import { FingerprintSet, idFingerprint } from './util/fingerprint-set.js';
 const USAGE = `usage:
   embed <input.jsonl|.csv|.txt|-> --out <file.arrow> [--model M] [--device cpu|webgpu|auto] [--dtype fp32|fp16|q8|auto]
         [--max-batch-tokens N] [--resume] [--overwrite] [--text-field text] [--id-field id] [--format jsonl|csv|txt]
+        [--keep-text N] (store each text's first N characters in a column "text", which search prints)
         [--precision float32|float16|int8|uint8|binary|ubinary] [--keep-float16] (float16 copy to rescore binary search)
         [--pooling mean|cls|max|lasttoken|model] [--prompt-name NAME | --prompt TEXT] [--dimensions N]
         [--max-tokens N] [--truncation cut|keep-special-tokens] [--normalize | --no-normalize] [--include-prompt | --no-include-prompt]
@@ -84,7 +86,7 @@ async function embedFile(argv: string[]): Promise<number> {
       dimensions: { type: 'string' }, shard: { type: 'string' }, shards: { type: 'string' },
       precision: { type: 'string' }, 'keep-float16': { type: 'boolean' },
       'max-tokens': { type: 'string' }, truncation: { type: 'string' }, normalize: { type: 'boolean' }, 'no-normalize': { type: 'boolean' },
-      'include-prompt': { type: 'boolean' }, 'no-include-prompt': { type: 'boolean' },
+      'include-prompt': { type: 'boolean' }, 'no-include-prompt': { type: 'boolean' }, 'keep-text': { type: 'string' },
     },
   });
   if (positionals.length !== 1) throw new UsageError(positionals.length ? `one input expected, got ${positionals.length}` : 'no input file given');
@@ -115,6 +117,7 @@ async function embedFile(argv: string[]): Promise<number> {
   const normalize = flagPair('normalize', values.normalize, values['no-normalize']);
   const includePrompt = flagPair('include-prompt', values['include-prompt'], values['no-include-prompt']);
   const windowSize = count('--window', values.window);
+  const keepText = count('--keep-text', values['keep-text']);
   // A shard's share of the records is known only after reading them: no total, so no ETA.
   const total = input === '-' || shard ? undefined : await countRecords(input, format);
 
@@ -131,7 +134,8 @@ async function embedFile(argv: string[]): Promise<number> {
   const chunks = input === '-' ? stdinText(controller.signal) : createReadStream(input, { encoding: 'utf8', highWaterMark: 1 << 16 });
   const sourceName = input === '-' ? 'stdin' : input;
   const parsed = parseTextRecords(chunks, format, { textField: values['text-field'], idField: values['id-field'], sourceName });
-  const records = shard ? shardRecords(parsed, shard) : parsed;
+  const sharded = shard ? shardRecords(parsed, shard) : parsed;
+  const records = keepText ? withTextColumn(sharded, keepText) : sharded;
   const progress = progressPrinter();
   const started = performance.now();
   // Ctrl-C or a stop request: finish cleanly at a window boundary; committed rows stay.
@@ -336,6 +340,17 @@ async function exportFiles(argv: string[]): Promise<number> {
   if (requantized) console.error(`embed: the ${parts[0]!.description.precision} parts were calibrated to different ranges; ${requantized} of ${parts.length} were requantized to their union (at most one step of error a value)`);
   console.log(JSON.stringify({ out: values.out, format: values.format, files: files.length, ...result, ...(requantized ? { requantized } : {}) }));
   return 0;
+}
+
+/**
+ * --keep-text N: each record with the first N characters of its text in a metadata column "text"
+ * (a field of that name wins). The record itself is kept (errors name its line through it).
+ */
+async function* withTextColumn(records: AsyncIterable<EmbedRecord>, chars: number): AsyncGenerator<EmbedRecord> {
+  for await (const record of records) {
+    if (!('text' in record.metadata)) record.metadata.text = [...record.text].slice(0, chars).join('');
+    yield record;
+  }
 }
 
 /** Counts the records of a file in one quick pass, for the ETA. */

@@ -7,12 +7,20 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { MissingDependencyError } from './base/errors.js';
 import { RUNTIME_FILES } from './browser/runtime-files.js';
 
-/** The folder holding onnxruntime-web's runtime files. */
+/**
+ * The folder holding onnxruntime-web's runtime files. onnxruntime-web is an optional peer (Node
+ * users never load it), so a browser app that lacks it is told the install command here.
+ */
 export function onnxRuntimeDistDir(): string {
   const require = createRequire(import.meta.url);
-  return dirname(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
+  try {
+    return dirname(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
+  } catch (cause) {
+    throw new MissingDependencyError('onnxruntime-web', "bulk-embed in the browser (its workers run the model with it; 'bulk-embed/vite')", { cause });
+  }
 }
 
 /**

@@ -77,8 +77,9 @@ export async function startMember(
       const reason = e.message ||
         "its script (bulk-embed's worker.js, as the app's bundler emitted it) did not load or threw while importing " +
           '(a missing or blocked file, or an import the bundler left unresolved: the browser console shows which). ' +
-          "With Vite, add the plugin from 'bulk-embed/vite'; with esbuild, Rollup, webpack or Parcel, emit 'bulk-embed/worker' as " +
-          'an entry of its own and pass a workerFactory that starts it (README, "Bundlers")';
+          "With Vite, add the plugin from 'bulk-embed/vite'; with esbuild or Rollup, make 'bulk-embed/worker' an entry named worker " +
+          "in your script's output folder; webpack and Parcel build it themselves (Parcel: see its package.json fields); elsewhere " +
+          'pass a workerFactory that starts it (README, "Other bundlers, no bundler, your own worker")';
       fail(new WorkerStartError(name, reason));
     });
     const report = Comlink.proxy((p: WorkerLoadProgress) => {

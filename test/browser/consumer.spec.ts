@@ -1,6 +1,7 @@
 // The package as a browser-app developer meets it: a fresh Vite project that installs only the
-// packed tarball and Vite, configured exactly as README.md says (its snippets are copied in),
-// built and served by `vite preview` and by the `vite` dev server, cross-origin isolated and not.
+// packed tarball, onnxruntime-web (its optional peer, at the version this repository develops
+// with) and Vite, configured exactly as README.md says (its snippets are copied in), built and
+// served by `vite preview` and by the `vite` dev server, cross-origin isolated and not.
 // In Chromium it must embed on WASM and WebGPU with the Node engine's vectors; the build must
 // hold one copy of each runtime file; without the plugin, and with a worker that cannot start,
 // createEmbedder must reject in bounded time with an error that says what to do.
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { expect, test, type Page } from '@playwright/test';
 import { createEmbedder as createNodeEmbedder } from '../../src/node.js';
-import { copyModel, freshProject, listFiles, packTarball, readmeSnippet, removeProject, ROOT, versionOf, writeFiles } from '../../tools/consumer-project.js';
+import { copyModel, folderBytes, freshProject, listFiles, packTarball, readmeSnippet, removeProject, ROOT, versionOf, writeFiles } from '../../tools/consumer-project.js';
 import { mixedCorpus } from '../../tools/fixtures/corpus.js';
 import { minRowCosine } from '../helpers/models.js';
 
@@ -43,7 +44,7 @@ function serve(args: string[], base: string): Promise<void> {
 test.beforeAll(async () => {
   test.setTimeout(600_000);
   const tarball = packTarball();
-  app = freshProject('vite', [tarball, versionOf('vite')], { type: 'module' });
+  app = freshProject('vite', [tarball, versionOf('onnxruntime-web'), versionOf('vite')], { type: 'module' });
   copyModel('fixture-tiny', join(app, 'public/models/fixture-tiny'));
   writeFiles(app, {
     'vite.config.ts': readmeSnippet('vite-config'),
@@ -59,7 +60,21 @@ test.beforeAll(async () => {
       '<script type="module" src="/src/harness.ts"></script><script type="module" src="/src/main.ts"></script></body></html>',
     'src/main.ts': readmeSnippet('browser').replace("'Xenova/all-MiniLM-L6-v2'", `'${MODEL_URL}'`),
     // What the tests drive: the same public API, exposed to page.evaluate.
-    'src/harness.ts': "import { createEmbedder } from 'bulk-embed';\nObject.assign(globalThis, { createEmbedder });\ndocument.title = 'ready';\n",
+    'src/harness.ts': "import { createEmbedder } from 'bulk-embed';\n" +
+      "const startOwnWorker = () => new Worker(new URL('./own-worker.ts', import.meta.url), { type: 'module' });\n" +
+      "Object.assign(globalThis, { createEmbedder, startOwnWorker });\ndocument.title = 'ready';\n",
+    // The app's own module worker calling createEmbedder, with no wasmPaths: relative URLs resolve against the site's root.
+    'src/own-worker.ts': "import { createEmbedder } from 'bulk-embed';\n" +
+      'self.onmessage = async (event: MessageEvent) => {\n' +
+      '  try {\n' +
+      "    const embedder = await createEmbedder({ model: event.data.model, device: 'wasm' });\n" +
+      '    const { dim, data } = await embedder.embed(event.data.texts);\n' +
+      '    await embedder.dispose();\n' +
+      '    postMessage({ dim, data });\n' +
+      '  } catch (e) {\n' +
+      '    postMessage({ error: `${(e as Error).name}: ${(e as Error).message}` });\n' +
+      '  }\n' +
+      '};\n',
   });
   const vite = join(app, 'node_modules/.bin/vite');
   const build = (args: string[]) => execFileSync(vite, ['build', '--logLevel', 'error', ...args], { cwd: app, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -148,7 +163,25 @@ for (const [server, base, device, isolated] of cases) {
     const last = got.load.at(-1)!;
     expect(last.loadedBytes).toBeGreaterThanOrEqual(statSync(join(ROOT, 'models/fixture-tiny/onnx/model.onnx')).size);
     expect(last.totalBytes).toBeGreaterThanOrEqual(last.loadedBytes);
+    // The model's bytes count once, however many workers fetch them (not summed over workers).
+    expect(last.totalBytes).toBeLessThanOrEqual(folderBytes(join(ROOT, 'models/fixture-tiny')));
     expect(lines.filter((l) => l.startsWith('pageerror'))).toEqual([]);
+  });
+}
+
+for (const [server, base] of [['vite preview', BASE.preview], ['vite dev', BASE.dev]] as const) {
+  test(`${server}: the app's own module worker embeds with no wasmPaths set, with the Node vectors`, async ({ page }) => {
+    await openApp(page, base);
+    const got = await page.evaluate(({ texts, model }) => new Promise<{ dim?: number; data?: number[]; error?: string }>((done) => {
+      const worker: Worker = (globalThis as any).startOwnWorker();
+      worker.onmessage = (e) => done(e.data.error ? e.data : { dim: e.data.dim, data: Array.from(e.data.data as Float32Array) });
+      worker.onerror = (e) => done({ error: `worker error: ${e.message}` });
+      worker.postMessage({ texts, model });
+    }), { texts: texts.slice(0, 50), model: MODEL_URL });
+    expect(got.error).toBeUndefined();
+    const want = await nodeVectors();
+    expect(got.dim).toBe(want.dim);
+    expect(minRowCosine(got.data!, want.data.subarray(0, 50 * want.dim), want.dim)).toBeGreaterThanOrEqual(0.9999);
   });
 }
 
@@ -187,7 +220,7 @@ test('a worker whose script is blocked, or that never answers, rejects createEmb
   }, MODEL_URL);
   expect(outcome.blocked.error).toMatch(/^WorkerStartError: worker bulk-embed-wasm-0 failed to start: its script \(bulk-embed's worker\.js, .*\) did not load/);
   // The fix is said for every bundler, not Vite alone.
-  expect(outcome.blocked.error).toMatch(/bulk-embed\/vite.*esbuild, Rollup, webpack or Parcel.*'bulk-embed\/worker'.*workerFactory/);
+  expect(outcome.blocked.error).toMatch(/bulk-embed\/vite.*esbuild or Rollup.*'bulk-embed\/worker' an entry named worker.*webpack and Parcel.*workerFactory/);
   expect(outcome.blocked.ms).toBeLessThan(10_000);
   expect(outcome.mute.error).toMatch(/^WorkerStartError: .*no progress for 3000 ms/);
   expect(outcome.mute.ms).toBeLessThan(10_000);

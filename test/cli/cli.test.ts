@@ -83,6 +83,20 @@ describe('embed CLI', () => {
     expect(hits[0].score).toBeCloseTo(1, 4);
   });
 
+  it('--keep-text N stores a snippet of each text, and search prints it with the hit', () => {
+    const input = file('snippets.jsonl', '{"id":"a","text":"the river garden at night, under a quiet moon"}\n{"id":"b","text":"market price of water"}\n');
+    const out = join(dir, 'snippets.arrow');
+    const run = cli(input, '--out', out, '--model', TINY, '--keep-text', '16');
+    expect(run.code, run.stderr).toBe(0);
+    const search = cli('search', out, 'the river garden at night, under a quiet moon', '-k', '1');
+    expect(search.code, search.stderr).toBe(0);
+    expect(JSON.parse(search.stdout.trim())).toMatchObject({ id: 'a', text: 'the river garden' });
+    const without = join(dir, 'no-snippets.arrow');
+    expect(cli(input, '--out', without, '--model', TINY).code).toBe(0);
+    const plain = cli('search', without, 'market price of water', '-k', '1');
+    expect(JSON.parse(plain.stdout.trim())).not.toHaveProperty('text');
+  });
+
   it('exits 3 for a missing input file', () => {
     const r = cli(join(dir, 'absent.jsonl'), '--out', join(dir, 'x.arrow'), '--model', TINY);
     expect(r.code).toBe(3);

@@ -28,8 +28,8 @@ beforeAll(() => {
 afterAll(() => removeProject(dir));
 
 describe('a fresh Node project with the packed tarball', () => {
-  it('installs no transformers.js, sharp or onnx-proto', () => {
-    for (const name of ['@huggingface/transformers', 'sharp', 'onnx-proto']) expect(existsSync(join(dir, 'node_modules', name)), name).toBe(false);
+  it('installs no transformers.js, sharp, onnx-proto, or onnxruntime-web (an optional peer Node never loads)', () => {
+    for (const name of ['@huggingface/transformers', 'sharp', 'onnx-proto', 'onnxruntime-web']) expect(existsSync(join(dir, 'node_modules', name)), name).toBe(false);
   });
 
   it("runs the README's ESM snippet and gets the library's vectors", async () => {
@@ -108,6 +108,25 @@ describe('a fresh Node project with the packed tarball', () => {
     });
   }
 
+  it("compiles and runs the README's TypeScript CommonJS snippet under module node16 (skipLibCheck off)", () => {
+    const config = {
+      compilerOptions: { target: 'es2022', module: 'node16', moduleResolution: 'node16', strict: true, skipLibCheck: false, types: ['node'], lib: ['es2022', 'dom'], outDir: 'out-cts' },
+      files: ['embed.cts'],
+    };
+    writeFiles(dir, { 'embed.cts': snippet('cts-node16'), 'tsconfig.cts.json': JSON.stringify(config) });
+    const tsc = run(join(dir, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.cts.json']);
+    expect(tsc.stdout + tsc.stderr).toBe('');
+    const r = run('node', ['out-cts/embed.cjs']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('2 64');
+  });
+
+  it('without onnxruntime-web, the Vite plugin names the install command', () => {
+    const r = run('node', ['--input-type=module', '-e', "import { onnxRuntimeAssets } from 'bulk-embed/vite'; onnxRuntimeAssets();"]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/MissingDependencyError: .*needs the package onnxruntime-web, which is not installed: run `npm install onnxruntime-web`/);
+  });
+
   it('without onnxruntime-node, bulk-embed/node and the CLI name the install command', () => {
     rmSync(join(dir, 'node_modules/onnxruntime-node'), { recursive: true, force: true });
     const r = run('node', ['embed.mjs']);
@@ -120,9 +139,9 @@ describe('a fresh Node project with the packed tarball', () => {
 });
 
 describe('install size', () => {
-  it('a browser-only project installs at most 200 MB', () => {
+  it('a browser-only project (README: npm install bulk-embed onnxruntime-web) installs at most 200 MB', () => {
     const tarball = packTarball();
-    const browserDir = freshProject('browser-size', [tarball]);
+    const browserDir = freshProject('browser-size', [tarball, versionOf('onnxruntime-web')]);
     try {
       const bytes = folderBytes(join(browserDir, 'node_modules'));
       console.log(`browser-only consumer: node_modules ${(bytes / 2 ** 20).toFixed(0)} MB`);
