@@ -24,8 +24,8 @@ const README_MODEL = "'Xenova/all-MiniLM-L6-v2'";
 const texts = mixedCorpus(50, 2525);
 let app = '';
 let parcel = '';
-// Parcel is not a dependency of this repository (its 110 MB would weigh on every install of it):
-// pinned here, from npm's cache after the first run.
+// Both pinned as this repository's devDependencies too (onnxruntime-web 1.30.0 under an alias), so
+// npm's cache holds their whole trees after `npm ci` and these installs need no network.
 const PARCEL = 'parcel@2.16.4';
 // onnxruntime-web is an optional peer (^1.30.0): these apps get 1.30.0, what `npm install
 // onnxruntime-web` gives today (the Vite test uses the 1.31 dev build this repository develops with).
