@@ -2,13 +2,17 @@
 // read in the demo's extraction worker (pdf.js, mammoth), offline, embedded with their text and
 // found by search; the CSV holds their full text, and the Parquet download (hyparquet-writer in
 // the page) reads back here (hyparquet) with every row, id and full text.
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import { Document, HeadingLevel, Packer, Paragraph, TextRun } from 'docx';
 import { parquetReadObjects } from 'hyparquet';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 
 const DEMO = process.env.DEMO_URL ?? 'http://127.0.0.1:5173/';
+const SHOTS = join(import.meta.dirname, '../../test-results/screenshots');
+mkdirSync(SHOTS, { recursive: true });
+const SHOT = join(SHOTS, 'demo27-pdf-result.png');
 
 const PDF_PARAGRAPHS = [
   'Lighthouse log',
@@ -96,7 +100,8 @@ test('offline, a PDF and a DOCX are read in a worker, embedded with their text, 
     await expect(page.locator('#results .title').first()).toHaveText(title);
     await expect(page.locator('#results .snippet').first()).toHaveText(query);
   }
-  await page.screenshot({ path: 'test-results/screenshots/demo-pdf-result.png', fullPage: true });
+  await page.screenshot({ path: SHOT, fullPage: true });
+  if (process.env.NOTES_DIR) copyFileSync(SHOT, join(process.env.NOTES_DIR, 'demo27-pdf-result.png'));
 
   // The CSV: every paragraph's full text in the text column (the two-line PDF paragraph joined).
   const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download office.csv' }).click()]);

@@ -4,6 +4,7 @@
 // as a tab with controls, a chart, and the chart as a PNG.
 import { copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
 
@@ -169,6 +170,8 @@ test('the benchmark tab: the picker\'s model and label, a tiny run with the fixt
   await expect(page.locator('#bench-chart')).toContainText(`texts per second, ${label}, 16 texts, median of 1 runs`);
   await expect(page.locator('#bench-table caption')).toContainText(label);
   await shot(page, 'bench-tab');
+  const axe = await new AxeBuilder({ page }).analyze();
+  expect(axe.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)).toEqual([]);
 
   const [png] = await Promise.all([page.waitForEvent('download'), page.click('#bench-png')]);
   expect(png.suggestedFilename()).toBe('bench-wasm-fixture-tiny.png');
