@@ -836,6 +836,7 @@ async function showMap(): Promise<void> {
       return;
     }
     host.setAttribute('aria-busy', 'true');
+    $('map-projection').textContent = `Placing ${rows.length} paragraphs by meaning...`;
     const laid = await layout(rows.map((r) => r.vector), { umapMax: Number(params.get('umapMax')) || 2000 });
     host.removeAttribute('aria-busy');
     if (mapOf !== chosen) {

