@@ -80,6 +80,7 @@ test('offline, a PDF and a DOCX are read in a worker, embedded with their text, 
     return urls;
   });
   expect(precached.some((u) => /\/assets\/extract-worker-[\w-]+\.js/.test(u))).toBe(true);
+  expect(precached.some((u) => /\/assets\/map-worker-[\w-]+\.js/.test(u))).toBe(true); // UMAP, offline too
   await context.setOffline(true);
   await page.reload();
   await expect(page.locator('body')).toHaveAttribute('data-ready', 'true', { timeout: 60_000 });

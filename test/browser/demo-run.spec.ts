@@ -79,6 +79,7 @@ test('the run panel: download, warm-up, embed, save as steps with honest states;
   expect(counted.length).toBeGreaterThan(0);
   expect(counted[0]!.d).not.toContain('ETA');
   for (const { d, done } of counted) if (d.includes('ETA')) expect(done, d).toBeGreaterThanOrEqual(32);
+  expect(counted.some(({ d }) => /, ETA \d+ (s|min \d+ s)$/.test(d))).toBe(true); // and then it is shown (the run takes tens of seconds here)
   await shot(page, 'run-panel-done');
 
   // A second run: every step back to waiting first (the last run's "done" gone), then the model this page already holds.
@@ -182,6 +183,10 @@ test('the benchmark tab: the picker\'s model and label, a tiny run with the fixt
   expect(bytes.length).toBeGreaterThan(5000); // drawn, not blank
   copyFileSync((await png.path())!, join(SHOTS, 'demo27-bench-chart.png'));
   if (process.env.NOTES_DIR) copyFileSync((await png.path())!, join(process.env.NOTES_DIR, 'demo27-bench-chart.png'));
+
+  // On a phone, the tab fits: nothing wider than the screen.
+  await page.setViewportSize({ width: 375, height: 800 });
+  expect(await page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth)).toBe(true);
 
   // Back to the app with the keyboard: the tabs answer the arrow keys.
   await page.getByRole('tab', { name: 'Benchmark' }).focus();
