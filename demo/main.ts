@@ -836,7 +836,8 @@ async function showMap(): Promise<void> {
       return;
     }
     host.setAttribute('aria-busy', 'true');
-    $('map-projection').textContent = `Placing ${rows.length} paragraphs by meaning...`;
+    $('map-projection').textContent = '';
+    host.innerHTML = `<p class="muted">Placing ${rows.length} paragraphs by meaning...</p>`;
     const laid = await layout(rows.map((r) => r.vector), { umapMax: Number(params.get('umapMax')) || 2000 });
     host.removeAttribute('aria-busy');
     if (mapOf !== chosen) {
