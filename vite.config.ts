@@ -86,6 +86,6 @@ export default defineConfig({
   ],
   worker: { format: 'es' },
   build: { outDir: resolve(ROOT, '.cache/demo'), emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 8192 },
-  server: { host: '127.0.0.1', port: 5173 },
-  preview: { host: '127.0.0.1', port: 5173, strictPort: true },
+  server: { host: '127.0.0.1', port: Number(process.env.DEMO_PORT ?? 5173) },
+  preview: { host: '127.0.0.1', port: Number(process.env.DEMO_PORT ?? 5173), strictPort: true },
 });

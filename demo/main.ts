@@ -8,7 +8,8 @@ import {
   type BrowserEmbedder, type EmbedProgress, type EmbedRecord, type SearchHit,
 } from '../dist/index.js';
 import { runBench } from './bench.js';
-import { drawMap, type DrawnMap, type MapRow } from './map.js';
+import { EXTRACTED, extractText } from './extract.js';
+import { drawMap, layout, type DrawnMap, type MapRow } from './map.js';
 import { body, csvField, escapeHtml, highlight, queryWords, snippet, splitParagraphs } from './text.js';
 
 registerSW({ immediate: true });
@@ -139,7 +140,7 @@ function embedderFor(model: string, device: string, dtype: string, onProgress?: 
 const drop = $('drop');
 const fileInput = $<HTMLInputElement>('files');
 let selected: File[] = [];
-const NOT_YET = /\.(pdf|docx?|odt|rtf|pptx?|xlsx?|png|jpe?g|gif|webp|zip)$/i;
+const NOT_YET = /\.(doc|odt|rtf|pptx?|xlsx?|png|jpe?g|gif|webp|zip)$/i;
 
 function addFiles(files: Iterable<File>): void {
   for (const f of files) if (!selected.some((s) => s.name === f.name && s.size === f.size && s.lastModified === f.lastModified)) selected.push(f);
@@ -157,7 +158,7 @@ function showFiles(): void {
   }));
   const unsupported = selected.filter((f) => NOT_YET.test(f.name)).length;
   $('file-count').textContent = selected.length
-    ? `${selected.length} file${selected.length > 1 ? 's' : ''} ready${unsupported ? `, ${unsupported} of them not supported yet (PDF, Word and images are skipped)` : ''}` : '';
+    ? `${selected.length} file${selected.length > 1 ? 's' : ''} ready${unsupported ? `, ${unsupported} of them not supported yet (old .doc, other Office files and images are skipped)` : ''}` : '';
   $('clear-files').hidden = selected.length === 0;
 }
 drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
@@ -181,8 +182,9 @@ $('clear-files').addEventListener('click', () => { selected = []; showFiles(); d
 
 /** Why a file cannot be read as text: empty, or bytes that are not UTF-8 text (a PNG renamed .txt). */
 async function unreadable(file: File): Promise<string | null> {
-  if (NOT_YET.test(file.name)) return 'PDF, Word and image files are not supported yet';
+  if (NOT_YET.test(file.name)) return 'old .doc, other Office files and images are not supported yet';
   if (file.size === 0) return 'empty';
+  if (EXTRACTED.test(file.name)) return null; // binary: its text comes from the extraction worker
   const head = new Uint8Array(await file.slice(0, 8192).arrayBuffer());
   if (head.includes(0)) return 'binary, not text';
   try {
@@ -222,6 +224,17 @@ async function* documents(files: File[], pasted: string): AsyncGenerator<EmbedRe
         n++;
         yield { ...record, id: `${file.name}:${record.id}`, metadata: { ...record.metadata, source: file.name, paragraph: n, heading: '', title: `${file.name}, ${record.id}`, content: record.text } };
       }
+    } else if (EXTRACTED.test(file.name)) {
+      // PDF (pdf.js) and DOCX (mammoth), read in a worker.
+      let text: string;
+      try {
+        text = await extractText(file);
+      } catch (error) {
+        skipped.push(`${file.name} (could not read its text: ${(error as Error).message})`);
+        continue;
+      }
+      if (!text.trim()) skipped.push(`${file.name} (no text in it: a scanned PDF needs OCR, which this demo does not do)`);
+      else yield* paragraphs(file.name, text);
     } else {
       yield* paragraphs(file.name, await file.text());
     }
@@ -249,23 +262,71 @@ async function saveInput(name: string, records: EmbedRecord[]): Promise<void> {
   await writable.close();
 }
 
+// --- the run panel: download, warm-up, embed, save, each pending, active, done, failed or cancelled
+type Step = 'download' | 'warmup' | 'embed' | 'save';
+type StepState = 'pending' | 'active' | 'done' | 'skipped' | 'failed' | 'cancelled';
+const STEP_WORDS: Record<StepState, string> = { pending: 'waiting', active: 'in progress', done: 'done', skipped: 'not needed', failed: 'failed', cancelled: 'cancelled' };
+const stepItem = (step: Step) => document.querySelector<HTMLLIElement>(`#run-steps li[data-step="${step}"]`)!;
+const stepState = (step: Step) => stepItem(step).dataset.state as StepState;
+/** Sets a step's state, and its detail when given. */
+function setStep(step: Step, state: StepState, detail?: string): void {
+  const li = stepItem(step);
+  if (li.dataset.state !== state) {
+    li.dataset.state = state;
+    li.querySelector('.step-state')!.textContent = STEP_WORDS[state];
+  }
+  if (detail !== undefined) li.querySelector('.step-detail')!.textContent = detail;
+}
+/** The step in progress, if any. */
+const activeStep = (): Step | null => (['download', 'warmup', 'embed', 'save'] as Step[]).find((s) => stepState(s) === 'active') ?? null;
+/** A new run: every step back to pending, the previous run's words gone. */
+function resetSteps(): void {
+  $('run-steps').hidden = false;
+  for (const step of ['download', 'warmup', 'embed', 'save'] as Step[]) setStep(step, 'pending', '');
+  stepTimes.clear();
+  etaShown = null;
+  loadBytes = 0;
+}
+const stepTimes = new Map<Step, number>();
+const since = (step: Step) => ((performance.now() - (stepTimes.get(step) ?? performance.now())) / 1000).toFixed(1);
+const startStep = (step: Step, detail: string) => { stepTimes.set(step, performance.now()); setStep(step, 'active', detail); };
+
 // --- progress UI ------------------------------------------------------------------------------
 const rates: { seconds: number; texts: number; tokens: number }[] = [];
+/** The ETA shown, smoothed so it does not jump with each window. */
+let etaShown: number | null = null;
+/** The model's size, from the last load report that gave it. */
+let loadBytes = 0;
 function showProgress(p: EmbedProgress): void {
   const bar = $<HTMLProgressElement>('progress');
   if (p.phase !== 'embed') {
     const mb = (b?: number) => ((b ?? 0) / 2 ** 20).toFixed(1);
-    $('progress-text').textContent = p.phase === 'load'
-      ? (p.totalBytes && (p.loadedBytes ?? 0) >= p.totalBytes ? `Model loaded (${mb(p.totalBytes)} MB); warming it up...` : `Loading model: ${mb(p.loadedBytes)} of ${mb(p.totalBytes)} MB`)
-      : 'Warming up the model (compiling kernels)...';
+    const loaded = p.phase === 'compile' || (!!p.totalBytes && (p.loadedBytes ?? 0) >= p.totalBytes);
+    if (!controller) return; // a model loaded for a search, not a run
+    loadBytes = Math.max(loadBytes, p.totalBytes ?? 0);
+    // The download is done when the warm-up starts (the first worker to report may have only its small files yet).
+    if (p.phase === 'load' && stepState('download') === 'active') {
+      setStep('download', 'active', p.retry ? `retrying (${p.retry.reason})` : `${mb(p.loadedBytes)} of ${mb(p.totalBytes)} MB`);
+    } else if (p.phase === 'compile' && stepState('warmup') === 'pending') {
+      setStep('download', 'done', loadBytes ? `${mb(loadBytes)} MB in ${since('download')} s` : `loaded in ${since('download')} s`);
+      startStep('warmup', 'compiling the kernels on the first texts...');
+    }
+    $('progress-text').textContent = p.phase === 'load' && !loaded ? `Loading model: ${mb(p.loadedBytes)} of ${mb(p.totalBytes)} MB` : 'Warming up the model (compiling kernels)...';
     return;
   }
   const fraction = p.total > 0 ? p.done / p.total : 0;
   bar.value = fraction;
-  // An ETA only once there is enough work behind it to estimate from.
-  const steady = p.elapsedMs > 1500 && p.done >= Math.min(32, p.total / 10);
-  const eta = steady && Number.isFinite(p.etaMs) ? `, ETA ${formatDuration(p.etaMs)}` : '';
+  // An ETA only once there is enough work behind it to estimate from: from the average rate of the
+  // run so far (not the last window's), smoothed, and rounded to 5 s above 20 s, so it reads steady.
+  const steady = p.elapsedMs > 1500 && p.done >= Math.min(32, p.total / 10) && p.done < p.total;
+  let eta = '';
+  if (steady) {
+    const raw = ((p.total - p.done) * p.elapsedMs) / p.done;
+    etaShown = etaShown === null ? raw : 0.7 * Math.min(etaShown, raw * 2) + 0.3 * raw;
+    eta = `, ETA ${formatDuration(etaShown > 20_000 ? Math.round(etaShown / 5000) * 5000 : etaShown)}`;
+  }
   $('progress-text').textContent = `${Math.round(fraction * 100)}%: ${p.done} of ${p.total} documents, ${p.textsPerSec.toFixed(0)} texts/s${eta}`;
+  if (controller && stepState('embed') === 'active') setStep('embed', 'active', `${p.done} of ${p.total} documents, ${p.textsPerSec.toFixed(0)} texts/s${eta}`);
   rates.push({ seconds: p.elapsedMs / 1000, texts: p.textsPerSec, tokens: p.tokensPerSec });
   drawChart();
   void showMemory(p.memory);
@@ -376,18 +437,31 @@ async function run(name: string, resume: boolean): Promise<void> {
   $<HTMLButtonElement>('embed').disabled = true;
   $<HTMLButtonElement>('cancel').disabled = false;
   rates.length = 0;
+  resetSteps();
   $<HTMLProgressElement>('progress').value = 0;
   $('progress-text').textContent = `${resume ? 'Resuming' : 'Starting'} "${name}": loading the model...`;
   $('cancel').focus(); // the pressed button is now disabled: focus goes where the next action is
   try {
     // Offline, a hub model that is not stored cannot load: say so now rather than after the download's retries.
+    startStep('download', isFixture(state.model) ? `${state.model} (test model)` : state.model);
     if (!navigator.onLine && !isFixture(state.model) && !(await hubCached().catch(() => false))) throw new Error(`cannot fetch ${hubUrl('config.json')} while offline`);
+    const loadedBefore = embedders.has(`${state.model}|${state.device}|${state.dtype}`);
     const embedder = await embedderFor(state.model, state.device, state.dtype, showProgress);
+    // A model this page loaded before (an earlier run, a search) is neither downloaded nor warmed up again: say so.
+    if (stepState('download') !== 'done') {
+      setStep('download', 'done', loadedBefore ? 'already loaded in this page' : `${loadBytes ? `${(loadBytes / 2 ** 20).toFixed(1)} MB` : 'loaded'} in ${since('download')} s`);
+    }
+    // Only WebGPU compiles kernels ahead (a warm-up run per shape); WASM has none, and a software adapter skips it.
+    const skipped = embedder.info.reasons.find((r) => r.startsWith('warm-up skipped'));
+    if (stepState('warmup') === 'active') setStep('warmup', 'done', `${since('warmup')} s`);
+    else if (embedder.info.device === 'webgpu' && !skipped) setStep('warmup', 'done', loadedBefore ? 'already warm' : 'done');
+    else setStep('warmup', 'skipped', skipped ?? 'WASM compiles no kernels ahead: nothing to warm up');
     $('reasons').textContent = `Running on ${embedder.info.device} (${embedder.info.dtype}). ${embedder.info.reasons.join('; ')}`;
     const input = await (await (await collectionsDir()).getFileHandle(`${name}.input.jsonl`)).getFile();
     const sink = await opfsArrowSink(`collections/${name}.arrow`, { resume, overwrite: !resume });
     setCollection(name, { status: 'running' });
     await refreshCollections();
+    startStep('embed', `${resume ? 'resuming: ' : ''}${state.total} documents`);
     const result = await embedder.embedTo(input, sink, {
       resume,
       total: state.total,
@@ -397,9 +471,13 @@ async function run(name: string, resume: boolean): Promise<void> {
     });
     forgetRows(name);
     if (controller.signal.aborted) {
+      setStep('embed', 'cancelled', `stopped at ${result.written + result.skipped} of ${state.total}`);
+      await saveStep(name, result.written + result.skipped);
       setCollection(name, { status: 'cancelled', rows: result.written + result.skipped });
       $('progress-text').textContent = `Cancelled: ${result.written + result.skipped} of ${state.total} stored. Resume on its row continues where it stopped.`;
     } else {
+      setStep('embed', 'done', `${state.total} documents in ${since('embed')} s`);
+      await saveStep(name, result.written + result.skipped);
       setCollection(name, { status: 'done', rows: result.written + result.skipped });
       $<HTMLProgressElement>('progress').value = 1;
       $('progress-text').textContent = `Done: 100%, ${state.total} documents stored in "${name}".`;
@@ -409,11 +487,14 @@ async function run(name: string, resume: boolean): Promise<void> {
     forgetRows(name);
     // Windows committed before the stop stay in the file: count them from the file itself.
     const rows = await storedRows(name);
+    const step = activeStep();
     if ((error as Error).name === 'AbortError') {
+      if (step) setStep(step, 'cancelled', `cancelled; ${rows} of ${state.total} kept`);
       setCollection(name, { status: 'cancelled', rows });
       $('progress-text').textContent = `Cancelled: ${rows} of ${state.total} stored. Resume on its row continues where it stopped.`;
       if (rows > 0) localStorage.setItem(LAST_KEY, name);
     } else {
+      if (step) setStep(step, 'failed', (error as Error).message.split('\n')[0]!.slice(0, 160));
       showError(`Embedding "${name}" failed: ${await offlineHint(state.model, error as Error)}`);
       if (rows === 0 && !resume) {
         // Nothing was stored (the model did not load, say): leave no empty collection behind.
@@ -433,6 +514,18 @@ async function run(name: string, resume: boolean): Promise<void> {
     void showOfflineModels(); // a model used for the first time is cached now
     $('progress-text').focus();
   }
+}
+
+/**
+ * The save step: every window was committed to OPFS as the run went; this checks what the file
+ * holds (rows counted from the file itself, not from the run's own count) and says so.
+ */
+async function saveStep(name: string, expected: number): Promise<void> {
+  startStep('save', 'checking the stored file...');
+  const rows = await storedRows(name);
+  const size = await fileSize(`${name}.arrow`);
+  if (rows === expected) setStep('save', 'done', `${rows} rows, ${formatBytes(size)} in this browser's storage (OPFS)`);
+  else setStep('save', 'failed', `the file holds ${rows} rows, the run wrote ${expected}`);
 }
 
 /** Deletes a collection's files and its entry. */
@@ -587,7 +680,7 @@ function showSuggestions(): void {
   box.replaceChildren(Object.assign(document.createElement('span'), { className: 'muted', textContent: 'Try:' }), ...sampleQueries.map((q) => button(q, () => {
     $<HTMLSelectElement>('search-collection').value = SAMPLES;
     $<HTMLInputElement>('query').value = q;
-    void showMap();
+    if (mapOf !== SAMPLES) void showMap();
     void search();
   })));
 }
@@ -618,6 +711,7 @@ async function refreshCollections(prefer?: string): Promise<void> {
       actions.append(
         button('CSV', () => void download(name, 'csv'), `Download ${name}.csv`),
         button('JSONL', () => void download(name, 'jsonl'), `Download ${name}.jsonl`),
+        button('Parquet', () => void download(name, 'parquet'), `Download ${name}.parquet`),
         button('Arrow', () => void download(name, 'arrow'), `Download ${name}.arrow`),
       );
     }
@@ -654,8 +748,8 @@ function button(label: string, onClick: () => void, ariaLabel?: string, kind: 'p
 }
 
 // --- downloads --------------------------------------------------------------------------------
-/** The collection as CSV or JSONL (id, title, source, paragraph, heading, full text, other metadata, vector), or its Arrow file. */
-async function download(name: string, format: 'csv' | 'jsonl' | 'arrow'): Promise<void> {
+/** The collection as CSV, JSONL or Parquet (id, title, source, paragraph, heading, full text, other metadata, vector), or its Arrow file. */
+async function download(name: string, format: 'csv' | 'jsonl' | 'parquet' | 'arrow'): Promise<void> {
   let blob: Blob;
   if (format === 'arrow') {
     blob = await (await (await collectionsDir()).getFileHandle(`${name}.arrow`)).getFile();
@@ -665,7 +759,9 @@ async function download(name: string, format: 'csv' | 'jsonl' | 'arrow'): Promis
       const { content, title, source, paragraph, heading, ...rest } = meta;
       return { id, title: title ?? id, source: source ?? '', paragraph: paragraph ?? null, heading: heading ?? '', text: content ?? '', ...rest, embedding: [...vector].map((v) => Math.round(v * 1e6) / 1e6) };
     });
-    if (format === 'jsonl') {
+    if (format === 'parquet') {
+      blob = new Blob([await toParquet(records)], { type: 'application/vnd.apache.parquet' });
+    } else if (format === 'jsonl') {
       blob = new Blob([records.map((r) => JSON.stringify(r)).join('\n') + '\n'], { type: 'application/x-ndjson' });
     } else {
       const columns = [...new Set(records.flatMap((r) => Object.keys(r)))];
@@ -680,9 +776,39 @@ async function download(name: string, format: 'csv' | 'jsonl' | 'arrow'): Promis
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
+/**
+ * Rows as a Parquet file, written in the page by hyparquet-writer (pure JS, loaded on first use):
+ * strings for the text columns, paragraph an INT32, the vector a LIST of FLOAT, other metadata as
+ * strings (JSON for non-strings); snappy-compressed, as pandas, polars, DuckDB and Arrow read it.
+ */
+async function toParquet(records: Record<string, unknown>[]): Promise<ArrayBuffer> {
+  const { parquetWriteBuffer } = await import('hyparquet-writer');
+  const keys = [...new Set(records.flatMap((r) => Object.keys(r)))].filter((k) => k !== 'embedding');
+  const str = (v: unknown) => (v === null || v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v));
+  const columns = keys.map((k) => ({
+    name: k,
+    data: records.map((r) => (k === 'paragraph' ? (typeof r[k] === 'number' ? r[k] : null) : str(r[k]))),
+    schema: k === 'paragraph' ? { name: k, type: 'INT32', repetition_type: 'OPTIONAL' } as const
+      : { name: k, type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: k === 'id' ? 'REQUIRED' : 'OPTIONAL' } as const,
+  }));
+  return parquetWriteBuffer({
+    columnData: [...columns.map(({ name, data }) => ({ name, data })), { name: 'embedding', data: records.map((r) => r.embedding as number[]) }],
+    schema: [
+      { name: 'root', num_children: columns.length + 1 },
+      ...columns.map((c) => c.schema),
+      { name: 'embedding', repetition_type: 'OPTIONAL', converted_type: 'LIST', num_children: 1 },
+      { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
+      { name: 'element', type: 'FLOAT', repetition_type: 'REQUIRED' },
+    ],
+    createdBy: 'bulk-embed demo (hyparquet-writer)',
+  });
+}
+
 // --- map --------------------------------------------------------------------------------------
 const MAP_ROWS = 3000;
 let map: DrawnMap | null = null;
+/** The last query marked on the map, marked again when the map is redrawn. */
+let lastMark: { collection: string; query: Float32Array | null; ids: string[] } | null = null;
 /** The collection on the map. */
 let mapOf = '';
 
@@ -703,12 +829,31 @@ async function showMap(): Promise<void> {
     if (mapOf !== chosen) return;
     const all = manifest()[name]!.rows ?? rows.length;
     const caption = `Map of ${rows.length} paragraphs of "${name}"${all > rows.length ? ` (the first ${rows.length} of ${all})` : ''}, one colour per file`;
-    map = rows.length ? drawMap(host, $('map-tip'), rows.map((r): MapRow => ({
+    map?.dispose();
+    map = null;
+    if (!rows.length) {
+      host.innerHTML = '<p class="muted">No rows stored yet.</p>';
+      return;
+    }
+    host.setAttribute('aria-busy', 'true');
+    $('map-projection').textContent = '';
+    host.innerHTML = `<p class="muted">Placing ${rows.length} paragraphs by meaning...</p>`;
+    const laid = await layout(rows.map((r) => r.vector), { umapMax: Number(params.get('umapMax')) || 2000 });
+    host.removeAttribute('aria-busy');
+    if (mapOf !== chosen) {
+      laid.dispose();
+      return;
+    }
+    map = drawMap(host, $('map-tip'), rows.map((r): MapRow => ({
       id: r.id, source: String(r.meta.source ?? name), title: String(r.meta.title ?? r.id), text: body(String(r.meta.content ?? '')), vector: r.vector,
-    })), caption) : null;
-    if (!rows.length) host.innerHTML = '<p class="muted">No rows stored yet.</p>';
+    })), `${caption}, placed by ${laid.projection === 'umap' ? 'UMAP' : 'PCA'}`, laid);
+    if (lastMark?.collection === name && lastMark.query) void map.mark(lastMark.query, lastMark.ids);
+    $('map-projection').textContent = laid.projection === 'umap'
+      ? 'Placed by UMAP (umap-js, computed here): paragraphs near each other mean similar things; distances between far clusters mean little.'
+      : `Placed by PCA (the two directions in which the vectors vary most, computed here)${rows.length > 8 ? ': UMAP is used up to 2,000 paragraphs' : ''}.`;
     $('map-title').textContent = `Map of "${name}"`;
   } catch (error) {
+    host.removeAttribute('aria-busy');
     host.innerHTML = `<p class="muted">No map: ${escapeHtml((error as Error).message)}</p>`;
     map = null;
   }
@@ -734,7 +879,8 @@ async function search(): Promise<void> {
   if (!chosen || !query) {
     status.textContent = 'Choose a collection and type a query.';
     results.innerHTML = '';
-    map?.mark(null, []);
+    lastMark = null;
+    void map?.mark(null, []);
     return;
   }
   const names = chosen === ALL ? searchable() : [chosen];
@@ -762,8 +908,9 @@ async function search(): Promise<void> {
     status.textContent = top.length ? `${top.length} results in ${Math.round(performance.now() - started)} ms${names.length > 1 ? ` from ${names.length} collections` : ''}.` : 'No results.';
     const mapped = mapOf === ALL ? (localStorage.getItem(LAST_KEY) ?? '') : mapOf;
     const mappedState = manifest()[mapped];
-    if (map && mappedState) {
-      map.mark(vectors.get(`${mappedState.model}|${mappedState.device}|${mappedState.dtype}`) ?? null, top.filter((h) => h.collection === mapped).map((h) => h.id));
+    if (mappedState) {
+      lastMark = { collection: mapped, query: vectors.get(`${mappedState.model}|${mappedState.device}|${mappedState.dtype}`) ?? null, ids: top.filter((h) => h.collection === mapped).map((h) => h.id) };
+      void map?.mark(lastMark.query, lastMark.ids);
     }
   } catch (error) {
     if (seq !== searchSeq) return;
@@ -839,10 +986,74 @@ $('query').addEventListener('input', () => {
     ++searchSeq;
     $('results').innerHTML = '';
     $('search-status').textContent = '';
-    map?.mark(null, []);
+    lastMark = null;
+    void map?.mark(null, []);
     return;
   }
   if (query.length >= 2 && $<HTMLSelectElement>('search-collection').value) typing = setTimeout(() => void search(), 300);
+});
+
+// --- tabs: the app and the benchmark -----------------------------------------------------------
+const TABS = { app: ['tab-app', 'panel-app'], bench: ['tab-bench', 'bench-section'] } as const;
+function showTab(which: keyof typeof TABS): void {
+  for (const [name, [tab, panel]] of Object.entries(TABS)) {
+    const on = name === which;
+    $(tab).setAttribute('aria-selected', String(on));
+    $(tab).tabIndex = on ? 0 : -1;
+    $(panel).hidden = !on;
+  }
+  if (which === 'bench') syncBenchModel();
+}
+for (const [name, [tab]] of Object.entries(TABS)) {
+  $(tab).addEventListener('click', () => showTab(name as keyof typeof TABS));
+  // Arrow keys move between the tabs, as in any tab list.
+  $(tab).addEventListener('keydown', (e) => {
+    if (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft') return;
+    const other = name === 'app' ? 'bench' : 'app';
+    showTab(other);
+    $(TABS[other][0]).focus();
+  });
+}
+
+// --- the benchmark tab ------------------------------------------------------------------------
+const benchModel = $<HTMLSelectElement>('bench-model');
+/** The bench's model list is the picker's, with the same labels, and the same choice. */
+function syncBenchModel(): void {
+  benchModel.replaceChildren(...[...modelSelect.children].map((n) => n.cloneNode(true)));
+  benchModel.value = modelSelect.value;
+}
+benchModel.addEventListener('change', () => {
+  modelSelect.value = benchModel.value;
+  userPickedModel = true;
+  describeModel();
+});
+const benchLabel = () => benchModel.selectedOptions[0]?.textContent?.replace(/ · offline$/, '') ?? benchModel.value;
+let benching = false;
+/** Runs the benchmark with the tab's settings. */
+async function bench() {
+  if (benching) return;
+  benching = true;
+  const run = $<HTMLButtonElement>('bench-run');
+  run.disabled = true;
+  for (const id of ['bench-log', 'bench-chart', 'bench-download']) $(id).replaceChildren();
+  $('bench-table').replaceChildren();
+  try {
+    return await runBench({
+      device: $<HTMLSelectElement>('bench-device').value as 'wasm', model: benchModel.value,
+      texts: Math.max(4, Number($<HTMLInputElement>('bench-texts').value) || 400), runs: Math.max(1, Number($<HTMLInputElement>('bench-runs').value) || 3),
+    }, { status: $('bench-status'), log: $('bench-log'), table: $('bench-table') as HTMLTableElement, chart: $('bench-chart'), download: $('bench-download') },
+    { label: benchLabel(), hubHost });
+  } catch (error) {
+    $('bench-status').textContent = `The benchmark failed: ${(error as Error).message}`;
+    return undefined;
+  } finally {
+    benching = false;
+    run.disabled = false;
+  }
+}
+$('bench-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  void bench();
 });
 
 // --- start ------------------------------------------------------------------------------------
@@ -854,12 +1065,14 @@ await refreshCollections();
 void navigator.serviceWorker?.ready.then(() => showOfflineModels());
 await showOfflineModels();
 if (params.has('bench')) {
-  $('bench-section').hidden = false;
+  // `?bench&device=&model=&texts=&runs=` (bench:browser, bench:ci): the tab, filled in from the URL, run at once.
+  if (!params.get('model')) modelSelect.value = 'fixture-minilm';
+  showTab('bench');
+  $<HTMLSelectElement>('bench-device').value = params.get('device') ?? 'wasm';
+  $<HTMLInputElement>('bench-texts').value = params.get('texts') ?? '400';
+  $<HTMLInputElement>('bench-runs').value = params.get('runs') ?? '3';
   $('progress-text').textContent = 'Benchmark running: see its progress below.';
-  const result = await runBench({
-    device: (params.get('device') ?? 'wasm') as 'wasm', model: params.get('model') ?? 'fixture-minilm',
-    texts: Number(params.get('texts') ?? 400), runs: Number(params.get('runs') ?? 3),
-  }, { status: $('bench-status'), log: $('bench-log'), table: $('bench-table') as HTMLTableElement, chart: $('bench-chart'), download: $('bench-download') });
+  const result = await bench();
   $('progress-text').textContent = 'Benchmark done.';
   Object.assign(globalThis, { benchResult: result });
 }

@@ -225,7 +225,7 @@ test('?bench shows each run as it goes, then bars of texts/s with the ratio and 
   await expect(page.locator('#bench-chart .bar-row')).toHaveCount(2);
   await expect(page.locator('#bench-chart')).toContainText(/Ratio [\d.]+x\./);
   await shot(page, '9-bench');
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#bench-download a')]);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#bench-download a[download$=".json"]')]);
   const json = JSON.parse(readFileSync(await download.path(), 'utf8'));
   expect(json.request).toEqual({ device: 'wasm', model: 'fixture-tiny', texts: 60, runs: 2 });
   expect(json.seconds.bulkEmbed).toHaveLength(2);

@@ -13,6 +13,6 @@ export default defineConfig({
   plugins: [modelsAndHeaders(), onnxRuntimeAssets() as unknown as Plugin],
   worker: { format: 'es' },
   build: { outDir: join(ROOT, '.cache/browser-app'), emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 4096 },
-  preview: { host: '127.0.0.1', port: 4173, strictPort: true },
+  preview: { host: '127.0.0.1', port: Number(process.env.APP_PORT ?? 4173), strictPort: true },
   logLevel: 'warn',
 });
