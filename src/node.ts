@@ -1,7 +1,7 @@
 // Node entry (`bulk-embed/node`): the shared engine on onnxruntime-node, reading models from disk.
 import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { basename, resolve } from 'node:path';
+import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 import { createReadStream } from 'node:fs';
 import { createEngine, type EngineSettings } from './engine/engine.js';
 import { arrowFileSink, type ArrowSinkOptions, type EmbeddingSink, type ReadOptions } from './store/arrow-file.js';
@@ -79,6 +79,12 @@ export const nodeFileAccess: FileAccess = {
     }
   },
   resolveLocal: (path) => resolve(path),
+  // Inside the working directory a folder is recorded relative to it (a project moved or checked
+  // out elsewhere records the same name); outside it, absolutely.
+  recordLocal: (path) => {
+    const inside = relative(process.cwd(), path);
+    return inside && !inside.startsWith('..') && !isAbsolute(inside) ? inside.split(sep).join('/') : path;
+  },
   async localFileExists(path) {
     try {
       return (await stat(path)).isFile();
@@ -142,7 +148,7 @@ export type NodeEmbedder = StreamingEmbedder<NodeSource, NodeSink, NodePathOptio
 
 /** Loads a model and returns an embedder running on onnxruntime-node. */
 export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise<NodeEmbedder> {
-  // Local folders are recorded absolutely (resolveLocal), so a resumed file can tell it is the same model.
+  // Local folders are read absolutely (resolveLocal) and recorded relative to the working directory (recordLocal).
   const access = { ...nodeFileAccess, hub: options.hub, retry: options.retry, onRetry: options.onRetry };
   const files = options.files ?? (await resolveModelFiles(options.model ?? DEFAULT_MODEL, access));
   const backend = options.backend ?? nodeBackend(options.sessionOptions);

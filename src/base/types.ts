@@ -62,7 +62,12 @@ export interface Embeddings {
 
 /** What an embedder loaded and chose. */
 export interface EmbedderInfo {
+  /** The model as files written with it record it: a hub id, a folder relative to the working directory, a URL (see ModelFiles.recordedAs). */
   model: string;
+  /** Where its files were read from (an absolute folder, a URL, a hub id). */
+  modelLocation?: string;
+  /** Identifies the weights wherever they are read from (see modelFingerprint): resume and collections compare models by it. */
+  modelFingerprint?: string;
   /** config.json's model_type (e.g. 'bert', 'xlm-roberta', 'qwen3'); '' when it declares none. */
   modelType: string;
   device: 'cpu' | 'webgpu' | 'wasm';

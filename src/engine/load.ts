@@ -1,5 +1,6 @@
 // Loading a model in the current thread: config, tokenizer, weights rewritten with pooling, and
 // a session. Node calls it in-process; the browser calls it inside each worker.
+import { modelFingerprint } from '../model/fingerprint.js';
 import { availableDtypes, DTYPE_FILES, readModelJson, type ModelFiles } from '../model/files.js';
 import { appendPooling, MODEL_POOLED_OUTPUT, POOLING_MASK_INPUT } from '../pool/pooling-graph.js';
 import { readModelSummary, type ModelSummary } from '../model/onnx-model.js';
@@ -129,7 +130,7 @@ export async function loadModel(options: EmbedderOptions, deps: LoadDependencies
   const session = await backend.createSession(pooled.bytes, choice.device, externalData.length ? externalData : undefined);
   return {
     info: {
-      model: files.location, modelType, device: choice.device, dtype: choice.dtype, dim, maxTokens, truncation, pooling, includePrompt, normalize, modelDim,
+      model: files.recordedAs ?? files.location, modelLocation: files.location, modelFingerprint: modelFingerprint(config, [weights, ...externalData.map((e) => e.data)]), modelType, device: choice.device, dtype: choice.dtype, dim, maxTokens, truncation, pooling, includePrompt, normalize, modelDim,
       prompts: declared.prompts?.prompts ?? {}, defaultPromptName: declared.prompts?.defaultPromptName ?? null, settingSources,
       maxBatchTokens, reasons,
     },

@@ -19,7 +19,10 @@ export const positionOf = (description: Pick<FileDescription, 'checksum'> | null
 
 /** What an embeddings file holds, stored in the Arrow schema's metadata. */
 export interface FileDescription {
+  /** The model as recorded (EmbedderInfo.model): a hub id, a folder relative to the working directory, a URL. */
   model: string;
+  /** The weights' fingerprint (EmbedderInfo.modelFingerprint; absent in files written before it): resume and collections compare it, not the name. */
+  modelFingerprint?: string;
   dim: number;
   pooling: string;
   normalize: boolean;

@@ -37,6 +37,13 @@ export interface ModelFiles {
   /** Human-readable location, used in info and errors. */
   readonly location: string;
   /**
+   * What a file written with this model records as its model (default `location`): a folder
+   * relative to the working directory when inside it, a same-origin URL's path, a hub id as is;
+   * never a machine's absolute path where a shorter stable name exists. Resume recognises the model by
+   * its fingerprint, not by this name.
+   */
+  readonly recordedAs?: string;
+  /**
    * Bytes of a file relative to the model root (e.g. "onnx/model.onnx"). `optional`: a file the
    * model may lack, fetched once without retries; a failed request throws a ModelFileError with
    * `unreachable` set (offline, say), which callers may treat as absent.
@@ -54,8 +61,10 @@ export interface FileAccess {
   localFileExists?: (path: string) => Promise<boolean>;
   /** True when `path` is an existing local directory. */
   isLocalDirectory?: (path: string) => Promise<boolean>;
-  /** Makes a local path absolute, so a folder is recorded the same whichever way it was named. */
+  /** Makes a local path absolute, so files are read the same whichever way the folder was named. */
   resolveLocal?: (path: string) => string;
+  /** The name a local folder is recorded under (ModelFiles.recordedAs), e.g. relative to the working directory. */
+  recordLocal?: (absolutePath: string) => string;
   fetch?: typeof fetch;
   /** Told as bytes of a fetched file arrive (total is 0 when the server gives no length). */
   onDownload?: (url: string, loaded: number, total: number) => void;
@@ -97,6 +106,7 @@ function localFiles(root: string, access: FileAccess): ModelFiles {
   const location = (access.resolveLocal?.(root) ?? root).replace(/\/+$/, '');
   return {
     location,
+    recordedAs: access.recordLocal?.(location) ?? location,
     async read(name) {
       const bytes = await access.readLocal!(`${location}/${name}`);
       if (!bytes) throw new ModelFileError(name, location, 'file not found', { notFound: true });
@@ -108,8 +118,11 @@ function localFiles(root: string, access: FileAccess): ModelFiles {
 
 function urlFiles(base: string, access: FileAccess): ModelFiles {
   const location = base.replace(/\/+$/, '');
+  // A model served by the page's own origin is recorded by its path: the same app on another port or host is the same model.
+  const origin = (globalThis as { location?: { origin?: string } }).location?.origin;
   return {
     location,
+    recordedAs: origin && origin !== 'null' && location.startsWith(`${origin}/`) ? location.slice(origin.length) : location,
     async read(name, options) {
       const bytes = await fetchMaybeOptional(`${location}/${name}`, name, location, access, options?.optional);
       if (!bytes) throw new ModelFileError(name, location, 'not found (HTTP 404)', { notFound: true });

@@ -54,7 +54,8 @@ function agreeing(description: FileDescription, use: CollectionUse): Record<stri
   const precision = precisionOf(description);
   const columns = Object.entries(description.metadataColumns).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const out: Record<string, string> = {
-    model: JSON.stringify(description.model),
+    // The weights' fingerprint where parts record it (shards on machines with other paths are one model); else the name.
+    model: JSON.stringify(description.modelFingerprint ? `${description.model}, weights ${description.modelFingerprint}` : description.model),
     dim: JSON.stringify(description.dim),
     'model dim': JSON.stringify(description.modelDim ?? null),
     pooling: JSON.stringify(description.pooling),
@@ -184,7 +185,10 @@ export async function checkCollection(files: readonly string[], use: CollectionU
       if (!reference || reference === other || (fromRows(key) && !other.hasRows)) continue;
       const want = agreeing(reference.description, use)[key];
       if (want === undefined) continue; // the reference does not record it (an older file)
-      if (got[key] !== want) {
+      // One model's weights under two names (shards on machines with other paths) are one model.
+      const sameWeights = key === 'model' && other.description.modelFingerprint !== undefined &&
+        other.description.modelFingerprint === reference.description.modelFingerprint;
+      if (got[key] !== want && !sameWeights) {
         throw new EmbeddingsFileError(other.file, `its ${key} (${shown(got[key])}) differs from ${reference.file}'s (${shown(want)}): not one collection`);
       }
     }

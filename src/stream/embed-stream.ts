@@ -264,9 +264,16 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
         if (description[k] !== undefined && description[k] !== info[k]) mismatch.push(k);
       }
       if (givenRanges && JSON.stringify(givenRanges) !== JSON.stringify(description.ranges)) mismatch.push('ranges');
-      if (description.model !== info.model) mismatch.unshift('model');
+      // The same weights read from another folder, machine or URL are the same model; files from
+      // before fingerprints name it by its location then (an absolute folder, a URL, a hub id).
+      const sameModel = description.modelFingerprint && info.modelFingerprint
+        ? description.modelFingerprint === info.modelFingerprint
+        : description.model === info.model || description.model === info.modelLocation;
+      if (!sameModel) mismatch.unshift('model');
       if (mismatch.length) {
-        const was = mismatch.map((k) => `${k}: ${JSON.stringify(k === 'model' ? description!.model : then[k])}${k === 'model' ? '' : ` now ${JSON.stringify(now[k])}`}`);
+        now.model = `${info.model}${info.modelFingerprint ? ` (weights ${info.modelFingerprint})` : ''}`;
+        then.model = `${description.model}${description.modelFingerprint ? ` (weights ${description.modelFingerprint})` : ''}`;
+        const was = mismatch.map((k) => `${k}: ${JSON.stringify(then[k])} now ${JSON.stringify(now[k])}`);
         throw new EmbeddingsFileError(sinkName, `was written with another ${mismatch.join(', ')} (${was.join(', ')}): cannot resume it with this embedder`);
       }
     }
@@ -289,7 +296,7 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
       },
     });
     const describe = (metadataColumns: FileDescription['metadataColumns'], ranges?: QuantRanges): FileDescription => ({
-      model: info.model, dim: info.dim, pooling: info.pooling, normalize: info.normalize, dtype: info.dtype, float16, prompt,
+      model: info.model, ...(info.modelFingerprint ? { modelFingerprint: info.modelFingerprint } : {}), dim: info.dim, pooling: info.pooling, normalize: info.normalize, dtype: info.dtype, float16, prompt,
       ...(info.dim < info.modelDim ? { modelDim: info.modelDim } : {}),
       maxTokens: info.maxTokens, truncation: info.truncation,
       precision,

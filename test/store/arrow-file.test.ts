@@ -1,12 +1,13 @@
 // The Arrow file: torn tails at any byte resume to exactly one row per id; truncated or corrupt
 // files give clear errors or their valid prefix; Float16 storage; no silent overwrite.
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { tableFromIPC } from '@uwdata/flechette';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { arrowFile, createEmbedder, EmbeddingsFileError, readEmbeddings, searchEmbeddings, type NodeEmbedder } from '../../src/node.js';
 import { walkMessages } from '../../src/format/frames.js';
+import { describeSchema } from '../../src/format/schema.js';
 import type { SinkSeams } from '../../src/store/arrow-file.js';
 import type { StreamSeams } from '../../src/stream/embed-stream.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
@@ -131,6 +132,37 @@ describe('Arrow embeddings file', () => {
     await again.write(description, rows(3));
     await again.close();
     expect(await ids(path)).toEqual(['a1', 'b1', 'a2', 'b2', 'a3', 'b3']);
+  });
+
+  it('records the model by a stable name and knows it by its weights: the same folder copied elsewhere resumes the file', async () => {
+    const elsewhere = join(dir, 'copy-of-tiny');
+    cpSync(TINY, elsewhere, { recursive: true });
+    const path = join(dir, 'moved-model.arrow');
+    await embedder.embedTo(records.slice(0, 300), path, { windowSize: 100 });
+    const recorded = describeSchema(tableFromIPC(readFileSync(path)).schema as never);
+    // Vitest runs in the repository: the model folder is recorded relative to it, not as this machine's absolute path.
+    expect(recorded).toMatchObject({ model: 'models/fixture-tiny', modelFingerprint: embedder.info.modelFingerprint });
+    expect(embedder.info.modelFingerprint).toMatch(/^[0-9a-f]{16}$/);
+    const copy = await createEmbedder({ model: elsewhere });
+    try {
+      expect(copy.info.model).toBe(elsewhere); // outside the working directory: absolute
+      expect(copy.info.modelFingerprint).toBe(embedder.info.modelFingerprint);
+      const result = await copy.embedTo(records, path, { windowSize: 100, resume: true });
+      expect(result.skipped).toBe(300);
+      expect(await ids(path)).toEqual(records.map((r) => r.id));
+    } finally {
+      await copy.dispose();
+    }
+    // Other weights under the same name are another model.
+    const other = join(dir, 'other-weights.arrow');
+    await embedder.embedTo(records.slice(0, 100), other);
+    const st = await createEmbedder({ model: resolve(import.meta.dirname, '../../models/fixture-st-cls') });
+    try {
+      expect(st.info.modelFingerprint).not.toBe(embedder.info.modelFingerprint);
+      await expect(st.embedTo(records, other, { resume: true })).rejects.toThrow(/was written with another model.*weights/);
+    } finally {
+      await st.dispose();
+    }
   });
 
   it('refuses to overwrite or to resume with another model setup', async () => {
