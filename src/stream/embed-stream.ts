@@ -296,7 +296,8 @@ export async function embedTo(engine: Engine, source: RecordSource | AsyncIterab
       },
     });
     const describe = (metadataColumns: FileDescription['metadataColumns'], ranges?: QuantRanges): FileDescription => ({
-      model: info.model, ...(info.modelFingerprint ? { modelFingerprint: info.modelFingerprint } : {}), dim: info.dim, pooling: info.pooling, normalize: info.normalize, dtype: info.dtype, float16, prompt,
+      model: info.model, ...(info.modelFingerprint ? { modelFingerprint: info.modelFingerprint } : {}),
+      dim: info.dim, pooling: info.pooling, normalize: info.normalize, dtype: info.dtype, float16, prompt,
       ...(info.dim < info.modelDim ? { modelDim: info.modelDim } : {}),
       maxTokens: info.maxTokens, truncation: info.truncation,
       precision,
