@@ -131,7 +131,8 @@ export async function loadModel(options: EmbedderOptions, deps: LoadDependencies
   return {
     info: {
       model: files.recordedAs ?? files.location, modelLocation: files.location,
-      modelFingerprint: modelFingerprint(config, [weights, ...externalData.map((e) => e.data)]), modelType, device: choice.device, dtype: choice.dtype, dim, maxTokens, truncation, pooling, includePrompt, normalize, modelDim,
+      modelFingerprint: modelFingerprint(config, [weights, ...externalData.map((e) => e.data)]),
+      modelType, device: choice.device, dtype: choice.dtype, dim, maxTokens, truncation, pooling, includePrompt, normalize, modelDim,
       prompts: declared.prompts?.prompts ?? {}, defaultPromptName: declared.prompts?.defaultPromptName ?? null, settingSources,
       maxBatchTokens, reasons,
     },
