@@ -50,6 +50,17 @@ export interface BrowserEmbedderOptions extends Omit<EmbedderOptions, 'device'>,
   capabilities?: BrowserCapabilities;
 }
 
+/** Seams inside the library and its benchmarks, not options a user sets (so they are not in the public types). */
+export interface BrowserSeams {
+  /**
+   * Inference made free (bench:pipeline:browser): every worker's session returns unit vectors at
+   * once and no GPU device is touched, and the workers are laid out as for a hardware GPU (one GPU
+   * worker, tokenizer workers beside it), so the browser loop's own ceiling, the layout a real GPU
+   * gets, can be measured where there is no GPU (headless Chromium, SwiftShader or none).
+   */
+  freeInference?: boolean;
+}
+
 /** Sources a browser can stream: the generic ones, or a File/Blob of JSONL, CSV or text lines. */
 export type BrowserSource = GenericSource | Blob;
 
@@ -142,7 +153,7 @@ interface LoadPlan {
 }
 
 /** Step 1: devices and dtype from the browser's capabilities (and one HEAD request for q8 weights), then one load request per worker. */
-async function planLoad(options: BrowserEmbedderOptions, caps: BrowserCapabilities): Promise<LoadPlan> {
+async function planLoad(options: BrowserEmbedderOptions & BrowserSeams, caps: BrowserCapabilities): Promise<LoadPlan> {
   const dtype: Dtype = options.dtype ?? 'auto';
   const requested = options.model ?? DEFAULT_MODEL;
   const base = baseUrl();
@@ -160,6 +171,7 @@ async function planLoad(options: BrowserEmbedderOptions, caps: BrowserCapabiliti
     wasmPaths: new URL(options.wasmPaths ?? 'ort/', base).href.replace(/\/?$/, '/'),
     hub: options.hub,
     retry: options.retry,
+    ...(options.freeInference ? { freeInference: true } : {}),
   };
   const requests: [string, WorkerLoadRequest][] = [];
   const warmup = options.warmup ?? !caps.softwareAdapter;
@@ -256,14 +268,16 @@ async function startEngine(
 }
 
 /** Loads a model in a pool of workers and returns an embedder; `signal` aborts loading (workers terminated, AbortError). */
-export async function createBrowserEmbedder(options: BrowserEmbedderOptions = {}): Promise<BrowserEmbedder> {
+export async function createBrowserEmbedder(options: BrowserEmbedderOptions & BrowserSeams = {}): Promise<BrowserEmbedder> {
   if (options.tokenizerWorkers !== undefined && !(Number.isInteger(options.tokenizerWorkers) && options.tokenizerWorkers >= 0)) {
     throw new InvalidOptionError('tokenizerWorkers', `${String(options.tokenizerWorkers)} is not an integer >= 0`);
   }
   const loadTimeoutMs = positiveInteger('loadTimeoutMs', options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS);
   if (options.signal?.aborted) throw new AbortError(options.signal.reason);
   if (typeof Worker === 'undefined' && !options.workerFactory) throw new WorkerUnavailableError(describeContext());
-  const caps = options.capabilities ?? (await detectCapabilities());
+  let caps = options.capabilities ?? (await detectCapabilities());
+  // Free inference is measured in the layout a hardware GPU gets (no fp16: fp32 weights are the ones every model has).
+  if (options.freeInference) caps = { ...caps, webgpu: true, shaderF16: false, softwareAdapter: false, adapter: 'none (inference made free)' };
   const load = await planLoad(options, caps);
   const factory = options.workerFactory ?? defaultWorkerFactory;
   const members = await startPool(load, factory, loadTimeoutMs, options);

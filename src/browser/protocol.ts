@@ -27,6 +27,8 @@ export interface WorkerLoadRequest {
   padMultiple: number;
   /** A Web Lock the worker holds for its whole life: its release tells the coordinator the worker ended. */
   aliveLock?: string;
+  /** Sessions cost nothing and the GPU device is never touched (BrowserSeams.freeInference; bench:pipeline:browser). */
+  freeInference?: boolean;
 }
 
 export interface WorkerLoadProgress {

@@ -65,6 +65,27 @@ function backendFor(device: 'webgpu' | 'wasm', dtype: WorkerLoadRequest['dtype']
   };
 }
 
+/**
+ * A backend whose sessions cost nothing (BrowserSeams.freeInference): every row comes back as the
+ * unit vector e0 at once, as bench/shared.ts's freeBackend does in Node, so what is measured is the
+ * loop around inference. `dim` is read at run time because the model's dim is known only once
+ * loadModel has created the session.
+ */
+function freeBackend(device: 'webgpu' | 'wasm', dim: () => number): InferenceBackend {
+  return {
+    // fp32: the one dtype every model has, and no fp16 probe (it would run the free session against itself).
+    choose: async () => ({ device, dtype: 'fp32', reasons: ['inference made free (bench:pipeline:browser): sessions return unit vectors at once, no GPU device is used'] }),
+    createSession: async () => ({
+      async run(batch) {
+        const out = new Float32Array(batch.rows * dim());
+        for (let r = 0; r < batch.rows; r++) out[r * dim()] = 1;
+        return out;
+      },
+      release: async () => undefined,
+    }),
+  };
+}
+
 const api: WorkerApi = {
   async load(request, onProgress) {
     if (request.aliveLock) await holdForLife(request.aliveLock);
@@ -89,11 +110,15 @@ const api: WorkerApi = {
         if (now - lastReport > 100 || loaded === total) { lastReport = now; report('load'); }
       },
     });
-    const load = (dtype: WorkerLoadRequest['dtype']) => loadModel({ ...request.options, dtype }, { files, backend: backendFor(request.device, dtype) });
+    let freeDim = 0;
+    const backend = (dtype: WorkerLoadRequest['dtype']) => (request.freeInference ? freeBackend(request.device, () => freeDim) : backendFor(request.device, dtype));
+    const load = (dtype: WorkerLoadRequest['dtype']) => loadModel({ ...request.options, dtype }, { files, backend: backend(dtype) });
     const checked = await loadCheckingFp16(() => load(request.tryFp16 ? 'fp16' : request.dtype), () => load('fp32'));
     const chosen = checked.model;
+    freeDim = chosen.info.dim;
     exactModel = checked.exact;
-    if (request.warmup) {
+    // A free session has no kernels to compile, and must work where there is no GPU at all.
+    if (request.warmup && !request.freeInference) {
       // Compile the kernels once, before the first embed: first runs are 2-4x slower (shader
       // compilation). One run per power-of-two length bucket covers the kernel variants.
       report('compile');
@@ -105,7 +130,7 @@ const api: WorkerApi = {
     }
     model = chosen;
     let maxBufferBytes: number | null = null;
-    if (request.device === 'webgpu') {
+    if (request.device === 'webgpu' && !request.freeInference) {
       const device = (await ort.env.webgpu.device) as unknown as DeviceLike;
       watchDevice(device);
       maxBufferBytes = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
