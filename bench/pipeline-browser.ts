@@ -1,0 +1,182 @@
+// `npm run bench:pipeline:browser`: bench:pipeline's Chromium half, the browser loop's own ceiling
+// with inference made free. The browser embedder's internal `freeInference` seam gives every worker
+// a session that returns unit vectors at once and touches no GPU device, and lays the workers out
+// as for a hardware GPU (one GPU worker, tokenizer workers beside it), so the layout a real GPU gets
+// is measured in headless Chromium without one. Over the 9,000 mixed texts bench:pipeline uses
+// (sampleCorpus(9000, 2026)), for fixture-minilm, fixture-xlmr and fixture-decoder:
+//   - tokenize only, one worker: the model's tokenizer alone in one of the library's workers;
+//   - the engine with 0 tokenizer workers (the GPU worker tokenizes, feeds and runs);
+//   - the engine with 1..N tokenizer workers (N: the default here, or the core count if more).
+// Medians of BENCH_RUNS runs (default 3) after a warm-up, alternating; bench/results/pipeline-browser.json
+// (BENCH_OUT: another folder; BENCH_MODELS, BENCH_TEXTS and BENCH_WORKERS=0,1,2 narrow it). The page is
+// the browser tests' app (test/browser/app, the built dist/), built into its own folder and served on
+// APP_PORT (default 4373, or the next free port). A separate script from bench:pipeline because it
+// needs dist/ built and Chromium, which the Node half does not.
+import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type Page } from '@playwright/test';
+import { CHROMIUM_ARGS } from '../playwright.config.js';
+import { sampleCorpus } from '../tools/fixtures/corpus.js';
+import { median, printTable, writeJson } from './lib.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const MODELS = (process.env.BENCH_MODELS ?? 'fixture-minilm,fixture-xlmr,fixture-decoder').split(',');
+const OUT = resolve(process.env.BENCH_OUT ?? join(import.meta.dirname, 'results'));
+const ROOT = resolve(import.meta.dirname, '..');
+const texts = sampleCorpus(Number(process.env.BENCH_TEXTS ?? 9000), 2026);
+const TOKENIZE_ONLY = 'tokenize only, one worker';
+
+/** Builds the tests' page into a folder of its own (a test run's build is left alone) and serves it. */
+async function servePage(): Promise<{ url: string; close: () => Promise<void> }> {
+  const { build, preview } = await import('vite');
+  const configFile = join(ROOT, 'test/browser/app/vite.config.ts');
+  const outDir = join(ROOT, '.cache/bench-pipeline-browser');
+  await build({ configFile, logLevel: 'warn', build: { outDir, emptyOutDir: true } });
+  const server = await preview({ configFile, build: { outDir }, preview: { port: Number(process.env.APP_PORT ?? 4373), strictPort: false } });
+  const url = server.resolvedUrls?.local[0] ?? 'http://127.0.0.1:4373/';
+  return { url: url.replace('localhost', '127.0.0.1'), close: () => new Promise<void>((done) => server.httpServer.close(() => done())) };
+}
+
+/** One page-side measurement: tokens made and seconds taken. */
+interface Sample { tokens: number; seconds: number }
+interface Row { model: string; mode: string; workers: number; tokensPerSec: number[]; seconds: number[]; reasons?: string[]; layout?: string[] }
+
+/**
+ * Loads `model` in the page: the free-inference embedders (one per tokenizer-worker count) and a
+ * tokenizer-only worker of the library, spoken to in Comlink's wire format (the page exposes only the
+ * built package, not Comlink). Returns the default tokenizer-worker count and the core count.
+ */
+async function loadInPage(page: Page, model: string, workerCounts: number[] | null): Promise<{ counts: number[]; cores: number; defaultWorkers: number }> {
+  return page.evaluate(async ({ model, workerCounts }) => {
+    const g = globalThis as any;
+    const { createEmbedder, defaultWorkerFactory } = g.bulkEmbed;
+    const url = new URL(`/models/${model}`, location.href).href;
+    // The workers each embedder started, from the page's log of every Worker (test/browser/app/main.ts).
+    const layouts = new Map<number, string[]>();
+    const started = async (options: object) => {
+      const before = g.workerLog.length;
+      const e = await createEmbedder({ model: url, freeInference: true, ...options });
+      return { e, layout: g.workerLog.slice(before).map((w: { name: string }) => w.name) as string[] };
+    };
+    // The default layout first: it says how many tokenizer workers this browser gets.
+    const { e: first, layout: firstLayout } = await started({});
+    const cores = navigator.hardwareConcurrency || 1;
+    const def = Number(first.info.reasons.map((r: string) => /^(\d+) tokenizer workers? beside/.exec(r)?.[1]).find(Boolean) ?? 0);
+    const counts: number[] = workerCounts ?? [0, ...Array.from({ length: Math.max(def, cores) }, (_, i) => i + 1)];
+    const embedders = new Map<number, any>();
+    for (const n of counts) {
+      const { e, layout } = n === def ? { e: first, layout: firstLayout } : await started({ tokenizerWorkers: n });
+      embedders.set(n, e);
+      layouts.set(n, layout);
+    }
+    if (!counts.includes(def)) await first.dispose();
+    const call = (worker: Worker, method: string, args: unknown[]) => new Promise<any>((done, fail) => {
+      const id = `bench-${Math.random().toString(36).slice(2)}`;
+      const listen = (e: MessageEvent) => {
+        if (e.data?.id !== id) return;
+        worker.removeEventListener('message', listen);
+        if (e.data.type === 'RAW') done(e.data.value);
+        else fail(new Error(`worker ${method}: ${JSON.stringify(e.data.value)}`));
+      };
+      worker.addEventListener('message', listen);
+      worker.postMessage({ id, type: 'APPLY', path: [method], argumentList: args.map((value) => ({ type: 'RAW', value })) });
+    });
+    const tokenizer = defaultWorkerFactory('bench-tokenize-only');
+    const info = first.info;
+    await call(tokenizer, 'loadTokenizer', [{ model: url, maxTokens: info.maxTokens, truncation: info.truncation }]);
+    g.bench = { embedders, layouts, tokenizer, call };
+    return { counts, cores, defaultWorkers: def };
+  }, { model, workerCounts });
+}
+
+/** One timed pass in the page: `workers` < 0 is tokenize-only, else the engine with that many tokenizer workers. */
+async function timeInPage(page: Page, workers: number, count: number): Promise<Sample> {
+  return page.evaluate(async ({ workers, count }) => {
+    const { embedders, tokenizer, call } = (globalThis as any).bench;
+    const texts = ((globalThis as any).benchTexts as string[]).slice(0, count);
+    if (workers < 0) {
+      const t0 = performance.now();
+      const rows = await call(tokenizer, 'tokenize', [texts]);
+      const seconds = (performance.now() - t0) / 1000;
+      return { tokens: rows.offsets[rows.offsets.length - 1] as number, seconds };
+    }
+    const e = embedders.get(workers);
+    const before = e.stats.tokens;
+    const t0 = performance.now();
+    const r = await e.embed(texts);
+    const seconds = (performance.now() - t0) / 1000;
+    if (r.data.length !== texts.length * r.dim) throw new Error(`${r.data.length / r.dim} vectors for ${texts.length} texts`);
+    return { tokens: e.stats.tokens - before, seconds };
+  }, { workers, count });
+}
+
+const modeOf = (workers: number) => (workers < 0 ? TOKENIZE_ONLY : workers === 0 ? 'engine, GPU worker tokenizes' : `engine, ${workers} tokenizer worker${workers > 1 ? 's' : ''}`);
+
+const server = await servePage();
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+const chromiumVersion = browser.version();
+const results: Row[] = [];
+let cores = 0;
+let defaultWorkers = 0;
+try {
+  for (const model of MODELS) {
+    const page = await browser.newPage();
+    page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
+    await page.goto(server.url);
+    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready');
+    // tsx compiles the functions below with esbuild's keepNames, which wraps them in a __name helper the page lacks.
+    await page.evaluate('globalThis.__name ??= (f) => f');
+    await page.evaluate((texts) => ((globalThis as any).benchTexts = texts), texts);
+    const loaded = await loadInPage(page, model, process.env.BENCH_WORKERS ? process.env.BENCH_WORKERS.split(',').map(Number) : null);
+    ({ cores, defaultWorkers } = loaded);
+    const modes = [-1, ...loaded.counts];
+    const rows = new Map<number, Row>(modes.map((w) => [w, { model, mode: modeOf(w), workers: Math.max(w, 0), tokensPerSec: [], seconds: [] }]));
+    // Warm-up: JIT, the tokenizers' caches, every worker's first slices.
+    for (const w of modes) await timeInPage(page, w, Math.min(1000, texts.length));
+    for (let run = 0; run < RUNS; run++) {
+      for (const w of run % 2 ? [...modes].reverse() : modes) {
+        const s = await timeInPage(page, w, texts.length);
+        rows.get(w)!.tokensPerSec.push(s.tokens / s.seconds);
+        rows.get(w)!.seconds.push(s.seconds);
+      }
+      console.error(`${model}: run ${run + 1}/${RUNS}`);
+    }
+    // What each engine says of itself: the free sessions, the layout, whether the tokenizer workers started.
+    const described = await page.evaluate(async () => {
+      const { embedders, layouts, tokenizer } = (globalThis as any).bench;
+      const out: [number, { reasons: string[]; layout: string[] }][] = [];
+      for (const [n, e] of embedders) {
+        out.push([n, { reasons: e.info.reasons, layout: layouts.get(n) }]);
+        await e.dispose();
+      }
+      tokenizer.terminate();
+      return out;
+    });
+    for (const [n, d] of described) Object.assign(rows.get(n)!, d);
+    await page.close();
+    results.push(...rows.values());
+  }
+} finally {
+  await browser.close();
+  await server.close();
+}
+
+const med = (r: Row) => median(r.tokensPerSec);
+const table = printTable(['model', 'mode', 'tokens/s', 'vs GPU worker alone', 'tokens/s per tokenizer worker', 'non-tokenizer share'], results.map((r) => {
+  const alone = results.find((x) => x.model === r.model && x.mode === modeOf(0));
+  const tokenizeOnly = results.find((x) => x.model === r.model && x.mode === TOKENIZE_ONLY)!;
+  return [
+    r.model, r.mode, med(r).toFixed(0),
+    alone && r.mode.startsWith('engine') ? `${(med(r) / med(alone)).toFixed(2)}x` : '',
+    r.workers && r.mode !== TOKENIZE_ONLY ? (med(r) / r.workers).toFixed(0) : '',
+    r === alone ? `${(100 * (1 - med(alone) / med(tokenizeOnly))).toFixed(1)}%` : '',
+  ];
+}));
+writeJson(join(OUT, 'pipeline-browser.json'), {
+  texts: texts.length, corpus: 'sampleCorpus(n, 2026)', runs: RUNS, cores, defaultTokenizerWorkers: defaultWorkers,
+  cpu: cpus()[0]?.model ?? null, chromium: chromiumVersion,
+  date: new Date().toISOString(),
+  rows: results.map((r) => ({ ...r, medianTokensPerSec: med(r) })), table,
+  notes: 'Inference made free in Chromium\'s workers (the browser embedder\'s freeInference seam): the browser loop\'s own ceiling in the layout a '
+    + 'hardware GPU gets (one GPU worker; tokenizer workers beside it). Non-tokenizer share: 1 - (GPU worker alone / tokenize only, one worker).',
+});
