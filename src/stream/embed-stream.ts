@@ -1,7 +1,7 @@
 // Streaming: read a window of records, embed it, hand it on, read the next. At most three windows
 // are held (the consumer's, the one running, the next one tokenizing), so memory does not grow with
 // the corpus and a slow consumer slows the reading.
-import { FIRST_WINDOW, type Engine, type ProgressReporter } from '../engine/engine.js';
+import { DEFAULT_LOOKAHEAD, FIRST_WINDOW, type Engine, type ProgressReporter } from '../engine/engine.js';
 import { AbortError, EmbeddingsFileError, InputFormatError, InvalidOptionError } from '../base/errors.js';
 import type { EmbedProgress, Embeddings, Priority } from '../base/types.js';
 import { positiveInteger } from '../base/validate.js';
@@ -25,8 +25,9 @@ export interface StreamBatch {
 /** Options of embedStream. */
 export interface StreamOptions extends RecordOptions {
   /**
-   * Records per window (default 1024): the unit of work in flight and of each yielded batch. Left
-   * unset, windows ramp up to it (256, 512, then 1024), so the first batch comes after a small window.
+   * Records per window (default 4096, the engine's lookahead): the unit of work in flight, of each
+   * yielded batch and of each commit. Left unset, windows ramp up to it (256, 512, ... 4096), so the
+   * first batch comes after a small window; a window as large as embed()'s packs as tightly.
    */
   windowSize?: number;
   signal?: AbortSignal;
@@ -67,7 +68,7 @@ export async function* embedStream(
   // The library's own readers' streams are recognised (isParsed); `parsed` stays for callers' own EmbedRecord streams.
   const records = options.parsed || isParsed(source) ? (source as AsyncIterable<EmbedRecord>) : readRecords(source as RecordSource, options);
   const iterator = records[Symbol.asyncIterator]();
-  const windowSize = positiveInteger('windowSize', options.windowSize ?? 1024);
+  const windowSize = positiveInteger('windowSize', options.windowSize ?? DEFAULT_LOOKAHEAD);
   // Ids seen in earlier windows are kept as fingerprints (8 bytes each); ids of the windows still
   // in flight are kept exactly, since they may not be in the sink yet to confirm against.
   const seen = new FingerprintSet();
