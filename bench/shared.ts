@@ -150,7 +150,7 @@ export function* streamRecords(count: number): Generator<{ id: string; text: str
 }
 
 /** One embedTo run of `count` stream records into `out`: its seconds and the peak RSS and heap (bytes) seen by each milestone. */
-export async function streamRun(embedder: NodeEmbedder, count: number, out: string, milestones: number[], windowSize = 2048) {
+export async function streamRun(embedder: NodeEmbedder, count: number, out: string, milestones: number[], windowSize?: number) {
   let peak = 0;
   let heapPeak = 0;
   const rssAt: Record<string, number> = {};
