@@ -77,6 +77,8 @@ export async function* embedStream(
   const fingerprint = options.fingerprint ?? idFingerprint;
   const cache = new Map<string, Float32Array>();
   const cacheSize = options.cacheSize ?? 0;
+  /** With a cache: texts that windows in flight are computing, by cache key (their window's call and row in it). */
+  const computing = new Map<string, Computing>();
   const dim = engine.info.dim;
   const prompt = engine.resolvePrompt(options); // checked before the first record is read
   let position = 0;
@@ -118,28 +120,37 @@ export async function* embedStream(
       const hashes = window.map((r) => textHash(r.text));
       const data = new Float32Array(window.length * dim);
       const missing: number[] = [];
+      const borrowed: [number, Computing][] = [];
       window.forEach((_, i) => {
-        const hit = cacheSize ? cache.get(hashes[i]! + window[i]!.text.length) : undefined;
+        const key = hashes[i]! + window[i]!.text.length;
+        const hit = cacheSize ? cache.get(key) : undefined;
+        const running = cacheSize && !hit ? computing.get(key) : undefined;
         if (hit) data.set(hit, i * dim);
+        else if (running) borrowed.push([i, running]);
         else missing.push(i);
       });
       const computed = missing.length
         ? engine.embedWindow(missing.map((i) => window[i]!.text), { signal: options.signal, progress: options.progress, priority: options.priority, prompt })
         : null;
       computed?.catch(() => undefined); // awaited in order by finishWindow
-      return { window, hashes, data, missing, computed };
+      // A text repeated in a window read ahead takes the vector this window computes, as it would from the cache.
+      if (cacheSize && computed) missing.forEach((i, row) => computing.set(hashes[i]! + window[i]!.text.length, { computed, row }));
+      return { window, hashes, data, missing, borrowed, computed };
     }
   };
   /** Waits for a window's vectors and makes its batch. */
-  const finishWindow = async ({ window, hashes, data, missing, computed }: PendingWindow): Promise<StreamBatch> => {
+  const finishWindow = async ({ window, hashes, data, missing, borrowed, computed }: PendingWindow): Promise<StreamBatch> => {
     if (computed) {
       const { data: rows } = await computed;
       missing.forEach((i, k) => data.set(rows.subarray(k * dim, (k + 1) * dim), i * dim));
     }
+    for (const [i, from] of borrowed) data.set((await from.computed).data.subarray(from.row * dim, (from.row + 1) * dim), i * dim);
     if (missing.length < window.length) options.progress?.add(window.length - missing.length, 0);
     if (cacheSize) {
       for (const i of missing) {
-        cache.set(hashes[i]! + window[i]!.text.length, data.slice(i * dim, (i + 1) * dim));
+        const key = hashes[i]! + window[i]!.text.length;
+        if (computing.get(key)?.computed === computed) computing.delete(key);
+        cache.set(key, data.slice(i * dim, (i + 1) * dim));
         if (cache.size > cacheSize) cache.delete(cache.keys().next().value!);
       }
     }
@@ -181,7 +192,15 @@ interface PendingWindow {
   /** Its vectors: cached rows filled in already, the rest (`missing`) when `computed` resolves. */
   data: Float32Array;
   missing: number[];
+  /** Rows whose text a window ahead of this one is computing (with a cache). */
+  borrowed: [number, Computing][];
   computed: Promise<Embeddings> | null;
+}
+
+/** A text being computed by a window in flight: that window's engine call and the text's row in it. */
+interface Computing {
+  computed: Promise<Embeddings>;
+  row: number;
 }
 
 /** Options of embedTo. */

@@ -74,7 +74,7 @@ describe('embed CLI', () => {
     expect(progress.at(-1)).toMatchObject({ event: 'progress', done: 3, total: 3 });
     const info = cli('info', out);
     expect(info.code).toBe(0);
-    expect(JSON.parse(info.stdout)).toMatchObject({ rows: 3, columns: ['id: Utf8', 'embedding: FixedSizeList[64]<Float32>', 'text_hash: Utf8', 'checksum: Uint32', 'lang: Utf8'], description: { model: TINY, dim: 64 } });
+    expect(JSON.parse(info.stdout)).toMatchObject({ rows: 3, columns: ['id: Utf8', 'embedding: FixedSizeList[64]<Float32>', 'text_hash: Utf8', 'checksum: Uint32', 'lang: Utf8'], description: { model: expect.stringMatching(/(^|\/)models\/fixture-tiny$/), modelFingerprint: expect.stringMatching(/^[0-9a-f]{16}$/), dim: 64 } });
     const search = cli('search', out, 'market price of water', '-k', '2');
     expect(search.code, search.stderr).toBe(0);
     const hits = search.stdout.trim().split('\n').map((l) => JSON.parse(l));

@@ -22,7 +22,8 @@ afterAll(() => embedder.dispose());
 
 describe('embed()', () => {
   it('reports what it loaded', () => {
-    expect(embedder.info).toMatchObject({ model: TINY, device: 'cpu', dtype: 'fp32', dim: 64, maxTokens: 128, pooling: 'mean', normalize: true, maxBatchTokens: 512 });
+    // The folder is read at its absolute path and recorded relative to the working directory (the repository here).
+    expect(embedder.info).toMatchObject({ model: 'models/fixture-tiny', modelLocation: TINY, device: 'cpu', dtype: 'fp32', dim: 64, maxTokens: 128, pooling: 'mean', normalize: true, maxBatchTokens: 512 });
     expect(embedder.info.reasons.join(' ')).toMatch(/cpu/);
   });
 
