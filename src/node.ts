@@ -72,7 +72,10 @@ export function loadOnnxRuntimeNode(): Promise<OrtModule> {
 export const nodeFileAccess: FileAccess = {
   async readLocal(path) {
     try {
-      return new Uint8Array(await readFile(path));
+      // A view on readFile's own buffer, not a copy: a model's weights are hundreds of MB, and each
+      // copy stays in the process until V8's next major collection.
+      const bytes = await readFile(path);
+      return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'EISDIR') return null;
       throw error;
