@@ -98,6 +98,29 @@ describe('embedStream', () => {
     await batches.return?.(undefined);
   });
 
+  it('yields its first batch after a small window: windows ramp 256, 512, ... up to the default 4096, every record once, in order', async () => {
+    const count = 9000;
+    let pulled = 0;
+    let pulledAtFirst = -1;
+    async function* source() {
+      for (let i = 0; i < count; i++) {
+        pulled++;
+        yield `ramp text ${i} ${'word '.repeat(i % 7)}`;
+      }
+    }
+    const sizes: number[] = [];
+    const ids: string[] = [];
+    for await (const batch of embedder.embedStream(source())) {
+      if (pulledAtFirst < 0) pulledAtFirst = pulled;
+      sizes.push(batch.ids.length);
+      ids.push(...batch.ids);
+    }
+    expect(sizes).toEqual([256, 512, 1024, 2048, 4096, 1064]);
+    // The first batch came before the reader had gone past the second window (the one read ahead).
+    expect(pulledAtFirst).toBeLessThanOrEqual(256 + 512);
+    expect(ids).toEqual(Array.from({ length: count }, (_, i) => String(i)));
+  });
+
   it('gives the same vectors as embed(), computes repeated texts once with the cache, refuses duplicate ids', async () => {
     const texts = ['alpha river', 'beta garden', 'alpha river', 'gamma'];
     const direct = await embedder.embed(texts);
