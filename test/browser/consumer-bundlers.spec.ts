@@ -12,10 +12,10 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { createEmbedder as createNodeEmbedder } from '../../src/node.js';
 import { freshProject, listFiles, packTarball, readmeSnippet, removeProject, ROOT, versionOf, writeFiles } from '../../tools/consumer-project.js';
 import { mixedCorpus } from '../../tools/fixtures/corpus.js';
 import { minRowCosine } from '../helpers/models.js';
+import { nodeReference, openApp as openAppAt } from '../helpers/consumer-app.js';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -113,24 +113,8 @@ test.afterAll(() => {
   if (parcel) removeProject(parcel);
 });
 
-let reference: { dim: number; data: Float32Array } | null = null;
-async function nodeVectors() {
-  if (!reference) {
-    const e = await createNodeEmbedder({ model: join(ROOT, 'models/fixture-tiny') });
-    reference = await e.embed(texts);
-    await e.dispose();
-  }
-  return reference;
-}
-
-async function openApp(page: Page, base: string): Promise<string[]> {
-  const lines: string[] = [];
-  page.on('console', (m) => lines.push(m.text()));
-  page.on('pageerror', (e) => lines.push(`pageerror: ${e.message}`));
-  await page.goto(`${base}/`);
-  await expect(page).toHaveTitle('ready', { timeout: 60_000 });
-  return lines;
-}
+const nodeVectors = nodeReference(texts);
+const openApp = (page: Page, base: string) => openAppAt(page, base, 60_000);
 
 test("webpack's build holds one copy of the .wasm: the one the README's copy step puts in ort/", () => {
   const dist = sites.webpack!.dir;

@@ -10,10 +10,10 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { expect, test, type Page } from '@playwright/test';
-import { createEmbedder as createNodeEmbedder } from '../../src/node.js';
 import { copyModel, folderBytes, freshProject, listFiles, packTarball, readmeSnippet, removeProject, ROOT, versionOf, writeFiles } from '../../tools/consumer-project.js';
 import { mixedCorpus } from '../../tools/fixtures/corpus.js';
 import { minRowCosine } from '../helpers/models.js';
+import { nodeReference, openApp as openAppAt } from '../helpers/consumer-app.js';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -96,25 +96,8 @@ test.afterAll(() => {
   if (app) removeProject(app);
 });
 
-let reference: { dim: number; data: Float32Array } | null = null;
-async function nodeVectors() {
-  if (!reference) {
-    const e = await createNodeEmbedder({ model: join(ROOT, 'models/fixture-tiny') });
-    reference = await e.embed(texts);
-    await e.dispose();
-  }
-  return reference;
-}
-
-/** Opens the app; resolves with the console lines of the README snippet's own run. */
-async function openApp(page: Page, base: string): Promise<string[]> {
-  const lines: string[] = [];
-  page.on('console', (m) => lines.push(m.text()));
-  page.on('pageerror', (e) => lines.push(`pageerror: ${e.message}`));
-  await page.goto(`${base}/`);
-  await expect(page).toHaveTitle('ready', { timeout: 120_000 });
-  return lines;
-}
+const nodeVectors = nodeReference(texts);
+const openApp = (page: Page, base: string) => openAppAt(page, base, 120_000);
 
 
 test('the built app holds one copy of each onnxruntime-web file, and small bundles', () => {
