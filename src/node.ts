@@ -44,8 +44,9 @@ export interface NodeEmbedderOptions extends EmbedderOptions, EngineSettings {
   onRetry?: (notice: RetryNotice) => void;
   /**
    * Threads that tokenize beside the main thread (worker_threads), so a fast device never waits on
-   * one thread's tokenizer. Default: on WebGPU, the cores less one (at most 8); on the CPU, 0 (ONNX
-   * Runtime already uses every core there). 0 tokenizes in the main thread.
+   * one thread's tokenizer. Default: on WebGPU, the cores less one (at most 8); on the CPU, 1 where
+   * there are two cores or more (ONNX Runtime's threads run while the main thread would otherwise
+   * tokenize; bench:stream and bench measured it faster on 2 cores). 0 tokenizes in the main thread.
    */
   tokenizerThreads?: number;
   /** Batches submitted to the device at once (default 2 on WebGPU, so the next is ready while one runs; 1 on the CPU). */
@@ -53,6 +54,9 @@ export interface NodeEmbedderOptions extends EmbedderOptions, EngineSettings {
 }
 
 let onnxRuntimeNode: Promise<OrtModule> | undefined;
+
+/** Calls of fewer texts than this are tokenized in the main thread (a query takes well under a millisecond there). */
+const SMALL_CALL_TEXTS = 16;
 
 /** Imports onnxruntime-node on first use: an optional peer dependency, needed only in Node. */
 export function loadOnnxRuntimeNode(): Promise<OrtModule> {
@@ -104,8 +108,18 @@ export const nodeFileAccess: FileAccess = {
   },
 };
 
+/** How the Node engine shares the CPU with ONNX Runtime. */
+export interface NodeBackendSettings {
+  /**
+   * Threads beside ONNX Runtime's on the CPU (tokenizer threads): its idle threads then block
+   * instead of spinning, which on a machine with as many ORT threads as cores starves them
+   * (measured on 2 cores: fixture-tiny 25 % faster, fixture-minilm unchanged). Default false.
+   */
+  sharesCpu?: boolean;
+}
+
 /** onnxruntime-node as an inference backend: 'cpu', or 'webgpu' through Dawn. */
-export function nodeBackend(sessionOptions: Record<string, unknown> = {}): InferenceBackend {
+export function nodeBackend(sessionOptions: Record<string, unknown> = {}, settings: NodeBackendSettings = {}): InferenceBackend {
   return {
     async choose(options) {
       const reasons: string[] = [];
@@ -124,11 +138,14 @@ export function nodeBackend(sessionOptions: Record<string, unknown> = {}): Infer
       return { device, dtype, reasons };
     },
     async createSession(model, device, externalData) {
+      const quiet = settings.sharesCpu && device === 'cpu' ? { session: { intra_op: { allow_spinning: '0' } } } : {};
       return createOrtSession(await loadOnnxRuntimeNode(), model, {
         executionProviders: [device === 'webgpu' ? 'webgpu' : 'cpu'],
         graphOptimizationLevel: 'all',
         ...(externalData ? { externalData } : {}),
         ...sessionOptions,
+        // The caller's own config entries win over ours, key by key.
+        extra: mergeDeep(quiet, (sessionOptions.extra ?? {}) as Record<string, unknown>),
       });
     },
   };
@@ -154,18 +171,20 @@ export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise
   // Local folders are read absolutely (resolveLocal) and recorded relative to the working directory (recordLocal).
   const access = { ...nodeFileAccess, hub: options.hub, retry: options.retry, onRetry: options.onRetry };
   const files = options.files ?? (await resolveModelFiles(options.model ?? DEFAULT_MODEL, access));
-  const backend = options.backend ?? nodeBackend(options.sessionOptions);
   // Checked before the model loads, so a bad value costs no load.
   if (options.tokenizerThreads !== undefined) nonNegativeInteger('tokenizerThreads', options.tokenizerThreads);
+  const cpuThreads = options.tokenizerThreads ?? (availableParallelism() > 1 ? 1 : 0);
+  const backend = options.backend ?? nodeBackend(options.sessionOptions, { sharesCpu: cpuThreads > 0 });
   if (options.batchesInFlight !== undefined) positiveInteger('batchesInFlight', options.batchesInFlight);
   const checked = await loadCheckingFp16(() => loadModel(options, { files, backend }), () => loadModel({ ...options, dtype: 'fp32' }, { files, backend }));
   const { info } = checked.model;
   const gpu = info.device === 'webgpu';
-  const threadCount = options.tokenizerThreads ?? (gpu ? Math.min(8, Math.max(1, availableParallelism() - 1)) : 0);
+  const threadCount = options.tokenizerThreads ?? (gpu ? Math.min(8, Math.max(1, availableParallelism() - 1)) : cpuThreads);
   const inFlight = options.batchesInFlight ?? (gpu ? 2 : 1);
   const threads = threadCount > 0 ? await startTokenizerThreads(files, threadCount, info.reasons) : [];
   const inPlace = (texts: string[]) => checked.model.tokenizer.encode(texts, info.maxTokens, info.truncation);
-  const parallel = parallelTokenize(threads, (texts) => inPlace(texts), (error, left) => info.reasons.push(`${error.message}; ${left ? `${left} tokenizer threads left` : 'tokenizing in the main thread'} from now on`));
+  const parallel = parallelTokenize(threads, (texts) => inPlace(texts), (error, left) => info.reasons.push(`${error.message}; ${left ? `${left} tokenizer threads left` : 'tokenizing in the main thread'} from now on`), SMALL_CALL_TEXTS);
+  if (threads.length && !gpu && !options.backend) info.reasons.push("ONNX Runtime's idle threads block rather than spin, leaving the cores to the tokenizer threads between its operators");
   if (inFlight > 1) info.reasons.push(`${inFlight} batches in flight on ${info.device}: the next batch is prepared and queued while one runs`);
   const parts = inProcessParts(checked, {
     inFlight,
@@ -219,3 +238,14 @@ export function searchEmbeddings(file: string | RandomAccessFile, query: Float32
 
 /** Cores this process may use; the default ONNX Runtime thread count. */
 export const defaultThreads = (): number => availableParallelism();
+
+/** `over`'s keys on `base`, nested objects merged rather than replaced. */
+function mergeDeep(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const under = out[key];
+    const nested = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+    out[key] = nested(under) && nested(value) ? mergeDeep(under, value) : value;
+  }
+  return out;
+}

@@ -1,6 +1,7 @@
 // Loading a model in the current thread: config, tokenizer, weights rewritten with pooling, and
 // a session. Node calls it in-process; the browser calls it inside each worker.
 import { modelFingerprint } from '../model/fingerprint.js';
+import { releaseBytes } from '../util/release.js';
 import { availableDtypes, DTYPE_FILES, readModelJson, type ModelFiles } from '../model/files.js';
 import { appendPooling, MODEL_POOLED_OUTPUT, POOLING_MASK_INPUT } from '../pool/pooling-graph.js';
 import { readModelSummary, type ModelSummary } from '../model/onnx-model.js';
@@ -127,11 +128,16 @@ export async function loadModel(options: EmbedderOptions, deps: LoadDependencies
     deps.onFile?.(`${folder}${path}`);
     externalData.push({ path, data: await files.read(`${folder}${path}`) });
   }
+  const fingerprint = modelFingerprint(config, [weights, ...externalData.map((e) => e.data)]);
   const session = await backend.createSession(pooled.bytes, choice.device, externalData.length ? externalData : undefined);
+  // ONNX Runtime holds its own copy now: the graphs this load built, and the weights where the
+  // files handed over bytes of their own, are freed at once rather than at V8's next major GC.
+  const built = [fused.bytes, pooled.bytes].filter((b) => b.buffer !== weights.buffer);
+  releaseBytes(files.freshReads ? [weights, ...built] : built);
   return {
     info: {
       model: files.recordedAs ?? files.location, modelLocation: files.location,
-      modelFingerprint: modelFingerprint(config, [weights, ...externalData.map((e) => e.data)]),
+      modelFingerprint: fingerprint,
       modelType, device: choice.device, dtype: choice.dtype, dim, maxTokens, truncation, pooling, includePrompt, normalize, modelDim,
       prompts: declared.prompts?.prompts ?? {}, defaultPromptName: declared.prompts?.defaultPromptName ?? null, settingSources,
       maxBatchTokens, reasons,

@@ -8,6 +8,7 @@
 import type { RecordBatch, Vector } from 'apache-arrow';
 import type { MetadataValue } from '../source/records.js';
 import { RESERVED_COLUMNS, type ColumnKind } from './columns.js';
+import { utf8Column, type Utf8Column } from './utf8-column.js';
 
 const TABLE = (() => {
   const t = new Uint32Array(256);
@@ -46,6 +47,22 @@ function feedTagged(crc: number, tag: number, bytes: Uint8Array | null): number 
   return bytes ? crc32Update(crc, bytes) : crc;
 }
 
+/** feedTagged of a UTF-8 string held at `bytes[start .. end)`, without a view of it. */
+function feedUtf8Range(crc: number, bytes: Uint8Array, start: number, end: number): number {
+  let c = TABLE[(crc ^ TAG.UTF8) & 0xff]! ^ (crc >>> 8);
+  const length = end - start;
+  for (let k = 0; k < 4; k++) c = TABLE[(c ^ ((length >>> (8 * k)) & 0xff)) & 0xff]! ^ (c >>> 8);
+  for (let i = start; i < end; i++) c = TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return c;
+}
+
+/** crc32Update over `bytes[start .. end)`, without a view of it. */
+function crc32Range(crc: number, bytes: Uint8Array, start: number, end: number): number {
+  let c = crc;
+  for (let i = start; i < end; i++) c = TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return c;
+}
+
 function feedNumber(crc: number, value: number): number {
   scratch.setFloat64(0, value, true);
   return feedTagged(crc, TAG.FLOAT64, scratchBytes);
@@ -66,19 +83,22 @@ function feedValue(crc: number, kind: ColumnKind | undefined, v: MetadataValue |
  * checksums cover positions ('crc32-position'), null where they do not ('crc32').
  */
 export function rowChecksums(
-  ids: readonly string[], textHashes: readonly string[], vectorBytes: Uint8Array | readonly Uint8Array[], metadata: readonly Record<string, MetadataValue>[],
-  columns: Record<string, ColumnKind>, firstRow: number | null,
+  ids: readonly string[] | Utf8Column, textHashes: readonly string[] | Utf8Column, vectorBytes: Uint8Array | readonly Uint8Array[],
+  metadata: readonly Record<string, MetadataValue>[], columns: Record<string, ColumnKind>, firstRow: number | null,
 ): Uint32Array {
-  const n = ids.length;
+  // Strings are fed from their UTF-8 column (the writer passes the columns it stores).
+  const id = Array.isArray(ids) ? utf8Column(ids) : (ids as Utf8Column);
+  const hash = Array.isArray(textHashes) ? utf8Column(textHashes) : (textHashes as Utf8Column);
+  const n = id.offsets.length - 1;
   const vectors = vectorBytes instanceof Uint8Array ? [vectorBytes] : vectorBytes;
   const strides = vectors.map((bytes) => bytes.length / Math.max(n, 1));
   const names = Object.keys(columns);
   const out = new Uint32Array(n);
   for (let r = 0; r < n; r++) {
     let crc = firstRow === null ? 0xffffffff : feedNumber(0xffffffff, firstRow + r);
-    crc = feedTagged(crc, TAG.UTF8, utf8.encode(ids[r]!));
-    crc = feedTagged(crc, TAG.UTF8, utf8.encode(textHashes[r]!));
-    vectors.forEach((bytes, c) => (crc = crc32Update(crc, bytes.subarray(r * strides[c]!, (r + 1) * strides[c]!))));
+    crc = feedUtf8Range(crc, id.bytes, id.offsets[r]!, id.offsets[r + 1]!);
+    crc = feedUtf8Range(crc, hash.bytes, hash.offsets[r]!, hash.offsets[r + 1]!);
+    for (let c = 0; c < vectors.length; c++) crc = crc32Range(crc, vectors[c]!, r * strides[c]!, (r + 1) * strides[c]!);
     for (const name of names) crc = feedValue(crc, columns[name], metadata[r]![name]);
     out[r] = ~crc >>> 0;
   }

@@ -5,6 +5,7 @@ import { FixedSizeList, Float16, makeData, RecordBatch, Struct, Table, tableToIP
 import type { MetadataValue } from '../source/records.js';
 import { toHalfBits } from '../util/half.js';
 import { rowChecksums } from './checksum.js';
+import { utf8Column, type Utf8Column } from './utf8-column.js';
 import { walkMessages } from './frames.js';
 import { quantize } from './precision.js';
 import { columnType, elementType, positionOf, precisionOf, type FileDescription } from './schema.js';
@@ -27,22 +28,29 @@ export function encodeStream(schema: Schema, description: FileDescription, rows:
   const half = description.keepFloat16 ? Uint16Array.from(rows.vectors, toHalfBits) : null;
   const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   const vectorBytes = half ? [bytesOf(stored), bytesOf(half)] : bytesOf(stored);
-  const sums = () => rowChecksums(rows.ids, rows.textHashes, vectorBytes, rows.metadata, description.metadataColumns, positionOf(description, firstRow));
+  const ids = utf8Column(rows.ids);
+  const hashes = utf8Column(rows.textHashes);
+  const sums = () => rowChecksums(ids, hashes, vectorBytes, rows.metadata, description.metadataColumns, positionOf(description, firstRow));
   const checksums = description.checksum ? [makeData({ type: new Uint32(), length: n, data: sums() })] : [];
   const halfColumn = half
     ? [makeData({ type: schema.fields.find((f) => f.name === 'embedding_float16')!.type as FixedSizeList, length: n, nullCount: 0, child: makeData({ type: new Float16(), length: n * description.dim, data: half } as never) })]
     : [];
   // Values are checked against their column's kind before they get here (embedTo): none is coerced.
   const children = [
-    vectorFromArray(rows.ids, new Utf8()).data[0]!,
+    stringData(ids),
     makeData({ type: embeddingType, length: n, nullCount: 0, child: values }),
-    vectorFromArray(rows.textHashes, new Utf8()).data[0]!,
+    stringData(hashes),
     ...checksums,
     ...halfColumn,
     ...Object.entries(description.metadataColumns).map(([name, kind]) => vectorFromArray(rows.metadata.map((m) => m[name] ?? null), columnType(kind)).data[0]!),
   ];
   const batch = new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children }));
   return tableToIPC(new Table([batch]), 'stream');
+}
+
+/** A non-null Utf8 column's Arrow data from its encoded strings. */
+function stringData(column: Utf8Column) {
+  return makeData({ type: new Utf8(), length: column.offsets.length - 1, nullCount: 0, valueOffsets: column.offsets, data: column.bytes });
 }
 
 /** Splits an encoded stream into its schema message and its batch message. */

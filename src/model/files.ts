@@ -49,6 +49,12 @@ export interface ModelFiles {
    * `unreachable` set (offline, say), which callers may treat as absent.
    */
   read(name: string, options?: { optional?: boolean }): Promise<Uint8Array>;
+  /**
+   * Each read returns new bytes the caller owns (the library's own folders, URLs and hub): a load
+   * then frees the weights as soon as ONNX Runtime holds its copy. Absent (injected files, which may
+   * hand out bytes they keep): the load leaves them alone.
+   */
+  readonly freshReads?: boolean;
   /** Whether a file is there, without reading it (a HEAD request for URLs); absent: unknown. */
   exists?(name: string): Promise<boolean>;
 }
@@ -107,6 +113,7 @@ function localFiles(root: string, access: FileAccess): ModelFiles {
   return {
     location,
     recordedAs: access.recordLocal?.(location) ?? location,
+    freshReads: true,
     async read(name) {
       const bytes = await access.readLocal!(`${location}/${name}`);
       if (!bytes) throw new ModelFileError(name, location, 'file not found', { notFound: true });
@@ -123,6 +130,7 @@ function urlFiles(base: string, access: FileAccess): ModelFiles {
   return {
     location,
     recordedAs: origin && origin !== 'null' && location.startsWith(`${origin}/`) ? location.slice(origin.length) : location,
+    freshReads: true,
     async read(name, options) {
       const bytes = await fetchMaybeOptional(`${location}/${name}`, name, location, access, options?.optional);
       if (!bytes) throw new ModelFileError(name, location, 'not found (HTTP 404)', { notFound: true });
@@ -135,6 +143,7 @@ function urlFiles(base: string, access: FileAccess): ModelFiles {
 function hubFiles(id: string, access: FileAccess): ModelFiles {
   return {
     location: id,
+    freshReads: true,
     async exists(name) {
       const env = { ...DEFAULT_HUB, ...access.hub };
       if (env.allowLocalModels && env.localModelPath) {

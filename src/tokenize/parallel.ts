@@ -34,15 +34,20 @@ export function splitByCharacters(texts: readonly string[], parts: number): [num
   return slices;
 }
 
-/** A tokenize function over threads, with `inPlace` (in this thread, or elsewhere) for slices whose thread failed, and a report of failures. */
+/**
+ * A tokenize function over threads, with `inPlace` (in this thread, or elsewhere) for slices whose
+ * thread failed, and a report of failures. Calls of fewer than `inPlaceBelow` texts (default 0)
+ * are tokenized in place: a query must not queue behind a bulk window a thread is tokenizing.
+ */
 export function parallelTokenize(
   threads: TokenizerThread[],
   inPlace: (texts: string[], maxTokens: number, truncation: Truncation) => TokenizedTexts | Promise<TokenizedTexts>,
   onThreadLost?: (error: Error, left: number) => void,
+  inPlaceBelow = 0,
 ): (texts: string[], maxTokens: number, truncation: Truncation) => Promise<TokenizedTexts> {
   const live = [...threads];
   return async (texts, maxTokens, truncation) => {
-    if (live.length === 0) return inPlace(texts, maxTokens, truncation);
+    if (live.length === 0 || texts.length < inPlaceBelow) return inPlace(texts, maxTokens, truncation);
     const slices = splitByCharacters(texts, live.length);
     const parts = await Promise.all(slices.map(async ([start, end], i) => {
       const thread = live[i]!;

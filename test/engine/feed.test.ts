@@ -45,6 +45,27 @@ describe('tokenizer threads', () => {
     });
   }
 
+  it('on the CPU one thread tokenizes by default, ONNX Runtime does not spin, and a query is tokenized in place with the same vector', async () => {
+    const { availableParallelism } = await import('node:os');
+    const byDefault = await createEmbedder({ model: modelDir('fixture-minilm'), device: 'cpu' });
+    const inPlace = await createEmbedder({ model: modelDir('fixture-minilm'), device: 'cpu', tokenizerThreads: 0 });
+    try {
+      const reasons = byDefault.info.reasons.join('\n');
+      if (availableParallelism() > 1) {
+        expect(reasons).toMatch(/tokenizing on 1 worker thread beside the main thread/);
+        expect(reasons).toMatch(/idle threads block rather than spin/);
+      } else {
+        expect(reasons).not.toMatch(/worker thread/);
+      }
+      expect(inPlace.info.reasons.join('\n')).not.toMatch(/worker thread|spin/);
+      const texts = mixedCorpus(80, 5);
+      expect((await byDefault.embed(texts)).data).toEqual((await inPlace.embed(texts)).data);
+      expect((await byDefault.embed(['one query'])).data).toEqual((await inPlace.embed(['one query'])).data);
+    } finally {
+      await Promise.all([byDefault.dispose(), inPlace.dispose()]);
+    }
+  });
+
   it('refuses bad thread, in-flight, time and memory settings by name, before loading', async () => {
     const model = modelDir('fixture-tiny');
     for (const [option, value] of [['tokenizerThreads', -1], ['tokenizerThreads', 1.5], ['batchesInFlight', 0], ['targetBatchMs', 0], ['maxMemoryMB', -5]] as const) {

@@ -57,8 +57,9 @@ describe('priority on a MiniLM-sized model', () => {
     console.log(`high-priority latency ${high.ms.toFixed(0)} ms; bulk ${batches} batches of ${perBatch.toFixed(0)} ms on average; ` +
       `bulk ${bulkMs.toFixed(0)} ms with the query, ${referenceMs.toFixed(0)} ms alone`);
     // One lane, one batch at a time: the query waits for the bulk batch in flight, and for at most one
-    // more that the lane takes while the main thread is busy tokenizing the bulk run's next window
-    // (tokenizerThreads is 0 on the CPU), before the query's own batch reaches the lane's gate.
+    // more that the lane takes while the main thread is busy with the bulk run's next window
+    // (tokenizing it where there is no tokenizer thread, handing it over where there is), before the
+    // query's own batch reaches the lane's gate. The query itself is tokenized in place.
     expect(high.bulkBatchesWaited).toBeLessThanOrEqual(2);
     expect(minRowCosine(high.data, alone.data, alone.dim)).toBeGreaterThan(0.99999);
     expect(minRowCosine(result.data, reference.data, reference.dim)).toBeGreaterThan(0.99999);
