@@ -176,12 +176,24 @@ export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise
   const cpuThreads = options.tokenizerThreads ?? (availableParallelism() > 1 ? 1 : 0);
   const backend = options.backend ?? nodeBackend(options.sessionOptions, { sharesCpu: cpuThreads > 0 });
   if (options.batchesInFlight !== undefined) positiveInteger('batchesInFlight', options.batchesInFlight);
-  const checked = await loadCheckingFp16(() => loadModel(options, { files, backend }), () => loadModel({ ...options, dtype: 'fp32' }, { files, backend }));
+  // Where the device is surely the CPU, the threads start while the model loads: parsing their
+  // tokenizers overlaps the session's creation instead of adding to it.
+  const threadReasons: string[] = [];
+  const early = !options.backend && options.device !== 'webgpu' && cpuThreads > 0 ? startTokenizerThreads(files, cpuThreads, threadReasons) : null;
+  early?.catch(() => undefined); // awaited below, or its threads stopped if the load fails
+  let checked: Awaited<ReturnType<typeof loadCheckingFp16>>;
+  try {
+    checked = await loadCheckingFp16(() => loadModel(options, { files, backend }), () => loadModel({ ...options, dtype: 'fp32' }, { files, backend }));
+  } catch (error) {
+    await early?.then((started) => Promise.all(started.map((t) => t.terminate().catch(() => undefined))), () => undefined);
+    throw error;
+  }
   const { info } = checked.model;
   const gpu = info.device === 'webgpu';
   const threadCount = options.tokenizerThreads ?? (gpu ? Math.min(8, Math.max(1, availableParallelism() - 1)) : cpuThreads);
   const inFlight = options.batchesInFlight ?? (gpu ? 2 : 1);
-  const threads = threadCount > 0 ? await startTokenizerThreads(files, threadCount, info.reasons) : [];
+  const threads = early ? await early : threadCount > 0 ? await startTokenizerThreads(files, threadCount, threadReasons) : [];
+  info.reasons.push(...threadReasons);
   const inPlace = (texts: string[]) => checked.model.tokenizer.encode(texts, info.maxTokens, info.truncation);
   const parallel = parallelTokenize(threads, (texts) => inPlace(texts), (error, left) => info.reasons.push(`${error.message}; ${left ? `${left} tokenizer threads left` : 'tokenizing in the main thread'} from now on`), SMALL_CALL_TEXTS);
   if (threads.length && !gpu && !options.backend) info.reasons.push("ONNX Runtime's idle threads block rather than spin, leaving the cores to the tokenizer threads between its operators");
