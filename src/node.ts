@@ -15,7 +15,7 @@ import type { EmbedRecord, RecordOptions } from './source/records.js';
 import { inProcessParts, loadCheckingFp16, loadModel, type InferenceBackend } from './engine/load.js';
 import type { EmbedderOptions } from './base/types.js';
 import { DEFAULT_MODEL } from './base/options.js';
-import { readModelJson, resolveModelFiles, WEIGHTS_DTYPES, type FileAccess, type HubSettings, type ModelFiles } from './model/files.js';
+import { readModelJson, resolveModelFiles, sharingReads, WEIGHTS_DTYPES, type FileAccess, type HubSettings, type ModelFiles } from './model/files.js';
 import type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
 import { createOrtSession, type OrtModule } from './run/session.js';
 import { InvalidOptionError, MissingDependencyError } from './base/errors.js';
@@ -178,13 +178,19 @@ export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise
   if (options.batchesInFlight !== undefined) positiveInteger('batchesInFlight', options.batchesInFlight);
   // Where the device is surely the CPU, the threads start while the model loads: parsing their
   // tokenizers overlaps the session's creation instead of adding to it.
+  // They start once config.json is read (a missing model is reported by it, with no other request),
+  // and share the load's one read of each file.
   const threadReasons: string[] = [];
-  const early = !options.backend && options.device !== 'webgpu' && cpuThreads > 0 ? startTokenizerThreads(files, cpuThreads, threadReasons) : null;
+  const { files: shared, forget } = sharingReads(files, ['config.json', 'tokenizer.json', 'tokenizer_config.json']);
+  const early = !options.backend && options.device !== 'webgpu' && cpuThreads > 0
+    ? shared.read('config.json').then(() => startTokenizerThreads(shared, cpuThreads, threadReasons))
+    : null;
   early?.catch(() => undefined); // awaited below, or its threads stopped if the load fails
   let checked: Awaited<ReturnType<typeof loadCheckingFp16>>;
   try {
-    checked = await loadCheckingFp16(() => loadModel(options, { files, backend }), () => loadModel({ ...options, dtype: 'fp32' }, { files, backend }));
+    checked = await loadCheckingFp16(() => loadModel(options, { files: shared, backend }), () => loadModel({ ...options, dtype: 'fp32' }, { files, backend }));
   } catch (error) {
+    forget();
     await early?.then((started) => Promise.all(started.map((t) => t.terminate().catch(() => undefined))), () => undefined);
     throw error;
   }
@@ -192,7 +198,8 @@ export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise
   const gpu = info.device === 'webgpu';
   const threadCount = options.tokenizerThreads ?? (gpu ? Math.min(8, Math.max(1, availableParallelism() - 1)) : cpuThreads);
   const inFlight = options.batchesInFlight ?? (gpu ? 2 : 1);
-  const threads = early ? await early : threadCount > 0 ? await startTokenizerThreads(files, threadCount, threadReasons) : [];
+  const threads = early ? await early : threadCount > 0 ? await startTokenizerThreads(shared, threadCount, threadReasons) : [];
+  forget();
   info.reasons.push(...threadReasons);
   const inPlace = (texts: string[]) => checked.model.tokenizer.encode(texts, info.maxTokens, info.truncation);
   const parallel = parallelTokenize(threads, (texts) => inPlace(texts), (error, left) => info.reasons.push(`${error.message}; ${left ? `${left} tokenizer threads left` : 'tokenizing in the main thread'} from now on`), SMALL_CALL_TEXTS);

@@ -59,6 +59,26 @@ export interface ModelFiles {
   exists?(name: string): Promise<boolean>;
 }
 
+/**
+ * `files` with the named files read once however many readers ask (each gets its own copy, so
+ * `freshReads` stays true): a load and the tokenizer threads starting beside it share one download
+ * of config.json and the tokenizer. `forget` drops what was kept, once every reader has its bytes.
+ */
+export function sharingReads(files: ModelFiles, names: readonly string[]): { files: ModelFiles; forget: () => void } {
+  const kept = new Map<string, Promise<Uint8Array>>();
+  const shared: ModelFiles = {
+    ...files,
+    read(name, options) {
+      if (!names.includes(name)) return files.read(name, options);
+      let pending = kept.get(name);
+      if (!pending) kept.set(name, (pending = files.read(name, options)));
+      return pending.then((bytes) => bytes.slice());
+    },
+  };
+  if (files.exists) shared.exists = (name) => files.exists!(name);
+  return { files: shared, forget: () => kept.clear() };
+}
+
 /** Runtime hooks for reaching files; Node injects fs, browsers rely on fetch. */
 export interface FileAccess {
   /** Reads a local file, or returns null when it does not exist. */

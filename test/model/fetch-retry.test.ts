@@ -11,11 +11,14 @@ import { startModelServer, type ModelServer } from '../helpers/model-server.js';
 let failures = 0;
 let status = 503;
 let requests = 0;
+/** Paths requested, in order. */
+const paths: string[] = [];
 let server: ModelServer;
 let base = '';
 beforeAll(async () => {
   server = await startModelServer((path, req, res) => {
     requests++;
+    paths.push(path);
     if (path.startsWith('forbidden/')) {
       res.statusCode = 403;
       res.end();
@@ -64,6 +67,22 @@ describe('model downloads', () => {
     await expect(createEmbedder({ model: `${base}/missing`, retry: fast })).rejects.toThrow(`model file config.json at ${base}/missing: not found (HTTP 404)`);
     await expect(createEmbedder({ model: `${base}/forbidden`, retry: fast })).rejects.toThrow(`model file config.json at ${base}/forbidden: HTTP 403`); // the URL once
     expect(requests - before).toBe(2);
+  });
+
+  it('the tokenizer thread starting beside the load shares its downloads: each file is requested once', async () => {
+    failures = 0;
+    const from = paths.length;
+    const e = await createEmbedder({ model: `${base}/fixture-tiny`, device: 'cpu', tokenizerThreads: 1, retry: fast });
+    try {
+      expect(e.info.reasons.join('\n')).toMatch(/tokenizing on 1 worker thread/);
+      const asked = paths.slice(from);
+      for (const file of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx']) {
+        expect(asked.filter((p) => p === `fixture-tiny/${file}`), file).toHaveLength(1);
+      }
+      expect((await e.embed(['river garden'])).dim).toBe(64);
+    } finally {
+      await e.dispose();
+    }
   });
 
   it('gives up after its retries with a ModelFileError naming the file, the reason and the tries', async () => {
