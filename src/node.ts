@@ -129,6 +129,7 @@ export function nodeBackend(sessionOptions: Record<string, unknown> = {}, settin
       }
       const device = requested === 'webgpu' ? 'webgpu' : 'cpu';
       if (requested === 'auto') reasons.push('device auto in Node: cpu (onnxruntime-node WebGPU needs a Vulkan GPU; ask for it with device: "webgpu")');
+      if (settings.sharesCpu && device === 'cpu') reasons.push("ONNX Runtime's idle threads block rather than spin, leaving the cores to the tokenizer threads between its operators");
       const dtypeRequested = options.dtype ?? 'auto';
       if (dtypeRequested !== 'auto' && !WEIGHTS_DTYPES.includes(dtypeRequested)) {
         throw new InvalidOptionError('dtype', `"${String(dtypeRequested)}" is not one of ${[...WEIGHTS_DTYPES, 'auto'].map((d) => `'${d}'`).join(', ')}`);
@@ -176,10 +177,9 @@ export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise
   const cpuThreads = options.tokenizerThreads ?? (availableParallelism() > 1 ? 1 : 0);
   const backend = options.backend ?? nodeBackend(options.sessionOptions, { sharesCpu: cpuThreads > 0 });
   if (options.batchesInFlight !== undefined) positiveInteger('batchesInFlight', options.batchesInFlight);
-  // Where the device is surely the CPU, the threads start while the model loads: parsing their
-  // tokenizers overlaps the session's creation instead of adding to it.
-  // They start once config.json is read (a missing model is reported by it, with no other request),
-  // and share the load's one read of each file.
+  // Where the device is surely the CPU, the threads start while the model loads, so parsing their
+  // tokenizers overlaps the session's creation: once config.json is read (a missing model is
+  // reported by it, with no other request), sharing the load's one read of each file.
   const threadReasons: string[] = [];
   const { files: shared, forget } = sharingReads(files, ['config.json', 'tokenizer.json', 'tokenizer_config.json']);
   const early = !options.backend && options.device !== 'webgpu' && cpuThreads > 0
@@ -203,7 +203,6 @@ export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise
   info.reasons.push(...threadReasons);
   const inPlace = (texts: string[]) => checked.model.tokenizer.encode(texts, info.maxTokens, info.truncation);
   const parallel = parallelTokenize(threads, (texts) => inPlace(texts), (error, left) => info.reasons.push(`${error.message}; ${left ? `${left} tokenizer threads left` : 'tokenizing in the main thread'} from now on`), SMALL_CALL_TEXTS);
-  if (threads.length && !gpu && !options.backend) info.reasons.push("ONNX Runtime's idle threads block rather than spin, leaving the cores to the tokenizer threads between its operators");
   if (inFlight > 1) info.reasons.push(`${inFlight} batches in flight on ${info.device}: the next batch is prepared and queued while one runs`);
   const parts = inProcessParts(checked, {
     inFlight,
@@ -263,8 +262,9 @@ function mergeDeep(base: Record<string, unknown>, over: Record<string, unknown>)
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(over)) {
     const under = out[key];
-    const nested = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-    out[key] = nested(under) && nested(value) ? mergeDeep(under, value) : value;
+    out[key] = isPlainObject(under) && isPlainObject(value) ? mergeDeep(under, value) : value;
   }
   return out;
 }
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

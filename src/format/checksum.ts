@@ -20,10 +20,10 @@ const TABLE = (() => {
   return t;
 })();
 
-/** Continues a CRC-32 (IEEE) over `bytes`; start with 0xffffffff, finish with `~crc >>> 0`. */
-export function crc32Update(crc: number, bytes: Uint8Array): number {
+/** Continues a CRC-32 (IEEE) over `bytes[start .. end)`; start with 0xffffffff, finish with `~crc >>> 0`. */
+export function crc32Update(crc: number, bytes: Uint8Array, start = 0, end = bytes.length): number {
   let c = crc;
-  for (let i = 0; i < bytes.length; i++) c = TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  for (let i = start; i < end; i++) c = TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
   return c;
 }
 
@@ -37,30 +37,15 @@ const scratch = new DataView(new ArrayBuffer(8));
 const scratchBytes = new Uint8Array(scratch.buffer);
 const tagByte = new Uint8Array(1);
 
-function feedTagged(crc: number, tag: number, bytes: Uint8Array | null): number {
+/** Feeds a tag, then `bytes[start .. end)` (a string's bytes preceded by their length); no views made. */
+function feedTagged(crc: number, tag: number, bytes: Uint8Array | null, start = 0, end = bytes?.length ?? 0): number {
   tagByte[0] = tag;
   crc = crc32Update(crc, tagByte);
   if (tag === TAG.UTF8) {
-    scratch.setUint32(0, bytes!.length, true);
-    crc = crc32Update(crc, scratchBytes.subarray(0, 4));
+    scratch.setUint32(0, end - start, true);
+    crc = crc32Update(crc, scratchBytes, 0, 4);
   }
-  return bytes ? crc32Update(crc, bytes) : crc;
-}
-
-/** feedTagged of a UTF-8 string held at `bytes[start .. end)`, without a view of it. */
-function feedUtf8Range(crc: number, bytes: Uint8Array, start: number, end: number): number {
-  let c = TABLE[(crc ^ TAG.UTF8) & 0xff]! ^ (crc >>> 8);
-  const length = end - start;
-  for (let k = 0; k < 4; k++) c = TABLE[(c ^ ((length >>> (8 * k)) & 0xff)) & 0xff]! ^ (c >>> 8);
-  for (let i = start; i < end; i++) c = TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return c;
-}
-
-/** crc32Update over `bytes[start .. end)`, without a view of it. */
-function crc32Range(crc: number, bytes: Uint8Array, start: number, end: number): number {
-  let c = crc;
-  for (let i = start; i < end; i++) c = TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return c;
+  return bytes ? crc32Update(crc, bytes, start, end) : crc;
 }
 
 function feedNumber(crc: number, value: number): number {
@@ -96,9 +81,9 @@ export function rowChecksums(
   const out = new Uint32Array(n);
   for (let r = 0; r < n; r++) {
     let crc = firstRow === null ? 0xffffffff : feedNumber(0xffffffff, firstRow + r);
-    crc = feedUtf8Range(crc, id.bytes, id.offsets[r]!, id.offsets[r + 1]!);
-    crc = feedUtf8Range(crc, hash.bytes, hash.offsets[r]!, hash.offsets[r + 1]!);
-    for (let c = 0; c < vectors.length; c++) crc = crc32Range(crc, vectors[c]!, r * strides[c]!, (r + 1) * strides[c]!);
+    crc = feedTagged(crc, TAG.UTF8, id.bytes, id.offsets[r]!, id.offsets[r + 1]!);
+    crc = feedTagged(crc, TAG.UTF8, hash.bytes, hash.offsets[r]!, hash.offsets[r + 1]!);
+    for (let c = 0; c < vectors.length; c++) crc = crc32Update(crc, vectors[c]!, r * strides[c]!, (r + 1) * strides[c]!);
     for (const name of names) crc = feedValue(crc, columns[name], metadata[r]![name]);
     out[r] = ~crc >>> 0;
   }
@@ -111,9 +96,10 @@ interface Utf8Data {
   offset: number;
 }
 
-function utf8At(data: Utf8Data, row: number): Uint8Array {
+/** Feeds row `row` of a decoded Utf8 column, as the writer fed it. */
+function feedUtf8At(crc: number, data: Utf8Data, row: number): number {
   const i = data.offset + row;
-  return data.values.subarray(data.valueOffsets[i]!, data.valueOffsets[i + 1]!);
+  return feedTagged(crc, TAG.UTF8, data.values, data.valueOffsets[i]!, data.valueOffsets[i + 1]!);
 }
 
 /** A metadata column's kind from its Arrow type, or null for a type this library never writes. */
@@ -161,9 +147,9 @@ export function firstCorruptRow(batch: RecordBatch, firstRow: number | null): nu
   if (meta.some((m) => m.kind === null || !m.vector || m.vector.length !== n)) return 0;
   for (let r = 0; r < n; r++) {
     let crc = firstRow === null ? 0xffffffff : feedNumber(0xffffffff, firstRow + r);
-    crc = feedTagged(crc, TAG.UTF8, utf8At(idData, r));
-    crc = feedTagged(crc, TAG.UTF8, utf8At(hashData, r));
-    for (const v of vectors) crc = crc32Update(crc, v.bytes.subarray(v.start + r * v.per, v.start + (r + 1) * v.per));
+    crc = feedUtf8At(crc, idData, r);
+    crc = feedUtf8At(crc, hashData, r);
+    for (const v of vectors) crc = crc32Update(crc, v.bytes, v.start + r * v.per, v.start + (r + 1) * v.per);
     for (const m of meta) crc = feedValue(crc, m.kind!, m.vector!.get(r) as MetadataValue);
     if (sums[checksum.data[0]!.offset + r] !== ~crc >>> 0) return r;
   }

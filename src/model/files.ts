@@ -66,16 +66,19 @@ export interface ModelFiles {
  */
 export function sharingReads(files: ModelFiles, names: readonly string[]): { files: ModelFiles; forget: () => void } {
   const kept = new Map<string, Promise<Uint8Array>>();
+  // Named field by field: injected files may be a class, whose methods and getters a spread would drop.
   const shared: ModelFiles = {
-    ...files,
+    location: files.location,
+    recordedAs: files.recordedAs,
+    freshReads: files.freshReads,
     read(name, options) {
       if (!names.includes(name)) return files.read(name, options);
       let pending = kept.get(name);
       if (!pending) kept.set(name, (pending = files.read(name, options)));
       return pending.then((bytes) => bytes.slice());
     },
+    ...(files.exists ? { exists: (name: string) => files.exists!(name) } : {}),
   };
-  if (files.exists) shared.exists = (name) => files.exists!(name);
   return { files: shared, forget: () => kept.clear() };
 }
 
