@@ -16,8 +16,8 @@
 // GPU_BENCH_RUN_SECONDS (default 6), GPU_BENCH_RUNS (measured runs a row, default 2), GPU_BENCH_WARMUP
 // (texts in the warm-up slice, default 1000), GPU_BENCH_VARIANTS (engine settings compared, default all),
 // GPU_BENCH_CHECK_TEXTS (texts each variant's vectors are compared on, default 256),
-// GPU_BENCH_BUDGETS (default 8192,32768), GPU_BENCH_DTYPES (default fp16,fp32), GPU_BENCH_CORPORA
-// (a path: writes the texts there as JSON for bench/gpu_st.py).
+// GPU_BENCH_BUDGETS (default 8192,32768), GPU_BENCH_DTYPES (default fp16,fp32), GPU_BENCH_CORPUS_NAMES
+// (default "mixed,128 tokens"), GPU_BENCH_CORPORA (a path: writes the texts there as JSON for bench/gpu_st.py).
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -43,6 +43,7 @@ const RUNS = Number(env.GPU_BENCH_RUNS ?? 2);
 const BUDGETS = (env.GPU_BENCH_BUDGETS ?? '8192,32768').split(',').map(Number);
 const DTYPES = (env.GPU_BENCH_DTYPES ?? 'fp16,fp32').split(',') as ('fp16' | 'fp32')[];
 const WARMUP_TEXTS = Number(env.GPU_BENCH_WARMUP ?? 1000);
+const CORPUS_NAMES = (env.GPU_BENCH_CORPUS_NAMES ?? 'mixed,128 tokens').split(',');
 const started = performance.now();
 const elapsed = () => (performance.now() - started) / 1000;
 
@@ -130,10 +131,12 @@ function flopsPerToken(config: { num_hidden_layers: number; hidden_size: number;
 // Rows in order of importance: what the mission rests on first (fp16, mixed, default budget), then
 // fixed-length texts, fp32 for the fp16 ratio, a larger budget, and fp32 on fixed-length texts last.
 const ORDER = ['fp16 mixed 0', 'fp16 128 tokens 0', 'fp32 mixed 0', 'fp16 mixed 1', 'fp16 128 tokens 1', 'fp32 128 tokens 0'];
+const unknownCorpus = CORPUS_NAMES.find((name) => !(name in corpora));
+if (unknownCorpus !== undefined) throw new Error(`GPU_BENCH_CORPUS_NAMES: no corpus "${unknownCorpus}" (there are: ${Object.keys(corpora).join(', ')})`);
 const groups: Group[] = [];
 for (const model of MODELS) {
   for (const dtype of DTYPES) {
-    for (const corpus of ['mixed', '128 tokens'] as Corpus[]) {
+    for (const corpus of CORPUS_NAMES as Corpus[]) {
       BUDGETS.forEach((budget, b) => {
         const rank = ORDER.indexOf(`${dtype} ${corpus} ${Math.min(b, 1)}`);
         // fp32 at the larger budgets adds little: the budget question is asked in fp16.

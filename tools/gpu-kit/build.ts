@@ -46,7 +46,8 @@ function packageFolder(name: string, from: string): string {
 }
 
 function xz(source: string, target: string): void {
-  execFileSync('sh', ['-c', 'xz -T0 -6 -c "$1" > "$2"', 'sh', source, target]);
+  // Level 3: half the time of the default 6 for 10 % more bytes (the kit stays far under its limit).
+  execFileSync('sh', ['-c', 'xz -T0 -3 -c "$1" > "$2"', 'sh', source, target]);
 }
 
 function folderBytes(dir: string): number {

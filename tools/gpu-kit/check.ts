@@ -34,7 +34,7 @@ export function runKitSmall(
     const run = spawnSync('bash', [join(kit, 'run.sh'), '--small', '--icd', icd, '--out', out, '--seconds', '300'], {
       cwd: scratch,
       encoding: 'utf8',
-      env: { HOME: scratch, PATH: pathWithoutNode(join(scratch, 'bin')), GPU_KIT_WORK: join(scratch, 'work'), GPU_BENCH_TEXTS: '40', GPU_BENCH_WARMUP: '8', GPU_BENCH_VARIANTS: 'default', BENCH_THREADS: '0,2' },
+      env: { HOME: scratch, PATH: pathWithoutNode(join(scratch, 'bin')), GPU_KIT_WORK: join(scratch, 'work'), GPU_BENCH_TEXTS: '40', GPU_BENCH_WARMUP: '8', GPU_BENCH_VARIANTS: 'default', GPU_BENCH_CORPUS_NAMES: 'mixed', BENCH_THREADS: '0,2' },
       timeout: 600_000,
     });
     const read = (name: string) => (existsSync(join(out, name)) ? JSON.parse(readFileSync(join(out, name), 'utf8')) : {});
