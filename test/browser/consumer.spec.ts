@@ -126,7 +126,9 @@ const cases = [
 ] as const;
 
 for (const [server, base, device, isolated] of cases) {
-  test(`${server}: the README snippet runs, and 100 texts on ${device} equal the Node vectors`, async ({ page }) => {
+  // SwiftShader runs WebGPU on the CPU (about 2 ms a token for fixture-tiny): 30 texts there.
+  const count = device === 'webgpu' ? 30 : 100;
+  test(`${server}: the README snippet runs, and ${count} texts on ${device} equal the Node vectors`, async ({ page }) => {
     const lines = await openApp(page, base);
     await expect.poll(() => lines.find((l) => /^2 64 /.test(l)) ?? lines.join('\n'), { timeout: 60_000 }).toMatch(/^2 64 /);
     const got = await page.evaluate(async ({ texts, device, model }) => {
@@ -136,12 +138,13 @@ for (const [server, base, device, isolated] of cases) {
       const out = { dim: r.dim, data: Array.from(r.data as Float32Array), workers: e.workers, isolated: crossOriginIsolated, load };
       await e.dispose();
       return out;
-    }, { texts, device, model: MODEL_URL });
+    }, { texts: texts.slice(0, count), device, model: MODEL_URL });
     expect(got.isolated).toBe(isolated);
     expect(got.workers[0].device).toBe(device);
     const want = await nodeVectors();
     expect(got.dim).toBe(want.dim);
-    expect(minRowCosine(got.data, want.data, want.dim)).toBeGreaterThanOrEqual(0.9999);
+    expect(got.data.length).toBe(count * want.dim);
+    expect(minRowCosine(got.data, want.data.subarray(0, count * want.dim), want.dim)).toBeGreaterThanOrEqual(0.9999);
     // Load progress counts real bytes: at least the weights file, never more loaded than in all.
     const last = got.load.at(-1)!;
     expect(last.loadedBytes).toBeGreaterThanOrEqual(statSync(join(ROOT, 'models/fixture-tiny/onnx/model.onnx')).size);

@@ -38,7 +38,9 @@ async function embedInPage(page: Page, options: Record<string, unknown>, texts: 
 }
 
 
-test.describe('vectors match the Node engine (200 mixed texts, cosine >= 0.9999 per row)', () => {
+// SwiftShader runs WebGPU on the CPU at about 2 ms a token for fixture-tiny: the WebGPU-only row
+// embeds the first 60 texts, the rows with WASM all 200.
+test.describe('vectors match the Node engine (mixed texts, cosine >= 0.9999 per row)', () => {
   for (const [label, query, options] of [
     ['WebGPU (SwiftShader)', '', { device: 'webgpu' }],
     ['WASM, cross-origin isolated (threads)', '', { device: 'wasm' }],
@@ -47,11 +49,13 @@ test.describe('vectors match the Node engine (200 mixed texts, cosine >= 0.9999 
   ] as const) {
     test(label, async ({ page }) => {
       await openPage(page, query);
-      const got = await embedInPage(page, { model: `/models/${MODEL}`, maxBatchTokens: 1024, ...options }, texts200);
-      const want = await nodeReference();
-      expect(got.dim).toBe(want.dim);
-      expect(got.data.length).toBe(want.data.length);
-      expect(minRowCosine(got.data, want.data, want.dim)).toBeGreaterThanOrEqual(0.9999);
+      const texts = label.startsWith('WebGPU (') ? texts200.slice(0, 60) : texts200;
+      const got = await embedInPage(page, { model: `/models/${MODEL}`, maxBatchTokens: 1024, ...options }, texts);
+      const all = await nodeReference();
+      const want = all.data.subarray(0, texts.length * all.dim);
+      expect(got.dim).toBe(all.dim);
+      expect(got.data.length).toBe(want.length);
+      expect(minRowCosine(got.data, want, all.dim)).toBeGreaterThanOrEqual(0.9999);
       if (label.startsWith('WASM, not')) {
         expect(got.workers.length).toBe(2); // 2 cores here
         expect(got.info.reasons.join(' ')).toMatch(/single-threaded worker\(s\), one per core/);
@@ -198,8 +202,8 @@ test('createEmbedder({ signal }) aborted during loading rejects with AbortError 
 
 test('embedTo reports progress with the same fields as embed(), memory included', async ({ page }) => {
   await openPage(page);
-  // Few texts: WebGPU here is SwiftShader, and its kernels compile on first use of each shape.
-  const texts = mixedCorpus(40, 11);
+  // Few texts: WebGPU here is SwiftShader (a CPU), about 2 ms a token for fixture-tiny.
+  const texts = mixedCorpus(16, 11);
   const out = await page.evaluate(async (texts) => {
     const g = globalThis as any;
     const e = await g.bulkEmbed.createEmbedder({ model: '/models/fixture-tiny', device: 'webgpu', maxBatchTokens: 1024 });
@@ -221,9 +225,9 @@ test('embedTo reports progress with the same fields as embed(), memory included'
       rows: rows.length, last: fromStream.at(-1),
     };
   }, texts);
-  expect(out.rows).toBe(40);
+  expect(out.rows).toBe(16);
   expect(out.streamKeys).toEqual(out.embedKeys);
   expect(out.embedMemory).toContain('gpuBytes');
   expect(out.streamMemory).toEqual(out.embedMemory);
-  expect(out.last).toMatchObject({ done: 40, total: 40 });
+  expect(out.last).toMatchObject({ done: 16, total: 16 });
 });
