@@ -55,7 +55,7 @@ export interface BatchBudget {
   observe(rows: number, seq: number, ms: number): void;
   /** Learned ms per unit of compute (null until a batch was timed). */
   readonly msPerCost: number | null;
-  /** Learned fixed ms of every run, whatever its size (submit, read back, messages); 0 until seen. */
+  /** Learned fixed ms of every run, whatever its size (submit, read back, messages); 0 until seen. Counted only from a quarter of the target time up. */
   readonly msPerRun: number;
 }
 
@@ -63,6 +63,8 @@ export interface BatchBudget {
 const KEEP = 0.7;
 /** Run costs must spread this much (coefficient of variation) before a fixed cost is told from a slope. */
 const SPREAD_FOR_FIXED_COST = 0.25;
+/** A fixed cost counts in the time budget from this share of the target batch time up. */
+const FIXED_COST_COUNTS = 0.25;
 
 /**
  * Batch time as msPerRun + msPerCost x compute, fitted by least squares over the recent batches
@@ -70,14 +72,19 @@ const SPREAD_FOR_FIXED_COST = 0.25;
  * (a software GPU, a slow read back): small batches look expensive per token, so the budget
  * shrinks, which makes them look more expensive still, until every batch holds one text.
  */
-function createTimeModel() {
+function createTimeModel(minFixedMs: number) {
   let n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  let fitted = 0;
+  let fittedPerCost = 0;
   let perRun = 0;
   let perCost: number | null = null;
   return {
     get perCost() { return perCost; },
+    /** The fixed cost counted: the fitted one where it reaches `minFixedMs`, else 0. */
     get perRun() { return perRun; },
-    predict: (cost: number) => perRun + (perCost ?? 0) * cost,
+    get fitted() { return fitted; },
+    /** The fit's time for a run of `cost` (fixed cost included, however small). */
+    predict: (cost: number) => fitted + fittedPerCost * cost,
     add(cost: number, ms: number) {
       n = KEEP * n + 1; sx = KEEP * sx + cost; sy = KEEP * sy + ms;
       sxx = KEEP * sxx + cost * cost; sxy = KEEP * sxy + cost * ms;
@@ -88,8 +95,13 @@ function createTimeModel() {
         // A fixed cost can be neither negative nor most of the mean batch's time; noise that says
         // otherwise keeps the last fixed cost.
         const fixed = meanY - slope * meanX;
-        if (slope > 0 && fixed >= 0 && fixed <= 0.9 * meanY) perRun = fixed;
+        if (slope > 0 && fixed >= 0 && fixed <= 0.9 * meanY) fitted = fixed;
       }
+      // A small fixed cost is left to the proportional model, which already converges on batches
+      // of the target time; two parameters fitted to noisy batches would only add error to the
+      // longest batches' estimate, which bound a high-priority call's wait.
+      fittedPerCost = Math.max(meanY - fitted, 0.1 * meanY) / meanX;
+      perRun = fitted >= minFixedMs ? fitted : 0;
       perCost = Math.max(meanY - perRun, 0.1 * meanY) / meanX;
     },
   };
@@ -97,7 +109,7 @@ function createTimeModel() {
 
 /** Creates a budget; pure apart from what `observe` is told. */
 export function createBatchBudget(settings: BudgetSettings): BatchBudget {
-  const time = createTimeModel();
+  const time = createTimeModel(settings.targetMs === null ? Infinity : FIXED_COST_COUNTS * settings.targetMs);
   /** Tokens at `seq` that take the target time: where the fixed cost is over half the target, batches take twice the fixed cost, so at least half of each run's time is compute. */
   const timeTokens = (w: ModelWidths, seq: number) => (Math.max(settings.targetMs!, 2 * time.perRun) - time.perRun) / (time.perCost! * tokenCost(w, seq));
   const limits = (seq: number): [BudgetLimit, number][] => {
@@ -125,7 +137,7 @@ export function createBatchBudget(settings: BudgetSettings): BatchBudget {
       return time.perCost;
     },
     get msPerRun() {
-      return time.perRun;
+      return time.fitted;
     },
   };
 }
