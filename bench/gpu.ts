@@ -131,7 +131,7 @@ function flopsPerToken(config: { num_hidden_layers: number; hidden_size: number;
 // Rows in order of importance: what the mission rests on first (fp16, mixed, default budget), then
 // fixed-length texts, fp32 for the fp16 ratio, a larger budget, and fp32 on fixed-length texts last.
 const ORDER = ['fp16 mixed 0', 'fp16 128 tokens 0', 'fp32 mixed 0', 'fp16 mixed 1', 'fp16 128 tokens 1', 'fp32 128 tokens 0'];
-const unknownCorpus = CORPUS_NAMES.find((name) => !(name in corpora));
+const unknownCorpus = CORPUS_NAMES.find((name) => !Object.hasOwn(corpora, name));
 if (unknownCorpus !== undefined) throw new Error(`GPU_BENCH_CORPUS_NAMES: no corpus "${unknownCorpus}" (there are: ${Object.keys(corpora).join(', ')})`);
 const groups: Group[] = [];
 for (const model of MODELS) {

@@ -167,6 +167,7 @@ for (const [server, base] of [['vite preview', BASE.preview], ['vite dev', BASE.
     expect(got.error).toBeUndefined();
     const want = await nodeVectors();
     expect(got.dim).toBe(want.dim);
+    expect(got.data!.length).toBe(50 * want.dim);
     expect(minRowCosine(got.data!, want.data.subarray(0, 50 * want.dim), want.dim)).toBeGreaterThanOrEqual(0.9999);
   });
 }

@@ -109,6 +109,8 @@ test('GPUDevice.destroy() mid-run on SwiftShader: the run completes with every r
   }, { texts: gpuTexts, model: `/models/${MODEL}` });
   console.log(`device lost: first run ${out.first.ms.toFixed(0)} ms (rebuilt on WebGPU), second ${out.second.ms.toFixed(0)} ms (moved to WASM); ${out.reasons.filter((r: string) => /rebuilt in/.test(r)).join(', ')}`);
   const want = await nodeReference(gpuTexts.length);
+  expect(out.first.data.length).toBe(want.data.length);
+  expect(out.second.data.length).toBe(want.data.length);
   expect(minRowCosine(out.first.data, want.data, want.dim)).toBeGreaterThanOrEqual(0.9999);
   expect(minRowCosine(out.second.data, want.data, want.dim)).toBeGreaterThanOrEqual(0.9999);
   expect(out.first.workers).toEqual(['webgpu']);
@@ -137,5 +139,6 @@ test('a forced low GPU buffer limit: every batch fits it and the vectors are unc
   expect(Math.max(...largest)).toBeLessThanOrEqual(limit);
   expect(out.shapes.length).toBeGreaterThan(out.batches); // batches were split to fit
   const want = await nodeReference(gpuTexts.length);
+  expect(out.data.length).toBe(want.data.length);
   expect(minRowCosine(out.data, want.data, want.dim)).toBeGreaterThanOrEqual(0.9999);
 });
