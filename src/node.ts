@@ -188,7 +188,7 @@ export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise
   early?.catch(() => undefined); // awaited below, or its threads stopped if the load fails
   let checked: Awaited<ReturnType<typeof loadCheckingFp16>>;
   try {
-    checked = await loadCheckingFp16(() => loadModel(options, { files: shared, backend }), () => loadModel({ ...options, dtype: 'fp32' }, { files, backend }));
+    checked = await loadCheckingFp16(() => loadModel(options, { files: shared, backend }), () => loadModel({ ...options, dtype: 'fp32' }, { files: shared, backend }));
   } catch (error) {
     forget();
     await early?.then((started) => Promise.all(started.map((t) => t.terminate().catch(() => undefined))), () => undefined);

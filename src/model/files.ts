@@ -62,24 +62,26 @@ export interface ModelFiles {
 /**
  * `files` with the named files read once however many readers ask (each gets its own copy, so
  * `freshReads` stays true): a load and the tokenizer threads starting beside it share one download
- * of config.json and the tokenizer. `forget` drops what was kept, once every reader has its bytes.
+ * of config.json and the tokenizer. `forget` drops what was kept, once every reader has its bytes;
+ * later reads (a lazily loaded second session) go straight to `files`.
  */
 export function sharingReads(files: ModelFiles, names: readonly string[]): { files: ModelFiles; forget: () => void } {
   const kept = new Map<string, Promise<Uint8Array>>();
+  let keeping = true;
   // Named field by field: injected files may be a class, whose methods and getters a spread would drop.
   const shared: ModelFiles = {
     location: files.location,
     recordedAs: files.recordedAs,
     freshReads: files.freshReads,
     read(name, options) {
-      if (!names.includes(name)) return files.read(name, options);
+      if (!keeping || !names.includes(name)) return files.read(name, options);
       let pending = kept.get(name);
       if (!pending) kept.set(name, (pending = files.read(name, options)));
       return pending.then((bytes) => bytes.slice());
     },
     ...(files.exists ? { exists: (name: string) => files.exists!(name) } : {}),
   };
-  return { files: shared, forget: () => kept.clear() };
+  return { files: shared, forget: () => { keeping = false; kept.clear(); } };
 }
 
 /** Runtime hooks for reaching files; Node injects fs, browsers rely on fetch. */
