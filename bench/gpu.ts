@@ -17,16 +17,18 @@
 // (texts in the warm-up slice, default 1000), GPU_BENCH_VARIANTS (engine settings compared, default all),
 // GPU_BENCH_CHECK_TEXTS (texts each variant's vectors are compared on, default 256),
 // GPU_BENCH_BUDGETS (default 8192,32768), GPU_BENCH_DTYPES (default fp16,fp32), GPU_BENCH_CORPUS_NAMES
-// (default "mixed,128 tokens"), GPU_BENCH_CORPORA (a path: writes the texts there as JSON for bench/gpu_st.py).
+// (default "mixed,128 tokens"), GPU_BENCH_CORPORA (a path: writes the texts there as JSON for bench/gpu_st.py),
+// GPU_BENCH_CPU_PROFILE (a folder: a V8 CPU profile of the main thread over each row's measured engine runs).
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { Session as InspectorSession } from 'node:inspector/promises';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createEmbedder, nodeBackend, nodeFileAccess, type NodeEmbedder, type NodeEmbedderOptions } from '../src/node.js';
 import { resolveModelFiles } from '../src/model/files.js';
 import { loadTokenizer } from '../src/tokenize/tokenizer.js';
 import { packSorted, sortByLengthDescending } from '../src/batch/pack.js';
-import { DEFAULT_LOOKAHEAD, MAX_BATCH_SIZE } from '../src/engine/engine.js';
+import { batchOverheadTokens, DEFAULT_LOOKAHEAD, MAX_BATCH_SIZE, rampWindows } from '../src/engine/engine.js';
 import { prepareBatch, type EncoderSession, type PreparedBatch } from '../src/run/session.js';
 import type { InferenceBackend } from '../src/engine/load.js';
 import { mixedCorpus, textGenerator } from '../tools/fixtures/corpus.js';
@@ -70,6 +72,8 @@ const VARIANTS: Record<string, Partial<NodeEmbedderOptions>> = {
   'one thread': { tokenizerThreads: 0, batchesInFlight: 1, targetBatchMs: Infinity },
   // Attention fused into com.microsoft.MultiHeadAttention at load (off by default: wrong on lavapipe from 32 tokens).
   fused: { fuseAttention: true },
+  // Packing as on a CPU (32 padded tokens a batch): the batches the engine made before it weighed a GPU run's fixed cost.
+  'overhead 32': { batchOverheadTokens: 32 },
 };
 /** Texts whose vectors each variant is checked on against the defaults' (min cosine per row). */
 const CHECK_TEXTS = Number(env.GPU_BENCH_CHECK_TEXTS ?? 256);
@@ -172,12 +176,13 @@ function capturingBackend(): { backend: InferenceBackend; sessions: EncoderSessi
   };
 }
 
-/** The engine's own batches for these texts: windows of `lookahead`, packed by the same planner. */
+/** The engine's own batches for these texts: its windows, packed by the same planner with the same cost of a batch. */
 async function ceilingFeeds(
   modelDir: string,
   texts: string[],
   maxTokens: number,
   budget: number,
+  overhead: number,
 ): Promise<{ feeds: PreparedBatch[]; tokens: number; padded: number; tokenWeightedLength: number }> {
   const files = await resolveModelFiles(modelDir, nodeFileAccess);
   const tokenizer = await loadTokenizer(files);
@@ -186,10 +191,12 @@ async function ceilingFeeds(
   let tokens = 0;
   let padded = 0;
   let squares = 0;
-  for (let start = 0; start < texts.length; start += DEFAULT_LOOKAHEAD) {
-    const { ids } = tokenizer.encode(texts.slice(start, start + DEFAULT_LOOKAHEAD), maxTokens);
+  // The engine's windows: ramping up from a small first one to `lookahead`.
+  for (const window of rampWindows(texts, DEFAULT_LOOKAHEAD)) {
+    const { ids } = tokenizer.encode(window, maxTokens);
     const lengths = ids.map((r) => r.length);
-    for (const b of packSorted(sortByLengthDescending(lengths), lengths, { maxBatchTokens: budget, maxBatchSize: MAX_BATCH_SIZE })) {
+    const limits = { maxBatchTokens: budget, maxBatchSize: MAX_BATCH_SIZE, batchOverheadTokens: overhead };
+    for (const b of packSorted(sortByLengthDescending(lengths), lengths, limits)) {
       feeds.push(prepareBatch(ids, b.indices, b.paddedLength, padId, 0, tokenizer.padLeft));
       padded += b.indices.length * b.paddedLength;
     }
@@ -224,6 +231,34 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: numb
   return { value, seconds, gpu: await sampler.stop() };
 }
 
+const PROFILE_DIR = env.GPU_BENCH_CPU_PROFILE ? resolve(env.GPU_BENCH_CPU_PROFILE) : null;
+
+/** Runs `fn` under V8's sampling profiler (this thread only), writes the profile as `name`, and returns the share of samples not idle. */
+async function profiled(name: string, fn: () => Promise<unknown>): Promise<number> {
+  const inspector = new InspectorSession();
+  inspector.connect();
+  try {
+    await inspector.post('Profiler.enable');
+    await inspector.post('Profiler.setSamplingInterval', { interval: 250 });
+    await inspector.post('Profiler.start');
+    await fn();
+    const { profile } = await inspector.post('Profiler.stop');
+    mkdirSync(PROFILE_DIR!, { recursive: true });
+    writeFileSync(join(PROFILE_DIR!, `${name.replace(/[^A-Za-z0-9._-]+/g, '-')}.cpuprofile`), JSON.stringify(profile));
+    const idle = new Set(profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+    let busy = 0;
+    let total = 0;
+    profile.samples?.forEach((id, i) => {
+      const delta = profile.timeDeltas?.[i] ?? 0;
+      total += delta;
+      if (!idle.has(id)) busy += delta;
+    });
+    return total ? busy / total : 0;
+  } finally {
+    inspector.disconnect();
+  }
+}
+
 async function runGroup(group: Group): Promise<void> {
   const modelDir = join(MODELS_DIR, group.model);
   const config = JSON.parse(readFileSync(join(modelDir, 'config.json'), 'utf8'));
@@ -247,9 +282,13 @@ async function runGroup(group: Group): Promise<void> {
       const m = await timed(() => e.embed(texts));
       engineRuns.push({ seconds: m.seconds, tokens: e.stats.tokens - before.tokens, padding: e.stats.paddingTokens - before.paddingTokens, gpu: m.gpu });
     }
+    // A further run under the profiler, apart from the timed ones (sampling slows a run a little).
+    const mainThreadBusy = PROFILE_DIR
+      ? await profiled(`${group.model} ${group.corpus} ${group.budget} ${group.variant}`, () => e.embed(texts))
+      : null;
     // The ceiling: the session the engine runs (the fp16 one when the probe passed), fed directly.
     const session = info.dtype === 'fp16' ? sessions[0]! : sessions.at(-1)!;
-    const ceiling = await ceilingFeeds(modelDir, texts, info.maxTokens, group.budget);
+    const ceiling = await ceilingFeeds(modelDir, texts, info.maxTokens, group.budget, batchOverheadTokens(info.device, VARIANTS[group.variant]!));
     const ceilingRuns: { seconds: number; gpu: GpuSample | null }[] = [];
     for (let r = 0; r < RUNS; r++) {
       const m = await timed(async () => {
@@ -276,6 +315,7 @@ async function runGroup(group: Group): Promise<void> {
       loadSeconds, warmupSeconds: warm.seconds, engineSeconds: engineRuns.map((r) => r.seconds), ceilingSeconds: ceilingRuns.map((r) => r.seconds),
       textsPerSec: count / engineSeconds, tokensPerSec, ceilingTokensPerSec: ceiling.tokens / ceilingSeconds,
       ratioToCeiling: ceilingSeconds / engineSeconds, minCosineToDefault,
+      mainThreadBusy,
       gpuUtilization: util.length ? median(util) : null, ceilingGpuUtilization: ceilingUtil.length ? median(ceilingUtil) : null,
       gpuMemoryMiB: engineRuns.map((r) => r.gpu?.peakMemoryMiB ?? null).reduce((a, b) => (b === null ? a : Math.max(a ?? 0, b)), null as number | null),
       tokenWeightedLength: ceiling.tokenWeightedLength, flopsPerToken: flops, tflops: (tokensPerSec * flops) / 1e12,
@@ -283,7 +323,7 @@ async function runGroup(group: Group): Promise<void> {
       reasons: info.reasons,
     };
     rows.push(row);
-    console.error(`[${elapsed().toFixed(0)} s] ${group.model} ${info.dtype} ${group.corpus} budget ${group.budget} ${group.variant}: ${tokensPerSec.toFixed(0)} tokens/s (ceiling ${row.ceilingTokensPerSec.toFixed(0)}), GPU ${row.gpuUtilization?.toFixed(0) ?? '-'}%`);
+    console.error(`[${elapsed().toFixed(0)} s] ${group.model} ${info.dtype} ${group.corpus} budget ${group.budget} ${group.variant}: ${tokensPerSec.toFixed(0)} tokens/s (ceiling ${row.ceilingTokensPerSec.toFixed(0)}${mainThreadBusy === null ? '' : `; main thread ${(100 * mainThreadBusy).toFixed(0)}% busy`}), GPU ${row.gpuUtilization?.toFixed(0) ?? '-'}%`);
   } catch (error) {
     const line = `${group.model} ${group.dtype} ${group.corpus} budget ${group.budget} ${group.variant}: ${(error as Error).stack ?? String(error)}`;
     errors.push(line);
@@ -297,9 +337,9 @@ function report(): void {
   const table = rows.map((r) => {
     const x = r as Record<string, number | string | null>;
     const f = (v: unknown, d = 0) => (typeof v === 'number' ? v.toFixed(d) : '-');
-    return [x.model, x.variant, x.dtype, x.corpus, x.maxBatchTokens, x.texts, f(x.textsPerSec), f(x.tokensPerSec), f(x.ceilingTokensPerSec), f(x.ratioToCeiling, 2), f(x.gpuUtilization), f(x.gpuMemoryMiB), f(x.flopsPerToken as number / 1e6, 1), f(x.tflops, 2), x.fractionOfShaderPeak === null ? '-' : `${(100 * (x.fractionOfShaderPeak as number)).toFixed(1)}%`] as (string | number)[];
+    return [x.model, x.variant, x.dtype, x.corpus, x.maxBatchTokens, x.texts, f(x.textsPerSec), f(x.tokensPerSec), f(x.ceilingTokensPerSec), f(x.ratioToCeiling, 2), x.mainThreadBusy === null ? '-' : `${(100 * (x.mainThreadBusy as number)).toFixed(0)}%`, f(x.gpuUtilization), f(x.gpuMemoryMiB), f(x.flopsPerToken as number / 1e6, 1), f(x.tflops, 2), x.fractionOfShaderPeak === null ? '-' : `${(100 * (x.fractionOfShaderPeak as number)).toFixed(1)}%`] as (string | number)[];
   });
-  const header = ['model', 'engine', 'dtype', 'corpus', 'budget', 'texts', 'texts/s', 'tokens/s', 'ceiling tokens/s', 'engine/ceiling', 'GPU util %', 'GPU MiB', 'MFLOP/token', 'TFLOP/s', 'of shader peak'];
+  const header = ['model', 'engine', 'dtype', 'corpus', 'budget', 'texts', 'texts/s', 'tokens/s', 'ceiling tokens/s', 'engine/ceiling', 'main thread busy', 'GPU util %', 'GPU MiB', 'MFLOP/token', 'TFLOP/s', 'of shader peak'];
   const markdown = table.length ? printTable(header, table) : '(no rows)';
   mkdirSync(OUT, { recursive: true });
   writeFileSync(join(OUT, 'gpu.json'), JSON.stringify({
@@ -313,7 +353,7 @@ function report(): void {
 console.error(`GPU: ${card ?? 'none'}; Vulkan ICD: ${env.VK_ICD_FILENAMES ?? '(loader default)'}; ${groups.length} rows planned, ${SECONDS} s`);
 for (const group of groups) {
   // A row needs load + warm-up + runs: do not start one that cannot finish in what is left.
-  const estimate = 10 + RUNS * RUN_SECONDS * 2.2;
+  const estimate = 10 + (RUNS * 2 + (PROFILE_DIR ? 1 : 0)) * RUN_SECONDS * 1.1;
   if (elapsed() + estimate > SECONDS) {
     skipped.push(`${group.model} ${group.dtype} ${group.corpus} budget ${group.budget} ${group.variant}`);
     continue;

@@ -1,7 +1,7 @@
 // The browser's createEmbedder, as four steps: plan (devices, dtype, the worker requests), pool
 // (start and load the workers; abortable), engine (seats, tokenizer workers, the shared engine),
 // facade (the streaming embedder). The entry (index.ts) only re-exports it.
-import { addReason, createEngine, type Engine, type EngineSettings } from '../engine/engine.js';
+import { addReason, batchOverheadTokens, createEngine, type Engine, type EngineSettings } from '../engine/engine.js';
 import type { EmbeddingSink } from '../store/arrow-file.js';
 import { formatOf, parseTextRecords, type TextFormat } from '../source/text-formats.js';
 import type { EmbedRecord, RecordOptions } from '../source/records.js';
@@ -254,6 +254,7 @@ async function startEngine(
       ? ((tokenize) => (texts: string[]) => tokenize(texts, info.maxTokens, info.truncation))(
         parallelTokenize(tokenizers, seatTokenizer(seats, settings), (error, left) => addReason(info, `${error.message}; ${left} tokenizer workers left`)))
       : seatTokenizer(seats, settings),
+    tokenizesApart: tokenizers.length > 0,
     lanes: seats.map((seat) => seatLane(seat, settings)),
     release: async () => {
       closed = true;
@@ -263,7 +264,10 @@ async function startEngine(
     },
     padMultiple: gpuMember && members.length === 1 ? 16 : 1,
     progressExtras: () => ({ memory: memoryReadout(seats.map((s) => s.member)) }),
-  }, options);
+  }, gpuMember && load.caps.softwareAdapter && options.batchOverheadTokens === undefined
+    // A software adapter (SwiftShader) computes on the CPU, where padding costs what the runs save.
+    ? { ...options, batchOverheadTokens: batchOverheadTokens('wasm') }
+    : options);
   return { engine, seats };
 }
 

@@ -7,7 +7,7 @@ import { createBatchBudget, type BudgetLimit, type ModelWidths } from '../batch/
 import { fillDuplicates, foldDuplicates, scatterRows } from '../batch/order.js';
 import type { TokenizedTexts } from '../tokenize/tokenizer.js';
 import { DisposedError, InvalidOptionError, InvalidTextError } from '../base/errors.js';
-import { positiveInteger } from '../base/validate.js';
+import { nonNegativeInteger, positiveInteger } from '../base/validate.js';
 import type { Priority } from './lane-gate.js';
 import { laneSlots, runOnLanes, type Lane, type LaneEvents, type ResiliencePolicy } from './lane-runner.js';
 import type { EmbedCallOptions, EmbedderInfo, EmbedderStats, Embeddings, EmbedProgress } from '../base/types.js';
@@ -20,6 +20,12 @@ export interface EngineParts {
   info: EmbedderInfo;
   /** Tokenizes with the model's tokenizer, truncation as in info. */
   tokenize(texts: string[]): Promise<TokenizedTexts>;
+  /**
+   * True where `tokenize` hands the texts to threads that run no batches (tokenizer threads or
+   * workers): the next window's tokenizing then starts at once rather than a tick later, since a
+   * tick can last a whole batch where a run holds the thread (onnxruntime-node runs synchronously).
+   */
+  tokenizesApart?: boolean;
   lanes: Lane[];
   release(): Promise<void>;
   /** Extra fields for each progress report (e.g. memory in the browser). */
@@ -34,27 +40,47 @@ export interface EngineParts {
 }
 
 export const DEFAULT_LOOKAHEAD = 4096;
+/** A variable of the process's environment, where the runtime has one (never in a browser). */
+const testEnv = (name: string): string | undefined => (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
 /**
  * @internal Test switch, never set in CI: BULK_EMBED_TEST_PAD_TO_MAX=1 pads every batch to
  * maxTokens, a deliberate slowdown that shows `npm run bench:ci`'s gate catches a regression.
  */
-const TEST_PAD_TO_MAX = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.BULK_EMBED_TEST_PAD_TO_MAX === '1';
+const TEST_PAD_TO_MAX = testEnv('BULK_EMBED_TEST_PAD_TO_MAX') === '1';
 /** The first window's size: small, so the first vectors (and the first progress) come after one small batch. */
 export const FIRST_WINDOW = 256;
 
 /**
- * Cuts `items` into a first window of FIRST_WINDOW, then windows of `lookahead`: the first rows
- * arrive after a small window, and every later window is as large as before, so a run pays for
- * one more window boundary (where the lanes drain) and nothing else.
+ * How much larger each window of a ramp is than the one before. The next window is tokenized
+ * while the lanes run this one, so the device waits at a step unless tokenizing outpaces it by
+ * this factor: a jump from 256 texts to 4,096 left an H200 idle for 450 ms of a 2.3 s MiniLM run
+ * while 8 tokenizer threads worked through the large window. Steps are not finer than doubling
+ * (as streams ramp too): a small window packs mixed lengths into more, smaller batches.
+ */
+export const WINDOW_GROWTH = 2;
+/**
+ * @internal Benchmark switch, never set in CI: BULK_EMBED_TEST_WINDOW_GROWTH replaces
+ * WINDOW_GROWTH, so `bench/gpu.ts` can compare ramps on a GPU (16 is the old jump from 256 to 4,096).
+ */
+const TEST_WINDOW_GROWTH = Number(testEnv('BULK_EMBED_TEST_WINDOW_GROWTH')) || null;
+
+/** The window after one of `size` in a ramp: WINDOW_GROWTH times larger, at most `lookahead`. */
+export function nextWindowSize(size: number, lookahead: number): number {
+  return Math.min(lookahead, Math.ceil(size * (TEST_WINDOW_GROWTH ?? WINDOW_GROWTH)));
+}
+
+/**
+ * Cuts `items` into windows growing from FIRST_WINDOW to `lookahead`: the first rows arrive
+ * after a small window, and the device is not left waiting while a much larger one is tokenized.
  */
 export function rampWindows<T>(items: readonly T[], lookahead: number): T[][] {
   return cutWindows(items, lookahead, Math.min(lookahead, FIRST_WINDOW));
 }
 
-/** Cuts `items` into windows of `lookahead` (the first of `first`). */
+/** Cuts `items` into windows of `lookahead`, ramping up from `first` where it is smaller. */
 function cutWindows<T>(items: readonly T[], lookahead: number, first = lookahead): T[][] {
   const windows: T[][] = [];
-  for (let start = 0, size = first; start < items.length; start += size, size = lookahead) {
+  for (let start = 0, size = first; start < items.length; start += size, size = nextWindowSize(size, lookahead)) {
     windows.push(items.slice(start, start + size));
   }
   return windows;
@@ -70,6 +96,19 @@ export const MAX_BATCH_SIZE = 512;
 export const DEFAULT_TARGET_BATCH_MS = 250;
 /** Tokens a batch may take before any batch was timed: the first window's batches are small, so the first vector is quick. */
 export const START_BATCH_TOKENS = 1024;
+/**
+ * A batch's cost in padded tokens on WebGPU. Each run there has a fixed cost of milliseconds
+ * (dispatch, the read back): on an H200, MiniLM's runs took about 4.3 ms plus 1.2 µs a token, so a
+ * batch costs as much as 3,600 tokens of padding, BERT-base's about 540. Packing at a CPU's 32
+ * split mixed texts into three times the batches; 1,024 keeps most of the gain for small models
+ * without padding large ones much.
+ */
+export const GPU_BATCH_OVERHEAD_TOKENS = 1024;
+/** The cost of one more batch that packing weighs against padding on `device`, unless `settings` name one. */
+export function batchOverheadTokens(device: string, settings: Pick<EngineSettings, 'batchOverheadTokens'> = {}): number {
+  return settings.batchOverheadTokens ?? (device === 'webgpu' ? GPU_BATCH_OVERHEAD_TOKENS : CPU_BATCH_OVERHEAD_TOKENS);
+}
+const CPU_BATCH_OVERHEAD_TOKENS = 32;
 
 /** BERT's ratios (intermediate 4 x hidden, 64-wide heads) where a runtime does not know a model's widths. */
 const guessWidths = (hidden: number): ModelWidths => ({ hidden, intermediate: 4 * hidden, heads: Math.max(1, Math.round(hidden / 64)) });
@@ -89,6 +128,11 @@ export interface EngineSettings {
   targetBatchMs?: number;
   /** Activation memory one batch may use, in MB (default: no bound but maxBatchTokens); sets the token budget from the model's widths. */
   maxMemoryMB?: number;
+  /**
+   * What one more batch costs, in padded tokens: packing weighs padding against the number of
+   * batches with it. Default 32 on a CPU, GPU_BATCH_OVERHEAD_TOKENS on WebGPU.
+   */
+  batchOverheadTokens?: number;
 }
 
 /** An embedder plus the window-level call that streaming builds on. */
@@ -109,6 +153,12 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
   const { info } = parts;
   const dim = info.dim;
   const lookahead = positiveInteger('lookahead', settings.lookahead ?? DEFAULT_LOOKAHEAD);
+  if (settings.batchOverheadTokens !== undefined) nonNegativeInteger('batchOverheadTokens', settings.batchOverheadTokens);
+  // A browser pool with a GPU worker packs for it: its WASM workers also take bigger batches, which the time budget still bounds.
+  const batchOverhead = batchOverheadTokens(info.device, settings);
+  if (info.device === 'webgpu' && settings.batchOverheadTokens === undefined) {
+    addReason(info, `packing counts a batch as ${batchOverhead} padded tokens (batchOverheadTokens): each WebGPU run has a fixed cost, so fewer, fuller batches beat the least padding`);
+  }
   const stats: EmbedderStats = {
     texts: 0, tokens: 0, paddingTokens: 0, truncatedTexts: 0, batches: 0,
     retriedBatches: 0, recoveredLanes: 0, lostLanes: 0, splitBatches: 0, exactReruns: 0,
@@ -208,8 +258,9 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
     const { unique, firstOf } = foldDuplicates(texts);
     const windows = ramp ? rampWindows(unique, lookahead) : cutWindows(unique, lookahead);
     const tokenize = (w: number) => {
-      // Deferred a tick, so the next window is tokenized while the lanes already run this one.
-      const pending = new Promise((r) => setTimeout(r, 0)).then(() => parts.tokenize(windows[w]!.map((i) => prompt + texts[i]!)));
+      // Tokenizing here (or on a lane's own worker) is deferred a tick, so the lanes start on this window first.
+      const turn = parts.tokenizesApart ? Promise.resolve() : new Promise((r) => setTimeout(r, 0));
+      const pending = turn.then(() => parts.tokenize(windows[w]!.map((i) => prompt + texts[i]!)));
       pending.catch(() => undefined); // awaited below; this only silences the early-rejection warning
       return pending;
     };
@@ -230,7 +281,9 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
       const lengths = ids.map((row) => row.length);
       const sorted = sortByLengthDescending(lengths);
       if (sorted.length) sayLimit(lengths[sorted[sorted.length >> 1]!]!);
-      const batches = packSorted(sorted, lengths, { maxBatchTokens: info.maxBatchTokens, maxBatchSize: MAX_BATCH_SIZE, tokensAt: budget.tokensAt });
+      const batches = packSorted(sorted, lengths, {
+        maxBatchTokens: info.maxBatchTokens, maxBatchSize: MAX_BATCH_SIZE, tokensAt: budget.tokensAt, batchOverheadTokens: batchOverhead,
+      });
       const multiple = parts.padMultiple ?? 1;
       // Rows are never longer than maxTokens, so capping there keeps every shape valid for the model.
       if (multiple > 1) for (const b of batches) b.paddedLength = Math.min(Math.ceil(b.paddedLength / multiple) * multiple, info.maxTokens);

@@ -1,7 +1,7 @@
 // Streaming: read a window of records, embed it, hand it on, read the next. At most three windows
 // are held (the consumer's, the one running, the next one tokenizing), so memory does not grow with
 // the corpus and a slow consumer slows the reading.
-import { DEFAULT_LOOKAHEAD, FIRST_WINDOW, type Engine, type ProgressReporter } from '../engine/engine.js';
+import { DEFAULT_LOOKAHEAD, FIRST_WINDOW, nextWindowSize, type Engine, type ProgressReporter } from '../engine/engine.js';
 import { AbortError, EmbeddingsFileError, InputFormatError, InvalidOptionError } from '../base/errors.js';
 import type { EmbedProgress, Embeddings, Priority } from '../base/types.js';
 import { positiveInteger } from '../base/validate.js';
@@ -82,8 +82,8 @@ export async function* embedStream(
   const dim = engine.info.dim;
   const prompt = engine.resolvePrompt(options); // checked before the first record is read
   let position = 0;
-  // Unless the caller fixed the window size, windows ramp up (FIRST_WINDOW, then doubling): the
-  // first batch is yielded after one small window, and later windows are full-sized.
+  // Unless the caller fixed the window size, windows ramp up (FIRST_WINDOW, growing as the
+  // engine's do): the first batch is yielded after one small window, and later windows are full-sized.
   let nextSize = options.windowSize === undefined ? Math.min(windowSize, FIRST_WINDOW) : windowSize;
   // Ids of windows read but not yet handled by the consumer (embedded, yielded, being written):
   // kept exactly, since they may not be in the sink yet to confirm a fingerprint match against.
@@ -93,7 +93,7 @@ export async function* embedStream(
     for (;;) {
       if (options.signal?.aborted) return null;
       const raw = await takeWindow(iterator, nextSize);
-      nextSize = Math.min(windowSize, nextSize * 2);
+      nextSize = nextWindowSize(nextSize, windowSize);
       if (raw.length === 0) return null;
       const current = new Set<string>();
       const fingerprints = raw.map((record) => fingerprint(record.id));

@@ -79,11 +79,13 @@ describe('packBatches with a budget that depends on the length', () => {
 });
 
 describe('rampWindows', () => {
-  it('a small first window, then full windows, covering every item once in order', async () => {
+  it('a small first window, doubling each step to full windows, covering every item once in order', async () => {
     const { rampWindows, FIRST_WINDOW } = await import('../../src/engine/engine.js');
-    const items = Array.from({ length: 10_000 }, (_, i) => i);
+    expect(FIRST_WINDOW).toBe(256);
+    const items = Array.from({ length: 20_000 }, (_, i) => i);
     const windows = rampWindows(items, 4096);
-    expect(windows.map((w) => w.length)).toEqual([FIRST_WINDOW, 4096, 4096, 10_000 - FIRST_WINDOW - 8192]);
+    // No step more than 2x the one before: the next window is tokenized while this one runs.
+    expect(windows.map((w) => w.length)).toEqual([256, 512, 1024, 2048, 4096, 4096, 4096, 20_000 - 3840 - 3 * 4096]);
     expect(windows.flat()).toEqual(items);
     expect(rampWindows(items.slice(0, 100), 4096).map((w) => w.length)).toEqual([100]);
     expect(rampWindows(items.slice(0, 300), 64).map((w) => w.length)).toEqual([64, 64, 64, 64, 44]);

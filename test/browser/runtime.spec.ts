@@ -152,11 +152,11 @@ test('abort stops within one batch, the next embed succeeds, and dispose() ends 
 
 test('GPU memory the library allocates stays flat across 500 batches', async ({ page }) => {
   await openPage(page);
-  // 700 texts of 12 words: one or two to a batch at maxBatchTokens 48, so 500 batches or more.
+  // 700 texts of 12 words: one or two to a batch at maxBatchTokens 48 (packed as on a CPU), so 500 batches or more.
   const texts = mixedCorpus(700, 11).map((t) => t.split(' ').slice(0, 12).join(' '));
   const out = await page.evaluate(async (texts) => {
     const g = globalThis as any;
-    const e = await g.bulkEmbed.createEmbedder({ model: '/models/fixture-tiny', device: 'webgpu', maxBatchTokens: 48, lookahead: 256 });
+    const e = await g.bulkEmbed.createEmbedder({ model: '/models/fixture-tiny', device: 'webgpu', maxBatchTokens: 48, lookahead: 256, batchOverheadTokens: 32 });
     const samples: number[] = [];
     await e.embed(texts, { onProgress: (p: any) => samples.push(p.memory?.gpuBytes ?? -1) });
     const batches = e.stats.batches;

@@ -10,9 +10,9 @@ import { mixedCorpus, sampleCorpus } from '../../tools/fixtures/corpus.js';
 import { modelDir } from '../helpers/models.js';
 
 /** A session costing `tokensPerMs` padded tokens a millisecond; records rows, seq and ms of every run. */
-function pacedBackend(dim: number, tokensPerMs: number, batches: { rows: number; seq: number; ms: number }[]): InferenceBackend {
+function pacedBackend(dim: number, tokensPerMs: number, batches: { rows: number; seq: number; ms: number }[], device: 'cpu' | 'webgpu' = 'cpu'): InferenceBackend {
   return {
-    choose: async () => ({ device: 'cpu', dtype: 'fp32', reasons: [] }),
+    choose: async () => ({ device, dtype: 'fp32', reasons: [] }),
     createSession: async () => ({
       async run(batch) {
         const started = performance.now();
@@ -88,12 +88,81 @@ describe('batches bounded in time and memory, and a fast first vector', () => {
     expect(batches[0]!.rows * batches[0]!.seq).toBeLessThanOrEqual(Math.max(batches[0]!.seq, START_BATCH_TOKENS));
   });
 
+  it('on WebGPU packs fewer, fuller batches, since each run there has a fixed cost; batchOverheadTokens sets it', async () => {
+    const texts = mixedCorpus(3000, 21);
+    const packing = async (device: 'cpu' | 'webgpu', extra: { batchOverheadTokens?: number } = {}) => {
+      const batches: { rows: number; seq: number; ms: number }[] = [];
+      const e = await createEmbedder({ model: modelDir('fixture-minilm'), backend: pacedBackend(384, 1e6, batches, device), targetBatchMs: Infinity, ...extra });
+      try {
+        const { count } = await e.embed(texts);
+        expect(count).toBe(texts.length);
+        const { tokens, paddingTokens } = e.stats;
+        return { batches: batches.length, padding: paddingTokens / (tokens + paddingTokens), reasons: e.info.reasons.join('\n') };
+      } finally {
+        await e.dispose();
+      }
+    };
+    const [cpu, gpu, asCpu] = [await packing('cpu'), await packing('webgpu'), await packing('webgpu', { batchOverheadTokens: 32 })];
+    expect(gpu.batches).toBeLessThan(cpu.batches / 2);
+    expect(gpu.padding).toBeLessThan(0.15); // traded for batches, within reason
+    expect(cpu.padding).toBeLessThan(0.03);
+    expect(asCpu.batches).toBe(cpu.batches);
+    expect(gpu.reasons).toMatch(/packing counts a batch as 1024 padded tokens \(batchOverheadTokens\)/);
+    expect(cpu.reasons).not.toMatch(/packing counts/);
+    const error = await createEmbedder({ model: modelDir('fixture-tiny'), device: 'cpu', batchOverheadTokens: -1 }).then(() => null, (e) => e);
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect(error.message).toContain('batchOverheadTokens');
+  });
+
+  it('hands the next window to tokenizer threads before a run holds the thread, as onnxruntime-node\'s runs do', async () => {
+    const { createEngine } = await import('../../src/engine/engine.js');
+    const loaded = await createEmbedder({ model: modelDir('fixture-tiny'), device: 'cpu', tokenizerThreads: 0 });
+    const info = loaded.info;
+    await loaded.dispose();
+    const order = async (tokenizesApart: boolean) => {
+      const log: string[] = [];
+      let windows = 0;
+      const engine = createEngine({
+        info: { ...info, reasons: [] },
+        tokenizesApart,
+        tokenize: async (texts) => {
+          log.push(`tokenize ${windows++}`);
+          return { ids: texts.map(() => Int32Array.of(1, 5, 2)), truncated: 0 };
+        },
+        lanes: [{
+          // Like onnxruntime-node: the run starts on a later turn, then holds the thread until it is done.
+          run: async (rows) => {
+            await new Promise((r) => setImmediate(r));
+            const until = performance.now() + 5;
+            while (performance.now() < until);
+            log.push('run');
+            const out = new Float32Array(rows.length * info.dim);
+            for (let r = 0; r < rows.length; r++) out[r * info.dim] = 1;
+            return out;
+          },
+        }],
+        release: async () => undefined,
+      }, { targetBatchMs: Infinity });
+      const texts = Array.from({ length: FIRST_WINDOW + 100 }, (_, i) => `text ${i}`);
+      expect((await engine.embed(texts)).count).toBe(texts.length);
+      await engine.dispose();
+      return log;
+    };
+    const apart = await order(true);
+    expect(apart.slice(0, 2)).toEqual(['tokenize 0', 'tokenize 1']);
+    // Tokenizing in the lanes' own thread waits a tick, so the first window's first batch goes first.
+    const inPlace = await order(false);
+    expect(inPlace.indexOf('tokenize 1')).toBeGreaterThan(inPlace.indexOf('run'));
+  });
+
   it('learns the batch time: after the first window, batches take about targetBatchMs', async () => {
     const batches: { rows: number; seq: number; ms: number }[] = [];
     const target = 40;
     // 100 padded tokens a ms: the 32,768-token cap would take 330 ms a batch; the target allows about 4,000 tokens.
     const e = await createEmbedder({ model: modelDir('fixture-minilm'), backend: pacedBackend(384, 100, batches), targetBatchMs: target, maxBatchTokens: 32768 });
-    await e.embed(mixedCorpus(3000, 9));
+    // Enough texts that the later half of the batches come from full windows: the ramp's small
+    // windows pack mixed lengths into smaller batches than the budget allows.
+    await e.embed(mixedCorpus(6000, 9));
     expect(e.info.reasons.join('\n')).toMatch(/batch budget set by time: a batch should take about 40 ms/);
     await e.dispose();
     const later = batches.slice(-Math.floor(batches.length / 2)).filter((b) => b.rows > 1);

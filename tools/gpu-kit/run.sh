@@ -6,6 +6,7 @@
 #   --icd FILE     the Vulkan driver's ICD json (default: the NVIDIA one, wherever it is found)
 #   --out DIR      where the results go (default: results/ beside this script)
 #   --seconds N    time for the engine rows (default 210); --st-seconds N for the Python peer (default 80)
+# Environment: GPU_KIT_ST=0 skips the Python peer, GPU_KIT_PIPELINE=0 the loop's ceiling; GPU_BENCH_* pass to bench/gpu.ts.
 set -uo pipefail
 KIT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SMALL=0
@@ -87,7 +88,9 @@ if [ "${GPU_KIT_PIPELINE:-1}" = 1 ]; then
     "$NODE" "$WORK/app/pipeline.mjs" 2>&1 | tee -a "$OUT/bench.log"
 fi
 
-if python3 -c 'import torch, sentence_transformers; assert torch.cuda.is_available()' >/dev/null 2>&1; then
+if [ "${GPU_KIT_ST:-1}" = 0 ]; then
+  echo "sentence-transformers peer skipped: GPU_KIT_ST=0" | tee "$OUT/st.log"
+elif python3 -c 'import torch, sentence_transformers; assert torch.cuda.is_available()' >/dev/null 2>&1; then
   python3 "$WORK/app/gpu_st.py" --models-dir "$WORK/models" --models "$MODELS" --corpora "$WORK/corpora.json" --out "$OUT/st.json" \
     --work "$WORK/st-models" --seconds "$ST_SECONDS" $([ "$SMALL" = 1 ] && echo --run-seconds 1 --runs 1) 2>&1 | grep -v Warning | tee "$OUT/st.log"
 else
