@@ -176,7 +176,7 @@ function capturingBackend(): { backend: InferenceBackend; sessions: EncoderSessi
   };
 }
 
-/** The engine's own batches for these texts: its windows, packed by the same planner with the same cost of a batch. */
+/** Batches as the engine cuts them for these texts: its windows, its planner and cost of a batch, at the fixed budget (no start or time budget). */
 async function ceilingFeeds(
   modelDir: string,
   texts: string[],
@@ -311,7 +311,7 @@ async function runGroup(group: Group): Promise<void> {
     const ceilingUtil = ceilingRuns.map((r) => r.gpu?.meanUtilization).filter((x): x is number => x !== undefined);
     const row = {
       model: group.model, variant: group.variant, dtypeAsked: group.dtype, dtype: info.dtype, corpus: group.corpus, maxBatchTokens: group.budget,
-      texts: count, tokens, paddingFraction: engineRuns[0]!.padding / (tokens + engineRuns[0]!.padding), batches: ceiling.feeds.length,
+      texts: count, tokens, paddingFraction: engineRuns[0]!.padding / (tokens + engineRuns[0]!.padding), ceilingBatches: ceiling.feeds.length,
       loadSeconds, warmupSeconds: warm.seconds, engineSeconds: engineRuns.map((r) => r.seconds), ceilingSeconds: ceilingRuns.map((r) => r.seconds),
       textsPerSec: count / engineSeconds, tokensPerSec, ceilingTokensPerSec: ceiling.tokens / ceilingSeconds,
       ratioToCeiling: ceilingSeconds / engineSeconds, minCosineToDefault,

@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 import { createReadStream } from 'node:fs';
-import { createEngine, type EngineSettings } from './engine/engine.js';
+import { checkEngineSettings, createEngine, type EngineSettings } from './engine/engine.js';
 import { arrowFileSink, type ArrowSinkOptions, type EmbeddingSink, type ReadOptions } from './store/arrow-file.js';
 import type { SearchHit, SearchOptions } from './search/vector-search.js';
 import { openNodeFile } from './node/node-file.js';
@@ -177,6 +177,7 @@ export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise
   const cpuThreads = options.tokenizerThreads ?? (availableParallelism() > 1 ? 1 : 0);
   const backend = options.backend ?? nodeBackend(options.sessionOptions, { sharesCpu: cpuThreads > 0 });
   if (options.batchesInFlight !== undefined) positiveInteger('batchesInFlight', options.batchesInFlight);
+  checkEngineSettings(options);
   // Where the device is surely the CPU, the threads start while the model loads, so parsing their
   // tokenizers overlaps the session's creation: once config.json is read (a missing model is
   // reported by it, with no other request), sharing the load's one read of each file.
@@ -206,7 +207,9 @@ export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise
   if (inFlight > 1) info.reasons.push(`${inFlight} batches in flight on ${info.device}: the next batch is prepared and queued while one runs`);
   const parts = inProcessParts(checked, {
     inFlight,
-    ...(threads.length ? { tokenize: (texts: string[]) => parallel(texts, info.maxTokens, info.truncation) } : {}),
+    ...(threads.length
+      ? { tokenize: (texts: string[]) => parallel(texts, info.maxTokens, info.truncation), tokenizesApart: () => parallel.threadsLeft() > 0 }
+      : {}),
     release: async () => void (await Promise.all(threads.map((t) => t.terminate().catch(() => undefined)))),
   });
   return streamingEmbedder(createEngine(parts, options), nodeStreams);

@@ -1,7 +1,7 @@
 // The browser's createEmbedder, as four steps: plan (devices, dtype, the worker requests), pool
 // (start and load the workers; abortable), engine (seats, tokenizer workers, the shared engine),
 // facade (the streaming embedder). The entry (index.ts) only re-exports it.
-import { addReason, batchOverheadTokens, createEngine, type Engine, type EngineSettings } from '../engine/engine.js';
+import { addReason, batchOverheadTokens, checkEngineSettings, createEngine, type Engine, type EngineSettings } from '../engine/engine.js';
 import type { EmbeddingSink } from '../store/arrow-file.js';
 import { formatOf, parseTextRecords, type TextFormat } from '../source/text-formats.js';
 import type { EmbedRecord, RecordOptions } from '../source/records.js';
@@ -248,13 +248,16 @@ async function startEngine(
     say: (line) => addReason(info, line),
     closed: () => closed,
   };
+  const parallel = tokenizers.length
+    ? parallelTokenize(tokenizers, seatTokenizer(seats, settings), (error, left) => addReason(info, `${error.message}; ${left} tokenizer workers left`))
+    : null;
+  // A software adapter (SwiftShader) computes on the CPU, where padding costs what fewer runs save.
+  const software = gpuMember && load.caps.softwareAdapter && options.batchOverheadTokens === undefined;
+  if (software) addReason(info, 'packing as on a CPU (batchOverheadTokens 32): the WebGPU adapter is a software one');
   const engine = createEngine({
     info,
-    tokenize: tokenizers.length
-      ? ((tokenize) => (texts: string[]) => tokenize(texts, info.maxTokens, info.truncation))(
-        parallelTokenize(tokenizers, seatTokenizer(seats, settings), (error, left) => addReason(info, `${error.message}; ${left} tokenizer workers left`)))
-      : seatTokenizer(seats, settings),
-    tokenizesApart: tokenizers.length > 0,
+    tokenize: parallel ? (texts: string[]) => parallel(texts, info.maxTokens, info.truncation) : seatTokenizer(seats, settings),
+    tokenizesApart: () => (parallel?.threadsLeft() ?? 0) > 0,
     lanes: seats.map((seat) => seatLane(seat, settings)),
     release: async () => {
       closed = true;
@@ -264,10 +267,7 @@ async function startEngine(
     },
     padMultiple: gpuMember && members.length === 1 ? 16 : 1,
     progressExtras: () => ({ memory: memoryReadout(seats.map((s) => s.member)) }),
-  }, gpuMember && load.caps.softwareAdapter && options.batchOverheadTokens === undefined
-    // A software adapter (SwiftShader) computes on the CPU, where padding costs what the runs save.
-    ? { ...options, batchOverheadTokens: batchOverheadTokens('wasm') }
-    : options);
+  }, software ? { ...options, batchOverheadTokens: batchOverheadTokens('wasm') } : options);
   return { engine, seats };
 }
 
@@ -277,6 +277,7 @@ export async function createBrowserEmbedder(options: BrowserEmbedderOptions & Br
     throw new InvalidOptionError('tokenizerWorkers', `${String(options.tokenizerWorkers)} is not an integer >= 0`);
   }
   const loadTimeoutMs = positiveInteger('loadTimeoutMs', options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS);
+  checkEngineSettings(options);
   if (options.signal?.aborted) throw new AbortError(options.signal.reason);
   if (typeof Worker === 'undefined' && !options.workerFactory) throw new WorkerUnavailableError(describeContext());
   let caps = options.capabilities ?? (await detectCapabilities());

@@ -7,7 +7,7 @@ import { createBatchBudget, type BudgetLimit, type ModelWidths } from '../batch/
 import { fillDuplicates, foldDuplicates, scatterRows } from '../batch/order.js';
 import type { TokenizedTexts } from '../tokenize/tokenizer.js';
 import { DisposedError, InvalidOptionError, InvalidTextError } from '../base/errors.js';
-import { nonNegativeInteger, positiveInteger } from '../base/validate.js';
+import { positiveInteger } from '../base/validate.js';
 import type { Priority } from './lane-gate.js';
 import { laneSlots, runOnLanes, type Lane, type LaneEvents, type ResiliencePolicy } from './lane-runner.js';
 import type { EmbedCallOptions, EmbedderInfo, EmbedderStats, Embeddings, EmbedProgress } from '../base/types.js';
@@ -21,11 +21,12 @@ export interface EngineParts {
   /** Tokenizes with the model's tokenizer, truncation as in info. */
   tokenize(texts: string[]): Promise<TokenizedTexts>;
   /**
-   * True where `tokenize` hands the texts to threads that run no batches (tokenizer threads or
-   * workers): the next window's tokenizing then starts at once rather than a tick later, since a
-   * tick can last a whole batch where a run holds the thread (onnxruntime-node runs synchronously).
+   * True while `tokenize` hands the texts to threads that run no batches (tokenizer threads or
+   * workers; false once they are all lost): the next window's tokenizing then starts at once rather
+   * than a tick later, since a tick can last a whole batch where a run holds the thread
+   * (onnxruntime-node runs synchronously).
    */
-  tokenizesApart?: boolean;
+  tokenizesApart?: () => boolean;
   lanes: Lane[];
   release(): Promise<void>;
   /** Extra fields for each progress report (e.g. memory in the browser). */
@@ -62,7 +63,7 @@ export const WINDOW_GROWTH = 2;
  * @internal Benchmark switch, never set in CI: BULK_EMBED_TEST_WINDOW_GROWTH replaces
  * WINDOW_GROWTH, so `bench/gpu.ts` can compare ramps on a GPU (16 is the old jump from 256 to 4,096).
  */
-const TEST_WINDOW_GROWTH = Number(testEnv('BULK_EMBED_TEST_WINDOW_GROWTH')) || null;
+const TEST_WINDOW_GROWTH = ((g) => (g >= 1 && Number.isFinite(g) ? g : null))(Number(testEnv('BULK_EMBED_TEST_WINDOW_GROWTH')));
 
 /** The window after one of `size` in a ramp: WINDOW_GROWTH times larger, at most `lookahead`. */
 export function nextWindowSize(size: number, lookahead: number): number {
@@ -110,6 +111,17 @@ export function batchOverheadTokens(device: string, settings: Pick<EngineSetting
 }
 const CPU_BATCH_OVERHEAD_TOKENS = 32;
 
+/** Checks the engine settings a caller gave, before any model loads; throws InvalidOptionError naming the first bad one. */
+export function checkEngineSettings(settings: EngineSettings): void {
+  if (settings.lookahead !== undefined) positiveInteger('lookahead', settings.lookahead);
+  if (settings.batchOverheadTokens !== undefined) positiveInteger('batchOverheadTokens', settings.batchOverheadTokens);
+  const targetMs = settings.targetBatchMs ?? DEFAULT_TARGET_BATCH_MS;
+  if (!(targetMs > 0)) throw new InvalidOptionError('targetBatchMs', `${String(targetMs)} is not a positive number of ms (Infinity: no time bound)`);
+  if (settings.maxMemoryMB !== undefined && !(settings.maxMemoryMB > 0 && Number.isFinite(settings.maxMemoryMB))) {
+    throw new InvalidOptionError('maxMemoryMB', `${String(settings.maxMemoryMB)} is not a positive number of MB`);
+  }
+}
+
 /** BERT's ratios (intermediate 4 x hidden, 64-wide heads) where a runtime does not know a model's widths. */
 const guessWidths = (hidden: number): ModelWidths => ({ hidden, intermediate: 4 * hidden, heads: Math.max(1, Math.round(hidden / 64)) });
 
@@ -129,8 +141,10 @@ export interface EngineSettings {
   /** Activation memory one batch may use, in MB (default: no bound but maxBatchTokens); sets the token budget from the model's widths. */
   maxMemoryMB?: number;
   /**
-   * What one more batch costs, in padded tokens: packing weighs padding against the number of
-   * batches with it. Default 32 on a CPU, GPU_BATCH_OVERHEAD_TOKENS on WebGPU.
+   * What one more batch costs, in padded tokens (a positive integer): packing weighs padding
+   * against the number of batches with it. Default 1,024 on WebGPU, where each run has a fixed cost
+   * of milliseconds; 32 on a CPU, WASM and a browser's software adapter (SwiftShader). Node cannot
+   * tell a software Vulkan driver (lavapipe) from a GPU, so there WebGPU packs as on a GPU.
    */
   batchOverheadTokens?: number;
 }
@@ -152,9 +166,10 @@ export interface Engine extends Embedder {
 export function createEngine(parts: EngineParts, settings: EngineSettings = {}): Engine {
   const { info } = parts;
   const dim = info.dim;
-  const lookahead = positiveInteger('lookahead', settings.lookahead ?? DEFAULT_LOOKAHEAD);
-  if (settings.batchOverheadTokens !== undefined) nonNegativeInteger('batchOverheadTokens', settings.batchOverheadTokens);
-  // A browser pool with a GPU worker packs for it: its WASM workers also take bigger batches, which the time budget still bounds.
+  checkEngineSettings(settings);
+  const lookahead = settings.lookahead ?? DEFAULT_LOOKAHEAD;
+  // A browser pool with a GPU worker packs for it: its WASM workers (beside it, or after it was
+  // lost) then compute up to a few percent more padding than they would pack for themselves.
   const batchOverhead = batchOverheadTokens(info.device, settings);
   if (info.device === 'webgpu' && settings.batchOverheadTokens === undefined) {
     addReason(info, `packing counts a batch as ${batchOverhead} padded tokens (batchOverheadTokens): each WebGPU run has a fixed cost, so fewer, fuller batches beat the least padding`);
@@ -170,10 +185,6 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
     progressReporter(total, onProgress, settings.progressIntervalMs ?? 100, extras);
   const running = new Set<Promise<unknown>>();
   const targetMs = settings.targetBatchMs ?? DEFAULT_TARGET_BATCH_MS;
-  if (!(targetMs > 0)) throw new InvalidOptionError('targetBatchMs', `${String(targetMs)} is not a positive number of ms (Infinity: no time bound)`);
-  if (settings.maxMemoryMB !== undefined && !(settings.maxMemoryMB > 0 && Number.isFinite(settings.maxMemoryMB))) {
-    throw new InvalidOptionError('maxMemoryMB', `${String(settings.maxMemoryMB)} is not a positive number of MB`);
-  }
   const budget = createBatchBudget({
     widths: parts.widths ?? guessWidths(info.modelDim),
     targetMs: Number.isFinite(targetMs) ? targetMs : null,
@@ -244,9 +255,9 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
   };
 
   /**
-   * Plans a list of texts' work and starts tokenizing its first window at once (a tick later),
-   * before the call's turn comes: a stream's next window is tokenized while the lanes run this
-   * one. `ramp`: a small first window, so the first rows come quickly (a stream ramps its own).
+   * Plans a list of texts' work and starts tokenizing its first window at once (a tick later
+   * where it tokenizes in place), before the call's turn comes: a stream's next window is
+   * tokenized while the lanes run this one. `ramp`: a small first window, so the first rows come quickly (a stream ramps its own).
    */
   const planWork = (texts: readonly string[], call: EmbedCallOptions, ramp: boolean) => {
     // The prompt is part of the text, so it counts against maxTokens as in sentence-transformers.
@@ -259,7 +270,7 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
     const windows = ramp ? rampWindows(unique, lookahead) : cutWindows(unique, lookahead);
     const tokenize = (w: number) => {
       // Tokenizing here (or on a lane's own worker) is deferred a tick, so the lanes start on this window first.
-      const turn = parts.tokenizesApart ? Promise.resolve() : new Promise((r) => setTimeout(r, 0));
+      const turn = parts.tokenizesApart?.() ? Promise.resolve() : new Promise((r) => setTimeout(r, 0));
       const pending = turn.then(() => parts.tokenize(windows[w]!.map((i) => prompt + texts[i]!)));
       pending.catch(() => undefined); // awaited below; this only silences the early-rejection warning
       return pending;

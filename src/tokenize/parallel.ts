@@ -34,6 +34,12 @@ export function splitByCharacters(texts: readonly string[], parts: number): [num
   return slices;
 }
 
+/** A tokenize function over threads, and how many of its threads are left. */
+export type ParallelTokenize = ((texts: string[], maxTokens: number, truncation: Truncation) => Promise<TokenizedTexts>) & {
+  /** Threads still tokenizing (0: every call is tokenized in place). */
+  threadsLeft(): number;
+};
+
 /**
  * A tokenize function over threads, with `inPlace` (in this thread, or elsewhere) for slices whose
  * thread failed, and a report of failures. Calls of fewer than `inPlaceBelow` texts (default 0)
@@ -44,9 +50,9 @@ export function parallelTokenize(
   inPlace: (texts: string[], maxTokens: number, truncation: Truncation) => TokenizedTexts | Promise<TokenizedTexts>,
   onThreadLost?: (error: Error, left: number) => void,
   inPlaceBelow = 0,
-): (texts: string[], maxTokens: number, truncation: Truncation) => Promise<TokenizedTexts> {
+): ParallelTokenize {
   const live = [...threads];
-  return async (texts, maxTokens, truncation) => {
+  const tokenize = async (texts: string[], maxTokens: number, truncation: Truncation): Promise<TokenizedTexts> => {
     if (live.length === 0 || texts.length < inPlaceBelow) return inPlace(texts, maxTokens, truncation);
     const slices = splitByCharacters(texts, live.length);
     const parts = await Promise.all(slices.map(async ([start, end], i) => {
@@ -66,4 +72,5 @@ export function parallelTokenize(
     }));
     return { ids: parts.flatMap((p) => p.ids), truncated: parts.reduce((a, p) => a + p.truncated, 0) };
   };
+  return Object.assign(tokenize, { threadsLeft: () => live.length });
 }

@@ -47,6 +47,8 @@ test('free inference: unit vectors of the model\'s dim, the GPU layout, every te
     expect(run.tokens).toBe(want);
     expect(run.info.device).toBe('webgpu');
     expect(run.info.reasons.join('\n')).toMatch(/inference made free/);
+    // Laid out as a hardware GPU: packed for one, a batch counted as 1,024 padded tokens.
+    expect(run.info.reasons.join('\n')).toMatch(/packing counts a batch as 1024 padded tokens/);
   }
   // The default beside a GPU worker: the cores less one, at most 4 (one on this 2-core machine); 0 leaves the GPU worker alone.
   const tokenizers = Math.min(4, Math.max(0, cores - 1));
