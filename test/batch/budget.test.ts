@@ -88,6 +88,8 @@ describe('rampWindows', () => {
     expect(windows.map((w) => w.length)).toEqual([256, 512, 1024, 2048, 4096, 4096, 4096, 20_000 - 3840 - 3 * 4096]);
     expect(windows.flat()).toEqual(items);
     expect(rampWindows(items.slice(0, 100), 4096).map((w) => w.length)).toEqual([100]);
+    // A CPU's ramp: one small window, then full ones.
+    expect(rampWindows(items, 4096, Infinity).map((w) => w.length)).toEqual([256, 4096, 4096, 4096, 4096, 20_000 - 256 - 4 * 4096]);
     expect(rampWindows(items.slice(0, 300), 64).map((w) => w.length)).toEqual([64, 64, 64, 64, 44]);
   });
 });
