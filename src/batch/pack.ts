@@ -16,11 +16,14 @@ export interface PackLimits {
   maxBatchTokens: number;
   /** Upper bound on rows per batch, whatever their length (bounds memory for tiny texts). */
   maxBatchSize?: number;
-  /** What one more batch costs, in padded tokens (per-run overhead; default 32). */
+  /** What one more batch costs, in padded tokens (per-run overhead; default DEFAULT_BATCH_OVERHEAD_TOKENS). */
   batchOverheadTokens?: number;
   /** The budget for a batch padded to `seq` tokens, where it depends on the length (time and memory grow with it); default maxBatchTokens. */
   tokensAt?: (seq: number) => number;
 }
+
+/** What one more batch costs in padded tokens where runs have little fixed cost (a CPU). */
+export const DEFAULT_BATCH_OVERHEAD_TOKENS = 32;
 
 /** Positions sorted by length, longest first; ties keep input order (a stable sort). */
 export function sortByLengthDescending(lengths: ArrayLike<number>, positions?: readonly number[]): number[] {
@@ -32,7 +35,7 @@ export function sortByLengthDescending(lengths: ArrayLike<number>, positions?: r
 export function packSorted(sorted: readonly number[], lengths: ArrayLike<number>, limits: PackLimits): PackedBatch[] {
   const n = sorted.length;
   const maxSize = limits.maxBatchSize ?? Infinity;
-  const overhead = limits.batchOverheadTokens ?? 32;
+  const overhead = limits.batchOverheadTokens ?? DEFAULT_BATCH_OVERHEAD_TOKENS;
   const len = (k: number): number => lengths[sorted[k]!]!;
   for (let k = 1; k < n; k++) {
     if (len(k) > len(k - 1)) throw new RangeError(`packSorted: positions are not sorted longest-first at position ${sorted[k]}`);

@@ -1,7 +1,7 @@
 // The browser's createEmbedder, as four steps: plan (devices, dtype, the worker requests), pool
 // (start and load the workers; abortable), engine (seats, tokenizer workers, the shared engine),
 // facade (the streaming embedder). The entry (index.ts) only re-exports it.
-import { addReason, batchOverheadTokens, checkEngineSettings, createEngine, type Engine, type EngineSettings } from '../engine/engine.js';
+import { addReason, checkEngineSettings, createEngine, type Engine, type EngineSettings } from '../engine/engine.js';
 import type { EmbeddingSink } from '../store/arrow-file.js';
 import { formatOf, parseTextRecords, type TextFormat } from '../source/text-formats.js';
 import type { EmbedRecord, RecordOptions } from '../source/records.js';
@@ -251,13 +251,11 @@ async function startEngine(
   const parallel = tokenizers.length
     ? parallelTokenize(tokenizers, seatTokenizer(seats, settings), (error, left) => addReason(info, `${error.message}; ${left} tokenizer workers left`))
     : null;
-  // A software adapter (SwiftShader) computes on the CPU, where padding costs what fewer runs save.
-  const software = gpuMember && load.caps.softwareAdapter && options.batchOverheadTokens === undefined;
-  if (software) addReason(info, 'packing as on a CPU (batchOverheadTokens 32): the WebGPU adapter is a software one');
   const engine = createEngine({
     info,
     tokenize: parallel ? (texts: string[]) => parallel(texts, info.maxTokens, info.truncation) : seatTokenizer(seats, settings),
     tokenizesApart: () => (parallel?.threadsLeft() ?? 0) > 0,
+    softwareAdapter: Boolean(gpuMember && load.caps.softwareAdapter),
     lanes: seats.map((seat) => seatLane(seat, settings)),
     release: async () => {
       closed = true;
@@ -267,7 +265,7 @@ async function startEngine(
     },
     padMultiple: gpuMember && members.length === 1 ? 16 : 1,
     progressExtras: () => ({ memory: memoryReadout(seats.map((s) => s.member)) }),
-  }, software ? { ...options, batchOverheadTokens: batchOverheadTokens('wasm') } : options);
+  }, options);
   return { engine, seats };
 }
 

@@ -2,7 +2,7 @@
 // batches (pooled on the device) -> rows written back in input order. A lane is anything that
 // runs one batch at a time: an in-process session in Node, a worker in the browser. Lanes pull
 // from one queue, so a faster lane takes more batches.
-import { packSorted, sortByLengthDescending } from '../batch/pack.js';
+import { DEFAULT_BATCH_OVERHEAD_TOKENS, packSorted, sortByLengthDescending } from '../batch/pack.js';
 import { createBatchBudget, type BudgetLimit, type ModelWidths } from '../batch/budget.js';
 import { fillDuplicates, foldDuplicates, scatterRows } from '../batch/order.js';
 import type { TokenizedTexts } from '../tokenize/tokenizer.js';
@@ -27,6 +27,8 @@ export interface EngineParts {
    * (onnxruntime-node runs synchronously).
    */
   tokenizesApart?: () => boolean;
+  /** The WebGPU device is a software adapter (SwiftShader): it computes on the CPU, so batches are packed as on a CPU. */
+  softwareAdapter?: boolean;
   lanes: Lane[];
   release(): Promise<void>;
   /** Extra fields for each progress report (e.g. memory in the browser). */
@@ -107,11 +109,13 @@ export const START_BATCH_TOKENS = 1024;
  * without padding large ones much.
  */
 export const GPU_BATCH_OVERHEAD_TOKENS = 1024;
-/** The cost of one more batch that packing weighs against padding on `device`, unless `settings` name one. */
-export function batchOverheadTokens(device: string, settings: Pick<EngineSettings, 'batchOverheadTokens'> = {}): number {
-  return settings.batchOverheadTokens ?? (device === 'webgpu' ? GPU_BATCH_OVERHEAD_TOKENS : CPU_BATCH_OVERHEAD_TOKENS);
+/**
+ * The cost of one more batch that packing weighs against padding on `device`, unless `settings`
+ * name one; a `software` WebGPU adapter computes on the CPU, so it packs as a CPU does.
+ */
+export function batchOverheadTokens(device: string, settings: Pick<EngineSettings, 'batchOverheadTokens'> = {}, software = false): number {
+  return settings.batchOverheadTokens ?? (device === 'webgpu' && !software ? GPU_BATCH_OVERHEAD_TOKENS : DEFAULT_BATCH_OVERHEAD_TOKENS);
 }
-const CPU_BATCH_OVERHEAD_TOKENS = 32;
 
 /** Checks the engine settings a caller gave, before any model loads; throws InvalidOptionError naming the first bad one. */
 export function checkEngineSettings(settings: EngineSettings): void {
@@ -172,9 +176,11 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
   const lookahead = settings.lookahead ?? DEFAULT_LOOKAHEAD;
   // A browser pool with a GPU worker packs for it: its WASM workers (beside it, or after it was
   // lost) then compute up to a few percent more padding than they would pack for themselves.
-  const batchOverhead = batchOverheadTokens(info.device, settings);
+  const batchOverhead = batchOverheadTokens(info.device, settings, parts.softwareAdapter);
   if (info.device === 'webgpu' && settings.batchOverheadTokens === undefined) {
-    addReason(info, `packing counts a batch as ${batchOverhead} padded tokens (batchOverheadTokens): each WebGPU run has a fixed cost, so fewer, fuller batches beat the least padding`);
+    addReason(info, parts.softwareAdapter
+      ? `packing as on a CPU (batchOverheadTokens ${batchOverhead}): the WebGPU adapter is a software one`
+      : `packing counts a batch as ${batchOverhead} padded tokens (batchOverheadTokens): each WebGPU run has a fixed cost, so fewer, fuller batches beat the least padding`);
   }
   const stats: EmbedderStats = {
     texts: 0, tokens: 0, paddingTokens: 0, truncatedTexts: 0, batches: 0,
