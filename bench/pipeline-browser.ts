@@ -3,11 +3,12 @@
 // a session that returns unit vectors at once and touches no GPU device, and lays the workers out
 // as for a hardware GPU (one GPU worker, tokenizer workers beside it), so the layout a real GPU gets
 // is measured in headless Chromium without one. Over the 9,000 mixed texts bench:pipeline uses
-// (sampleCorpus(9000, 2026)), for fixture-minilm, fixture-xlmr and fixture-decoder:
+// (the sample corpus's mix), for fixture-minilm, fixture-xlmr and fixture-decoder:
 //   - tokenize only, one worker: the model's tokenizer alone in one of the library's workers;
 //   - the engine with 0 tokenizer workers (the GPU worker tokenizes, feeds and runs);
 //   - the engine with 1..N tokenizer workers (N: the default here, or the core count if more).
-// Medians of BENCH_RUNS runs (default 3) after a warm-up, alternating; bench/results/pipeline-browser.json
+// Every pass gets texts of its own (sampleCorpus(9000, 2026 + pass)), as in bench:pipeline, so a
+// worker's word memo never sees a text twice. Medians of BENCH_RUNS runs (default 3) after a warm-up, alternating; bench/results/pipeline-browser.json
 // (BENCH_OUT: another folder; BENCH_MODELS, BENCH_TEXTS and BENCH_WORKERS=0,1,2 narrow it). The page is
 // the browser tests' app (test/browser/app, the built dist/), built into its own folder and served on
 // APP_PORT (default 4373, or the next free port). A separate script from bench:pipeline because it
@@ -23,7 +24,9 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MODELS = (process.env.BENCH_MODELS ?? 'fixture-minilm,fixture-xlmr,fixture-decoder').split(',');
 const OUT = resolve(process.env.BENCH_OUT ?? join(import.meta.dirname, 'results'));
 const ROOT = resolve(import.meta.dirname, '..');
-const texts = sampleCorpus(Number(process.env.BENCH_TEXTS ?? 9000), 2026);
+const TEXTS = Number(process.env.BENCH_TEXTS ?? 9000);
+/** The texts of one pass: the same mix under seed 2026 + pass, so no two passes share a text. */
+const textsOf = (pass: number) => sampleCorpus(TEXTS, 2026 + pass);
 const TOKENIZE_ONLY = 'tokenize only, one worker';
 
 /** Builds the tests' page into a folder of its own (a test run's build is left alone) and serves it. */
@@ -90,10 +93,9 @@ async function loadInPage(page: Page, model: string, workerCounts: number[] | nu
 }
 
 /** One timed pass in the page: `workers` < 0 is tokenize-only, else the engine with that many tokenizer workers. */
-async function timeInPage(page: Page, workers: number, count: number): Promise<Sample> {
-  return page.evaluate(async ({ workers, count }) => {
+async function timeInPage(page: Page, workers: number, texts: string[]): Promise<Sample> {
+  return page.evaluate(async ({ workers, texts }) => {
     const { embedders, tokenizer, call } = (globalThis as any).bench;
-    const texts = ((globalThis as any).benchTexts as string[]).slice(0, count);
     if (workers < 0) {
       const t0 = performance.now();
       const rows = await call(tokenizer, 'tokenize', [texts]);
@@ -107,7 +109,7 @@ async function timeInPage(page: Page, workers: number, count: number): Promise<S
     const seconds = (performance.now() - t0) / 1000;
     if (r.data.length !== texts.length * r.dim) throw new Error(`${r.data.length / r.dim} vectors for ${texts.length} texts`);
     return { tokens: e.stats.tokens - before, seconds };
-  }, { workers, count });
+  }, { workers, texts });
 }
 
 const modeOf = (workers: number) => (workers < 0 ? TOKENIZE_ONLY : workers === 0 ? 'engine, GPU worker tokenizes' : `engine, ${workers} tokenizer worker${workers > 1 ? 's' : ''}`);
@@ -126,16 +128,16 @@ try {
     await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready');
     // tsx compiles the functions below with esbuild's keepNames, which wraps them in a __name helper the page lacks.
     await page.evaluate('globalThis.__name ??= (f) => f');
-    await page.evaluate((texts) => ((globalThis as any).benchTexts = texts), texts);
     const loaded = await loadInPage(page, model, process.env.BENCH_WORKERS ? process.env.BENCH_WORKERS.split(',').map(Number) : null);
     ({ cores, defaultWorkers } = loaded);
     const modes = [-1, ...loaded.counts];
     const rows = new Map<number, Row>(modes.map((w) => [w, { model, mode: modeOf(w), workers: Math.max(w, 0), tokensPerSec: [], seconds: [] }]));
-    // Warm-up: JIT, the tokenizers' caches, every worker's first slices.
-    for (const w of modes) await timeInPage(page, w, Math.min(1000, texts.length));
+    // Warm-up: JIT, the tokenizers' caches, every worker's first slices (1,000 texts each, their own).
+    let pass = 0;
+    for (const w of modes) await timeInPage(page, w, textsOf(pass++).slice(0, 1000));
     for (let run = 0; run < RUNS; run++) {
       for (const w of run % 2 ? [...modes].reverse() : modes) {
-        const s = await timeInPage(page, w, texts.length);
+        const s = await timeInPage(page, w, textsOf(pass++));
         rows.get(w)!.tokensPerSec.push(s.tokens / s.seconds);
         rows.get(w)!.seconds.push(s.seconds);
       }
@@ -173,7 +175,7 @@ const table = printTable(['model', 'mode', 'tokens/s', 'vs GPU worker alone', 't
   ];
 }));
 writeJson(join(OUT, 'pipeline-browser.json'), {
-  texts: texts.length, corpus: 'sampleCorpus(n, 2026)', runs: RUNS, cores, defaultTokenizerWorkers: defaultWorkers,
+  texts: TEXTS, corpus: 'sampleCorpus(texts, 2026 + pass), a seed per pass', runs: RUNS, cores, defaultTokenizerWorkers: defaultWorkers,
   cpu: cpus()[0]?.model ?? null, chromium: chromiumVersion,
   date: new Date().toISOString(),
   rows: results.map((r) => ({ ...r, medianTokensPerSec: med(r) })), table,

@@ -5,7 +5,8 @@ import * as Comlink from 'comlink';
 import { AbortError, LaneFaultError, WorkerStartError } from '../base/errors.js';
 import type { EmbedderInfo } from '../base/types.js';
 import type { TokenizerThread } from '../tokenize/parallel.js';
-import { unflattenRows, type TokenizerLoadRequest, type WorkerApi, type WorkerLoadProgress, type WorkerLoadRequest, type WorkerLoadResult } from './protocol.js';
+import { unflattenRows } from '../tokenize/tokenizer.js';
+import type { TokenizerLoadRequest, WorkerApi, WorkerLoadProgress, WorkerLoadRequest, WorkerLoadResult } from './protocol.js';
 
 /** Makes a dedicated module worker running worker.js; injectable for tests and unusual bundlers. */
 export type WorkerFactory = (name: string) => Worker;

@@ -3,6 +3,7 @@ import type { ModelShape } from '../engine/load.js';
 import type { EmbedderInfo, Truncation, WeightsDtype } from '../base/types.js';
 import type { ModelOptions } from '../base/options.js';
 import type { HubSettings } from '../model/files.js';
+import type { FlatRows } from '../tokenize/tokenizer.js';
 import type { RetryNotice, RetryPolicy } from '../model/fetch-retry.js';
 import { installErrorTransfer } from './error-transfer.js';
 
@@ -46,12 +47,6 @@ export interface WorkerLoadResult {
   maxBufferBytes: number | null;
 }
 
-/** Token rows packed flat: row r is flat[offsets[r] .. offsets[r + 1]). */
-export interface FlatRows {
-  flat: Int32Array;
-  offsets: Int32Array;
-}
-
 /** What a tokenizer-only worker needs: the model's files (tokenizer.json, tokenizer_config.json) and the cut. */
 export interface TokenizerLoadRequest {
   model: string;
@@ -70,18 +65,4 @@ export interface WorkerApi {
   run(rows: FlatRows, seq: number, exact?: boolean, maskPrefix?: number): Promise<{ vectors: Float32Array; gpuBytes: number }>;
   gpuBytes(): number;
   dispose(): Promise<void>;
-}
-
-/** Packs rows into one transferable buffer. */
-export function flattenRows(rows: readonly Int32Array[]): FlatRows {
-  const offsets = new Int32Array(rows.length + 1);
-  rows.forEach((r, i) => (offsets[i + 1] = offsets[i]! + r.length));
-  const flat = new Int32Array(offsets[rows.length]!);
-  rows.forEach((r, i) => flat.set(r, offsets[i]!));
-  return { flat, offsets };
-}
-
-/** Views the rows of a flat buffer (no copy). */
-export function unflattenRows({ flat, offsets }: FlatRows): Int32Array[] {
-  return Array.from({ length: offsets.length - 1 }, (_, i) => flat.subarray(offsets[i]!, offsets[i + 1]!));
 }

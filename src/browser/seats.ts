@@ -6,7 +6,8 @@ import { LaneFaultError } from '../base/errors.js';
 import type { Lane } from '../engine/lane-runner.js';
 import { maxRowsWithin } from './plan.js';
 import { callMember, startMember, stopMember, type PoolMember, type WorkerFactory } from './pool.js';
-import { flattenRows, unflattenRows, type FlatRows, type WorkerLoadRequest } from './protocol.js';
+import type { WorkerLoadRequest } from './protocol.js';
+import { flattenRows, unflattenRows, type FlatRows } from '../tokenize/tokenizer.js';
 
 /** What a seat needs to fill itself again. */
 export interface SeatSettings {

@@ -5,12 +5,12 @@ import * as Comlink from 'comlink';
 import * as ort from 'onnxruntime-web/webgpu';
 import { loadCheckingFp16, loadModel, runRows, type InferenceBackend, type LoadedModel } from '../engine/load.js';
 import { resolveModelFiles } from '../model/files.js';
-import { loadTokenizer, type TextTokenizer, type Truncation } from '../tokenize/tokenizer.js';
+import { loadTokenizer, unflattenRows, type TextTokenizer, type Truncation } from '../tokenize/tokenizer.js';
 import type { RetryNotice } from '../model/fetch-retry.js';
 import { createOrtSession, type OrtModule } from '../run/session.js';
 import { gpuBufferBytes, trackGpuBuffers } from './gpu-memory.js';
 import { checkRuntimeFiles } from './runtime-files.js';
-import { flattenRows, unflattenRows, type WorkerApi, type WorkerLoadRequest } from './protocol.js';
+import type { WorkerApi, WorkerLoadRequest } from './protocol.js';
 
 trackGpuBuffers();
 
@@ -146,9 +146,8 @@ const api: WorkerApi = {
   async tokenize(texts) {
     const source = model ? { tokenizer: model.tokenizer, maxTokens: model.info.maxTokens, truncation: model.info.truncation } : tokenizerOnly;
     if (!source) throw new Error('worker: tokenize before load');
-    const { ids, truncated } = source.tokenizer.encode(texts, source.maxTokens, source.truncation);
-    const rows = flattenRows(ids);
-    return Comlink.transfer({ ...rows, truncated }, [rows.flat.buffer, rows.offsets.buffer]);
+    const rows = source.tokenizer.encodeFlat(texts, source.maxTokens, source.truncation);
+    return Comlink.transfer(rows, [rows.flat.buffer, rows.offsets.buffer]);
   },
 
   async run(rows, seq, exact, maskPrefix) {

@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { TokenizerThreadError, WorkerStartError } from '../base/errors.js';
 import type { TokenizerThread } from '../tokenize/parallel.js';
-import type { TokenizedTexts, Truncation } from '../tokenize/tokenizer.js';
+import { unflattenRows, type TokenizedTexts, type Truncation } from '../tokenize/tokenizer.js';
 
-interface Reply { id: number; flat?: Int32Array; lengths?: Int32Array; truncated?: number; error?: string }
+interface Reply { id: number; flat?: Int32Array<ArrayBuffer>; offsets?: Int32Array<ArrayBuffer>; truncated?: number; error?: string }
 
 /**
  * The worker to start: tokenizer-worker.js beside this file (dist/), or tokenizer-worker.mjs (a bundle that
@@ -47,13 +47,7 @@ export async function startNodeTokenizerThread(
     pending.delete(reply.id);
     if (pending.size === 0 && started) worker.unref();
     if (reply.error !== undefined) return p.reject(new TokenizerThreadError(name, reply.error));
-    const ids: Int32Array[] = [];
-    let at = 0;
-    for (const length of reply.lengths!) {
-      ids.push(reply.flat!.subarray(at, at + length));
-      at += length;
-    }
-    p.resolve({ ids, truncated: reply.truncated! });
+    p.resolve({ ids: unflattenRows({ flat: reply.flat!, offsets: reply.offsets! }), truncated: reply.truncated! });
   });
   let started = false;
   const fault = (reason: string, cause?: unknown) =>

@@ -1,5 +1,5 @@
 // A tokenizer thread (Node worker_threads): builds the model's tokenizer from the objects the main
-// thread parsed, then answers slices. Ids go back as one flat Int32Array plus lengths, transferred,
+// thread parsed, then answers slices. Ids go back as one flat Int32Array plus offsets, transferred,
 // so a slice of thousands of texts crosses the thread boundary without a copy.
 import { parentPort, workerData } from 'node:worker_threads';
 import { buildTokenizer, type Truncation } from '../tokenize/tokenizer.js';
@@ -11,15 +11,8 @@ const tokenizer = buildTokenizer(json, config, location);
 
 parentPort!.on('message', ({ id, texts, maxTokens, truncation }: Request) => {
   try {
-    const { ids, truncated } = tokenizer.encode(texts, maxTokens, truncation);
-    const lengths = Int32Array.from(ids, (row) => row.length);
-    const flat = new Int32Array(lengths.reduce((a, b) => a + b, 0));
-    let at = 0;
-    for (const row of ids) {
-      flat.set(row, at);
-      at += row.length;
-    }
-    parentPort!.postMessage({ id, flat, lengths, truncated }, [flat.buffer, lengths.buffer]);
+    const { flat, offsets, truncated } = tokenizer.encodeFlat(texts, maxTokens, truncation);
+    parentPort!.postMessage({ id, flat, offsets, truncated }, [flat.buffer, offsets.buffer]);
   } catch (error) {
     parentPort!.postMessage({ id, error: (error as Error).message });
   }

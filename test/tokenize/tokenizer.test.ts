@@ -44,6 +44,24 @@ describe('loadTokenizer', async () => {
     });
   });
 
+  it('encodeFlat packs the same rows in one exactly sized buffer (what a tokenizer thread transfers)', () => {
+    // 40 texts of up to 120 words at 64 tokens outgrow the first guess of 16 ids a text: the buffer grows.
+    for (const truncation of ['cut', 'keep-special-tokens'] as const) {
+      const rows = tokenizer.encodeFlat(['', ...texts], 64, truncation);
+      const { ids, truncated } = tokenizer.encode(['', ...texts], 64, truncation);
+      expect(rows.offsets.length).toBe(texts.length + 2);
+      expect(rows.truncated).toBe(truncated);
+      expect(rows.flat.buffer.byteLength).toBe(rows.offsets.at(-1)! * 4);
+      expect(rows.flat.length).toBeGreaterThan(16 * (texts.length + 1));
+      ids.forEach((row, i) => expect(Array.from(rows.flat.subarray(rows.offsets[i]!, rows.offsets[i + 1]!)), `text ${i}`).toEqual(Array.from(row)));
+      texts.forEach((text, i) => {
+        const full = reference.encode(text);
+        const want = full.length <= 64 ? full : truncation === 'cut' ? full.slice(0, 64) : [...full.slice(0, 63), SEP_ID];
+        expect(Array.from(ids[i + 1]!), `text ${i}, ${truncation}`).toEqual(want);
+      });
+    }
+  });
+
   it('tokenizes the empty string as [CLS] [SEP]', () => {
     expect(Array.from(tokenizer.encode([''], 64).ids[0]!)).toEqual([CLS_ID, SEP_ID]);
   });
