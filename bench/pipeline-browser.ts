@@ -8,7 +8,7 @@
 //   - the engine with 0 tokenizer workers (the GPU worker tokenizes, feeds and runs);
 //   - the engine with 1..N tokenizer workers (N: the default here, or the core count if more).
 // Every pass gets texts of its own (sampleCorpus(9000, 2026 + pass)), as in bench:pipeline, so a
-// worker's word memo never sees a text twice. Medians of BENCH_RUNS runs (default 3) after a warm-up, alternating; bench/results/pipeline-browser.json
+// worker's word memo never sees a pass twice. Medians of BENCH_RUNS runs (default 3) after a warm-up, alternating; bench/results/pipeline-browser.json
 // (BENCH_OUT: another folder; BENCH_MODELS, BENCH_TEXTS and BENCH_WORKERS=0,1,2 narrow it). The page is
 // the browser tests' app (test/browser/app, the built dist/), built into its own folder and served on
 // APP_PORT (default 4373, or the next free port). A separate script from bench:pipeline because it
@@ -25,7 +25,7 @@ const MODELS = (process.env.BENCH_MODELS ?? 'fixture-minilm,fixture-xlmr,fixture
 const OUT = resolve(process.env.BENCH_OUT ?? join(import.meta.dirname, 'results'));
 const ROOT = resolve(import.meta.dirname, '..');
 const TEXTS = Number(process.env.BENCH_TEXTS ?? 9000);
-/** The texts of one pass: the same mix under seed 2026 + pass, so no two passes share a text. */
+/** The texts of one pass: the same mix under seed 2026 + pass (a few short texts recur by chance; no pass repeats another). */
 const textsOf = (pass: number) => sampleCorpus(TEXTS, 2026 + pass);
 const TOKENIZE_ONLY = 'tokenize only, one worker';
 

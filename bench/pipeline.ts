@@ -6,7 +6,7 @@
 //   - the engine tokenizing in the main thread (tokenizerThreads 0);
 //   - the engine with 1..N tokenizer threads (N = cores), 2 batches in flight.
 // Every pass gets texts of its own (the sample corpus under another seed): words repeat across passes
-// as in any long run of natural text, but no tokenizer sees a text twice, so its word memo
+// as in any long run of natural text, but no pass repeats another's texts, so its word memo
 // (tokenize/word-memo.ts) helps as much as in a real bulk run and no more.
 // Medians of BENCH_RUNS runs (default 3), alternating; bench/results/pipeline.json (BENCH_OUT: another folder;
 // BENCH_MODELS_DIR, BENCH_MODELS, BENCH_TEXTS and BENCH_THREADS narrow it, as the GPU kit does). The
@@ -29,7 +29,7 @@ const CORES = availableParallelism();
 /** Tokenizer thread counts to run (BENCH_THREADS=0,1,2,4...; default 0 to the core count). */
 const THREADS = process.env.BENCH_THREADS ? process.env.BENCH_THREADS.split(',').map(Number) : [0, ...Array.from({ length: CORES }, (_, i) => i + 1)];
 const TEXTS = Number(process.env.BENCH_TEXTS ?? 9000);
-/** The texts of one pass: the same mix under seed 2026 + pass, so no two passes share a text. */
+/** The texts of one pass: the same mix under seed 2026 + pass (a few short texts recur by chance; no pass repeats another). */
 const textsOf = (pass: number) => sampleCorpus(TEXTS, 2026 + pass);
 
 interface Row { model: string; mode: string; threads: number; tokensPerSec: number[]; seconds: number[]; reasons?: string[] }

@@ -62,6 +62,16 @@ describe('loadTokenizer', async () => {
     }
   });
 
+  it('encodeFlat grows its buffer past twice its first guess in one step (one text of 500 tokens)', () => {
+    const long = gen.text(2000);
+    const rows = tokenizer.encodeFlat([long], 500);
+    const want = reference.encode(long).slice(0, 500);
+    expect(want.length).toBe(500);
+    expect(rows.flat.length).toBe(500);
+    expect(Array.from(rows.offsets)).toEqual([0, 500]);
+    expect(Array.from(rows.flat)).toEqual(want);
+  });
+
   it('tokenizes the empty string as [CLS] [SEP]', () => {
     expect(Array.from(tokenizer.encode([''], 64).ids[0]!)).toEqual([CLS_ID, SEP_ID]);
   });

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import { describe, expect, it } from 'vitest';
@@ -83,6 +85,23 @@ describe('memoizeWords', () => {
     for (const pass of [0, 1]) {
       texts.forEach((text, i) => expect(memoized.encode(text).ids, `pass ${pass}, text ${i}`).toEqual(plain.encode(text).ids));
     }
+  });
+
+  it('keeps no text alive: a new word cut out of a 1 MB text is remembered, not the text', async () => {
+    const { json, config } = await jsonOf('fixture-decoder');
+    const tokenizer = buildTokenizer(json, config, 'fixture-decoder');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let d = 0; d < 100; d++) {
+      // V8 keeps a slice of 13 characters or more as a view of its text: this word is 17.
+      const word = ` Uniqueword${String.fromCharCode(97 + (d % 26), 97 + Math.floor(d / 26))}xyzw`;
+      tokenizer.encode([`${word}${' the garden river'.repeat(60_000)}${d}`], 128);
+    }
+    gc();
+    // Kept alive, the texts would be 100 MB (200 MB of UTF-16); the memo's own entries are a few KB.
+    expect((process.memoryUsage().heapUsed - before) / 2 ** 20).toBeLessThan(20);
   });
 
   it("a caller's edit of the model's output does not reach the memo", async () => {
