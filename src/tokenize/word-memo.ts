@@ -137,7 +137,7 @@ export function memoizeByteLevel(tokenizer: unknown, preTokenizer: unknown, size
   const stages = byteLevelStages((tokenizer as { pre_tokenizer?: unknown } | null)?.pre_tokenizer, preTokenizer);
   for (const stage of stages) {
     const step = stage.pre_tokenize_text.bind(stage);
-    const piece = memoized((p) => step(p), size);
+    const piece = memoized(step, size);
     // A copy: the caller's array is its own to edit.
     stage.pre_tokenize_text = (text: string) => piece(text).slice();
   }
