@@ -3,7 +3,7 @@
 // dependency: Arrow's Rust writer compiled to WebAssembly). Both stream batch by batch, so memory
 // stays one batch deep; the integrity column (checksum) stays behind, ids, vectors, text hashes
 // and metadata columns go, and the schema metadata (model, pooling...) travels with them.
-import { createWriteStream, statSync } from 'node:fs';
+import { createWriteStream, statSync, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -23,7 +23,6 @@ export interface ExportResult {
   bytes: number;
 }
 
-/** Writes `batches` to `out` in `format`, through a temporary file renamed at the end (never a half file at `out`). */
 /** The temporary file an export writes before renaming it to `out` (removed on failure, and by the CLI on Ctrl-C). */
 export const partialPath = (out: string): string => `${out}.partial-${process.pid}`;
 
@@ -36,6 +35,7 @@ export interface ExportOptions {
   compression?: ParquetCompression;
 }
 
+/** Writes `batches` to `out` in `format`, through a temporary file renamed at the end (never a half file at `out`). */
 export async function exportBatches(
   batches: AsyncIterable<RecordBatch>, format: ExportFormat, out: string, options: ExportOptions = {},
 ): Promise<ExportResult> {
@@ -95,12 +95,41 @@ function conform(batch: RecordBatch, target: Schema, out: string): RecordBatch {
   return new RecordBatch(target, makeData({ type: new Struct(target.fields), length: batch.numRows, nullCount: 0, children }));
 }
 
+/**
+ * Runs `write` on a new file stream at `path` and settles only once that stream is closed, done
+ * or failed. The stream opens its file on libuv's thread pool: a caller that removed the file as
+ * soon as `write` failed could run its unlink before that open, and the open would then create
+ * the file after the cleanup (an export fuzz run on two busy cores left a `.partial` file so).
+ */
+async function intoFile(path: string, write: (file: WriteStream) => Promise<void>): Promise<void> {
+  const file = createWriteStream(path);
+  const closed = new Promise<void>((done) => file.once('close', done));
+  try {
+    await write(file);
+  } catch (error) {
+    file.destroy();
+    await closed;
+    throw error;
+  }
+  await closed;
+}
+
 async function writeArrowFile(batches: AsyncIterable<RecordBatch>, path: string): Promise<void> {
-  const writer = new RecordBatchFileWriter();
-  const written = pipeline(writer.toNodeStream(), createWriteStream(path));
-  for await (const batch of batches) writer.write(batch);
-  writer.finish();
-  await written;
+  await intoFile(path, async (file) => {
+    const writer = new RecordBatchFileWriter();
+    const written = pipeline(writer.toNodeStream(), file);
+    // A failed source still ends the writer, so the pipeline closes the file the usual way:
+    // destroying apache-arrow's stream midway leaves a rejected promise of its own unhandled.
+    let failed: { error: unknown } | null = null;
+    try {
+      for await (const batch of batches) writer.write(batch);
+    } catch (error) {
+      failed = { error };
+    }
+    writer.finish();
+    await written;
+    if (failed) throw failed.error;
+  });
 }
 
 interface ParquetWasm {
@@ -134,5 +163,5 @@ async function writeParquet(batches: AsyncIterable<RecordBatch>, path: string, c
     },
   });
   const bytes = await parquet.transformParquetStream(source, properties);
-  await bytes.pipeTo(Writable.toWeb(createWriteStream(path)) as WritableStream<Uint8Array>);
+  await intoFile(path, (file) => bytes.pipeTo(Writable.toWeb(file) as WritableStream<Uint8Array>));
 }

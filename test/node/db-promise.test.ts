@@ -5,6 +5,7 @@
 // Each test asserts what the file holds or which typed error came back, never a fixed result.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { tableFromIPC } from '@uwdata/flechette';
@@ -164,6 +165,34 @@ describe('search reports damaged rows', () => {
     const error = await searchEmbeddings(path, vector!, 5).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EmbeddingsFileError);
     expect(String(error)).toMatch(/corrupt record batch at byte \d+: row 50's vector is not a finite number/);
+  });
+});
+
+describe('a refused export leaves nothing behind', () => {
+  it('a source that fails before its first batch or after it: the error is the source\'s, and no partial file appears, then or later', async () => {
+    const batches: import('apache-arrow').RecordBatch[] = [];
+    for await (const batch of readEmbeddings(source)) batches.push(batch);
+    for (const format of ['arrow-file', 'parquet'] as ExportFormat[]) {
+      for (const failAfter of [0, 1]) {
+        const stem = `early-${format}-${failAfter}`;
+        const failing = async function* () {
+          for (let i = 0; i < failAfter; i++) yield batches[i]!;
+          throw new EmbeddingsFileError(source, `damaged after ${failAfter} batches`);
+        };
+        // A busy thread pool runs the output's open late: here it is made late on purpose.
+        const open = fs.open;
+        fs.open = ((...args: Parameters<typeof fs.open>) => void setTimeout(() => open(...args), 30)) as typeof fs.open;
+        try {
+          await expect(exportBatches(failing(), format, join(dir, `${stem}.out`))).rejects.toThrow(`damaged after ${failAfter} batches`);
+        } finally {
+          fs.open = open;
+        }
+        expect(leftovers(dir, stem), `${format}, failing after ${failAfter}`).toEqual([]);
+        // The output stream opens its file asynchronously: a file opened after the cleanup would appear now.
+        await new Promise((r) => setTimeout(r, 50));
+        expect(leftovers(dir, stem), `${format}, failing after ${failAfter}, 50 ms later`).toEqual([]);
+      }
+    }
   });
 });
 
