@@ -4,6 +4,7 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { ModelFileError } from '../base/errors.js';
 import { readModelJson, type ModelFiles } from '../model/files.js';
+import { fastUnigram } from './unigram-lattice.js';
 import { memoizeByteLevel, memoizeWords } from './word-memo.js';
 
 import type { Truncation } from '../base/types.js';
@@ -68,9 +69,12 @@ export function buildTokenizer(json: Record<string, unknown>, config: Record<str
   } catch (cause) {
     throw new ModelFileError('tokenizer.json', location, `could not build the tokenizer (${(cause as Error).message})`, { cause });
   }
+  const modelType = (json.model as { type?: unknown } | undefined)?.type;
   // Byte-level BPE (GPT-2, Qwen) spends most of its time redoing the same words: remember them.
-  memoizeWords(tokenizer, (json.model as { type?: unknown } | undefined)?.type);
+  memoizeWords(tokenizer, modelType);
   memoizeByteLevel(tokenizer, json.pre_tokenizer);
+  // Unigram (XLM-R) spends most of its time allocating its lattice: the same lattice, in typed arrays.
+  fastUnigram(tokenizer, modelType);
   const side = config.padding_side ?? 'right';
   if (side !== 'left' && side !== 'right') throw new ModelFileError('tokenizer_config.json', location, `padding_side "${String(side)}" is not "left" or "right"`);
   // pad_token is a string, or an AddedToken object with the string in `content`.

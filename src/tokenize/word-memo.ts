@@ -19,7 +19,8 @@ const MAX_WORD_CHARS = 64;
 /**
  * Models memoized (tokenizer.json's model.type): BPE, whose encode(words) is the concatenation of
  * each word's own merges. WordPiece's longest match is as cheap as a lookup (a memo made it 5 %
- * slower), and Unigram is handed whole texts by the Metaspace pre-tokenizer, so neither is.
+ * slower), and Unigram is handed whole texts by the Metaspace pre-tokenizer, so neither is
+ * (unigram-lattice.ts makes Unigram's own work cheaper instead).
  */
 const MEMOIZED_MODELS = new Set(['BPE']);
 

@@ -1,0 +1,79 @@
+// The typed Unigram lattice must give exactly the pieces of @huggingface/tokenizers' own lattice:
+// on the sample corpus, on odd Unicode, and on a hand-made vocabulary where exact ties between
+// segmentations and repeated vocabulary entries decide the result.
+import { Tokenizer } from '@huggingface/tokenizers';
+import { AutoTokenizer, env } from '@huggingface/transformers';
+import { describe, expect, it } from 'vitest';
+import { nodeFileAccess } from '../../src/node.js';
+import { readModelJson, resolveModelFiles } from '../../src/model/files.js';
+import { fastUnigram } from '../../src/tokenize/unigram-lattice.js';
+import { sampleCorpus } from '../../tools/fixtures/corpus.js';
+import { MODELS_DIR, modelDir } from '../helpers/models.js';
+
+env.allowRemoteModels = false;
+env.localModelPath = MODELS_DIR + '/';
+
+const jsonOf = async (name: string) => {
+  const files = await resolveModelFiles(modelDir(name), nodeFileAccess);
+  return { json: await readModelJson(files, 'tokenizer.json'), config: await readModelJson(files, 'tokenizer_config.json') };
+};
+
+const ODD_TEXTS = [
+  '', ' ', '   ', '  a  b ', '\t\n\r', '\u{1F600}\u{1F600}x \u{1F680}', 'e\u0301 cafe\u0301 café', 'Zürich 12345 ★☆ 中文字符测试 Москва',
+  'a'.repeat(700), '▁▁x▁ ▁', '<unk> <s></s> <pad>', '\uD800 lone surrogate \uDFFF', 'x'.repeat(3) + '\u0000' + 'y',
+];
+
+describe('fastUnigram', () => {
+  it('replaces the lattice of Unigram models only; WordPiece, BPE and objects of another shape are left alone', async () => {
+    for (const [name, replaced] of [['fixture-xlmr', true], ['fixture-minilm', false], ['fixture-decoder', false]] as const) {
+      const { json, config } = await jsonOf(name);
+      const raw = new Tokenizer(json, config) as unknown as { model: { tokenize?: unknown } };
+      const before = raw.model.tokenize;
+      expect(fastUnigram(raw, (json.model as { type: string }).type), name).toBe(replaced);
+      expect(raw.model.tokenize !== before, name).toBe(replaced);
+    }
+    expect(fastUnigram({}, 'Unigram')).toBe(false);
+    expect(fastUnigram({ model: { tokenize: () => [] } }, 'Unigram')).toBe(false);
+    expect(fastUnigram(null, 'Unigram')).toBe(false);
+  });
+
+  it('gives the ids of the plain tokenizer and of transformers.js on fixture-xlmr, texts long and short, odd Unicode too', async () => {
+    const { json, config } = await jsonOf('fixture-xlmr');
+    const plain = new Tokenizer(json, config);
+    const fast = new Tokenizer(json, config);
+    expect(fastUnigram(fast, 'Unigram')).toBe(true);
+    const reference = await AutoTokenizer.from_pretrained('fixture-xlmr');
+    const corpus = sampleCorpus(1500, 31);
+    // One text of some 20,000 characters: the lattice's arrays grow several times within it.
+    const texts = [...ODD_TEXTS, corpus.slice(0, 200).join(' '), ...corpus];
+    for (const [i, text] of texts.entries()) {
+      const want = plain.encode(text).ids;
+      expect(fast.encode(text).ids, `text ${i}: ${JSON.stringify(text.slice(0, 60))}`).toEqual(want);
+      expect(want, `text ${i} against transformers.js`).toEqual(Array.from(reference.encode(text)));
+    }
+  });
+
+  it('breaks exact ties as the library does (the first best predecessor), and scores a repeated piece by its last entry', () => {
+    // "ab" is "▁ab": [▁ab], [▁a, b] and [▁, ab] all score -2 exactly; [▁, a, b] scores -3. The
+    // library keeps the first of equal predecessors in the order it inserted them, which is
+    // [▁ab]; a `>=` there would give [▁a, b]. "c" is listed twice; its second score (-0.5) counts.
+    const vocab: [string, number][] = [
+      ['<unk>', 0], ['▁', -1], ['a', -1], ['▁a', -1], ['b', -1], ['ab', -1], ['▁ab', -2], ['c', -9], ['▁c', -3], ['c', -0.5], ['ca', -1.5], ['▁ca', -3],
+    ];
+    const json = {
+      version: '1.0', truncation: null, padding: null, added_tokens: [], normalizer: null, post_processor: null, decoder: null,
+      pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true },
+      model: { type: 'Unigram', unk_id: 0, vocab, byte_fallback: false },
+    };
+    const config = { unk_token: '<unk>' };
+    const plain = new Tokenizer(json, config);
+    const fast = new Tokenizer(json, config);
+    expect(fastUnigram(fast, 'Unigram')).toBe(true);
+    const pieces = (t: Tokenizer, text: string) => t.encode(text).tokens;
+    expect(pieces(plain, 'ab')).toEqual(['▁ab']);
+    for (const text of ['ab', 'ab ab', 'abab', 'ca', '▁ca', 'cab ac bca', 'cc ca c', 'xab zz', 'b a', 'aaa bbb ccc']) {
+      expect(pieces(fast, text), text).toEqual(pieces(plain, text));
+      expect(fast.encode(text).ids, text).toEqual(plain.encode(text).ids);
+    }
+  });
+});
