@@ -6,6 +6,7 @@ import { ModelFileError } from '../base/errors.js';
 import { readModelJson, type ModelFiles } from '../model/files.js';
 import { fastUnigram } from './unigram-lattice.js';
 import { memoizeByteLevel, memoizeWords } from './word-memo.js';
+import { fastBertNormalizer, fastWordPiece } from './wordpiece-fast.js';
 
 import type { Truncation } from '../base/types.js';
 export type { Truncation };
@@ -75,6 +76,9 @@ export function buildTokenizer(json: Record<string, unknown>, config: Record<str
   memoizeByteLevel(tokenizer, json.pre_tokenizer);
   // Unigram (XLM-R) spends most of its time allocating its lattice: the same lattice, in typed arrays.
   fastUnigram(tokenizer, modelType);
+  // BERT's WordPiece and normalizer spend theirs in per-character loops: the same steps, native.
+  fastWordPiece(tokenizer, modelType);
+  fastBertNormalizer(tokenizer, json.normalizer);
   const side = config.padding_side ?? 'right';
   if (side !== 'left' && side !== 'right') throw new ModelFileError('tokenizer_config.json', location, `padding_side "${String(side)}" is not "left" or "right"`);
   // pad_token is a string, or an AddedToken object with the string in `content`.
