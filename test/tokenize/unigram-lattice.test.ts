@@ -43,7 +43,7 @@ describe('fastUnigram', () => {
     const fast = new Tokenizer(json, config);
     expect(fastUnigram(fast, 'Unigram')).toBe(true);
     const reference = await AutoTokenizer.from_pretrained('fixture-xlmr');
-    const corpus = sampleCorpus(1500, 31);
+    const corpus = sampleCorpus(600, 31);
     // One text of some 6,000 characters: the lattice's arrays grow several times within it.
     const texts = [...ODD_TEXTS, corpus.slice(0, 60).join(' '), ...corpus];
     for (const [i, text] of texts.entries()) {
