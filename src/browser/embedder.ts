@@ -26,6 +26,8 @@ export interface BrowserEmbedderOptions extends Omit<EmbedderOptions, 'device'>,
   workers?: number;
   /** Workers that only tokenize beside a lone GPU worker (default: the cores less one, at most 4; 0: the GPU worker tokenizes). */
   tokenizerWorkers?: number;
+  /** Batches sent to a worker at once (default 2 to the GPU worker, so the next is there when one ends; 1 to WASM workers). */
+  batchesInFlight?: number;
   /** Load and compile progress, then each embed's progress unless the call passes its own. */
   onProgress?: (progress: EmbedProgress) => void;
   /** Cancels loading. */
@@ -248,6 +250,9 @@ async function startEngine(
     say: (line) => addReason(info, line),
     closed: () => closed,
   };
+  const inFlight = (seat: Seat) => options.batchesInFlight ?? (seat.request.device === 'webgpu' ? 2 : 1);
+  const gpuSeat = seats.find((s) => s.request.device === 'webgpu');
+  if (gpuSeat && inFlight(gpuSeat) > 1) addReason(info, `${inFlight(gpuSeat)} batches in flight to ${gpuSeat.member.name}: the next batch is prepared and waits in the worker while one runs`);
   const parallel = tokenizers.length
     ? parallelTokenize(tokenizers, seatTokenizer(seats, settings), (error, left) => addReason(info, `${error.message}; ${left} tokenizer workers left`))
     : null;
@@ -256,7 +261,8 @@ async function startEngine(
     tokenize: parallel ? (texts: string[]) => parallel(texts, info.maxTokens, info.truncation) : seatTokenizer(seats, settings),
     tokenizesApart: () => (parallel?.threadsLeft() ?? 0) > 0,
     softwareAdapter: Boolean(gpuMember && load.caps.softwareAdapter),
-    lanes: seats.map((seat) => seatLane(seat, settings)),
+    // A seat with n batches in flight is n lanes over one worker, which runs them in turn.
+    lanes: seats.flatMap((seat) => Array.from({ length: inFlight(seat) }, () => seatLane(seat, settings))),
     release: async () => {
       closed = true;
       await Promise.all(seats.map((s) => s.respawning?.catch(() => undefined)));
@@ -275,6 +281,7 @@ export async function createBrowserEmbedder(options: BrowserEmbedderOptions & Br
     throw new InvalidOptionError('tokenizerWorkers', `${String(options.tokenizerWorkers)} is not an integer >= 0`);
   }
   const loadTimeoutMs = positiveInteger('loadTimeoutMs', options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS);
+  if (options.batchesInFlight !== undefined) positiveInteger('batchesInFlight', options.batchesInFlight);
   checkEngineSettings(options);
   if (options.signal?.aborted) throw new AbortError(options.signal.reason);
   if (typeof Worker === 'undefined' && !options.workerFactory) throw new WorkerUnavailableError(describeContext());

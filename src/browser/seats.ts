@@ -50,11 +50,16 @@ async function call<T>(seat: Seat, settings: SeatSettings, work: (m: PoolMember)
   }
 }
 
-/** Fills the seat with a new worker, once per fault (concurrent callers share the attempt). */
-export function respawn(seat: Seat, settings: SeatSettings, fault: LaneFaultError): Promise<void> {
+/**
+ * Fills the seat with a new worker, once per fault: concurrent callers (the lanes of one worker)
+ * share the attempt. True for the caller that started it, false for those that joined it or came
+ * after it, so a rebuild is counted once.
+ */
+export function respawn(seat: Seat, settings: SeatSettings, fault: LaneFaultError): Promise<boolean> {
   const from = faultedMember.get(fault);
-  if (from && from !== seat.member) return Promise.resolve(); // already replaced
-  seat.respawning ??= (async () => {
+  if (from && from !== seat.member) return Promise.resolve(false); // already replaced
+  if (seat.respawning) return seat.respawning.then(() => false);
+  seat.respawning = (async () => {
     const old = seat.member;
     void stopMember(old, 0);
     if (fault.kind === 'device-lost') seat.deviceLosses++;
@@ -74,7 +79,7 @@ export function respawn(seat: Seat, settings: SeatSettings, fault: LaneFaultErro
   })().finally(() => {
     seat.respawning = null;
   });
-  return seat.respawning;
+  return seat.respawning.then(() => true);
 }
 
 /** A seat as an engine lane. */

@@ -3,13 +3,14 @@
 // worker, because its proxy mode does not work with WebGPU.
 import * as Comlink from 'comlink';
 import * as ort from 'onnxruntime-web/webgpu';
-import { loadCheckingFp16, loadModel, runRows, type InferenceBackend, type LoadedModel } from '../engine/load.js';
+import { loadCheckingFp16, loadModel, prepareRows, runRows, type InferenceBackend, type LoadedModel } from '../engine/load.js';
 import { resolveModelFiles } from '../model/files.js';
 import { loadTokenizer, unflattenRows, type TextTokenizer, type Truncation } from '../tokenize/tokenizer.js';
 import type { RetryNotice } from '../model/fetch-retry.js';
 import { createOrtSession, type OrtModule } from '../run/session.js';
 import { gpuBufferBytes, trackGpuBuffers } from './gpu-memory.js';
 import { checkRuntimeFiles } from './runtime-files.js';
+import { createInTurn } from '../util/in-turn.js';
 import type { WorkerApi, WorkerLoadRequest } from './protocol.js';
 
 trackGpuBuffers();
@@ -20,6 +21,11 @@ let tokenizerOnly: { tokenizer: TextTokenizer; maxTokens: number; truncation: Tr
 /** The fp32 model, loaded on first need, for batches whose fp16 result is bad. */
 let exactModel: (() => Promise<LoadedModel>) | null = null;
 let exactLoaded: LoadedModel | null = null;
+/**
+ * Runs wait their turn: the coordinator sends the next batch while one runs (batchesInFlight), so
+ * it is ready the moment the device frees.
+ */
+const inTurn = createInTurn();
 
 /**
  * Holds a Web Lock for as long as this worker lives: the browser releases it when the worker ends
@@ -84,6 +90,28 @@ function freeBackend(device: 'webgpu' | 'wasm', dim: () => number): InferenceBac
       release: async () => undefined,
     }),
   };
+}
+
+/** How long a run queued behind a failed one waits for the device to be reported lost. */
+const LOSS_GRACE_MS = 250;
+let lastRunFailed = false;
+
+/**
+ * Runs a batch whose turn has come. A failed run can be the first sign of a lost device (its
+ * buffers fail before `device.lost` settles), and a run started on a lost device may never end:
+ * after a failure the next run waits briefly for the loss to show, and is refused if it does.
+ */
+async function runAfterCheck(model: LoadedModel, feeds: ReturnType<typeof prepareRows>): Promise<Float32Array> {
+  if (lastRunFailed && !deviceLost) await Promise.race([lostSignal.catch(() => undefined), new Promise((r) => setTimeout(r, LOSS_GRACE_MS))]);
+  if (deviceLost) throw deviceLost;
+  try {
+    const vectors = await model.session.run(feeds);
+    lastRunFailed = false;
+    return vectors;
+  } catch (error) {
+    lastRunFailed = true;
+    throw error;
+  }
 }
 
 const api: WorkerApi = {
@@ -154,8 +182,10 @@ const api: WorkerApi = {
     if (!model) throw new Error('worker: run before load');
     if (deviceLost) throw deviceLost;
     const target = exact && exactModel ? (exactLoaded = await exactModel()) : model;
+    // The feeds are laid out at once, while the batch before may still be running.
+    const feeds = prepareRows(target, unflattenRows(rows), seq, maskPrefix);
     // A lost device can leave a run waiting forever: the loss ends the wait.
-    const vectors = await Promise.race([runRows(target, unflattenRows(rows), seq, maskPrefix), lostSignal]);
+    const vectors = await Promise.race([inTurn(() => runAfterCheck(target, feeds)), lostSignal]);
     const out = vectors.byteOffset === 0 && vectors.byteLength === vectors.buffer.byteLength ? vectors : vectors.slice();
     return Comlink.transfer({ vectors: out, gpuBytes: gpuBufferBytes() }, [out.buffer]);
   },

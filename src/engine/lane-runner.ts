@@ -19,8 +19,11 @@ export interface Lane {
   runExact?(rows: Int32Array[], seq: number, maskPrefix?: number): Promise<Float32Array>;
   /** The most rows of `seq` tokens one run may take (the device's buffer limits); absent: no limit. */
   maxRows?(seq: number): number;
-  /** Rebuilds the lane after a LaneFaultError (a new worker, a new device); absent: retried as it is. */
-  recover?(fault: LaneFaultError): Promise<void>;
+  /**
+   * Rebuilds the lane after a LaneFaultError (a new worker, a new device); absent: retried as it
+   * is. Resolves false when another lane over the same worker rebuilt it (counted once).
+   */
+  recover?(fault: LaneFaultError): Promise<boolean | void>;
 }
 
 /** How failures are retried; every field has a default. */
@@ -196,8 +199,8 @@ export async function runOnLanes(
       for (let n = 1; n <= (policy.maxRecoveries ?? 3); n++) {
         await sleep(backoffMs(n, policy, random));
         try {
-          await slot.lane.recover!(fault);
-          events.recovered?.(slot.name, performance.now() - started);
+          const rebuilt = await slot.lane.recover!(fault);
+          if (rebuilt !== false) events.recovered?.(slot.name, performance.now() - started);
           return;
         } catch (error) {
           errors.push(error as Error);

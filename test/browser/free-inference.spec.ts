@@ -21,9 +21,9 @@ test('free inference: unit vectors of the model\'s dim, the GPU layout, every te
   const { out: runs, cores } = await page.evaluate(async ({ model, texts }) => {
     const g = globalThis as any;
     const out = [];
-    for (const tokenizerWorkers of [undefined, 0]) {
+    for (const layout of [{}, { tokenizerWorkers: 0 }, { tokenizerWorkers: 0, batchesInFlight: 1 }]) {
       const before = g.workerLog.length;
-      const e = await g.bulkEmbed.createEmbedder({ model, freeInference: true, ...(tokenizerWorkers === undefined ? {} : { tokenizerWorkers }) });
+      const e = await g.bulkEmbed.createEmbedder({ model, freeInference: true, ...layout });
       const r = await e.embed(texts);
       // Rows that are not the unit vector e0, and the first such row.
       let wrong = 0;
@@ -32,7 +32,7 @@ test('free inference: unit vectors of the model\'s dim, the GPU layout, every te
         if (v[0] !== 1 || v.some((x: number, j: number) => j > 0 && x !== 0)) wrong++;
       }
       out.push({
-        tokenizerWorkers, dim: r.dim, rows: r.data.length / r.dim, wrong, tokens: e.stats.tokens, info: e.info,
+        layout, dim: r.dim, rows: r.data.length / r.dim, wrong, tokens: e.stats.tokens, info: e.info,
         started: g.workerLog.slice(before).map((w: { name: string }) => w.name),
       });
       await e.dispose();
@@ -49,6 +49,9 @@ test('free inference: unit vectors of the model\'s dim, the GPU layout, every te
     expect(run.info.reasons.join('\n')).toMatch(/inference made free/);
     // Laid out as a hardware GPU: packed for one, a batch counted as 1,024 padded tokens.
     expect(run.info.reasons.join('\n')).toMatch(/packing counts a batch as 1024 padded tokens/);
+    // The GPU worker holds the next batch while one runs, unless told to take one at a time.
+    if (run.layout.batchesInFlight === 1) expect(run.info.reasons.join('\n')).not.toMatch(/batches in flight/);
+    else expect(run.info.reasons).toContain('2 batches in flight to bulk-embed-gpu: the next batch is prepared and waits in the worker while one runs');
   }
   // The default beside a GPU worker: the cores less one, at most 4 (one on this 2-core machine); 0 leaves the GPU worker alone.
   const tokenizers = Math.min(4, Math.max(0, cores - 1));

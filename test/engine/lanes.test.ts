@@ -85,6 +85,40 @@ describe('runOnLanes', () => {
     expect(retried).toEqual(['flaky', 'flaky', 'flaky']);
   });
 
+  it('two lanes over one worker (two batches in flight): a crash fails both, the worker is rebuilt once and counted once', async () => {
+    let generation = 0;
+    let rebuilds = 0;
+    let rebuilding: Promise<void> | null = null;
+    let runs = 0;
+    const crashAt = new Set([5, 14]);
+    // The worker's two lanes see the same crash; the first to recover rebuilds it, the other joins.
+    const overWorker = (name: string): Lane => ({
+      name,
+      async run(rows) {
+        const mine = generation;
+        await sleep(2);
+        if (crashAt.has(++runs)) generation = -Math.abs(generation) - 1; // the worker dies
+        if (generation < 0 || mine !== generation) throw new LaneFaultError(name, 'crashed', 'the worker ended');
+        return Float32Array.from(rows.map((r) => r[0]!));
+      },
+      async recover() {
+        if (generation >= 0) return false; // rebuilt already by the other lane
+        if (rebuilding) return rebuilding.then(() => false);
+        rebuilding = (async () => {
+          await sleep(5);
+          rebuilds++;
+          generation = rebuilds;
+        })().finally(() => (rebuilding = null));
+        return rebuilding.then(() => true);
+      },
+    });
+    const recovered: string[] = [];
+    const seen = await collect([overWorker('gpu'), overWorker('gpu')], { events: { recovered: (l) => recovered.push(l) } });
+    expectAllRows(seen);
+    expect(rebuilds).toBe(2);
+    expect(recovered).toEqual(['gpu', 'gpu']);
+  });
+
   it('with every lane failing, rejects with LanesFailedError naming the cause, within its bounds', async () => {
     const dying = (name: string): Lane => ({
       name,
