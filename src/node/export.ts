@@ -4,9 +4,8 @@
 // stays one batch deep; the integrity column (checksum) stays behind, ids, vectors, text hashes
 // and metadata columns go, and the schema metadata (model, pooling...) travels with them.
 import { createWriteStream, statSync, type WriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct, Table, tableToIPC } from 'apache-arrow';
 import { EmbeddingsFileError, MissingDependencyError } from '../base/errors.js';
 import { fileError } from './node-file.js';
@@ -72,7 +71,7 @@ export async function exportBatches(
   } catch (error) {
     await rm(tmp, { force: true });
     // OS errors (no such folder, a folder in the way, a full disk) name the output, not a stack.
-    throw sourceError ? (sourceError as { error: unknown }).error : fileError(out, error);
+    throw sourceError ? (sourceError as { error: unknown }).error : fileError(out, error, true);
   }
   return { rows, batches: count, bytes: statSync(out).size };
 }
@@ -114,22 +113,44 @@ async function intoFile(path: string, write: (file: WriteStream) => Promise<void
   await closed;
 }
 
+/**
+ * Writes the Arrow file through a file handle opened (and awaited) first, so the file exists
+ * before any cleanup can remove it. A pump writes the writer's bytes in order; the batches stop at
+ * the first failed write (a full disk), whose error is thrown. No Node stream is involved:
+ * apache-arrow's node stream, destroyed midway, leaves rejected promises of its own unhandled.
+ */
 async function writeArrowFile(batches: AsyncIterable<RecordBatch>, path: string): Promise<void> {
-  await intoFile(path, async (file) => {
+  const handle = await open(path, 'w');
+  try {
     const writer = new RecordBatchFileWriter();
-    const written = pipeline(writer.toNodeStream(), file);
-    // A failed source still ends the writer, so the pipeline closes the file the usual way:
-    // destroying apache-arrow's stream midway leaves a rejected promise of its own unhandled.
-    let failed: { error: unknown } | null = null;
+    let writeFailed: { error: unknown } | null = null;
+    let sourceFailed: { error: unknown } | null = null;
+    const pump = (async () => {
+      for await (const chunk of writer) await handle.write(chunk);
+    })().catch((error: unknown) => void (writeFailed = { error }));
     try {
-      for await (const batch of batches) writer.write(batch);
+      for await (const batch of batches) {
+        if (writeFailed) break;
+        writer.write(batch);
+      }
     } catch (error) {
-      failed = { error };
+      // The source's error, or the writer's once a failed write closed its queue (the write's own error wins below).
+      sourceFailed = { error };
     }
-    writer.finish();
-    await written;
-    if (failed) throw failed.error;
-  });
+    // Ending the writer ends the pump. A failed write has closed the writer's queue already, and
+    // ending it then throws: that write's own error is the one thrown below.
+    try {
+      if (writeFailed || sourceFailed) writer.close();
+      else writer.finish();
+    } catch (error) {
+      sourceFailed ??= { error };
+    }
+    await pump;
+    const failure = (writeFailed ?? sourceFailed) as { error: unknown } | null;
+    if (failure) throw failure.error;
+  } finally {
+    await handle.close();
+  }
 }
 
 interface ParquetWasm {

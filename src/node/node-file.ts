@@ -20,11 +20,21 @@ const OS_PROBLEMS: Record<string, string> = {
   ENOENT: 'does not exist',
 };
 
-/** Turns an fs error about `path` into an EmbeddingsFileError with its code; other errors pass through. */
-export function fileError(path: string, error: unknown): unknown {
+/** What a full disk means for a file written whole or not at all (an export): nothing of it stays. */
+const WHOLE_FILE_PROBLEMS: Record<string, string> = {
+  ENOSPC: 'cannot grow: the disk is full (nothing was written; export again once there is space)',
+  EDQUOT: 'cannot grow: the disk quota is exhausted (nothing was written; export again once there is space)',
+};
+
+/**
+ * Turns an fs error about `path` into an EmbeddingsFileError with its code; other errors pass
+ * through. `wholeFile`: the file is written whole or not at all, so a full disk leaves nothing.
+ */
+export function fileError(path: string, error: unknown, wholeFile = false): unknown {
   const code = (error as NodeJS.ErrnoException).code;
   if (!code || !(code in OS_PROBLEMS)) return error;
-  return Object.assign(new EmbeddingsFileError(path, `${OS_PROBLEMS[code]} (${code})`), { code, cause: error });
+  const problem = (wholeFile ? WHOLE_FILE_PROBLEMS[code] : undefined) ?? OS_PROBLEMS[code];
+  return Object.assign(new EmbeddingsFileError(path, `${problem} (${code})`), { code, cause: error });
 }
 
 async function guarded<T>(path: string, work: () => Promise<T>): Promise<T> {

@@ -196,6 +196,54 @@ describe('a refused export leaves nothing behind', () => {
   });
 });
 
+describe('an export whose disk fills up', () => {
+  it('a write failing with ENOSPC mid-export: a typed error naming the output and saying nothing was written, no partial file, no crash', async () => {
+    const batches: import('apache-arrow').RecordBatch[] = [];
+    for await (const batch of readEmbeddings(source)) batches.push(batch);
+    const slowly = async function* () {
+      for (const batch of batches) {
+        await new Promise((r) => setTimeout(r, 5));
+        yield batch;
+      }
+    };
+    const full = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    // The Arrow writer writes through a FileHandle, Parquet through a write stream (fs.write / fs.writev).
+    const probe = await fs.promises.open(join(dir, 'probe'), 'w');
+    const handleProto = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => Promise<unknown> };
+    await probe.close();
+    for (const format of ['arrow-file', 'parquet'] as ExportFormat[]) {
+      const stem = `full-${format}`;
+      let writes = 0;
+      const saved = { handle: handleProto.write, write: fs.write, writev: fs.writev };
+      // Arrow's first write (the file's header) goes through and the next ones find the disk full;
+      // parquet-wasm writes this small file in one go, so that write fails.
+      const failFrom = format === 'arrow-file' ? 2 : 1;
+      handleProto.write = function (this: unknown, ...args: unknown[]) {
+        return ++writes >= failFrom ? Promise.reject(full) : saved.handle.apply(this, args);
+      };
+      const failing = (...args: unknown[]) => {
+        const done = args.at(-1) as (error: Error) => void;
+        if (++writes >= failFrom) process.nextTick(() => done(full));
+        else (saved.write as (...a: unknown[]) => void)(...args);
+      };
+      fs.write = failing as typeof fs.write;
+      fs.writev = failing as unknown as typeof fs.writev;
+      try {
+        const error = await exportBatches(slowly(), format, join(dir, `${stem}.out`)).catch((e: unknown) => e);
+        expect(error, format).toBeInstanceOf(EmbeddingsFileError);
+        expect(String(error), format).toMatch(new RegExp(`${stem}\\.out: cannot grow: the disk is full \\(nothing was written; export again once there is space\\) \\(ENOSPC\\)`));
+      } finally {
+        handleProto.write = saved.handle;
+        fs.write = saved.write;
+        fs.writev = saved.writev;
+      }
+      expect(writes, format).toBeGreaterThanOrEqual(failFrom);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(leftovers(dir, stem), format).toEqual([]);
+    }
+  });
+});
+
 describe('export fuzz', () => {
   it('bits flipped at 200 seeded places: every export refuses (typed error, no file left) or writes exactly the source rows', async () => {
     const bytes = readFileSync(source);
