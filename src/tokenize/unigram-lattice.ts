@@ -35,13 +35,23 @@ function isUnigramModel(model: unknown): model is UnigramModel {
     m.trie?.root?.children instanceof Map;
 }
 
-/** The token id each leaf stands for: what `tokens_to_ids.get(prefix)` gives (the last of duplicate entries). */
+/**
+ * The token id each leaf stands for: what the library's `tokens_to_ids.get(prefix)` gives when the
+ * search reaches it. Read from `tokens_to_ids` as the built tokenizer holds it, not from `vocab`:
+ * the tokenizer's added tokens overwrite entries of `vocab` (and can leave holes in it) and set
+ * their own ids in `tokens_to_ids`, while the trie keeps the vocabulary it was built from. Every
+ * trie string is a key there (the map was built from the same vocabulary and loses no key).
+ */
 function leafIds(model: UnigramModel): Map<TrieNode, number> {
   const ids = new Map<TrieNode, number>();
-  for (const token of model.vocab) {
+  for (const [token, id] of model.tokens_to_ids) {
+    if (token.length === 0) continue;
     let node: TrieNode | undefined = model.trie.root;
-    for (const ch of token) node = node?.children.get(ch);
-    if (node?.is_leaf && token.length > 0) ids.set(node, model.tokens_to_ids.get(token)!);
+    for (const ch of token) {
+      node = node.children.get(ch);
+      if (node === undefined) break;
+    }
+    if (node?.is_leaf) ids.set(node, id);
   }
   return ids;
 }

@@ -71,9 +71,31 @@ describe('fastUnigram', () => {
     expect(fastUnigram(fast, 'Unigram')).toBe(true);
     const pieces = (t: Tokenizer, text: string) => t.encode(text).tokens;
     expect(pieces(plain, 'ab')).toEqual(['▁ab']);
-    for (const text of ['ab', 'ab ab', 'abab', 'ca', '▁ca', 'cab ac bca', 'cc ca c', 'xab zz', 'b a', 'aaa bbb ccc']) {
-      expect(pieces(fast, text), text).toEqual(pieces(plain, text));
-      expect(fast.encode(text).ids, text).toEqual(plain.encode(text).ids);
-    }
+    expectSamePieces(plain, fast, ['ab', 'ab ab', 'abab', 'ca', '▁ca', 'cab ac bca', 'cc ca c', 'xab zz', 'b a', 'aaa bbb ccc']);
+  });
+
+  it('added tokens that overwrite vocabulary entries, or have ids past its end, change nothing', () => {
+    // The tokenizer writes each added token into the model's vocab at its id ("ab" at 4 becomes
+    // "<sep>", and id 9 leaves holes) and into tokens_to_ids; the trie keeps the strings it was built from.
+    const vocab: [string, number][] = [['<unk>', 0], ['▁', -1], ['a', -1], ['b', -1], ['ab', -0.5], ['▁ab', -3], ['x', -2]];
+    const added = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+    const json = {
+      version: '1.0', truncation: null, padding: null, added_tokens: [added(4, '<sep>'), added(9, '<extra>')], normalizer: null, post_processor: null, decoder: null,
+      pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true },
+      model: { type: 'Unigram', unk_id: 0, vocab, byte_fallback: false },
+    };
+    const plain = new Tokenizer(json, {});
+    const fast = new Tokenizer(json, {});
+    expect(fastUnigram(fast, 'Unigram')).toBe(true);
+    expect(plain.encode('xab').tokens).toEqual(['▁', 'x', 'ab']); // "ab" keeps its own score
+    expectSamePieces(plain, fast, ['ab', 'xab', 'abab', 'x<sep>ab', '<extra> ab', 'a b ab xx']);
   });
 });
+
+function expectSamePieces(plain: Tokenizer, fast: Tokenizer, texts: string[]): void {
+  for (const text of texts) {
+    expect(fast.encode(text).tokens, text).toEqual(plain.encode(text).tokens);
+    expect(fast.encode(text).ids, text).toEqual(plain.encode(text).ids);
+  }
+}
+
