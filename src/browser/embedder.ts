@@ -239,7 +239,7 @@ async function startEngine(
   if (tokenizerFailure) addReason(info, `${tokenizerCount - tokenizers.length} of ${tokenizerCount} tokenizer workers did not start (${(tokenizerFailure.reason as Error).message}); the model workers tokenize their share`);
   let closed = false;
   const seats: Seat[] = members.map((member) => ({
-    member, request: load.requests.find(([name]) => name === member.name)![1], deviceLosses: 0, respawning: null,
+    member, request: load.requests.find(([name]) => name === member.name)![1], deviceLosses: 0, respawning: null, unclaimedRebuild: false,
   }));
   const settings: SeatSettings = {
     factory, loadTimeoutMs,

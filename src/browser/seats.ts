@@ -31,6 +31,8 @@ export interface Seat {
   request: WorkerLoadRequest;
   deviceLosses: number;
   respawning: Promise<void> | null;
+  /** Set when a new worker took the seat, until a lane counts that rebuild. */
+  unclaimedRebuild: boolean;
 }
 
 // Which worker a fault came from: a fault of a worker already replaced needs no new one.
@@ -50,19 +52,21 @@ async function call<T>(seat: Seat, settings: SeatSettings, work: (m: PoolMember)
   }
 }
 
-/**
- * Fills the seat with a new worker, once per fault: concurrent callers (the lanes of one worker)
- * share the attempt. True for the caller that started it, false for those that joined it or came
- * after it, so a rebuild is counted once.
- */
-export function respawn(seat: Seat, settings: SeatSettings, fault: LaneFaultError): Promise<boolean> {
+// Workers whose device loss is counted already: the lanes of one worker each see the loss, and a
+// failed replacement is tried again for the same fault; one worker's loss counts once.
+const lossCounted = new WeakSet<PoolMember>();
+
+/** Fills the seat with a new worker, once per fault: concurrent callers (the lanes of one worker, its tokenizer calls) share the attempt. */
+export function respawn(seat: Seat, settings: SeatSettings, fault: LaneFaultError): Promise<void> {
   const from = faultedMember.get(fault);
-  if (from && from !== seat.member) return Promise.resolve(false); // already replaced
-  if (seat.respawning) return seat.respawning.then(() => false);
-  seat.respawning = (async () => {
+  if (from && from !== seat.member) return Promise.resolve(); // already replaced
+  seat.respawning ??= (async () => {
     const old = seat.member;
     void stopMember(old, 0);
-    if (fault.kind === 'device-lost') seat.deviceLosses++;
+    if (fault.kind === 'device-lost' && !lossCounted.has(old)) {
+      lossCounted.add(old);
+      seat.deviceLosses++;
+    }
     let request = seat.request;
     if (request.device === 'webgpu' && seat.deviceLosses >= settings.maxDeviceLosses && settings.fallback) {
       request = settings.fallback;
@@ -75,11 +79,12 @@ export function respawn(seat: Seat, settings: SeatSettings, fault: LaneFaultErro
     }
     seat.member = next;
     seat.request = request;
+    seat.unclaimedRebuild = true;
     settings.say(`${fault.message}; a new ${request.device} worker took its place`);
   })().finally(() => {
     seat.respawning = null;
   });
-  return seat.respawning.then(() => true);
+  return seat.respawning;
 }
 
 /** A seat as an engine lane. */
@@ -107,7 +112,14 @@ export function seatLane(seat: Seat, settings: SeatSettings): Lane {
       const limit = Math.min(m.maxBufferBytes ?? Infinity, settings.maxBufferBytes ?? Infinity);
       return Number.isFinite(limit) ? maxRowsWithin(limit, seq, m.shape) : Infinity;
     },
-    recover: (fault) => respawn(seat, settings, fault),
+    // The first lane back after a rebuild counts it (true); the worker's other lane, or a lane
+    // coming back after the tokenizer's call rebuilt it, finds it counted (false).
+    recover: async (fault) => {
+      await respawn(seat, settings, fault);
+      const mine = seat.unclaimedRebuild;
+      seat.unclaimedRebuild = false;
+      return mine;
+    },
   };
 }
 

@@ -11,6 +11,7 @@ import { createOrtSession, type OrtModule } from '../run/session.js';
 import { gpuBufferBytes, trackGpuBuffers } from './gpu-memory.js';
 import { checkRuntimeFiles } from './runtime-files.js';
 import { createInTurn } from '../util/in-turn.js';
+import { isOutOfMemory } from '../engine/lane-runner.js';
 import type { WorkerApi, WorkerLoadRequest } from './protocol.js';
 
 trackGpuBuffers();
@@ -109,7 +110,8 @@ async function runAfterCheck(model: LoadedModel, feeds: ReturnType<typeof prepar
     lastRunFailed = false;
     return vectors;
   } catch (error) {
-    lastRunFailed = true;
+    // A batch too big for the device's memory is split and sent again: no sign of a lost device.
+    lastRunFailed = !isOutOfMemory(error);
     throw error;
   }
 }
@@ -181,11 +183,17 @@ const api: WorkerApi = {
   async run(rows, seq, exact, maskPrefix) {
     if (!model) throw new Error('worker: run before load');
     if (deviceLost) throw deviceLost;
-    const target = exact && exactModel ? (exactLoaded = await exactModel()) : model;
-    // The feeds are laid out at once, while the batch before may still be running.
-    const feeds = prepareRows(target, unflattenRows(rows), seq, maskPrefix);
+    const chosen = model;
+    // The feeds are laid out at once, while the batch before may still be running (the fp32 model
+    // reads the same tokenizer files: the same pad id and side, the same feeds).
+    const feeds = prepareRows(chosen, unflattenRows(rows), seq, maskPrefix);
+    const turn = inTurn(async () => {
+      // The fp32 model is created in a turn of its own, never beside a running batch on the device.
+      const target = exact && exactModel ? (exactLoaded = await exactModel()) : chosen;
+      return runAfterCheck(target, feeds);
+    });
     // A lost device can leave a run waiting forever: the loss ends the wait.
-    const vectors = await Promise.race([inTurn(() => runAfterCheck(target, feeds)), lostSignal]);
+    const vectors = await Promise.race([turn, lostSignal]);
     const out = vectors.byteOffset === 0 && vectors.byteLength === vectors.buffer.byteLength ? vectors : vectors.slice();
     return Comlink.transfer({ vectors: out, gpuBytes: gpuBufferBytes() }, [out.buffer]);
   },

@@ -1,7 +1,7 @@
 // Who runs next on a lane: a lane runs one batch at a time, and when it frees up it goes to the
 // waiting batch of the highest priority, first come first served within a priority. A bulk run
 // holds a lane only for one batch at a time, so a high-priority call waits at most for the batch
-// in flight.
+// in flight (for two, where two lanes share one device: batchesInFlight).
 
 import type { Priority } from '../base/types.js';
 
