@@ -4,19 +4,14 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import { describe, expect, it } from 'vitest';
-import { nodeFileAccess } from '../../src/node.js';
-import { readModelJson, resolveModelFiles } from '../../src/model/files.js';
 import { fastUnigram } from '../../src/tokenize/unigram-lattice.js';
 import { sampleCorpus } from '../../tools/fixtures/corpus.js';
-import { MODELS_DIR, modelDir } from '../helpers/models.js';
+import { MODELS_DIR } from '../helpers/models.js';
+import { tokenizerJsonOf } from '../helpers/tokenizer-json.js';
 
 env.allowRemoteModels = false;
 env.localModelPath = MODELS_DIR + '/';
 
-const jsonOf = async (name: string) => {
-  const files = await resolveModelFiles(modelDir(name), nodeFileAccess);
-  return { json: await readModelJson(files, 'tokenizer.json'), config: await readModelJson(files, 'tokenizer_config.json') };
-};
 
 const ODD_TEXTS = [
   '', ' ', '   ', '  a  b ', '\t\n\r', '\u{1F600}\u{1F600}x \u{1F680}', 'e\u0301 cafe\u0301 café', 'Zürich 12345 ★☆ 中文字符测试 Москва',
@@ -26,7 +21,7 @@ const ODD_TEXTS = [
 describe('fastUnigram', () => {
   it('replaces the lattice of Unigram models only; WordPiece, BPE and objects of another shape are left alone', async () => {
     for (const [name, replaced] of [['fixture-xlmr', true], ['fixture-minilm', false], ['fixture-decoder', false]] as const) {
-      const { json, config } = await jsonOf(name);
+      const { json, config } = await tokenizerJsonOf(name);
       const raw = new Tokenizer(json, config) as unknown as { model: { tokenize?: unknown } };
       const before = raw.model.tokenize;
       expect(fastUnigram(raw, (json.model as { type: string }).type), name).toBe(replaced);
@@ -38,7 +33,7 @@ describe('fastUnigram', () => {
   });
 
   it('gives the ids of the plain tokenizer and of transformers.js on fixture-xlmr, texts long and short, odd Unicode too', async () => {
-    const { json, config } = await jsonOf('fixture-xlmr');
+    const { json, config } = await tokenizerJsonOf('fixture-xlmr');
     const plain = new Tokenizer(json, config);
     const fast = new Tokenizer(json, config);
     expect(fastUnigram(fast, 'Unigram')).toBe(true);

@@ -3,20 +3,15 @@ import { runInNewContext } from 'node:vm';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import { describe, expect, it } from 'vitest';
-import { nodeFileAccess } from '../../src/node.js';
-import { readModelJson, resolveModelFiles } from '../../src/model/files.js';
 import { buildTokenizer } from '../../src/tokenize/tokenizer.js';
 import { GenerationalCache, memoizeByteLevel, memoizeWords } from '../../src/tokenize/word-memo.js';
 import { sampleCorpus } from '../../tools/fixtures/corpus.js';
-import { MODELS_DIR, modelDir } from '../helpers/models.js';
+import { MODELS_DIR } from '../helpers/models.js';
+import { tokenizerJsonOf } from '../helpers/tokenizer-json.js';
 
 env.allowRemoteModels = false;
 env.localModelPath = MODELS_DIR + '/';
 
-const jsonOf = async (name: string) => {
-  const files = await resolveModelFiles(modelDir(name), nodeFileAccess);
-  return { json: await readModelJson(files, 'tokenizer.json'), config: await readModelJson(files, 'tokenizer_config.json') };
-};
 
 describe('GenerationalCache', () => {
   it('holds at most its size, keeps what was used lately and forgets what was not', () => {
@@ -35,7 +30,7 @@ describe('GenerationalCache', () => {
 describe('memoizeWords', () => {
   it('memoizes byte-level BPE only; WordPiece, Unigram and objects of another shape are left alone', async () => {
     for (const [name, memoized] of [['fixture-decoder', true], ['fixture-minilm', false], ['fixture-xlmr', false]] as const) {
-      const { json, config } = await jsonOf(name);
+      const { json, config } = await tokenizerJsonOf(name);
       const raw = new Tokenizer(json, config) as unknown as { model: { encode: unknown } };
       const before = raw.model.encode;
       expect(memoizeWords(raw, (json.model as { type: string }).type), name).toBe(memoized);
@@ -47,7 +42,7 @@ describe('memoizeWords', () => {
   });
 
   it('gives the ids transformers.js gives, cold and warm, through agings, for words over the memo length too', async () => {
-    const { json, config } = await jsonOf('fixture-decoder');
+    const { json, config } = await tokenizerJsonOf('fixture-decoder');
     const plain = new Tokenizer(json, config);
     const memoized = new Tokenizer(json, config);
     // Small memos age many times over these texts, so hits come from both generations.
@@ -71,10 +66,10 @@ describe('memoizeWords', () => {
 
   it('memoizes ByteLevel pre-tokenizers alone or in a Sequence, and nothing else; ids as before', async () => {
     for (const name of ['fixture-minilm', 'fixture-xlmr']) {
-      const { json, config } = await jsonOf(name);
+      const { json, config } = await tokenizerJsonOf(name);
       expect(memoizeByteLevel(new Tokenizer(json, config), json.pre_tokenizer), name).toBe(0);
     }
-    const { json, config } = await jsonOf('fixture-decoder');
+    const { json, config } = await tokenizerJsonOf('fixture-decoder');
     // GPT-2's layout: one ByteLevel stage that splits with its own regex, so a piece can be a long run.
     const gpt2 = { ...json, pre_tokenizer: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true } };
     const plain = new Tokenizer(gpt2, config);
@@ -88,7 +83,7 @@ describe('memoizeWords', () => {
   });
 
   it('keeps no text alive: a new word cut out of a 1 MB text is remembered, not the text', async () => {
-    const { json, config } = await jsonOf('fixture-decoder');
+    const { json, config } = await tokenizerJsonOf('fixture-decoder');
     const tokenizer = buildTokenizer(json, config, 'fixture-decoder');
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
@@ -105,7 +100,7 @@ describe('memoizeWords', () => {
   });
 
   it("a caller's edit of the model's output does not reach the memo", async () => {
-    const { json, config } = await jsonOf('fixture-decoder');
+    const { json, config } = await tokenizerJsonOf('fixture-decoder');
     const raw = new Tokenizer(json, config) as unknown as { model: { encode(words: string[]): string[] } };
     memoizeWords(raw, 'BPE');
     const first = raw.model.encode(['Ġgarden', 'Ġriver']);
@@ -115,7 +110,7 @@ describe('memoizeWords', () => {
   });
 
   it("the library's tokenizer (buildTokenizer) memoizes a BPE model and tokenizes as before", async () => {
-    const { json, config } = await jsonOf('fixture-decoder');
+    const { json, config } = await tokenizerJsonOf('fixture-decoder');
     const tokenizer = buildTokenizer(json, config, 'fixture-decoder');
     const plain = new Tokenizer(json, config);
     const texts = sampleCorpus(300, 78);

@@ -4,25 +4,20 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import { describe, expect, it } from 'vitest';
-import { nodeFileAccess } from '../../src/node.js';
-import { readModelJson, resolveModelFiles } from '../../src/model/files.js';
 import { bertNormalizerSteps, fastBertNormalizer, fastWordPiece } from '../../src/tokenize/wordpiece-fast.js';
 import { sampleCorpus } from '../../tools/fixtures/corpus.js';
-import { MODELS_DIR, modelDir } from '../helpers/models.js';
+import { MODELS_DIR } from '../helpers/models.js';
+import { tokenizerJsonOf } from '../helpers/tokenizer-json.js';
 
 env.allowRemoteModels = false;
 env.localModelPath = MODELS_DIR + '/';
 
-const jsonOf = async (name: string) => {
-  const files = await resolveModelFiles(modelDir(name), nodeFileAccess);
-  return { json: await readModelJson(files, 'tokenizer.json'), config: await readModelJson(files, 'tokenizer_config.json') };
-};
 
 interface LibraryNormalizer { clean_text(text: string): string; tokenize_chinese_chars(text: string): string }
 
 describe('bertNormalizerSteps', () => {
   it('drop, map and space every code point as the library does, lone surrogates and astral characters included', async () => {
-    const { json, config } = await jsonOf('fixture-minilm');
+    const { json, config } = await tokenizerJsonOf('fixture-minilm');
     const library = (new Tokenizer(json, config) as unknown as { normalizer: LibraryNormalizer }).normalizer;
     // Each step treats each character on its own, so blocks of 4,096 code points compare as well as single ones.
     for (let start = 0; start <= 0x10ffff; start += 4096) {
@@ -43,7 +38,7 @@ describe('bertNormalizerSteps', () => {
 describe('fastWordPiece and fastBertNormalizer', () => {
   it('apply to WordPiece and BertNormalizer only; Unigram, BPE and objects of another shape are left alone', async () => {
     for (const [name, replaced] of [['fixture-minilm', true], ['fixture-xlmr', false], ['fixture-decoder', false]] as const) {
-      const { json, config } = await jsonOf(name);
+      const { json, config } = await tokenizerJsonOf(name);
       const raw = new Tokenizer(json, config) as unknown as { model: { encode: unknown } };
       const before = raw.model.encode;
       expect(fastWordPiece(raw, (json.model as { type: string }).type), name).toBe(replaced);
@@ -57,7 +52,7 @@ describe('fastWordPiece and fastBertNormalizer', () => {
   });
 
   it('give the ids of the plain tokenizer and of transformers.js on fixture-minilm: long, unknown, astral and CJK words too', async () => {
-    const { json, config } = await jsonOf('fixture-minilm');
+    const { json, config } = await tokenizerJsonOf('fixture-minilm');
     const plain = new Tokenizer(json, config);
     const fast = new Tokenizer(json, config);
     expect(fastWordPiece(fast, 'WordPiece')).toBe(true);
