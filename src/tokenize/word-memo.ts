@@ -7,6 +7,8 @@
 // only steps that read nothing but the word are memoized (@huggingface/tokenizers is pinned to
 // the version whose code says so).
 
+import { stagesOfType } from './library-stages.js';
+
 /** Words a memo holds at most (two generations of half this); a byte-level BPE tokenizer's two memos, full, hold about 30 MB. */
 export const DEFAULT_WORD_MEMO_SIZE = 100_000;
 
@@ -115,19 +117,6 @@ interface PieceStage {
   pre_tokenize_text(text: string, options?: unknown): string[];
 }
 
-/** The ByteLevel stages of tokenizer.json's pre_tokenizer (`config`), as the built tokenizer holds them (`stage`). */
-function byteLevelStages(stage: unknown, config: unknown): PieceStage[] {
-  const c = config as { type?: unknown; pretokenizers?: unknown } | null;
-  const s = stage as (Partial<PieceStage> & { tokenizers?: unknown }) | null;
-  if (!c || !s) return [];
-  if (c.type === 'ByteLevel') return typeof s.pre_tokenize_text === 'function' ? [s as PieceStage] : [];
-  if (c.type === 'Sequence' && Array.isArray(c.pretokenizers) && Array.isArray(s.tokenizers)) {
-    const stages = s.tokenizers as unknown[];
-    return c.pretokenizers.flatMap((inner, i) => byteLevelStages(stages[i], inner));
-  }
-  return [];
-}
-
 /**
  * Memoizes the ByteLevel pre-tokenizer's mapping of each piece to its bytes' characters (through
  * TextEncoder, a fresh Uint8Array per word: sweeping those ArrayBuffers kept a second core busy in
@@ -135,7 +124,10 @@ function byteLevelStages(stage: unknown, config: unknown): PieceStage[] {
  * is tokenizer.json's pre_tokenizer. Returns how many stages it memoized.
  */
 export function memoizeByteLevel(tokenizer: unknown, preTokenizer: unknown, size = DEFAULT_WORD_MEMO_SIZE): number {
-  const stages = byteLevelStages((tokenizer as { pre_tokenizer?: unknown } | null)?.pre_tokenizer, preTokenizer);
+  const stages = stagesOfType<PieceStage>(
+    (tokenizer as { pre_tokenizer?: unknown } | null)?.pre_tokenizer, preTokenizer, 'ByteLevel', { config: 'pretokenizers', built: 'tokenizers' },
+    (stage) => typeof (stage as Partial<PieceStage>).pre_tokenize_text === 'function',
+  );
   for (const stage of stages) {
     const step = stage.pre_tokenize_text.bind(stage);
     const piece = memoized(step, size);

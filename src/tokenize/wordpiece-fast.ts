@@ -11,6 +11,8 @@
 // encode, so indexing by code unit stays indexing by character. @huggingface/tokenizers is pinned
 // to the version whose code this was read against; the tests compare the two over every code point.
 
+import { stagesOfType } from './library-stages.js';
+
 /** What the fast encode needs of a WordPiece model, as @huggingface/tokenizers 0.2.0 builds it. */
 interface WordPieceModel {
   tokens_to_ids: Map<string, number>;
@@ -114,22 +116,15 @@ export const bertNormalizerSteps = {
   spaceCjk: (text: string): string => text.replace(CJK, ' $& '),
 };
 
-/** The BertNormalizer stages of tokenizer.json's normalizer (`config`), as the built tokenizer holds them (`stage`). */
-function bertStages(stage: unknown, config: unknown): BertNormalizerSteps[] {
-  const c = config as { type?: unknown; normalizers?: unknown } | null;
-  const s = stage as (Partial<BertNormalizerSteps> & { normalizers?: unknown }) | null;
-  if (!c || !s) return [];
-  if (c.type === 'BertNormalizer') return typeof s.clean_text === 'function' && typeof s.tokenize_chinese_chars === 'function' ? [s as BertNormalizerSteps] : [];
-  if (c.type === 'Sequence' && Array.isArray(c.normalizers) && Array.isArray(s.normalizers)) {
-    const stages = s.normalizers as unknown[];
-    return c.normalizers.flatMap((inner, i) => bertStages(stages[i], inner));
-  }
-  return [];
-}
-
 /** Replaces the character loops of each BertNormalizer in `tokenizer` (`normalizer`: tokenizer.json's); returns how many. */
 export function fastBertNormalizer(tokenizer: unknown, normalizer: unknown): number {
-  const stages = bertStages((tokenizer as { normalizer?: unknown } | null)?.normalizer, normalizer);
+  const stages = stagesOfType<BertNormalizerSteps>(
+    (tokenizer as { normalizer?: unknown } | null)?.normalizer, normalizer, 'BertNormalizer', { config: 'normalizers', built: 'normalizers' },
+    (stage) => {
+      const s = stage as Partial<BertNormalizerSteps>;
+      return typeof s.clean_text === 'function' && typeof s.tokenize_chinese_chars === 'function';
+    },
+  );
   for (const stage of stages) {
     stage.clean_text = bertNormalizerSteps.cleanText;
     stage.tokenize_chinese_chars = bertNormalizerSteps.spaceCjk;
