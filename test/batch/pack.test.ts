@@ -8,6 +8,15 @@ describe('sortByLengthDescending', () => {
   it('sorts a subset of positions', () => {
     expect(sortByLengthDescending([5, 1, 7, 2], [0, 1, 3])).toEqual([0, 3, 1]);
   });
+  it('gives the order of a comparison sort for token counts (counted) and for any other numbers', () => {
+    let seed = 11;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    for (let t = 0; t < 400; t++) {
+      const lengths = Array.from({ length: Math.floor(rand() * 200) }, () => (t % 5 === 4 ? rand() * 9 : Math.floor(rand() ** 2 * [4, 60, 700, 100_000][t % 4]!)));
+      const reference = lengths.map((_, i) => i).sort((a, b) => lengths[b]! - lengths[a]! || a - b);
+      expect(sortByLengthDescending(lengths)).toEqual(reference);
+    }
+  });
 });
 
 describe('packBatches', () => {
@@ -94,6 +103,44 @@ describe('packBatches', () => {
     expect(sorted.tokens).toBe(unsorted.tokens);
     expect(1 - sorted.tokens / sorted.padded).toBeLessThan(0.02);
     expect(1 - unsorted.tokens / unsorted.padded).toBeGreaterThan(0.3);
+  });
+
+  it('packs exactly as the plain scan of every start does (the same cuts, ties to the latest start), under every limit', () => {
+    // The dynamic programme as first written: every start i from j - 1 down, the first strictly best kept.
+    const reference = (sorted: number[], lengths: number[], limits: { maxBatchTokens: number; maxBatchSize: number; batchOverheadTokens: number; tokensAt?: (seq: number) => number }) => {
+      const n = sorted.length;
+      const len = (k: number) => lengths[sorted[k]!]!;
+      const budget = (seq: number) => (limits.tokensAt ? limits.tokensAt(seq) : limits.maxBatchTokens);
+      const cost = [0];
+      const cut = [0];
+      for (let j = 1; j <= n; j++) {
+        cost[j] = Infinity;
+        for (let i = j - 1; i >= 0; i--) {
+          const size = j - i;
+          if (size > 1 && (size * len(i) > budget(len(i)) || size > limits.maxBatchSize)) break;
+          const total = cost[i]! + size * len(i) + limits.batchOverheadTokens;
+          if (total < cost[j]!) {
+            cost[j] = total;
+            cut[j] = i;
+          }
+        }
+      }
+      const batches: { indices: number[]; paddedLength: number }[] = [];
+      for (let j = n; j > 0; j = cut[j]!) batches.unshift({ indices: sorted.slice(cut[j]!, j), paddedLength: len(cut[j]!) });
+      return batches;
+    };
+    let seed = 5;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    for (let t = 0; t < 1500; t++) {
+      // Lengths from 0 (a tokenizer with no special tokens, an empty text) up.
+      const lengths = Array.from({ length: Math.floor(rand() * 300) }, () => Math.floor(rand() ** 3 * [4, 30, 512][t % 3]!));
+      const limits = {
+        maxBatchTokens: [3, 64, 512, 8192][t % 4]!, maxBatchSize: t % 2 ? 512 : 7, batchOverheadTokens: [0, 1, 32, 1024][(t >> 2) % 4]!,
+        ...(t % 5 === 0 ? { tokensAt: (seq: number) => Math.max(16, 8192 - seq * 10) } : {}),
+      };
+      const sorted = sortByLengthDescending(lengths);
+      expect(packSorted(sorted, lengths, limits), `case ${t}`).toEqual(reference(sorted, lengths, limits));
+    }
   });
 
   it('refuses positions that are not sorted', () => {
