@@ -21,12 +21,13 @@ export interface EngineParts {
   /** Tokenizes with the model's tokenizer, truncation as in info. */
   tokenize(texts: string[]): Promise<TokenizedTexts>;
   /**
-   * True while `tokenize` hands the texts to threads that run no batches (tokenizer threads or
-   * workers; false once they are all lost): the next window's tokenizing then starts at once rather
-   * than a tick later, since a tick can last a whole batch where a run holds the thread
+   * True while the next window's tokenizing costs the batches running now nothing: `tokenize` hands
+   * the texts to threads that run no batches (tokenizer threads or workers; false once they are
+   * all lost), or to a worker that tokenizes in slices between its batches. It then starts at once
+   * rather than a tick later, since a tick can last a whole batch where a run holds the thread
    * (onnxruntime-node runs synchronously).
    */
-  tokenizesApart?: () => boolean;
+  tokenizeNextAtOnce?: () => boolean;
   /** The WebGPU device is a software adapter (SwiftShader): it computes on the CPU, so batches are packed as on a CPU. */
   softwareAdapter?: boolean;
   lanes: Lane[];
@@ -278,8 +279,8 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
     // On a CPU the second window is full at once: npm start made 256 batches instead of 214 and ran 2 % slower with doubling.
     const windows = ramp ? rampWindows(unique, lookahead, info.device === 'webgpu' ? WINDOW_GROWTH : Infinity) : cutWindows(unique, lookahead);
     const tokenize = (w: number) => {
-      // Tokenizing here (or on a lane's own worker) is deferred a tick, so the lanes start on this window first.
-      const turn = parts.tokenizesApart?.() ? Promise.resolve() : new Promise((r) => setTimeout(r, 0));
+      // Tokenizing in this thread is deferred a tick, so the lanes start on this window first.
+      const turn = parts.tokenizeNextAtOnce?.() ? Promise.resolve() : new Promise((r) => setTimeout(r, 0));
       const pending = turn.then(() => parts.tokenize(windows[w]!.map((i) => prompt + texts[i]!)));
       pending.catch(() => undefined); // awaited below; this only silences the early-rejection warning
       return pending;
@@ -287,41 +288,76 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
     return { texts, unique, firstOf, windows, tokenize, maskPrefix, first: windows.length ? tokenize(0) : null };
   };
 
-  /** Embeds planned work into `data` (row i at i * dim), one window at a time: tokenizing the next while lanes run this one. */
+  /**
+   * Embeds planned work into `data` (row i at i * dim), window by window: the next window is
+   * tokenized while lanes run this one, and packed and started as soon as this one's last batch
+   * is taken, so a lane never idles while another runs the window's last batch.
+   */
   const embedInto = async (work: ReturnType<typeof planWork>, data: Float32Array, call: EmbedCallOptions, progress: ProgressReporter): Promise<void> => {
     const priority = call.priority ?? 'normal';
     const { texts, unique, firstOf, windows, tokenize } = work;
     const maskPrefix = await work.maskPrefix;
+    // Windows overlap, so one that fails stops the others (the call's own abort stops them all).
+    const stop = new AbortController();
+    const forwardAbort = () => stop.abort(call.signal!.reason);
+    if (call.signal?.aborted) forwardAbort();
+    else call.signal?.addEventListener('abort', forwardAbort, { once: true });
+    let firstFailure: { error: unknown } | null = null;
+    let failed!: (error: unknown) => void;
+    const failure = new Promise<never>((_, reject) => (failed = reject));
+    failure.catch(() => undefined);
+    const running: Promise<void>[] = [];
     let tokenizing = work.first;
-    for (let w = 0; w < windows.length; w++) {
-      const window = windows[w]!;
-      const { ids, truncated } = await tokenizing!;
-      if (w + 1 < windows.length) tokenizing = tokenize(w + 1);
-      stats.truncatedTexts += truncated;
-      const lengths = ids.map((row) => row.length);
-      const sorted = sortByLengthDescending(lengths);
-      if (sorted.length) sayLimit(lengths[sorted[sorted.length >> 1]!]!);
-      const batches = packSorted(sorted, lengths, {
-        maxBatchTokens: info.maxBatchTokens, maxBatchSize: MAX_BATCH_SIZE, tokensAt: budget.tokensAt, batchOverheadTokens: batchOverhead,
-      });
-      const multiple = parts.padMultiple ?? 1;
-      // Rows are never longer than maxTokens, so capping there keeps every shape valid for the model.
-      if (multiple > 1) for (const b of batches) b.paddedLength = Math.min(Math.ceil(b.paddedLength / multiple) * multiple, info.maxTokens);
-      if (TEST_PAD_TO_MAX) for (const b of batches) b.paddedLength = info.maxTokens;
-      const options = {
-        signal: call.signal, priority, policy: settings.resilience, events, dim, normalized: info.normalize, maskPrefix,
-        textIndex: (i: number) => window[i]!,
-      };
-      await runOnLanes(slots, batches, ids, options, (batch, rows) => {
-        scatterRows(data, dim, batch.indices.map((i) => window[i]!), rows);
-        let tokens = 0;
-        for (const i of batch.indices) tokens += lengths[i]!;
-        stats.tokens += tokens;
-        stats.paddingTokens += batch.indices.length * batch.paddedLength - tokens;
-        stats.batches++;
-        stats.texts += batch.indices.length;
-        progress.add(batch.indices.length, tokens);
-      });
+    try {
+      for (let w = 0; w < windows.length; w++) {
+        const window = windows[w]!;
+        const { ids, truncated } = await Promise.race([tokenizing!, failure]);
+        if (w + 1 < windows.length) tokenizing = tokenize(w + 1);
+        stats.truncatedTexts += truncated;
+        const lengths = ids.map((row) => row.length);
+        const sorted = sortByLengthDescending(lengths);
+        if (sorted.length) sayLimit(lengths[sorted[sorted.length >> 1]!]!);
+        const batches = packSorted(sorted, lengths, {
+          maxBatchTokens: info.maxBatchTokens, maxBatchSize: MAX_BATCH_SIZE, tokensAt: budget.tokensAt, batchOverheadTokens: batchOverhead,
+        });
+        const multiple = parts.padMultiple ?? 1;
+        // Rows are never longer than maxTokens, so capping there keeps every shape valid for the model.
+        if (multiple > 1) for (const b of batches) b.paddedLength = Math.min(Math.ceil(b.paddedLength / multiple) * multiple, info.maxTokens);
+        if (TEST_PAD_TO_MAX) for (const b of batches) b.paddedLength = info.maxTokens;
+        let drained!: () => void;
+        const allTaken = new Promise<void>((r) => (drained = r));
+        const options = {
+          signal: stop.signal, priority, policy: settings.resilience, events, dim, normalized: info.normalize, maskPrefix,
+          textIndex: (i: number) => window[i]!, onDrained: drained,
+        };
+        const windowRun = runOnLanes(slots, batches, ids, options, (batch, rows) => {
+          scatterRows(data, dim, batch.indices.map((i) => window[i]!), rows);
+          let tokens = 0;
+          for (const i of batch.indices) tokens += lengths[i]!;
+          stats.tokens += tokens;
+          stats.paddingTokens += batch.indices.length * batch.paddedLength - tokens;
+          stats.batches++;
+          stats.texts += batch.indices.length;
+          progress.add(batch.indices.length, tokens);
+        });
+        windowRun.catch((error: unknown) => {
+          firstFailure ??= { error };
+          stop.abort();
+          failed(error);
+        });
+        running.push(windowRun);
+        await Promise.race([allTaken, failure]);
+      }
+      await Promise.all(running);
+    } catch (error) {
+      // The first failure is the cause; the aborts it sets off in the other windows are not.
+      const cause = firstFailure ? firstFailure.error : error;
+      stop.abort();
+      // No batch of this call may still be running when it rejects: the next call gets clean lanes.
+      await Promise.allSettled(running);
+      throw cause;
+    } finally {
+      call.signal?.removeEventListener('abort', forwardAbort);
     }
     fillDuplicates(data, dim, firstOf);
     stats.texts += texts.length - unique.length;

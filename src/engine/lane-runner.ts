@@ -84,6 +84,11 @@ export interface LaneRunOptions {
   /** Maps a batch's row index to the caller's text index, for error messages. */
   textIndex?: (index: number) => number;
   random?: () => number;
+  /**
+   * Called once, when every batch has been handed to a lane (some may still run, or come back to
+   * be retried): the caller may start the next batches then, so no lane idles at the seam.
+   */
+  onDrained?: () => void;
 }
 
 /** True for the failures of an allocation: ORT's and WebGPU's out-of-memory, a buffer over the device's limits. */
@@ -141,6 +146,13 @@ export async function runOnLanes(
   const { signal, policy = {}, events = {}, random = Math.random } = options;
   const maxAttempts = policy.maxAttempts ?? 3;
   const queue: WorkItem[] = batches.map((batch) => ({ batch, attempts: 0, errors: [] }));
+  let drained = false;
+  const drainedOnce = () => {
+    if (drained) return;
+    drained = true;
+    options.onDrained?.();
+  };
+  if (!queue.length) drainedOnce();
   let inFlight = 0;
   let failure: Error | null = null;
   let wake: () => void = () => {};
@@ -234,6 +246,7 @@ export async function runOnLanes(
         if (signal?.aborted) throw new AbortError(signal.reason);
         item = queue.shift()!;
         inFlight++;
+        if (!queue.length) drainedOnce();
         item.attempts++;
         const rows = await runChecked(slot, item);
         slot.failures = 0;
