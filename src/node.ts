@@ -210,7 +210,7 @@ export async function createEmbedder(options: NodeEmbedderOptions = {}): Promise
     ...(threads.length ? { tokenize: (texts: string[]) => parallel(texts, info.maxTokens, info.truncation) } : {}),
     // Only for a GPU's fast runs: on a CPU the next window's tokenizing would take cores from the
     // first batch (the first vector came 50-100 ms later), and a tick later is soon enough there.
-    ...(threads.length && gpu ? { tokenizesApart: () => parallel.threadsLeft() > 0 } : {}),
+    ...(threads.length && gpu ? { tokenizeNextAtOnce: () => parallel.threadsLeft() > 0 } : {}),
     release: async () => void (await Promise.all(threads.map((t) => t.terminate().catch(() => undefined)))),
   });
   return streamingEmbedder(createEngine(parts, options), nodeStreams);

@@ -259,7 +259,9 @@ async function startEngine(
   const engine = createEngine({
     info,
     tokenize: parallel ? (texts: string[]) => parallel(texts, info.maxTokens, info.truncation) : seatTokenizer(seats, settings),
-    tokenizesApart: () => (parallel?.threadsLeft() ?? 0) > 0,
+    // Tokenizer workers run no batches, and a model worker tokenizes in slices between its batches
+    // (tokenize/sliced.ts), so the next window is always handed over at once.
+    tokenizeNextAtOnce: () => true,
     softwareAdapter: Boolean(gpuMember && load.caps.softwareAdapter),
     // A seat with n batches in flight is n lanes over one worker, which runs them in turn.
     lanes: seats.flatMap((seat) => Array.from({ length: inFlight(seat) }, () => seatLane(seat, settings))),

@@ -5,7 +5,8 @@ import * as Comlink from 'comlink';
 import * as ort from 'onnxruntime-web/webgpu';
 import { loadCheckingFp16, loadModel, prepareRows, runRows, type InferenceBackend, type LoadedModel } from '../engine/load.js';
 import { resolveModelFiles } from '../model/files.js';
-import { loadTokenizer, unflattenRows, type TextTokenizer, type Truncation } from '../tokenize/tokenizer.js';
+import { loadTokenizer, unflattenRows, type FlatRows, type TextTokenizer, type Truncation } from '../tokenize/tokenizer.js';
+import { encodeFlatSliced, taskPause } from '../tokenize/sliced.js';
 import type { RetryNotice } from '../model/fetch-retry.js';
 import { createOrtSession, type OrtModule } from '../run/session.js';
 import { gpuBufferBytes, trackGpuBuffers } from './gpu-memory.js';
@@ -22,6 +23,8 @@ let tokenizerOnly: { tokenizer: TextTokenizer; maxTokens: number; truncation: Tr
 /** The fp32 model, loaded on first need, for batches whose fp16 result is bad. */
 let exactModel: (() => Promise<LoadedModel>) | null = null;
 let exactLoaded: LoadedModel | null = null;
+/** Lets queued messages and finished device work run between tokenizing slices (made on first use). */
+let pause: (() => Promise<void>) | null = null;
 /**
  * Runs wait their turn: the coordinator sends the next batch while one runs (batchesInFlight), so
  * it is ready the moment the device frees.
@@ -174,9 +177,17 @@ const api: WorkerApi = {
   },
 
   async tokenize(texts) {
-    const source = model ? { tokenizer: model.tokenizer, maxTokens: model.info.maxTokens, truncation: model.info.truncation } : tokenizerOnly;
-    if (!source) throw new Error('worker: tokenize before load');
-    const rows = source.tokenizer.encodeFlat(texts, source.maxTokens, source.truncation);
+    let rows: FlatRows & { truncated: number };
+    if (model) {
+      // This worker runs batches too (no tokenizer workers beside it): slices, so a batch waiting
+      // in its queue, or one finishing on the device, is served while it tokenizes.
+      pause ??= taskPause();
+      rows = await encodeFlatSliced(model.tokenizer, texts, model.info.maxTokens, model.info.truncation, pause);
+    } else if (tokenizerOnly) {
+      rows = tokenizerOnly.tokenizer.encodeFlat(texts, tokenizerOnly.maxTokens, tokenizerOnly.truncation);
+    } else {
+      throw new Error('worker: tokenize before load');
+    }
     return Comlink.transfer(rows, [rows.flat.buffer, rows.offsets.buffer]);
   },
 

@@ -282,8 +282,8 @@ function compareRows(a: Float32Array, b: Float32Array, dim: number): { min: numb
 export interface InProcessOptions {
   /** Replaces tokenizing in this thread with tokenizer threads; gets the texts, tokenizes with info's maxTokens and truncation. */
   tokenize?: (texts: string[]) => Promise<TokenizedTexts>;
-  /** Whether `tokenize` still hands the texts to other threads (EngineParts.tokenizesApart). */
-  tokenizesApart?: () => boolean;
+  /** Whether the next window's tokenizing starts at once (EngineParts.tokenizeNextAtOnce). */
+  tokenizeNextAtOnce?: () => boolean;
   /** Batches submitted at once (default 1): with 2, the next batch is prepared and queued while one runs on the device. */
   inFlight?: number;
   /** Called on release, after the sessions (e.g. stops tokenizer threads). */
@@ -298,7 +298,7 @@ export function inProcessParts({ model, exact }: CheckedModel, options: InProces
     info: model.info,
     widths: model.shape ? { hidden: model.info.modelDim, ...model.shape } : null,
     tokenize: options.tokenize ?? (async (texts) => model.tokenizer.encode(texts, model.info.maxTokens, model.info.truncation)),
-    tokenizesApart: options.tokenizesApart,
+    tokenizeNextAtOnce: options.tokenizeNextAtOnce,
     lanes: Array.from({ length: inFlight }, (_, i) => ({
       name: inFlight > 1 ? `${model.info.device} #${i + 1}` : model.info.device,
       run: (rows: Int32Array[], seq: number, maskPrefix?: number) => runRows(model, rows, seq, maskPrefix),

@@ -122,12 +122,12 @@ describe('batches bounded in time and memory, and a fast first vector', () => {
     const loaded = await createEmbedder({ model: modelDir('fixture-tiny'), device: 'cpu', tokenizerThreads: 0 });
     const info = loaded.info;
     await loaded.dispose();
-    const order = async (tokenizesApart: boolean) => {
+    const order = async (tokenizeNextAtOnce: boolean) => {
       const log: string[] = [];
       let windows = 0;
       const engine = createEngine({
         info: { ...info, reasons: [] },
-        tokenizesApart: () => tokenizesApart,
+        tokenizeNextAtOnce: () => tokenizeNextAtOnce,
         tokenize: async (texts) => {
           log.push(`tokenize ${windows++}`);
           return { ids: texts.map(() => Int32Array.of(1, 5, 2)), truncated: 0 };
