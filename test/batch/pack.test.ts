@@ -12,7 +12,8 @@ describe('sortByLengthDescending', () => {
     let seed = 11;
     const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
     for (let t = 0; t < 400; t++) {
-      const lengths = Array.from({ length: Math.floor(rand() * 200) }, () => (t % 5 === 4 ? rand() * 9 : Math.floor(rand() ** 2 * [4, 60, 700, 100_000][t % 4]!)));
+      const spread = [4, 60, 700, 100_000][t % 4]!;
+      const lengths = Array.from({ length: Math.floor(rand() * 200) }, () => (t % 5 === 4 ? rand() * 9 : Math.floor(rand() ** 2 * spread)));
       const reference = lengths.map((_, i) => i).sort((a, b) => lengths[b]! - lengths[a]! || a - b);
       expect(sortByLengthDescending(lengths)).toEqual(reference);
     }
@@ -107,7 +108,8 @@ describe('packBatches', () => {
 
   it('packs exactly as the plain scan of every start does (the same cuts, ties to the latest start), under every limit', () => {
     // The dynamic programme as first written: every start i from j - 1 down, the first strictly best kept.
-    const reference = (sorted: number[], lengths: number[], limits: { maxBatchTokens: number; maxBatchSize: number; batchOverheadTokens: number; tokensAt?: (seq: number) => number }) => {
+    type Limits = { maxBatchTokens: number; maxBatchSize: number; batchOverheadTokens: number; tokensAt?: (seq: number) => number };
+    const reference = (sorted: number[], lengths: number[], limits: Limits) => {
       const n = sorted.length;
       const len = (k: number) => lengths[sorted[k]!]!;
       const budget = (seq: number) => (limits.tokensAt ? limits.tokensAt(seq) : limits.maxBatchTokens);

@@ -31,7 +31,12 @@ describe('encodeFlatSliced', () => {
   });
 
   it('concurrent calls take turns at the pauses', async () => {
-    const tokenizer = { encodeFlat: (texts: readonly string[]) => ({ flat: Int32Array.from(texts.map((t) => t.length)), offsets: Int32Array.from({ length: texts.length + 1 }, (_, i) => i), truncated: 0 }) };
+    // One id per text, its length: rows say which texts they came from.
+    const tokenizer = {
+      encodeFlat: (texts: readonly string[]) => ({
+        flat: Int32Array.from(texts.map((t) => t.length)), offsets: Int32Array.from({ length: texts.length + 1 }, (_, i) => i), truncated: 0,
+      }),
+    };
     const pause = taskPause();
     const log: string[] = [];
     const traced = (name: string) => {
