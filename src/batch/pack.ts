@@ -65,6 +65,8 @@ export function packSorted(sorted: readonly number[], lengths: ArrayLike<number>
   const n = sorted.length;
   const maxSize = limits.maxBatchSize ?? Infinity;
   const overhead = limits.batchOverheadTokens ?? DEFAULT_BATCH_OVERHEAD_TOKENS;
+  // The search below relies on a batch never costing less than nothing.
+  if (!(overhead >= 0)) throw new RangeError(`packSorted: batchOverheadTokens ${overhead} is not >= 0`);
   const len = new Float64Array(n);
   // runStart[k]: the first text of k's length; rows[k]: the most texts a batch padded to k's length may hold.
   const runStart = new Int32Array(n);
@@ -79,7 +81,9 @@ export function packSorted(sorted: readonly number[], lengths: ArrayLike<number>
       // The budget is asked once per distinct length; a text longer than it still forms a batch of one.
       const budget = limits.tokensAt ? limits.tokensAt(len[k]!) : limits.maxBatchTokens;
       runStart[k] = k;
-      rows[k] = Math.max(1, Math.min(maxSize, len[k]! > 0 ? Math.floor(budget / len[k]!) : Infinity));
+      // Whole rows; a budget that is not a number bounds nothing, as a failed comparison did.
+      const byBudget = len[k]! > 0 && !Number.isNaN(budget) ? budget / len[k]! : Infinity;
+      rows[k] = Math.max(1, Math.floor(Math.min(maxSize, byBudget)));
     }
   }
   // cost[j]: least cost of packing the first j sorted texts; cut[j]: where the last batch starts.

@@ -259,9 +259,10 @@ async function startEngine(
   const engine = createEngine({
     info,
     tokenize: parallel ? (texts: string[]) => parallel(texts, info.maxTokens, info.truncation) : seatTokenizer(seats, settings),
-    // Tokenizer workers run no batches, and a model worker tokenizes in slices between its batches
-    // (tokenize/sliced.ts), so the next window is always handed over at once.
-    tokenizeNextAtOnce: () => true,
+    // At once where tokenizer workers take it, or where the GPU worker does (it tokenizes in slices
+    // between its batches: tokenize/sliced.ts); a WASM worker tokenizes in one go, a tick later,
+    // so its lanes start on this window first.
+    tokenizeNextAtOnce: () => (parallel?.threadsLeft() ?? 0) > 0 || !seats.some((s) => s.member.device === 'wasm'),
     softwareAdapter: Boolean(gpuMember && load.caps.softwareAdapter),
     // A seat with n batches in flight is n lanes over one worker, which runs them in turn.
     lanes: seats.flatMap((seat) => Array.from({ length: inFlight(seat) }, () => seatLane(seat, settings))),

@@ -178,13 +178,16 @@ const api: WorkerApi = {
 
   async tokenize(texts) {
     let rows: FlatRows & { truncated: number };
-    if (model) {
-      // This worker runs batches too (no tokenizer workers beside it): slices, so a batch waiting
-      // in its queue, or one finishing on the device, is served while it tokenizes.
+    if (model?.info.device === 'webgpu') {
+      // The GPU worker tokenizes (no tokenizer workers beside it): slices, so a batch waiting in its
+      // queue, or one finishing on the device, is served while it tokenizes. Not on WASM, where a
+      // run holds the thread for the whole batch and the next one is always queued: slices there
+      // would get one turn per batch and finish the window long after its batches.
       pause ??= taskPause();
       rows = await encodeFlatSliced(model.tokenizer, texts, model.info.maxTokens, model.info.truncation, pause);
-    } else if (tokenizerOnly) {
-      rows = tokenizerOnly.tokenizer.encodeFlat(texts, tokenizerOnly.maxTokens, tokenizerOnly.truncation);
+    } else if (model || tokenizerOnly) {
+      const source = model ? { tokenizer: model.tokenizer, maxTokens: model.info.maxTokens, truncation: model.info.truncation } : tokenizerOnly!;
+      rows = source.tokenizer.encodeFlat(texts, source.maxTokens, source.truncation);
     } else {
       throw new Error('worker: tokenize before load');
     }

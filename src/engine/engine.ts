@@ -347,6 +347,9 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
         });
         running.push(windowRun);
         await Promise.race([allTaken, failure]);
+        // Until a batch has been timed the next window would be packed to the start budget (small
+        // batches for the whole window): the first seam waits for this window's batches.
+        if (budget.msPerCost === null) await Promise.race([windowRun, failure]);
       }
       await Promise.all(running);
     } catch (error) {

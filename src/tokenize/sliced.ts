@@ -49,9 +49,12 @@ export function joinFlatRows(parts: readonly (FlatRows & { truncated: number })[
 }
 
 /**
- * A pause that lets every task already queued on this thread (incoming messages, finished GPU
- * work) run first: a message to itself over a MessageChannel, which a timer's 4 ms clamp does not
- * delay. One message per waiter, so concurrent callers each get their own turn.
+ * For a browser worker: a pause in which the tasks already queued on its thread (the coordinator's
+ * messages, finished GPU work) run first. A message to itself over a MessageChannel, which a timer's
+ * 4 ms clamp does not delay; browsers queue it behind messages that arrived before it (Chromium's
+ * posted-message tasks run in order), which the specification leaves to them. Node drains up to a
+ * thousand messages of one port at once, so it is no pause there. One message per waiter, so
+ * concurrent callers each get their own turn.
  */
 export function taskPause(): () => Promise<void> {
   const channel = new MessageChannel();

@@ -36,11 +36,11 @@ function fakeLane(name: string, log: string[], hold: (text: number) => Promise<v
   };
 }
 
-/** An engine over the fake lanes, windows of 4 texts (3 windows for the 12 texts). */
-function engineOf(lanes: Lane[], tokenizeFails = -1) {
+/** An engine over the fake lanes, windows of 4 texts (3 windows for the 12 texts) unless `settings` say otherwise. */
+function engineOf(lanes: Lane[], tokenizeFails = -1, settings: { lookahead?: number; maxBatchTokens?: number } = {}) {
   let window = 0;
   return createEngine({
-    info,
+    info: { ...info, maxBatchTokens: settings.maxBatchTokens ?? info.maxBatchTokens },
     tokenizeNextAtOnce: () => true,
     tokenize: async (batch) => {
       if (window++ === tokenizeFails) throw new Error(`tokenizer failed on window ${tokenizeFails}`);
@@ -48,7 +48,7 @@ function engineOf(lanes: Lane[], tokenizeFails = -1) {
     },
     lanes,
     release: async () => undefined,
-  }, { lookahead: 4, targetBatchMs: Infinity });
+  }, { lookahead: settings.lookahead ?? 4, targetBatchMs: settings.maxBatchTokens ? 250 : Infinity });
 }
 
 /** Waits until `test` holds, or `ms` pass. */
@@ -105,6 +105,19 @@ describe('the seam between windows', () => {
     expect((error as Error).message).toBe('tokenizer failed on window 1');
     expect(heldBack).toBe(true);
     await engine.dispose();
+  });
+
+  it('the first seam waits for a timed batch: the second window is packed to the learned budget, not the start budget', async () => {
+    // 256 texts of 3 tokens are one batch under the start budget (1,024 tokens): that window drains
+    // at once, before any batch is timed. 4,096 more then make 8 batches of 512 rows (the row cap)
+    // once the budget has learned that a batch takes a millisecond, not 12 of 341 rows.
+    const log: string[] = [];
+    const many = Array.from({ length: 256 + 4096 }, (_, i) => `text ${i}`);
+    const lanes = Array.from({ length: 8 }, (_, k) => fakeLane(`lane ${k}`, log));
+    const engine = engineOf(lanes, -1, { lookahead: 4096, maxBatchTokens: 1 << 20 });
+    expect((await engine.embed(many)).count).toBe(many.length);
+    await engine.dispose();
+    expect(log.length).toBe(1 + 8);
   });
 
   it('the caller\'s abort stops every window: an AbortError with its reason, and no batch starts after', async () => {

@@ -30,7 +30,7 @@ describe('encodeFlatSliced', () => {
     expect(none.flat.length).toBe(0);
   });
 
-  it('concurrent calls take turns at the pauses', async () => {
+  it('concurrent calls take turns at the pauses, each getting rows of its own texts', async () => {
     // One id per text, its length: rows say which texts they came from.
     const tokenizer = {
       encodeFlat: (texts: readonly string[]) => ({
