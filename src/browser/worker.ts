@@ -5,7 +5,7 @@ import * as Comlink from 'comlink';
 import * as ort from 'onnxruntime-web/webgpu';
 import { loadCheckingFp16, loadModel, prepareRows, runRows, type InferenceBackend, type LoadedModel } from '../engine/load.js';
 import { resolveModelFiles } from '../model/files.js';
-import { loadTokenizer, unflattenRows, type FlatRows, type TextTokenizer, type Truncation } from '../tokenize/tokenizer.js';
+import { loadTokenizer, unflattenRows, type TextTokenizer, type Truncation } from '../tokenize/tokenizer.js';
 import { encodeFlatSliced, taskPause } from '../tokenize/sliced.js';
 import type { RetryNotice } from '../model/fetch-retry.js';
 import { createOrtSession, type OrtModule } from '../run/session.js';
@@ -177,20 +177,15 @@ const api: WorkerApi = {
   },
 
   async tokenize(texts) {
-    let rows: FlatRows & { truncated: number };
-    if (model?.info.device === 'webgpu') {
-      // The GPU worker tokenizes (no tokenizer workers beside it): slices, so a batch waiting in its
-      // queue, or one finishing on the device, is served while it tokenizes. Not on WASM, where a
-      // run holds the thread for the whole batch and the next one is always queued: slices there
-      // would get one turn per batch and finish the window long after its batches.
-      pause ??= taskPause();
-      rows = await encodeFlatSliced(model.tokenizer, texts, model.info.maxTokens, model.info.truncation, pause);
-    } else if (model || tokenizerOnly) {
-      const source = model ? { tokenizer: model.tokenizer, maxTokens: model.info.maxTokens, truncation: model.info.truncation } : tokenizerOnly!;
-      rows = source.tokenizer.encodeFlat(texts, source.maxTokens, source.truncation);
-    } else {
-      throw new Error('worker: tokenize before load');
-    }
+    const source = model ? { tokenizer: model.tokenizer, maxTokens: model.info.maxTokens, truncation: model.info.truncation } : tokenizerOnly;
+    if (!source) throw new Error('worker: tokenize before load');
+    // The GPU worker tokenizes (no tokenizer workers beside it): slices, so a batch waiting in its
+    // queue, or one finishing on the device, is served while it tokenizes. Not on WASM, where a run
+    // holds the thread for the whole batch and the next one is always queued: slices there would
+    // get one turn per batch and finish the window long after its batches.
+    const rows = model?.info.device === 'webgpu'
+      ? await encodeFlatSliced(source.tokenizer, texts, source.maxTokens, source.truncation, (pause ??= taskPause()))
+      : source.tokenizer.encodeFlat(texts, source.maxTokens, source.truncation);
     return Comlink.transfer(rows, [rows.flat.buffer, rows.offsets.buffer]);
   },
 
