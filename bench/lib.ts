@@ -39,3 +39,10 @@ export function writeJson(path: string, value: unknown): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, JSON.stringify(value, null, 2) + '\n');
 }
+
+/**
+ * The non-tokenizer share, 1 - engine / tokenizer alone, from the runs' pairs (`engine[i]` and
+ * `alone[i]` measured seconds apart in run i): a drift of the shared machine's speed between runs
+ * (15 % here) cancels out.
+ */
+export const pairedShare = (engine: readonly number[], alone: readonly number[]): number => 1 - median(engine.map((t, i) => t / alone[i]!));

@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { chromium, type Page } from '@playwright/test';
 import { CHROMIUM_ARGS } from '../playwright.config.js';
 import { sampleCorpus } from '../tools/fixtures/corpus.js';
-import { median, printTable, writeJson } from './lib.js';
+import { median, pairedShare, printTable, writeJson } from './lib.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MODELS = (process.env.BENCH_MODELS ?? 'fixture-minilm,fixture-xlmr,fixture-decoder').split(',');
@@ -166,11 +166,6 @@ try {
 }
 
 const med = (r: Row) => median(r.tokensPerSec);
-/**
- * The non-tokenizer share, 1 - engine / tokenizer alone, from the runs' pairs: each run measures both
- * within seconds, so a drift of the shared machine's speed between runs (15 % here) cancels out.
- */
-const pairedShare = (engine: Row, alone: Row) => 1 - median(engine.tokensPerSec.map((t, i) => t / alone.tokensPerSec[i]!));
 const table = printTable(['model', 'mode', 'tokens/s', 'vs GPU worker alone', 'tokens/s per tokenizer worker', 'non-tokenizer share'], results.map((r) => {
   const alone = results.find((x) => x.model === r.model && x.mode === modeOf(0));
   const tokenizeOnly = results.find((x) => x.model === r.model && x.mode === TOKENIZE_ONLY)!;
@@ -178,7 +173,7 @@ const table = printTable(['model', 'mode', 'tokens/s', 'vs GPU worker alone', 't
     r.model, r.mode, med(r).toFixed(0),
     alone && r.mode.startsWith('engine') ? `${(med(r) / med(alone)).toFixed(2)}x` : '',
     r.workers && r.mode !== TOKENIZE_ONLY ? (med(r) / r.workers).toFixed(0) : '',
-    r === alone ? `${(100 * pairedShare(alone, tokenizeOnly)).toFixed(1)}%` : '',
+    r === alone ? `${(100 * pairedShare(alone.tokensPerSec, tokenizeOnly.tokensPerSec)).toFixed(1)}%` : '',
   ];
 }));
 writeJson(join(OUT, 'pipeline-browser.json'), {

@@ -18,7 +18,7 @@ import { createEmbedder, nodeFileAccess, type NodeEmbedder } from '../src/node.j
 import { resolveModelFiles } from '../src/model/files.js';
 import { loadTokenizer } from '../src/tokenize/tokenizer.js';
 import { sampleCorpus } from '../tools/fixtures/corpus.js';
-import { median, printTable, writeJson } from './lib.js';
+import { median, pairedShare, printTable, writeJson } from './lib.js';
 import { freeBackend } from './shared.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -79,18 +79,13 @@ for (const model of MODELS) {
 }
 
 const med = (r: Row) => median(r.tokensPerSec);
-/**
- * The non-tokenizer share, 1 - engine / tokenizer alone, from the runs' pairs: each run measures both
- * within seconds, so a drift of the shared machine's speed between runs (15 % here) cancels out.
- */
-const pairedShare = (engine: Row, alone: Row) => 1 - median(engine.tokensPerSec.map((t, i) => t / alone.tokensPerSec[i]!));
 const table = printTable(['model', 'mode', 'tokens/s', 'vs main thread', 'tokens/s per tokenizer thread', 'non-tokenizer share'], results.map((r) => {
   const base = results.find((x) => x.model === r.model && x.mode === 'engine, main thread')!;
   const alone = results.find((x) => x.model === r.model && x.mode === 'tokenize only, one thread')!;
   return [
     r.model, r.mode, med(r).toFixed(0), r.mode.startsWith('engine') ? `${(med(r) / med(base)).toFixed(2)}x` : '',
     r.threads && r.mode.startsWith('engine,') && r.mode !== 'engine, main thread' ? (med(r) / r.threads).toFixed(0) : '',
-    r === base ? `${(100 * pairedShare(base, alone)).toFixed(1)}%` : '',
+    r === base ? `${(100 * pairedShare(base.tokensPerSec, alone.tokensPerSec)).toFixed(1)}%` : '',
   ];
 }));
 writeJson(join(OUT, 'pipeline.json'), {
