@@ -1,6 +1,6 @@
 // The GPU kit (npm run gpu:kit): built here, it must fit a device call and run with no Node on the
 // PATH. On lavapipe (CI installs it) it runs end to end on a small corpus, and its report holds
-// an fp16 and an fp32 row of the engine with the raw ceiling beside each.
+// an fp16 and an fp32 row of the engine with the raw ceiling beside each, and the families check's rows.
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,7 @@ describe('GPU kit', () => {
   it('fits in 60 MiB and carries Node, onnxruntime, the Vulkan loader, the bundles and the Python peer', () => {
     expect(bytes).toBeLessThanOrEqual(KIT_LIMIT_BYTES);
     const files = readdirSync(kit, { recursive: true }).map(String).sort();
-    for (const f of ['run.sh', 'README.md', 'node.xz', 'libonnxruntime.so.1.xz', 'lib/libvulkan.so.1', 'lib/libGLX.so.0', 'app/bench-gpu.mjs', 'app/generate.mjs', 'app/report.mjs', 'app/pipeline.mjs', 'app/tokenizer-worker.mjs', 'app/gpu_st.py',
+    for (const f of ['run.sh', 'README.md', 'node.xz', 'libonnxruntime.so.1.xz', 'lib/libvulkan.so.1', 'lib/libGLX.so.0', 'app/bench-gpu.mjs', 'app/generate.mjs', 'app/report.mjs', 'app/pipeline.mjs', 'app/families.mjs', 'app/tokenizer-worker.mjs', 'app/gpu_st.py',
       'app/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node', 'app/node_modules/onnxruntime-common/package.json']) {
       expect(files).toContain(f);
     }
@@ -30,7 +30,7 @@ describe('GPU kit', () => {
   });
 
   it.runIf(existsSync(LAVAPIPE_ICD))('runs on lavapipe from a fresh folder with no node on PATH: fp16 and fp32 rows, and the loop ceiling by threads', () => {
-    const { report, pipeline, output, status } = runKitSmall(kit);
+    const { report, pipeline, families, output, status } = runKitSmall(kit);
     expect(status, output).toBe(0);
     const rows = report.compared as { model: string; dtype: string; tokensPerSec: number; ceilingTokensPerSec: number; texts: number }[];
     expect(rows.map((r) => r.dtype).sort(), output).toEqual(['fp16', 'fp32']);
@@ -49,5 +49,9 @@ describe('GPU kit', () => {
     // The threads really ran inside the bundle (their script is emitted beside it).
     const threaded = pipeline.rows.find((r: { mode: string }) => r.mode === 'engine, 2 tokenizer threads');
     expect(threaded.reasons).toContain('tokenizing on 2 worker threads beside the main thread');
+    // The families check: fixture-tiny on the device in fp16 and fp32, each row's vectors against CPU fp32.
+    const familyRows = families.rows as { model: string; setting: string; dtype: string; minCosine: number; error?: string }[];
+    expect(familyRows.map((r) => `${r.model} ${r.setting} ${r.dtype}`), output).toEqual(['fixture-tiny webgpu fp16 fp16', 'fixture-tiny webgpu fp32 fp32']);
+    for (const r of familyRows) expect(r.minCosine).toBeGreaterThanOrEqual(0.999);
   }, 600_000);
 });

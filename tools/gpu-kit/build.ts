@@ -2,7 +2,7 @@
 // machine with an NVIDIA GPU, no network and no Node (`bash gpu-kit/run.sh`). It carries:
 //   node.xz                 this Node binary, xz-compressed (unpacked at run time, by xz or python3's lzma)
 //   libonnxruntime.so.1.xz  onnxruntime-node's Linux x64 runtime (CPU and WebGPU/Dawn providers)
-//   app/                    the benchmarks (bench/gpu.ts, bench/pipeline.ts), the model generator and the report, bundled with the library
+//   app/                    the benchmarks (bench/gpu.ts, bench/gpu-families.ts, bench/pipeline.ts), the model generator and the report, bundled with the library
 //                           and its runtime dependencies; onnxruntime-node's JS and binding beside them
 //   app/gpu_st.py           the sentence-transformers peer (the device's own python3, torch and CUDA)
 //   lib/                    Debian's Vulkan loader (libvulkan1) and glvnd's libraries (libglvnd0, libglx0,
@@ -70,6 +70,7 @@ export async function buildKit(out = join(ROOT, 'gpu-kit')): Promise<number> {
       generate: join(ROOT, 'tools', 'gpu-kit', 'generate.ts'),
       report: join(ROOT, 'bench', 'gpu-report.ts'),
       pipeline: join(ROOT, 'bench', 'pipeline.ts'),
+      families: join(ROOT, 'bench', 'gpu-families.ts'),
       // The tokenizer threads' script, found beside the bundle as tokenizer-worker.mjs.
       'tokenizer-worker': join(ROOT, 'src', 'node', 'tokenizer-worker.ts'),
     },

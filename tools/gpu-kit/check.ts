@@ -25,7 +25,7 @@ function pathWithoutNode(dir: string): string {
 /** Runs a built kit from a copy on `icd` with a small corpus; returns report.json and the output. */
 export function runKitSmall(
   kitDir: string, icd = LAVAPIPE_ICD,
-): { report: Record<string, any>; pipeline: Record<string, any>; output: string; status: number | null } {
+): { report: Record<string, any>; pipeline: Record<string, any>; families: Record<string, any>; output: string; status: number | null } {
   const scratch = mkdtempSync(join(tmpdir(), 'gpu-kit-check-'));
   try {
     const kit = join(scratch, 'kit');
@@ -38,7 +38,7 @@ export function runKitSmall(
       timeout: 600_000,
     });
     const read = (name: string) => (existsSync(join(out, name)) ? JSON.parse(readFileSync(join(out, name), 'utf8')) : {});
-    return { report: read('report.json'), pipeline: read('pipeline.json'), output: `${run.stdout}\n${run.stderr}`, status: run.status };
+    return { report: read('report.json'), pipeline: read('pipeline.json'), families: read('families.json'), output: `${run.stdout}\n${run.stderr}`, status: run.status };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

@@ -3,7 +3,7 @@
 // The kit carries this generator rather than 650 MB of weights.
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { FIXTURE_BERT_BASE, FIXTURE_MINILM, ON_DEMAND_PRESETS, PRESETS } from '../fixtures/presets.js';
+import { FIXTURE_BERT_BASE, FIXTURE_MINILM, ON_DEMAND_PRESETS, OVERFLOW_PRESETS, PRESETS, SETTINGS_PRESETS } from '../fixtures/presets.js';
 import { FAMILY_PRESETS } from '../fixtures/families.js';
 import { isCurrent, writeFamilyPreset, writePreset } from '../fixtures/write-preset.js';
 
@@ -13,7 +13,7 @@ if (!dirArg) {
   process.exit(2);
 }
 const dir = resolve(dirArg);
-const known = [...PRESETS, ...ON_DEMAND_PRESETS, ...FAMILY_PRESETS];
+const known = [...PRESETS, ...OVERFLOW_PRESETS, ...SETTINGS_PRESETS, ...ON_DEMAND_PRESETS, ...FAMILY_PRESETS];
 const wanted = names.length ? names : [FIXTURE_MINILM.name, FIXTURE_BERT_BASE.name];
 mkdirSync(dir, { recursive: true });
 for (const name of wanted) {

@@ -6,7 +6,8 @@
 #   --icd FILE     the Vulkan driver's ICD json (default: the NVIDIA one, wherever it is found)
 #   --out DIR      where the results go (default: results/ beside this script)
 #   --seconds N    time for the engine rows (default 210); --st-seconds N for the Python peer (default 80)
-# Environment: GPU_KIT_ST=0 skips the Python peer, GPU_KIT_PIPELINE=0 the loop's ceiling; GPU_BENCH_* pass to bench/gpu.ts.
+# Environment: GPU_KIT_ST=0 skips the Python peer, GPU_KIT_PIPELINE=0 the loop's ceiling, GPU_KIT_FAMILIES=0 the model
+# families against CPU fp32; GPU_BENCH_* pass to bench/gpu.ts, GPU_FAMILIES_* to bench/gpu-families.ts.
 set -uo pipefail
 KIT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SMALL=0
@@ -76,10 +77,22 @@ fi
 
 # Models are generated here, not carried (fixture-bert-base alone is 650 MB).
 PIPELINE_MODELS=fixture-minilm,fixture-xlmr
-"$NODE" "$WORK/app/generate.mjs" "$WORK/models" ${MODELS//,/ } ${PIPELINE_MODELS//,/ } || { echo "run.sh: model generation failed" >&2; exit 1; }
+FAMILY_MODELS=
+if [ "${GPU_KIT_FAMILIES:-1}" = 1 ]; then
+  FAMILY_MODELS=${GPU_FAMILIES_MODELS:-fixture-minilm,fixture-xlmr,fixture-modernbert,fixture-gemma-encoder,fixture-decoder,fixture-st-cls,fixture-fp16-overflow-long,fixture-fp16-overflow-word}
+  [ "$SMALL" = 1 ] && FAMILY_MODELS=${GPU_FAMILIES_MODELS:-fixture-tiny}
+fi
+"$NODE" "$WORK/app/generate.mjs" "$WORK/models" ${MODELS//,/ } ${PIPELINE_MODELS//,/ } ${FAMILY_MODELS//,/ } || { echo "run.sh: model generation failed" >&2; exit 1; }
 
 GPU_BENCH_MODELS_DIR="$WORK/models" GPU_BENCH_OUT="$OUT" GPU_BENCH_MODELS="$MODELS" GPU_BENCH_SECONDS="$ENGINE_SECONDS" \
   GPU_BENCH_CORPORA="$WORK/corpora.json" "$NODE" "$WORK/app/bench-gpu.mjs" 2>&1 | grep -v 'VerifyEachNodeIsAssignedToAnEp' | tee "$OUT/bench.log"
+
+# Each model family on this GPU, fp16 and fp32, against CPU fp32: the real driver's kernels give the same vectors.
+if [ -n "$FAMILY_MODELS" ]; then
+  GPU_FAMILIES_MODELS_DIR="$WORK/models" GPU_FAMILIES_OUT="$OUT" GPU_FAMILIES_MODELS="$FAMILY_MODELS" \
+    GPU_FAMILIES_TEXTS="${GPU_FAMILIES_TEXTS:-$([ "$SMALL" = 1 ] && echo 12 || echo 512)}" \
+    "$NODE" "$WORK/app/families.mjs" 2>&1 | grep -v 'VerifyEachNodeIsAssignedToAnEp' | tee -a "$OUT/bench.log"
+fi
 
 # The loop's own ceiling on this machine's cores (inference made free): tokens/s by tokenizer threads.
 if [ "${GPU_KIT_PIPELINE:-1}" = 1 ]; then
@@ -97,3 +110,4 @@ else
   echo "sentence-transformers peer skipped: python3 with torch, CUDA and sentence-transformers is not here" | tee "$OUT/st.log"
 fi
 "$NODE" "$WORK/app/report.mjs" "$OUT" > /dev/null && cat "$OUT/report.md"
+if [ -f "$OUT/families.md" ]; then cat "$OUT/families.md"; fi
