@@ -6,7 +6,7 @@ import * as ort from 'onnxruntime-web/webgpu';
 import { loadCheckingFp16, loadModel, prepareRows, runRows, type InferenceBackend, type LoadedModel } from '../engine/load.js';
 import { resolveModelFiles } from '../model/files.js';
 import { loadTokenizer, unflattenRows, type TextTokenizer, type Truncation } from '../tokenize/tokenizer.js';
-import { encodeFlatSliced, taskPause } from '../tokenize/sliced.js';
+import { encodeFlatSliced, oneAtATime, taskPause, TURN_ABOVE_TEXTS } from '../tokenize/sliced.js';
 import type { RetryNotice } from '../model/fetch-retry.js';
 import { createOrtSession, type OrtModule } from '../run/session.js';
 import { gpuBufferBytes, trackGpuBuffers } from './gpu-memory.js';
@@ -25,6 +25,8 @@ let exactModel: (() => Promise<LoadedModel>) | null = null;
 let exactLoaded: LoadedModel | null = null;
 /** Lets queued messages and finished device work run between tokenizing slices (made on first use). */
 let pause: (() => Promise<void>) | null = null;
+/** Windows tokenized in slices take turns: the engine sends the next while this one is tokenized. */
+const windowTurn = oneAtATime();
 /**
  * Runs wait their turn: the coordinator sends the next batch while one runs (batchesInFlight), so
  * it is ready the moment the device frees.
@@ -183,8 +185,9 @@ const api: WorkerApi = {
     // queue, or one finishing on the device, is served while it tokenizes. Not on WASM, where a run
     // holds the thread for the whole batch and the next one is always queued: slices there would
     // get one turn per batch and finish the window long after its batches.
+    const sliced = () => encodeFlatSliced(source.tokenizer, texts, source.maxTokens, source.truncation, (pause ??= taskPause()));
     const rows = model?.info.device === 'webgpu'
-      ? await encodeFlatSliced(source.tokenizer, texts, source.maxTokens, source.truncation, (pause ??= taskPause()))
+      ? await (texts.length > TURN_ABOVE_TEXTS ? windowTurn(sliced) : sliced())
       : source.tokenizer.encodeFlat(texts, source.maxTokens, source.truncation);
     return Comlink.transfer(rows, [rows.flat.buffer, rows.offsets.buffer]);
   },

@@ -63,6 +63,12 @@ export const FIRST_WINDOW = 256;
  */
 export const WINDOW_GROWTH = 2;
 /**
+ * Windows being tokenized at once where tokenizing is off the lanes' thread (tokenizer threads or
+ * workers, the browser's GPU worker between its batches): this one and the next. Costs one more
+ * window of ids in memory.
+ */
+export const TOKENIZE_AHEAD = 2;
+/**
  * @internal Benchmark switch, never set in CI: BULK_EMBED_TEST_WINDOW_GROWTH replaces
  * WINDOW_GROWTH, so `bench/gpu.ts` can compare ramps on a GPU (16 is the old jump from 256 to 4,096).
  */
@@ -264,8 +270,8 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
   };
 
   /**
-   * Plans a list of texts' work and starts tokenizing its first window at once (a tick later
-   * where it tokenizes in place), before the call's turn comes: a stream's next window is
+   * Plans a list of texts' work and starts tokenizing its first windows at once (the first, a tick
+   * later, where it tokenizes in place), before the call's turn comes: a stream's next window is
    * tokenized while the lanes run this one. `ramp`: a small first window, so the first rows come quickly (a stream ramps its own).
    */
   const planWork = (texts: readonly string[], call: EmbedCallOptions, ramp: boolean) => {
@@ -278,14 +284,29 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
     const { unique, firstOf } = foldDuplicates(texts);
     // On a CPU the second window is full at once: npm start made 256 batches instead of 214 and ran 2 % slower with doubling.
     const windows = ramp ? rampWindows(unique, lookahead, info.device === 'webgpu' ? WINDOW_GROWTH : Infinity) : cutWindows(unique, lookahead);
-    const tokenize = (w: number) => {
-      // Tokenizing in this thread is deferred a tick, so the lanes start on this window first.
-      const turn = parts.tokenizeNextAtOnce?.() ? Promise.resolve() : new Promise((r) => setTimeout(r, 0));
-      const pending = turn.then(() => parts.tokenize(windows[w]!.map((i) => prompt + texts[i]!)));
-      pending.catch(() => undefined); // awaited below; this only silences the early-rejection warning
-      return pending;
+    const started: (Promise<TokenizedTexts> | undefined)[] = [];
+    /**
+     * Window w's ids, its tokenizing started now unless it already was, with the windows after it:
+     * TOKENIZE_AHEAD of them where tokenizing happens off the lanes' thread, so that thread always
+     * has the next window's texts in hand when it finishes one (handing them over then left it idle
+     * for a round trip, and the page's copy of the texts, at every seam); one, a tick later, where
+     * it happens in place, so the lanes start on this window first.
+     */
+    const tokenized = (w: number): Promise<TokenizedTexts> => {
+      const atOnce = parts.tokenizeNextAtOnce?.() ?? false;
+      for (let k = w; k < Math.min(windows.length, w + (atOnce ? TOKENIZE_AHEAD : 1)); k++) {
+        if (started[k]) continue;
+        const turn = atOnce ? Promise.resolve() : new Promise((r) => setTimeout(r, 0));
+        const pending = turn.then(() => parts.tokenize(windows[k]!.map((i) => prompt + texts[i]!)));
+        pending.catch(() => undefined); // awaited in turn; this only silences the early-rejection warning
+        started[k] = pending;
+      }
+      return started[w]!;
     };
-    return { texts, unique, firstOf, windows, tokenize, maskPrefix, first: windows.length ? tokenize(0) : null };
+    /** Drops window w's ids once they are in hand (the promise would keep them for the whole call). */
+    const release = (w: number) => void (started[w] = undefined);
+    if (windows.length) tokenized(0);
+    return { texts, unique, firstOf, windows, tokenized, release, maskPrefix };
   };
 
   /**
@@ -295,7 +316,7 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
    */
   const embedInto = async (work: ReturnType<typeof planWork>, data: Float32Array, call: EmbedCallOptions, progress: ProgressReporter): Promise<void> => {
     const priority = call.priority ?? 'normal';
-    const { texts, unique, firstOf, windows, tokenize } = work;
+    const { texts, unique, firstOf, windows, tokenized } = work;
     const maskPrefix = await work.maskPrefix;
     // Windows overlap, so one that fails stops the others (the call's own abort stops them all).
     const stop = new AbortController();
@@ -307,12 +328,12 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
     const failure = new Promise<never>((_, reject) => (failed = reject));
     failure.catch(() => undefined);
     const running: Promise<void>[] = [];
-    let tokenizing = work.first;
     try {
       for (let w = 0; w < windows.length; w++) {
         const window = windows[w]!;
-        const { ids, truncated } = await Promise.race([tokenizing!, failure]);
-        if (w + 1 < windows.length) tokenizing = tokenize(w + 1);
+        const { ids, truncated } = await Promise.race([tokenized(w), failure]);
+        work.release(w);
+        if (w + 1 < windows.length) tokenized(w + 1);
         stats.truncatedTexts += truncated;
         const lengths = ids.map((row) => row.length);
         const sorted = sortByLengthDescending(lengths);

@@ -50,13 +50,17 @@ export function joinFlatRows(parts: readonly (FlatRows & { truncated: number })[
 
 /**
  * For a browser worker: a pause in which the tasks already queued on its thread (the coordinator's
- * messages, finished GPU work) run first. A message to itself over a MessageChannel, which a timer's
- * 4 ms clamp does not delay; browsers queue it behind messages that arrived before it (Chromium's
- * posted-message tasks run in order), which the specification leaves to them. Node drains up to a
- * thousand messages of one port at once, so it is no pause there. One message per waiter, so
- * concurrent callers each get their own turn.
+ * messages, finished GPU work) run first. Where the worker has `scheduler.postTask` (Chromium), a
+ * task posted to its own queue: tasks of one priority run in the order they were queued, and it
+ * costs no message; elsewhere a message to itself over a MessageChannel, which a timer's 4 ms clamp
+ * does not delay and which browsers queue behind messages that arrived before it (Chromium's
+ * posted-message tasks run in order; the specification leaves it to them). Node drains up to a
+ * thousand messages of one port at once, so it is no pause there. One task or message per waiter,
+ * so concurrent callers each get their own turn.
  */
 export function taskPause(): () => Promise<void> {
+  const scheduler = (globalThis as { scheduler?: { postTask?: (task: () => void) => Promise<void> } }).scheduler;
+  if (typeof scheduler?.postTask === 'function') return () => scheduler.postTask!(() => undefined);
   const channel = new MessageChannel();
   const waiting: (() => void)[] = [];
   channel.port1.onmessage = () => waiting.shift()?.();
@@ -64,4 +68,24 @@ export function taskPause(): () => Promise<void> {
     waiting.push(resume);
     channel.port2.postMessage(null);
   });
+}
+
+/**
+ * Calls of more texts than this take turns (see oneAtATime); smaller ones, a query's, interleave
+ * with them at the pauses, so a query never waits behind the windows queued for tokenizing.
+ */
+export const TURN_ABOVE_TEXTS = 64;
+
+/**
+ * Runs jobs one at a time, in the order given: the engine hands over the next window while this
+ * one is tokenized, and two windows interleaving at the pauses would finish this one, whose batches
+ * are waited for, later than it need.
+ */
+export function oneAtATime(): <T>(job: () => Promise<T>) => Promise<T> {
+  let last: Promise<unknown> = Promise.resolve();
+  return <T>(job: () => Promise<T>) => {
+    const mine = last.then(job);
+    last = mine.catch(() => undefined);
+    return mine;
+  };
 }

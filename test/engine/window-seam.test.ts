@@ -134,4 +134,40 @@ describe('the seam between windows', () => {
     expect(log.some((l) => /^(slow|fast) (8|9|10|11)$/.test(l))).toBe(false);
     await engine.dispose();
   });
+
+  it('tokenizing off the lanes\' thread is two windows ahead: the window after next is asked for when a window\'s ids arrive', async () => {
+    const asked = async (atOnce: boolean) => {
+      const log: string[] = [];
+      const answers: (() => void)[] = [];
+      const engine = createEngine({
+        info,
+        tokenizeNextAtOnce: () => atOnce,
+        // Each window's ids come only when the test says so.
+        tokenize: (batch) => {
+          const w = answers.length;
+          log.push(`asked ${w}`);
+          return new Promise((resolve) => answers.push(() => {
+            log.push(`answered ${w}`);
+            resolve({ ids: batch.map((t) => Int32Array.of(1, 10 + Number(t.split(' ')[1]), 2)), truncated: 0 });
+          }));
+        },
+        lanes: [fakeLane('lane', [])],
+        release: async () => undefined,
+      }, { lookahead: 4, targetBatchMs: Infinity });
+      const result = engine.embed(texts); // 3 windows of 4 texts
+      for (let w = 0; w < 3; w++) {
+        await until(() => answers.length > w);
+        await tick();
+        answers[w]!();
+      }
+      const { data } = await result;
+      await engine.dispose();
+      texts.forEach((_, i) => expect(data[i * info.dim + (i % info.dim)], `row ${i}`).toBe(1));
+      return log;
+    };
+    // Off the thread: windows 0 and 1 at once, window 2 as soon as window 0's ids are in.
+    expect(await asked(true)).toEqual(['asked 0', 'asked 1', 'answered 0', 'asked 2', 'answered 1', 'answered 2']);
+    // In place: one window at a time, the next asked for once this one's ids are in.
+    expect(await asked(false)).toEqual(['asked 0', 'answered 0', 'asked 1', 'answered 1', 'asked 2', 'answered 2']);
+  });
 });
