@@ -11,6 +11,7 @@ export interface PreparedBatch {
   seq: number;
   inputIds: BigInt64Array;
   attentionMask: BigInt64Array;
+  /** Zeros, shared between batches: read, never written. */
   tokenTypeIds: BigInt64Array;
   /** The attention mask less each row's first `maskPrefix` tokens (the prompt), for models pooled without them. */
   poolingMask: BigInt64Array;
@@ -66,7 +67,17 @@ export function prepareBatch(
     poolingMask = attentionMask.slice();
     starts.forEach((start, r) => poolingMask.fill(0n, start, Math.min(start + maskPrefix, (r + 1) * seq)));
   }
-  return { rows, seq, inputIds, attentionMask, tokenTypeIds: new BigInt64Array(rows * seq), poolingMask };
+  return { rows, seq, inputIds, attentionMask, tokenTypeIds: int64Zeros(rows * seq), poolingMask };
+}
+
+let zeros = new BigInt64Array(0);
+/**
+ * `length` int64 zeros (token_type_ids), a view of one buffer kept for every batch: the runtimes only
+ * read inputs, and a fresh array a batch was a third of the feeds' allocation and zeroing.
+ */
+function int64Zeros(length: number): BigInt64Array {
+  if (zeros.length < length) zeros = new BigInt64Array(Math.max(length, 2 * zeros.length));
+  return zeros.subarray(0, length);
 }
 
 /**
