@@ -9,7 +9,7 @@
 //   - the engine with 1..N tokenizer workers (N: the default here, or the core count if more).
 // Every pass gets texts of its own (sampleCorpus(9000, 2026 + pass)), as in bench:pipeline, so a
 // worker's word memo never sees a pass twice. Medians of BENCH_RUNS runs (default 3) after a warm-up, alternating; bench/results/pipeline-browser.json
-// (BENCH_OUT: another folder; BENCH_MODELS, BENCH_TEXTS and BENCH_WORKERS=0,1,2 narrow it; BENCH_IN_FLIGHT=1 sets batchesInFlight). The page is
+// (BENCH_OUT: another folder; BENCH_MODELS, BENCH_TEXTS and BENCH_WORKERS=0,1,2 narrow it; BENCH_IN_FLIGHT=1 sets batchesInFlight; BENCH_OPTIONS adds embedder options as JSON). The page is
 // the browser tests' app (test/browser/app, the built dist/), built into its own folder and served on
 // APP_PORT (default 4373, or the next free port). A separate script from bench:pipeline because it
 // needs dist/ built and Chromium, which the Node half does not.
@@ -30,6 +30,8 @@ const textsOf = (pass: number) => sampleCorpus(TEXTS, 2026 + pass);
 const TOKENIZE_ONLY = 'tokenize only, one worker';
 /** BENCH_IN_FLIGHT=1: the GPU worker takes one batch at a time (batchesInFlight), to compare with the default 2. */
 const IN_FLIGHT = process.env.BENCH_IN_FLIGHT ? Number(process.env.BENCH_IN_FLIGHT) : undefined;
+/** BENCH_OPTIONS: more embedder options as JSON (e.g. '{"maxBatchTokens":65536}'), for experiments. */
+const EXTRA_OPTIONS: Record<string, unknown> = JSON.parse(process.env.BENCH_OPTIONS ?? '{}');
 
 /** Builds the tests' page into a folder of its own (a test run's build is left alone) and serves it. */
 async function servePage(): Promise<{ url: string; close: () => Promise<void> }> {
@@ -52,7 +54,7 @@ interface Row { model: string; mode: string; workers: number; tokensPerSec: numb
  * built package, not Comlink). Returns the default tokenizer-worker count and the core count.
  */
 async function loadInPage(page: Page, model: string, workerCounts: number[] | null): Promise<{ counts: number[]; cores: number; defaultWorkers: number }> {
-  return page.evaluate(async ({ model, workerCounts, inFlight }) => {
+  return page.evaluate(async ({ model, workerCounts, inFlight, extra }) => {
     const g = globalThis as any;
     const { createEmbedder, defaultWorkerFactory } = g.bulkEmbed;
     const url = new URL(`/models/${model}`, location.href).href;
@@ -60,7 +62,7 @@ async function loadInPage(page: Page, model: string, workerCounts: number[] | nu
     const layouts = new Map<number, string[]>();
     const started = async (options: object) => {
       const before = g.workerLog.length;
-      const e = await createEmbedder({ model: url, freeInference: true, ...(inFlight ? { batchesInFlight: inFlight } : {}), ...options });
+      const e = await createEmbedder({ model: url, freeInference: true, ...(inFlight ? { batchesInFlight: inFlight } : {}), ...extra, ...options });
       return { e, layout: g.workerLog.slice(before).map((w: { name: string }) => w.name) as string[] };
     };
     // The default layout first: it says how many tokenizer workers this browser gets.
@@ -91,7 +93,7 @@ async function loadInPage(page: Page, model: string, workerCounts: number[] | nu
     await call(tokenizer, 'loadTokenizer', [{ model: url, maxTokens: info.maxTokens, truncation: info.truncation }]);
     g.bench = { embedders, layouts, tokenizer, call };
     return { counts, cores, defaultWorkers: def };
-  }, { model, workerCounts, inFlight: IN_FLIGHT });
+  }, { model, workerCounts, inFlight: IN_FLIGHT, extra: EXTRA_OPTIONS });
 }
 
 /** One timed pass in the page: `workers` < 0 is tokenize-only, else the engine with that many tokenizer workers. */
