@@ -7,6 +7,7 @@ import type { EmbedderInfo } from '../base/types.js';
 import type { TokenizerThread } from '../tokenize/parallel.js';
 import { unflattenRows } from '../tokenize/tokenizer.js';
 import type { TokenizerLoadRequest, WorkerApi, WorkerLoadProgress, WorkerLoadRequest, WorkerLoadResult } from './protocol.js';
+import { raceAgainst } from '../util/race.js';
 
 /** Makes a dedicated module worker running worker.js; injectable for tests and unusual bundlers. */
 export type WorkerFactory = (name: string) => Worker;
@@ -108,6 +109,14 @@ export async function startMember(
   }
 }
 
+const deathRaces = new WeakMap<PoolMember, <T>(call: Promise<T>) => Promise<T>>();
+/** Races a member's calls against its death, one race per member (see util/race.ts: a plain race kept every batch's vectors). */
+function untilDeath(member: PoolMember): <T>(call: Promise<T>) => Promise<T> {
+  let race = deathRaces.get(member);
+  if (!race) deathRaces.set(member, (race = raceAgainst(member.died.then((fault) => Promise.reject(fault)))));
+  return race;
+}
+
 /** Calls a worker, bounded: a worker that ends, throws uncaught, loses its GPU or exceeds the timeout gives a LaneFaultError. */
 export async function callMember<T>(member: PoolMember, call: () => Promise<T>, timeoutMs: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -115,7 +124,7 @@ export async function callMember<T>(member: PoolMember, call: () => Promise<T>, 
     timer = setTimeout(() => reject(new LaneFaultError(member.name, 'timeout', `a call took longer than ${timeoutMs} ms (see batchTimeoutMs)`)), timeoutMs);
   });
   try {
-    return await Promise.race([call(), member.died.then((fault) => Promise.reject(fault)), timeout]);
+    return await Promise.race([untilDeath(member)(call()), timeout]);
   } catch (error) {
     if ((error as Error).name === 'DeviceLostError') throw new LaneFaultError(member.name, 'device-lost', (error as Error).message, { cause: error });
     throw error;
@@ -172,9 +181,10 @@ export async function startTokenizerWorker(
     clearTimeout(timer);
     signal?.removeEventListener('abort', abort);
   }
+  const untilFailed = raceAgainst(failed);
   return {
     async encode(texts) {
-      const result = await Promise.race([api.tokenize(texts), failed]);
+      const result = await untilFailed(api.tokenize(texts));
       return { ids: unflattenRows(result), truncated: result.truncated };
     },
     async terminate() {

@@ -6,12 +6,13 @@ import * as ort from 'onnxruntime-web/webgpu';
 import { loadCheckingFp16, loadModel, prepareRows, runRows, type InferenceBackend, type LoadedModel } from '../engine/load.js';
 import { resolveModelFiles } from '../model/files.js';
 import { loadTokenizer, unflattenRows, type TextTokenizer, type Truncation } from '../tokenize/tokenizer.js';
-import { encodeFlatSliced, oneAtATime, taskPause, TURN_ABOVE_TEXTS } from '../tokenize/sliced.js';
+import { encodeFlatSliced, oneAtATime, taskPause, TURN_FROM_TEXTS } from '../tokenize/sliced.js';
 import type { RetryNotice } from '../model/fetch-retry.js';
 import { createOrtSession, type OrtModule } from '../run/session.js';
 import { gpuBufferBytes, trackGpuBuffers } from './gpu-memory.js';
 import { checkRuntimeFiles } from './runtime-files.js';
 import { createInTurn } from '../util/in-turn.js';
+import { raceAgainst } from '../util/race.js';
 import { isOutOfMemory } from '../engine/lane-runner.js';
 import type { WorkerApi, WorkerLoadRequest } from './protocol.js';
 
@@ -56,6 +57,8 @@ let deviceLost: Error | null = null;
 let markLost: (e: Error) => void = () => {};
 const lostSignal = new Promise<never>((_, reject) => (markLost = reject));
 lostSignal.catch(() => undefined);
+/** Races a run against the device's loss without keeping its vectors afterwards (util/race.ts). */
+const untilLost = raceAgainst(lostSignal);
 
 /** After a device loss every run fails at once with an error the coordinator recognises. */
 function watchDevice(device: DeviceLike): void {
@@ -187,7 +190,7 @@ const api: WorkerApi = {
     // get one turn per batch and finish the window long after its batches.
     const sliced = () => encodeFlatSliced(source.tokenizer, texts, source.maxTokens, source.truncation, (pause ??= taskPause()));
     const rows = model?.info.device === 'webgpu'
-      ? await (texts.length > TURN_ABOVE_TEXTS ? windowTurn(sliced) : sliced())
+      ? await (texts.length >= TURN_FROM_TEXTS ? windowTurn(sliced) : sliced())
       : source.tokenizer.encodeFlat(texts, source.maxTokens, source.truncation);
     return Comlink.transfer(rows, [rows.flat.buffer, rows.offsets.buffer]);
   },
@@ -205,7 +208,7 @@ const api: WorkerApi = {
       return runAfterCheck(target, feeds);
     });
     // A lost device can leave a run waiting forever: the loss ends the wait.
-    const vectors = await Promise.race([turn, lostSignal]);
+    const vectors = await untilLost(turn);
     const out = vectors.byteOffset === 0 && vectors.byteLength === vectors.buffer.byteLength ? vectors : vectors.slice();
     return Comlink.transfer({ vectors: out, gpuBytes: gpuBufferBytes() }, [out.buffer]);
   },

@@ -6,7 +6,8 @@ import { DEFAULT_BATCH_OVERHEAD_TOKENS, packSorted, sortByLengthDescending } fro
 import { createBatchBudget, type BudgetLimit, type ModelWidths } from '../batch/budget.js';
 import { fillDuplicates, foldDuplicates, scatterRows } from '../batch/order.js';
 import type { TokenizedTexts } from '../tokenize/tokenizer.js';
-import { DisposedError, InvalidOptionError, InvalidTextError } from '../base/errors.js';
+import { AbortError, DisposedError, InvalidOptionError, InvalidTextError } from '../base/errors.js';
+import { raceAgainst } from '../util/race.js';
 import { positiveInteger } from '../base/validate.js';
 import type { Priority } from './lane-gate.js';
 import { laneSlots, runOnLanes, type Lane, type LaneEvents, type ResiliencePolicy } from './lane-runner.js';
@@ -63,8 +64,9 @@ export const FIRST_WINDOW = 256;
  */
 export const WINDOW_GROWTH = 2;
 /**
- * Windows being tokenized at once where tokenizing is off the lanes' thread (tokenizer threads or
- * workers, the browser's GPU worker between its batches): this one and the next. Costs one more
+ * Windows being tokenized at once where the runtime says the next window's tokenizing costs the
+ * lanes nothing (EngineParts.tokenizeNextAtOnce: the browser's tokenizer workers or its GPU worker
+ * between batches, Node's tokenizer threads beside a GPU): this one and the next. Costs one more
  * window of ids in memory.
  */
 export const TOKENIZE_AHEAD = 2;
@@ -287,7 +289,7 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
     const started: (Promise<TokenizedTexts> | undefined)[] = [];
     /**
      * Window w's ids, its tokenizing started now unless it already was, with the windows after it:
-     * TOKENIZE_AHEAD of them where tokenizing happens off the lanes' thread, so that thread always
+     * TOKENIZE_AHEAD of them where it costs the lanes nothing (tokenizeNextAtOnce), so the tokenizer always
      * has the next window's texts in hand when it finishes one (handing them over then left it idle
      * for a round trip, and the page's copy of the texts, at every seam); one, a tick later, where
      * it happens in place, so the lanes start on this window first.
@@ -303,7 +305,7 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
       }
       return started[w]!;
     };
-    /** Drops window w's ids once they are in hand (the promise would keep them for the whole call). */
+    /** Drops window w's promise once its ids are in hand, so they go with the window's batches. */
     const release = (w: number) => void (started[w] = undefined);
     if (windows.length) tokenized(0);
     return { texts, unique, firstOf, windows, tokenized, release, maskPrefix };
@@ -318,20 +320,26 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
     const priority = call.priority ?? 'normal';
     const { texts, unique, firstOf, windows, tokenized } = work;
     const maskPrefix = await work.maskPrefix;
-    // Windows overlap, so one that fails stops the others (the call's own abort stops them all).
-    const stop = new AbortController();
-    const forwardAbort = () => stop.abort(call.signal!.reason);
-    if (call.signal?.aborted) forwardAbort();
-    else call.signal?.addEventListener('abort', forwardAbort, { once: true });
     let firstFailure: { error: unknown } | null = null;
     let failed!: (error: unknown) => void;
     const failure = new Promise<never>((_, reject) => (failed = reject));
     failure.catch(() => undefined);
+    // Every wait below ends at the first failure; raced so that no window's ids outlive its turn.
+    const orFailure = raceAgainst(failure);
+    // Windows overlap, so one that fails stops the others. The call's own abort stops them all, and
+    // ends a wait for a window's tokenizing at once.
+    const stop = new AbortController();
+    const forwardAbort = () => {
+      stop.abort(call.signal!.reason);
+      failed(new AbortError(call.signal!.reason));
+    };
+    if (call.signal?.aborted) forwardAbort();
+    else call.signal?.addEventListener('abort', forwardAbort, { once: true });
     const running: Promise<void>[] = [];
     try {
       for (let w = 0; w < windows.length; w++) {
         const window = windows[w]!;
-        const { ids, truncated } = await Promise.race([tokenized(w), failure]);
+        const { ids, truncated } = await orFailure(tokenized(w));
         work.release(w);
         if (w + 1 < windows.length) tokenized(w + 1);
         stats.truncatedTexts += truncated;
@@ -367,10 +375,10 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
           failed(error);
         });
         running.push(windowRun);
-        await Promise.race([allTaken, failure]);
+        await orFailure(allTaken);
         // Until a batch has been timed the next window would be packed to the start budget (small
         // batches for the whole window): the first seam waits for this window's batches.
-        if (budget.msPerCost === null) await Promise.race([windowRun, failure]);
+        if (budget.msPerCost === null) await orFailure(windowRun);
       }
       await Promise.all(running);
     } catch (error) {

@@ -170,4 +170,29 @@ describe('the seam between windows', () => {
     // In place: one window at a time, the next asked for once this one's ids are in.
     expect(await asked(false)).toEqual(['asked 0', 'answered 0', 'asked 1', 'answered 1', 'asked 2', 'answered 2']);
   });
+
+  it('an abort while the next window is being tokenized ends the call at once with an AbortError, not the tokenizer\'s later failure', async () => {
+    let window = 0;
+    const engine = createEngine({
+      info,
+      tokenizeNextAtOnce: () => true,
+      // Window 0 at once; window 1 takes a second, then fails.
+      tokenize: async (batch) => {
+        if (window++ === 0) return { ids: batch.map((t) => Int32Array.of(1, 10 + Number(t.split(' ')[1]), 2)), truncated: 0 };
+        await new Promise((r) => setTimeout(r, 1000));
+        throw new Error('tokenizer broke');
+      },
+      lanes: [fakeLane('lane', [])],
+      release: async () => undefined,
+    }, { lookahead: 4, targetBatchMs: Infinity });
+    const controller = new AbortController();
+    const started = performance.now();
+    const result = engine.embed(texts, { signal: controller.signal });
+    setTimeout(() => controller.abort('user left'), 50);
+    const error = await result.catch((e: unknown) => e);
+    const ms = performance.now() - started;
+    await engine.dispose();
+    expect(error).toBeInstanceOf(AbortError);
+    expect(ms).toBeLessThan(500);
+  });
 });
