@@ -20,7 +20,7 @@ import type { RetryNotice, RetryPolicy } from './model/fetch-retry.js';
 import { createOrtSession, type OrtModule } from './run/session.js';
 import { InvalidOptionError, MissingDependencyError } from './base/errors.js';
 import { nonNegativeInteger, positiveInteger } from './base/validate.js';
-import { parallelTokenize, type TokenizerThread } from './tokenize/parallel.js';
+import { parallelTokenize, SMALL_CALL_TEXTS, type TokenizerThread } from './tokenize/parallel.js';
 import { startNodeTokenizerThread } from './node/tokenizer-threads.js';
 import { readEmbeddingBatches, type EmbeddingBatch } from './store/arrow-file.js';
 import { searchFile } from './search/vector-search.js';
@@ -55,8 +55,6 @@ export interface NodeEmbedderOptions extends EmbedderOptions, EngineSettings {
 
 let onnxRuntimeNode: Promise<OrtModule> | undefined;
 
-/** Calls of fewer texts than this are tokenized in the main thread (a query takes well under a millisecond there). */
-const SMALL_CALL_TEXTS = 16;
 
 /** Imports onnxruntime-node on first use: an optional peer dependency, needed only in Node. */
 export function loadOnnxRuntimeNode(): Promise<OrtModule> {

@@ -12,7 +12,7 @@ import { DEFAULT_MODEL, modelOptions } from '../base/options.js';
 import type { Dtype, EmbedderInfo, EmbedderOptions, EmbedProgress } from '../base/types.js';
 import { DTYPE_FILES, resolveModelFiles, type HubSettings } from '../model/files.js';
 import type { RetryNotice, RetryPolicy } from '../model/fetch-retry.js';
-import { parallelTokenize, type TokenizerThread } from '../tokenize/parallel.js';
+import { parallelTokenize, SMALL_CALL_TEXTS, type TokenizerThread } from '../tokenize/parallel.js';
 import { planDevices, type BrowserCapabilities, type BrowserDeviceRequest, type DevicePlan } from './plan.js';
 import { DEFAULT_BATCH_TIMEOUT_MS, DEFAULT_LOAD_TIMEOUT_MS, defaultWorkerFactory, startMember, startTokenizerWorker, stopMembers, type PoolMember, type WorkerFactory } from './pool.js';
 import { seatLane, seatTokenizer, type Seat, type SeatSettings } from './seats.js';
@@ -254,7 +254,8 @@ async function startEngine(
   const gpuSeat = seats.find((s) => s.request.device === 'webgpu');
   if (gpuSeat && inFlight(gpuSeat) > 1) addReason(info, `${inFlight(gpuSeat)} batches in flight to ${gpuSeat.member.name}: the next batch is prepared and waits in the worker while one runs`);
   const parallel = tokenizers.length
-    ? parallelTokenize(tokenizers, seatTokenizer(seats, settings), (error, left) => addReason(info, `${error.message}; ${left} tokenizer workers left`))
+    // A query is tokenized by the GPU worker, between its slices, not behind the tokenizer workers' windows.
+    ? parallelTokenize(tokenizers, seatTokenizer(seats, settings), (error, left) => addReason(info, `${error.message}; ${left} tokenizer workers left`), SMALL_CALL_TEXTS)
     : null;
   const engine = createEngine({
     info,

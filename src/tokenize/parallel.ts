@@ -34,6 +34,12 @@ export function splitByCharacters(texts: readonly string[], parts: number): [num
   return slices;
 }
 
+/**
+ * Calls of fewer texts than this are tokenized in place (a query): one window of a bulk run, or two
+ * queued on a thread, would otherwise stand before it.
+ */
+export const SMALL_CALL_TEXTS = 16;
+
 /** A tokenize function over threads, and how many of its threads are left. */
 export type ParallelTokenize = ((texts: string[], maxTokens: number, truncation: Truncation) => Promise<TokenizedTexts>) & {
   /** Threads still tokenizing (0: every call is tokenized in place). */

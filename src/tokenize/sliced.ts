@@ -71,10 +71,11 @@ export function taskPause(): () => Promise<void> {
 }
 
 /**
- * Calls of more texts than this take turns (see oneAtATime); smaller ones, a query's, interleave
- * with them at the pauses, so a query never waits behind the windows queued for tokenizing.
+ * Calls of this many texts or more take turns (see oneAtATime): the engine's windows, which start at
+ * this size (engine FIRST_WINDOW). Smaller calls, a query's or a call's last few texts, interleave
+ * with them at the pauses instead of waiting behind the windows queued on the worker.
  */
-export const TURN_ABOVE_TEXTS = 64;
+export const TURN_FROM_TEXTS = 256;
 
 /**
  * Runs jobs one at a time, in the order given: the engine hands over the next window while this

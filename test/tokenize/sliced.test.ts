@@ -80,3 +80,11 @@ describe('oneAtATime', () => {
     expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual(['a', 'b failed', 'c']);
   });
 });
+
+it('windows take turns from the engine\'s first window size on, so every bulk window does and a query does not', async () => {
+  const { FIRST_WINDOW } = await import('../../src/engine/engine.js');
+  const { TURN_FROM_TEXTS } = await import('../../src/tokenize/sliced.js');
+  const { SMALL_CALL_TEXTS } = await import('../../src/tokenize/parallel.js');
+  expect(TURN_FROM_TEXTS).toBe(FIRST_WINDOW);
+  expect(SMALL_CALL_TEXTS).toBeLessThan(TURN_FROM_TEXTS);
+});
