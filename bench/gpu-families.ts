@@ -7,7 +7,7 @@
 // the fp16 overflow fixtures), GPU_FAMILIES_TEXTS (texts compared, default 512).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createEmbedder, type NodeEmbedderOptions } from '../src/node.js';
+import { createEmbedder, type NodeEmbedder, type NodeEmbedderOptions } from '../src/node.js';
 import { mixedCorpus } from '../tools/fixtures/corpus.js';
 import { printTable, writeJson } from './lib.js';
 
@@ -58,28 +58,45 @@ const SETTINGS: Record<string, Partial<NodeEmbedderOptions>> = {
   'webgpu fp32': { device: 'webgpu', dtype: 'fp32' },
 };
 
+const failedRow = (model: string, setting: string, error: unknown): Row => ({
+  model, setting, device: '', dtype: '', minCosine: NaN, meanCosine: NaN, nonFinite: 0, exactReruns: 0, tokensPerSecond: 0, reasons: [], error: String(error),
+});
+
 for (const model of MODELS) {
   const texts = textsFor(model);
   const dir = join(MODELS_DIR, model);
-  const reference = await createEmbedder({ model: dir, device: 'cpu', dtype: 'fp32' });
-  const want = await reference.embed(texts);
-  await reference.dispose();
-  for (const [setting, options] of Object.entries(SETTINGS)) {
+  let want: Float32Array;
+  try {
+    const reference = await createEmbedder({ model: dir, device: 'cpu', dtype: 'fp32' });
     try {
-      const e = await createEmbedder({ model: dir, ...options });
+      want = (await reference.embed(texts)).data;
+    } finally {
+      await reference.dispose();
+    }
+  } catch (error) {
+    rows.push(failedRow(model, 'cpu fp32 (the reference)', error));
+    console.error(`${model}: the CPU reference failed: ${String(error)}`);
+    continue;
+  }
+  for (const [setting, options] of Object.entries(SETTINGS)) {
+    let e: NodeEmbedder | undefined;
+    try {
+      e = await createEmbedder({ model: dir, ...options });
       await e.embed(texts.slice(0, 32)); // warm-up: shaders compiled before the timed pass
       const tokensBefore = e.stats.tokens;
       const started = performance.now();
       const got = await e.embed(texts);
       const seconds = (performance.now() - started) / 1000;
-      const c = rowCosines(got.data, want.data, got.dim);
+      const c = rowCosines(got.data, want, got.dim);
       rows.push({
         model, setting, device: e.info.device, dtype: e.info.dtype, minCosine: c.min, meanCosine: c.mean, nonFinite: c.nonFinite,
         exactReruns: e.stats.exactReruns, tokensPerSecond: (e.stats.tokens - tokensBefore) / seconds, reasons: e.info.reasons,
       });
-      await e.dispose();
     } catch (error) {
-      rows.push({ model, setting, device: '', dtype: '', minCosine: NaN, meanCosine: NaN, nonFinite: 0, exactReruns: 0, tokensPerSecond: 0, reasons: [], error: String(error) });
+      rows.push(failedRow(model, setting, error));
+    } finally {
+      // A failed row's sessions must not stay on the device for the models after it.
+      await e?.dispose().catch(() => undefined);
     }
     const r = rows.at(-1)!;
     console.error(`${model} ${setting}: ${r.error ?? `${r.device} ${r.dtype}, min cosine ${r.minCosine.toFixed(6)}, ${Math.round(r.tokensPerSecond)} tokens/s`}`);

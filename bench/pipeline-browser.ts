@@ -31,7 +31,13 @@ const TOKENIZE_ONLY = 'tokenize only, one worker';
 /** BENCH_IN_FLIGHT=1: the GPU worker takes one batch at a time (batchesInFlight), to compare with the default 2. */
 const IN_FLIGHT = process.env.BENCH_IN_FLIGHT ? Number(process.env.BENCH_IN_FLIGHT) : undefined;
 /** BENCH_OPTIONS: more embedder options as JSON (e.g. '{"maxBatchTokens":65536}'), for experiments. */
-const EXTRA_OPTIONS: Record<string, unknown> = JSON.parse(process.env.BENCH_OPTIONS ?? '{}');
+const EXTRA_OPTIONS: Record<string, unknown> = (() => {
+  try {
+    return JSON.parse(process.env.BENCH_OPTIONS ?? '{}');
+  } catch (error) {
+    throw new Error(`BENCH_OPTIONS is not JSON (${(error as Error).message}): ${process.env.BENCH_OPTIONS}`);
+  }
+})();
 
 /** Builds the tests' page into a folder of its own (a test run's build is left alone) and serves it. */
 async function servePage(): Promise<{ url: string; close: () => Promise<void> }> {
@@ -62,7 +68,7 @@ async function loadInPage(page: Page, model: string, workerCounts: number[] | nu
     const layouts = new Map<number, string[]>();
     const started = async (options: object) => {
       const before = g.workerLog.length;
-      const e = await createEmbedder({ model: url, freeInference: true, ...(inFlight ? { batchesInFlight: inFlight } : {}), ...extra, ...options });
+      const e = await createEmbedder({ model: url, freeInference: true, ...extra, ...(inFlight ? { batchesInFlight: inFlight } : {}), ...options });
       return { e, layout: g.workerLog.slice(before).map((w: { name: string }) => w.name) as string[] };
     };
     // The default layout first: it says how many tokenizer workers this browser gets.

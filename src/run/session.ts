@@ -73,7 +73,8 @@ export function prepareBatch(
 let zeros = new BigInt64Array(0);
 /**
  * `length` int64 zeros (token_type_ids), a view of one buffer kept for every batch: the runtimes only
- * read inputs, and a fresh array a batch was a third of the feeds' allocation and zeroing.
+ * read inputs (onnxruntime-web would transfer them in its proxy mode, which the worker turns off), and
+ * a fresh array a batch was a third of the feeds' allocation and zeroing.
  */
 function int64Zeros(length: number): BigInt64Array {
   if (zeros.length < length) zeros = new BigInt64Array(Math.max(length, 2 * zeros.length));

@@ -88,10 +88,14 @@ GPU_BENCH_MODELS_DIR="$WORK/models" GPU_BENCH_OUT="$OUT" GPU_BENCH_MODELS="$MODE
   GPU_BENCH_CORPORA="$WORK/corpora.json" "$NODE" "$WORK/app/bench-gpu.mjs" 2>&1 | grep -v 'VerifyEachNodeIsAssignedToAnEp' | tee "$OUT/bench.log"
 
 # Each model family on this GPU, fp16 and fp32, against CPU fp32: the real driver's kernels give the same vectors.
+# (A previous run's table in the same folder is removed first: it must not pass for this run's.)
+STATUS=0
+rm -f "$OUT/families.md" "$OUT/families.json"
 if [ -n "$FAMILY_MODELS" ]; then
   GPU_FAMILIES_MODELS_DIR="$WORK/models" GPU_FAMILIES_OUT="$OUT" GPU_FAMILIES_MODELS="$FAMILY_MODELS" \
     GPU_FAMILIES_TEXTS="${GPU_FAMILIES_TEXTS:-$([ "$SMALL" = 1 ] && echo 12 || echo 512)}" \
-    "$NODE" "$WORK/app/families.mjs" 2>&1 | grep -v 'VerifyEachNodeIsAssignedToAnEp' | tee -a "$OUT/bench.log"
+    "$NODE" "$WORK/app/families.mjs" > "$OUT/families.log" 2>&1 || { STATUS=1; echo "run.sh: the families step failed (families.log)" >&2; }
+  grep -v 'VerifyEachNodeIsAssignedToAnEp' "$OUT/families.log" | tee -a "$OUT/bench.log"
 fi
 
 # The loop's own ceiling on this machine's cores (inference made free): tokens/s by tokenizer threads.
@@ -109,5 +113,6 @@ elif python3 -c 'import torch, sentence_transformers; assert torch.cuda.is_avail
 else
   echo "sentence-transformers peer skipped: python3 with torch, CUDA and sentence-transformers is not here" | tee "$OUT/st.log"
 fi
-"$NODE" "$WORK/app/report.mjs" "$OUT" > /dev/null && cat "$OUT/report.md"
+"$NODE" "$WORK/app/report.mjs" "$OUT" > /dev/null && cat "$OUT/report.md" || STATUS=1
 if [ -f "$OUT/families.md" ]; then cat "$OUT/families.md"; fi
+exit $STATUS
