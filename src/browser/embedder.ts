@@ -254,7 +254,7 @@ async function startEngine(
   const gpuSeat = seats.find((s) => s.request.device === 'webgpu');
   if (gpuSeat && inFlight(gpuSeat) > 1) addReason(info, `${inFlight(gpuSeat)} batches in flight to ${gpuSeat.member.name}: the next batch is prepared and waits in the worker while one runs`);
   const parallel = tokenizers.length
-    // A query is tokenized by the GPU worker, between its slices, not behind the tokenizer workers' windows.
+    // A query is tokenized by the model worker between its batches, not behind the tokenizer workers' windows.
     ? parallelTokenize(tokenizers, seatTokenizer(seats, settings), (error, left) => addReason(info, `${error.message}; ${left} tokenizer workers left`), SMALL_CALL_TEXTS)
     : null;
   const engine = createEngine({

@@ -175,7 +175,8 @@ export async function* embedStream(
       next.catch(() => undefined); // surfaces when the loop comes back for it
       batch = await finishWindow(pending);
     } catch (error) {
-      if (options.signal?.aborted) throw error instanceof AbortError ? error : aborted();
+      // The caller's abort, however it surfaced (the engine's own AbortError carries no count): say how many rows were yielded.
+      if (options.signal?.aborted) throw aborted();
       throw error;
     }
     if (options.signal?.aborted) throw aborted();
