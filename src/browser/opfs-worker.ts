@@ -3,6 +3,7 @@
 import * as Comlink from 'comlink';
 import { searchFile, type SearchHit, type SearchOptions } from '../search/vector-search.js';
 import { installErrorTransfer } from './error-transfer.js';
+import { createInTurn } from '../util/in-turn.js';
 
 installErrorTransfer(); // its EmbeddingsFileErrors reach the page as EmbeddingsFileErrors
 
@@ -55,30 +56,43 @@ export const opfsApi = {
     handles.get(id)?.close();
     handles.delete(id);
   },
-  /** Searches a stored file here, in the worker: the page's thread only receives the hits. */
-  async search(path: string, query: Float32Array, k: number, options: Omit<SearchOptions, 'stats'>): Promise<{ hits: SearchHit[]; bytesRead: number }> {
-    const id = await opfsApi.open(path, false);
-    const stats = { bytesRead: 0 };
-    try {
-      const file = {
-        name: `opfs:${path}`,
-        size: async () => opfsApi.size(id),
-        read: async (offset: number, length: number) => {
-          const buffer = new Uint8Array(length);
-          const got = handle(id).read(buffer, { at: offset });
-          return got === length ? buffer : buffer.slice(0, got);
-        },
-        append: async () => { throw new Error('read only'); },
-        truncate: async () => { throw new Error('read only'); },
-        sync: async () => undefined,
-        close: async () => undefined,
-      };
-      return { hits: await searchFile(file, query, k, { ...options, stats }), bytesRead: stats.bytesRead };
-    } finally {
-      opfsApi.close(id);
-    }
+  /**
+   * Searches a stored file here, in the worker: the page's thread only receives the hits. Searches of
+   * one file take turns: a sync access handle is exclusive, so a second search opening the file while
+   * the first reads it failed (a query typed, then submitted).
+   */
+  search(path: string, query: Float32Array, k: number, options: Omit<SearchOptions, 'stats'>): Promise<{ hits: SearchHit[]; bytesRead: number }> {
+    let turn = searchTurns.get(path);
+    if (!turn) searchTurns.set(path, (turn = createInTurn()));
+    return turn(() => searchOnce(path, query, k, options));
   },
 };
+
+const searchTurns = new Map<string, <T>(task: () => Promise<T>) => Promise<T>>();
+
+/** One search of a stored file through its own sync access handle, closed at the end. */
+async function searchOnce(path: string, query: Float32Array, k: number, options: Omit<SearchOptions, 'stats'>): Promise<{ hits: SearchHit[]; bytesRead: number }> {
+  const id = await opfsApi.open(path, false);
+  const stats = { bytesRead: 0 };
+  try {
+    const file = {
+      name: `opfs:${path}`,
+      size: async () => opfsApi.size(id),
+      read: async (offset: number, length: number) => {
+        const buffer = new Uint8Array(length);
+        const got = handle(id).read(buffer, { at: offset });
+        return got === length ? buffer : buffer.slice(0, got);
+      },
+      append: async () => { throw new Error('read only'); },
+      truncate: async () => { throw new Error('read only'); },
+      sync: async () => undefined,
+      close: async () => undefined,
+    };
+    return { hits: await searchFile(file, query, k, { ...options, stats }), bytesRead: stats.bytesRead };
+  } finally {
+    opfsApi.close(id);
+  }
+}
 
 export type OpfsApi = typeof opfsApi;
 

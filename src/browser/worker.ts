@@ -6,7 +6,7 @@ import * as ort from 'onnxruntime-web/webgpu';
 import { loadCheckingFp16, loadModel, prepareRows, runRows, type InferenceBackend, type LoadedModel } from '../engine/load.js';
 import { resolveModelFiles } from '../model/files.js';
 import { loadTokenizer, unflattenRows, type TextTokenizer, type Truncation } from '../tokenize/tokenizer.js';
-import { encodeFlatSliced, oneAtATime, taskPause, TURN_FROM_TEXTS } from '../tokenize/sliced.js';
+import { encodeFlatSliced, taskPause, TURN_FROM_TEXTS } from '../tokenize/sliced.js';
 import type { RetryNotice } from '../model/fetch-retry.js';
 import { createOrtSession, type OrtModule } from '../run/session.js';
 import { gpuBufferBytes, trackGpuBuffers } from './gpu-memory.js';
@@ -27,7 +27,7 @@ let exactLoaded: LoadedModel | null = null;
 /** Lets queued messages and finished device work run between tokenizing slices (made on first use). */
 let pause: (() => Promise<void>) | null = null;
 /** Windows tokenized in slices take turns: the engine sends the next while this one is tokenized. */
-const windowTurn = oneAtATime();
+const windowTurn = createInTurn();
 /**
  * Runs wait their turn: the coordinator sends the next batch while one runs (batchesInFlight), so
  * it is ready the moment the device frees.

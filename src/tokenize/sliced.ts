@@ -71,22 +71,8 @@ export function taskPause(): () => Promise<void> {
 }
 
 /**
- * Calls of this many texts or more take turns (see oneAtATime): the engine's windows, which start at
+ * Calls of this many texts or more take turns (util/in-turn.ts): the engine's windows, which start at
  * this size (engine FIRST_WINDOW). Smaller calls, a query's or a call's last few texts, interleave
  * with them at the pauses instead of waiting behind the windows queued on the worker.
  */
 export const TURN_FROM_TEXTS = 256;
-
-/**
- * Runs jobs one at a time, in the order given: the engine hands over the next window while this
- * one is tokenized, and two windows interleaving at the pauses would finish this one, whose batches
- * are waited for, later than it need.
- */
-export function oneAtATime(): <T>(job: () => Promise<T>) => Promise<T> {
-  let last: Promise<unknown> = Promise.resolve();
-  return <T>(job: () => Promise<T>) => {
-    const mine = last.then(job);
-    last = mine.catch(() => undefined);
-    return mine;
-  };
-}

@@ -160,7 +160,7 @@ test('one writer per OPFS file and per IndexedDB store, across tabs: the second 
   await other.close();
 });
 
-test('a binary OPFS file with a float16 copy is searched in the OPFS worker, ranking as float32 does at the top', async ({ page }) => {
+test('a binary OPFS file with a float16 copy is searched in the OPFS worker, ranking as float32 does at the top; searches of one file at once all answer', async ({ page }) => {
   await ready(page);
   const result = await page.evaluate(async (records) => {
     const lib = (globalThis as any).bulkEmbed;
@@ -173,13 +173,17 @@ test('a binary OPFS file with a float16 copy is searched in the OPFS worker, ran
     const stats = { bytesRead: 0 };
     const binary = await lib.searchEmbeddings('runs/binary.arrow', data, 3, { stats });
     const exact = await lib.searchEmbeddings('runs/float.arrow', data, 3);
+    // Searches of one file at once (a query typed, then submitted) take turns for its exclusive handle.
+    const together = await Promise.all([1, 2, 3].map(() => lib.searchEmbeddings('runs/float.arrow', data, 3)))
+      .then((all) => all.map((hits: any[]) => hits[0].id), (e: Error) => [`${e.name}: ${e.message}`]);
     const missing = await lib.searchEmbeddings('runs/none.arrow', data, 3).then(() => 'no error', (e: Error) => `${e.name}: ${e.message}`);
-    return { binary: binary.map((h: any) => h.id), exact: exact.map((h: any) => h.id), bytesRead: stats.bytesRead, missing };
+    return { binary: binary.map((h: any) => h.id), exact: exact.map((h: any) => h.id), bytesRead: stats.bytesRead, missing, together };
   }, records);
   expect(result.binary[0]).toBe('rec-42');
   expect(result.binary[0]).toBe(result.exact[0]);
   expect(result.bytesRead).toBeGreaterThan(0);
   expect(result.missing).toMatch(/EmbeddingsFileError: .*runs\/none\.arrow/);
+  expect(result.together).toEqual(['rec-42', 'rec-42', 'rec-42']);
 });
 
 test('IndexedDB commits a batch and the run description in one transaction: a batch that fails leaves neither', async ({ page }) => {

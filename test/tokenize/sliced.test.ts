@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { nodeFileAccess } from '../../src/node.js';
 import { resolveModelFiles } from '../../src/model/files.js';
 import { loadTokenizer } from '../../src/tokenize/tokenizer.js';
-import { encodeFlatSliced, joinFlatRows, oneAtATime, taskPause } from '../../src/tokenize/sliced.js';
+import { encodeFlatSliced, joinFlatRows, taskPause } from '../../src/tokenize/sliced.js';
 import { mixedCorpus } from '../../tools/fixtures/corpus.js';
 import { modelDir } from '../helpers/models.js';
 
@@ -61,23 +61,6 @@ describe('joinFlatRows', () => {
     expect([...joined.flat]).toEqual([1, 2, 3, 4, 5, 6]);
     expect([...joined.offsets]).toEqual([0, 2, 2, 3, 6]);
     expect(joined.truncated).toBe(3);
-  });
-});
-
-describe('oneAtATime', () => {
-  it('runs windows in the order given, each after the one before has ended, a failed one included', async () => {
-    const turn = oneAtATime();
-    const log: string[] = [];
-    const job = (name: string, fails = false) => async () => {
-      log.push(`start ${name}`);
-      await new Promise((r) => setTimeout(r, 5));
-      log.push(`end ${name}`);
-      if (fails) throw new Error(`${name} failed`);
-      return name;
-    };
-    const results = await Promise.allSettled([turn(job('a')), turn(job('b', true)), turn(job('c'))]);
-    expect(log).toEqual(['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
-    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual(['a', 'b failed', 'c']);
   });
 });
 
