@@ -55,7 +55,6 @@ export interface NodeEmbedderOptions extends EmbedderOptions, EngineSettings {
 
 let onnxRuntimeNode: Promise<OrtModule> | undefined;
 
-
 /** Imports onnxruntime-node on first use: an optional peer dependency, needed only in Node. */
 export function loadOnnxRuntimeNode(): Promise<OrtModule> {
   onnxRuntimeNode ??= import('onnxruntime-node').then(

@@ -305,10 +305,13 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
       }
       return started[w]!;
     };
-    /** Drops window w's promise once its ids are in hand, so they go with the window's batches. */
-    const release = (w: number) => void (started[w] = undefined);
+    /** Window w's ids are in hand: its promise is dropped (the ids go with its batches) and the windows after it start. */
+    const taken = (w: number) => {
+      started[w] = undefined;
+      if (w + 1 < windows.length) tokenized(w + 1);
+    };
     if (windows.length) tokenized(0);
-    return { texts, unique, firstOf, windows, tokenized, release, maskPrefix };
+    return { texts, unique, firstOf, windows, tokenized, taken, maskPrefix };
   };
 
   /**
@@ -340,8 +343,7 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
       for (let w = 0; w < windows.length; w++) {
         const window = windows[w]!;
         const { ids, truncated } = await orFailure(tokenized(w));
-        work.release(w);
-        if (w + 1 < windows.length) tokenized(w + 1);
+        work.taken(w);
         stats.truncatedTexts += truncated;
         const lengths = ids.map((row) => row.length);
         const sorted = sortByLengthDescending(lengths);
