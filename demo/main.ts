@@ -498,7 +498,7 @@ async function run(name: string, resume: boolean): Promise<void> {
       showError(`Embedding "${name}" failed: ${await offlineHint(state.model, error as Error)}`);
       if (rows === 0 && !resume) {
         // Nothing was stored (the model did not load, say): leave no empty collection behind.
-        await removeCollection(name);
+        await removeCollection(name).catch(() => setCollection(name, { status: 'failed', rows }));
         $('progress-text').textContent = 'Failed: nothing was stored.';
       } else {
         setCollection(name, { status: 'failed', rows });
@@ -528,10 +528,14 @@ async function saveStep(name: string, expected: number): Promise<void> {
   else setStep('save', 'failed', `the file holds ${rows} rows, the run wrote ${expected}`);
 }
 
-/** Deletes a collection's files and its entry. */
+/** Deletes a collection's files and its entry; a file that cannot be removed (open in another tab) keeps both and says so. */
 async function removeCollection(name: string): Promise<void> {
   const dir = await collectionsDir();
-  for (const f of [`${name}.arrow`, `${name}.input.jsonl`]) await dir.removeEntry(f).catch(() => undefined);
+  for (const f of [`${name}.arrow`, `${name}.input.jsonl`]) {
+    await dir.removeEntry(f).catch((error: Error) => {
+      if (error.name !== 'NotFoundError') throw new Error(`cannot remove ${f} (${error.message}); is it open in another tab?`);
+    });
+  }
   forgetRows(name);
   const m = manifest();
   delete m[name];
@@ -634,7 +638,14 @@ async function embedInto(name: string, files: File[], pasted: string, { ask = tr
   if (skippedNote) showError(skippedNote);
   const existing = manifest()[name];
   if (existing && ask && !confirm(`A collection "${name}" exists (${existing.rows ?? 0} of ${existing.total} rows). Replace it?`)) return;
-  if (existing) await removeCollection(name);
+  if (existing) {
+    try {
+      await removeCollection(name);
+    } catch (error) {
+      showError(`Could not replace "${name}": ${(error as Error).message}`);
+      return;
+    }
+  }
   await saveInput(name, records);
   const m = manifest();
   m[name] = { model: modelSelect.value, device: $<HTMLSelectElement>('device').value, dtype: $<HTMLSelectElement>('dtype').value, status: 'running', total: records.length };
@@ -718,7 +729,11 @@ async function refreshCollections(prefer?: string): Promise<void> {
     if (name !== running) {
       actions.append(button('Delete', async () => {
         if (!confirm(`Delete "${name}" and its ${rows} stored rows?`)) return;
-        await removeCollection(name);
+        try {
+          await removeCollection(name);
+        } catch (error) {
+          showError(`Could not delete "${name}": ${(error as Error).message}`);
+        }
         await refreshCollections();
       }, `Delete ${name}`));
     }

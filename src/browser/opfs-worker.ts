@@ -3,7 +3,6 @@
 import * as Comlink from 'comlink';
 import { searchFile, type SearchHit, type SearchOptions } from '../search/vector-search.js';
 import { installErrorTransfer } from './error-transfer.js';
-import { createInTurn } from '../util/in-turn.js';
 
 installErrorTransfer(); // its EmbeddingsFileErrors reach the page as EmbeddingsFileErrors
 
@@ -16,25 +15,43 @@ interface SyncHandle {
   close(): void;
 }
 
-const handles = new Map<number, SyncHandle>();
+// One sync access handle per file, shared by every open of it in this worker: a handle is exclusive
+// (a second createSyncAccessHandle on the file fails while one is open), and reads name their
+// offset, so a search, the rows read for a map and a run's writer can use one handle at once.
+interface SharedHandle { path: string; handle: SyncHandle; users: number }
+const byPath = new Map<string, Promise<SharedHandle>>();
+const handles = new Map<number, SharedHandle>();
 let nextId = 1;
 
 const handle = (id: number): SyncHandle => {
   const h = handles.get(id);
   if (!h) throw new Error(`OPFS handle ${id} is closed`);
-  return h;
+  return h.handle;
 };
+
+async function openShared(path: string, create: boolean): Promise<SharedHandle> {
+  let dir = await navigator.storage.getDirectory();
+  const parts = path.split('/').filter(Boolean);
+  for (const part of parts.slice(0, -1)) dir = await dir.getDirectoryHandle(part, { create });
+  const file = await dir.getFileHandle(parts.at(-1)!, { create });
+  const h = await (file as unknown as { createSyncAccessHandle(): Promise<SyncHandle> }).createSyncAccessHandle();
+  return { path: parts.join('/'), handle: h, users: 0 };
+}
 
 /** The OPFS file operations, by handle id. */
 export const opfsApi = {
   async open(path: string, create: boolean): Promise<number> {
-    let dir = await navigator.storage.getDirectory();
-    const parts = path.split('/').filter(Boolean);
-    for (const part of parts.slice(0, -1)) dir = await dir.getDirectoryHandle(part, { create });
-    const file = await dir.getFileHandle(parts.at(-1)!, { create });
-    const h = (await (file as unknown as { createSyncAccessHandle(): Promise<SyncHandle> }).createSyncAccessHandle());
+    const key = path.split('/').filter(Boolean).join('/');
+    let pending = byPath.get(key);
+    if (!pending) {
+      // Kept while it opens, so two opens at once share one handle too.
+      byPath.set(key, (pending = openShared(path, create)));
+      pending.catch(() => byPath.delete(key));
+    }
+    const shared = await pending;
+    shared.users += 1;
     const id = nextId++;
-    handles.set(id, h);
+    handles.set(id, shared);
     return id;
   },
   size: (id: number): number => handle(id).getSize(),
@@ -53,24 +70,23 @@ export const opfsApi = {
   truncate: (id: number, size: number): void => handle(id).truncate(size),
   flush: (id: number): void => handle(id).flush(),
   close(id: number): void {
-    handles.get(id)?.close();
+    const shared = handles.get(id);
+    if (!shared) return;
     handles.delete(id);
+    shared.users -= 1;
+    if (shared.users > 0) {
+      shared.handle.flush(); // what this user wrote is on disk, as a close would leave it
+      return;
+    }
+    byPath.delete(shared.path);
+    shared.handle.close();
   },
-  /**
-   * Searches a stored file here, in the worker: the page's thread only receives the hits. Searches of
-   * one file take turns: a sync access handle is exclusive, so a second search opening the file while
-   * the first reads it failed (a query typed, then submitted).
-   */
-  search(path: string, query: Float32Array, k: number, options: Omit<SearchOptions, 'stats'>): Promise<{ hits: SearchHit[]; bytesRead: number }> {
-    let turn = searchTurns.get(path);
-    if (!turn) searchTurns.set(path, (turn = createInTurn()));
-    return turn(() => searchOnce(path, query, k, options));
-  },
+  /** Searches a stored file here, in the worker: the page's thread only receives the hits. */
+  search: (path: string, query: Float32Array, k: number, options: Omit<SearchOptions, 'stats'>): Promise<{ hits: SearchHit[]; bytesRead: number }> =>
+    searchOnce(path, query, k, options),
 };
 
-const searchTurns = new Map<string, <T>(task: () => Promise<T>) => Promise<T>>();
-
-/** One search of a stored file through its own sync access handle, closed at the end. */
+/** One search of a stored file through its shared handle, given back at the end. */
 async function searchOnce(path: string, query: Float32Array, k: number, options: Omit<SearchOptions, 'stats'>): Promise<{ hits: SearchHit[]; bytesRead: number }> {
   const id = await opfsApi.open(path, false);
   const stats = { bytesRead: 0 };

@@ -160,7 +160,7 @@ test('one writer per OPFS file and per IndexedDB store, across tabs: the second 
   await other.close();
 });
 
-test('a binary OPFS file with a float16 copy is searched in the OPFS worker, ranking as float32 does at the top; searches of one file at once all answer', async ({ page }) => {
+test('a binary OPFS file with a float16 copy is searched in the OPFS worker, ranking as float32 does at the top; searches of one file at once, during a read of it and during a run writing it all answer', async ({ page }) => {
   await ready(page);
   const result = await page.evaluate(async (records) => {
     const lib = (globalThis as any).bulkEmbed;
@@ -169,21 +169,45 @@ test('a binary OPFS file with a float16 copy is searched in the OPFS worker, ran
     await embedder.embedTo(some, await lib.opfsArrowSink('runs/float.arrow', { overwrite: true }), { windowSize: 100 });
     await embedder.embedTo(some, await lib.opfsArrowSink('runs/binary.arrow', { overwrite: true }), { windowSize: 100, precision: 'binary', keepFloat16: true });
     const { data } = await embedder.embed([some[42]!.text]);
+    // A search while a run writes the file (the demo searches a collection as it fills): after its
+    // first window is written, with the writer's handle open.
+    const live = await lib.opfsArrowSink('runs/live.arrow', { overwrite: true });
+    let duringWrite: string | undefined;
+    const watched = {
+      name: live.name, resumeState: () => live.resumeState(), close: () => live.close(),
+      async write(description: unknown, rows: unknown) {
+        await live.write(description, rows);
+        duringWrite ??= await lib.searchEmbeddings('runs/live.arrow', data, 3, { allowTruncated: true })
+          .then((hits: any[]) => hits[0]?.id ?? 'no hits', (e: Error) => `${e.name}: ${e.message}`);
+      },
+    };
+    await embedder.embedTo(some, watched, { windowSize: 100 });
     await embedder.dispose();
     const stats = { bytesRead: 0 };
     const binary = await lib.searchEmbeddings('runs/binary.arrow', data, 3, { stats });
     const exact = await lib.searchEmbeddings('runs/float.arrow', data, 3);
-    // Searches of one file at once (a query typed, then submitted) take turns for its exclusive handle.
+    // Searches of one file at once (a query typed, then submitted) share its one sync access handle.
     const together = await Promise.all([1, 2, 3].map(() => lib.searchEmbeddings('runs/float.arrow', data, 3)))
       .then((all) => all.map((hits: any[]) => hits[0].id), (e: Error) => [`${e.name}: ${e.message}`]);
+    // A search while the file is being read (the demo's map reads its rows as a query is submitted).
+    const reading = lib.readEmbeddings('runs/float.arrow')[Symbol.asyncIterator]();
+    let readRows = (await reading.next()).value.numRows;
+    const duringRead = await lib.searchEmbeddings('runs/float.arrow', data, 3).then((hits: any[]) => hits[0].id, (e: Error) => `${e.name}: ${e.message}`);
+    for (let r = await reading.next(); !r.done; r = await reading.next()) readRows += r.value.numRows;
     const missing = await lib.searchEmbeddings('runs/none.arrow', data, 3).then(() => 'no error', (e: Error) => `${e.name}: ${e.message}`);
-    return { binary: binary.map((h: any) => h.id), exact: exact.map((h: any) => h.id), bytesRead: stats.bytesRead, missing, together };
+    return {
+      binary: binary.map((h: any) => h.id), exact: exact.map((h: any) => h.id), bytesRead: stats.bytesRead, missing, together,
+      duringRead, readRows, duringWrite,
+    };
   }, records);
   expect(result.binary[0]).toBe('rec-42');
   expect(result.binary[0]).toBe(result.exact[0]);
   expect(result.bytesRead).toBeGreaterThan(0);
   expect(result.missing).toMatch(/EmbeddingsFileError: .*runs\/none\.arrow/);
   expect(result.together).toEqual(['rec-42', 'rec-42', 'rec-42']);
+  expect(result.duringRead).toBe('rec-42');
+  expect(result.readRows).toBe(300);
+  expect(result.duringWrite).toBe('rec-42');
 });
 
 test('IndexedDB commits a batch and the run description in one transaction: a batch that fails leaves neither', async ({ page }) => {
