@@ -528,12 +528,12 @@ async function saveStep(name: string, expected: number): Promise<void> {
   else setStep('save', 'failed', `the file holds ${rows} rows, the run wrote ${expected}`);
 }
 
-/** Deletes a collection's files and its entry; a file that cannot be removed (open in another tab) keeps both and says so. */
+/** Deletes a collection's files and its entry; a file that cannot be removed (in use) keeps the entry and says so. */
 async function removeCollection(name: string): Promise<void> {
   const dir = await collectionsDir();
   for (const f of [`${name}.arrow`, `${name}.input.jsonl`]) {
     await dir.removeEntry(f).catch((error: Error) => {
-      if (error.name !== 'NotFoundError') throw new Error(`cannot remove ${f} (${error.message}); is it open in another tab?`);
+      if (error.name !== 'NotFoundError') throw new Error(`cannot remove ${f} (${error.message}): it is in use (a read, a search or a run, here or in another tab); try again`);
     });
   }
   forgetRows(name);

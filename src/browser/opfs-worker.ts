@@ -17,16 +17,26 @@ interface SyncHandle {
 
 // One sync access handle per file, shared by every open of it in this worker: a handle is exclusive
 // (a second createSyncAccessHandle on the file fails while one is open), and reads name their
-// offset, so a search, the rows read for a map and a run's writer can use one handle at once.
+// offset, so a search, the rows read for a map and a run's writer can use one handle at once. A
+// writer that cuts the file under a reader makes that reader fail with a typed error
+// (format/random-access.ts readExactly), never read garbage.
 interface SharedHandle { path: string; handle: SyncHandle; users: number }
+/** An open's use of a shared handle: whether it wrote (its close then flushes). */
+interface Use { shared: SharedHandle; wrote: boolean }
 const byPath = new Map<string, Promise<SharedHandle>>();
-const handles = new Map<number, SharedHandle>();
+const uses = new Map<number, Use>();
 let nextId = 1;
 
-const handle = (id: number): SyncHandle => {
-  const h = handles.get(id);
-  if (!h) throw new Error(`OPFS handle ${id} is closed`);
-  return h.handle;
+const use = (id: number): Use => {
+  const u = uses.get(id);
+  if (!u) throw new Error(`OPFS handle ${id} is closed`);
+  return u;
+};
+const handle = (id: number): SyncHandle => use(id).shared.handle;
+const writing = (id: number): SyncHandle => {
+  const u = use(id);
+  u.wrote = true;
+  return u.shared.handle;
 };
 
 async function openShared(path: string, create: boolean): Promise<SharedHandle> {
@@ -38,20 +48,29 @@ async function openShared(path: string, create: boolean): Promise<SharedHandle> 
   return { path: parts.join('/'), handle: h, users: 0 };
 }
 
+/** Makes `pending` the open of `key` that later opens share, until it fails. */
+function share(key: string, pending: Promise<SharedHandle>): Promise<SharedHandle> {
+  byPath.set(key, pending);
+  pending.catch(() => {
+    if (byPath.get(key) === pending) byPath.delete(key);
+  });
+  return pending;
+}
+
 /** The OPFS file operations, by handle id. */
 export const opfsApi = {
   async open(path: string, create: boolean): Promise<number> {
     const key = path.split('/').filter(Boolean).join('/');
-    let pending = byPath.get(key);
-    if (!pending) {
-      // Kept while it opens, so two opens at once share one handle too.
-      byPath.set(key, (pending = openShared(path, create)));
-      pending.catch(() => byPath.delete(key));
-    }
+    const inFlight = byPath.get(key);
+    // Kept while it opens, so two opens at once share one handle too. An open that may create the
+    // file does not inherit the NotFound of one in flight that may not (a search beside a new run).
+    const pending = !inFlight ? share(key, openShared(path, create))
+      : create ? share(key, inFlight.catch(() => openShared(path, true)))
+        : inFlight;
     const shared = await pending;
     shared.users += 1;
     const id = nextId++;
-    handles.set(id, shared);
+    uses.set(id, { shared, wrote: false });
     return id;
   },
   size: (id: number): number => handle(id).getSize(),
@@ -62,23 +81,24 @@ export const opfsApi = {
     return Comlink.transfer(out, [out.buffer]);
   },
   append(id: number, bytes: Uint8Array): void {
-    const h = handle(id);
+    const h = writing(id);
     const at = h.getSize();
     let written = 0;
     while (written < bytes.length) written += h.write(bytes.subarray(written), { at: at + written });
   },
-  truncate: (id: number, size: number): void => handle(id).truncate(size),
+  truncate: (id: number, size: number): void => writing(id).truncate(size),
   flush: (id: number): void => handle(id).flush(),
   close(id: number): void {
-    const shared = handles.get(id);
-    if (!shared) return;
-    handles.delete(id);
+    const u = uses.get(id);
+    if (!u) return;
+    uses.delete(id);
+    const { shared } = u;
     shared.users -= 1;
     if (shared.users > 0) {
-      shared.handle.flush(); // what this user wrote is on disk, as a close would leave it
+      if (u.wrote) shared.handle.flush(); // what this user wrote is on disk, as a close would leave it
       return;
     }
-    byPath.delete(shared.path);
+    byPath.delete(shared.path); // no open can be waiting on it: one would have counted itself already
     shared.handle.close();
   },
   /** Searches a stored file here, in the worker: the page's thread only receives the hits. */

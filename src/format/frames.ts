@@ -5,7 +5,7 @@
 // RandomAccessFile (positional reads, one message's metadata in memory at a time; the store's
 // readers, resume and search use it) and `walkMessages` over bytes already in memory.
 import { checkMessageBounds, HEADER_RECORD_BATCH, HEADER_SCHEMA, readMessageHeader } from './message.js';
-import type { RandomAccessFile } from './random-access.js';
+import { readExactly, type RandomAccessFile } from './random-access.js';
 
 const CONTINUATION = 0xffffffff;
 /** End-of-stream marker: continuation + zero length. */
@@ -106,12 +106,12 @@ function* walk(size: number, from: number, end: WalkEnd): Generator<Step, void, 
  * when the caller asks for the next one, so a caller that stops at a frame it refuses leaves
  * `validEnd` at that frame's start.
  */
-export async function* readFrames(file: Pick<RandomAccessFile, 'size' | 'read'>, end: WalkEnd = { validEnd: 0, closed: false }): AsyncGenerator<MessageFrame, void, undefined> {
+export async function* readFrames(file: Pick<RandomAccessFile, 'name' | 'size' | 'read'>, end: WalkEnd = { validEnd: 0, closed: false }): AsyncGenerator<MessageFrame, void, undefined> {
   const steps = walk(await file.size(), end.validEnd, end);
   let answer: Uint8Array | undefined;
   for (let step = steps.next(); !step.done; step = steps.next(answer)) {
     if ('read' in step.value) {
-      answer = await file.read(...step.value.read);
+      answer = await readExactly(file, ...step.value.read);
     } else {
       yield step.value.frame;
       answer = undefined;

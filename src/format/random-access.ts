@@ -1,3 +1,5 @@
+import { EmbeddingsFileError } from '../base/errors.js';
+
 /** The file operations the Arrow sink and readers need: Node file handles and OPFS sync handles both fit. */
 export interface RandomAccessFile {
   readonly name: string;
@@ -21,4 +23,17 @@ export async function withFile<T>(
   } finally {
     if (typeof file === 'string') await handle.close();
   }
+}
+
+/**
+ * Reads `length` bytes at `offset`, all of them: a reader asks only for bytes below the size it
+ * read at the start, so fewer means the file was cut while it read (a writer resuming or
+ * overwriting it), which is an EmbeddingsFileError naming the file rather than garbage or a RangeError.
+ */
+export async function readExactly(file: Pick<RandomAccessFile, 'name' | 'read'>, offset: number, length: number): Promise<Uint8Array> {
+  const bytes = await file.read(offset, length);
+  if (bytes.byteLength < length) {
+    throw new EmbeddingsFileError(file.name, `changed while being read: ${bytes.byteLength} of ${length} bytes at byte ${offset} (a writer cut it; read it again once the writer is done)`);
+  }
+  return bytes;
 }

@@ -20,7 +20,7 @@ import { readFrames, type MessageFrame, type WalkEnd } from '../format/frames.js
 import { bufferIn, columnPlaces, valueBufferIndex } from '../format/layout.js';
 import { readBatchHeader, type BatchHeader } from '../format/message.js';
 import { dequantizer, isBinary, quantize, storedBytes, type Precision } from '../format/precision.js';
-import type { RandomAccessFile } from '../format/random-access.js';
+import { readExactly, type RandomAccessFile } from '../format/random-access.js';
 import { describeSchema, positionOf, precisionOf, type FileDescription } from '../format/schema.js';
 
 /** A top-k hit. */
@@ -77,7 +77,7 @@ export async function searchFile(file: RandomAccessFile, query: Float32Array, k:
   const stats = options.stats ?? { bytesRead: 0 };
   const read = async (at: number, length: number) => {
     stats.bytesRead += length;
-    return file.read(at, length);
+    return readExactly(file, at, length);
   };
   const size = await file.size();
   let schema: Schema | null = null;
@@ -109,7 +109,7 @@ export async function searchFile(file: RandomAccessFile, query: Float32Array, k:
   // One frame walk over the file (each message's prefix and metadata read together); a batch's
   // header is checked through the bounded reader before any of its body is read.
   const walk: WalkEnd = { validEnd: 0, closed: false };
-  const frames = readFrames({ size: async () => size, read }, walk);
+  const frames = readFrames({ name: file.name, size: async () => size, read }, walk);
   let at = 0;
   let next: Promise<IteratorResult<MessageFrame>> = frames.next();
   for (let step = await next; !step.done; step = await next) {

@@ -7,7 +7,7 @@ import { decodeBatch, decodeSchema, rowCountProblem } from '../format/decode.js'
 import { encodeStream, splitStream, type BatchRows } from '../format/encode.js';
 import { EOS, readFrames, type WalkEnd } from '../format/frames.js';
 import { readBatchHeader } from '../format/message.js';
-import type { RandomAccessFile } from '../format/random-access.js';
+import { readExactly, type RandomAccessFile } from '../format/random-access.js';
 import { buildSchema, describeSchema, positionOf, schemaMatchesDescription, type FileDescription } from '../format/schema.js';
 import { firstCorruptRow } from '../format/checksum.js';
 import { committedFromSet, FileLedger, type CommittedIds } from './committed.js';
@@ -61,7 +61,7 @@ async function* verifiedBatches(file: RandomAccessFile, state: WalkState): Async
   let rows = 0;
   for await (const frame of readFrames(file, state)) {
     if (frame.kind === 'other') continue;
-    const bytes = await file.read(frame.start, frame.end - frame.start);
+    const bytes = await readExactly(file, frame.start, frame.end - frame.start);
     if (frame.kind === 'schema') {
       if (state.schemaMessage) return fail(`a second schema at byte ${frame.start}`);
       // Everything that reads the decoded schema is guarded: a damaged one can hold malformed types.

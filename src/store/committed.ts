@@ -3,7 +3,7 @@
 // (12 bytes) and confirms each hit against the row in the file, so memory stays small however many
 // rows the file has, and a fingerprint collision can never skip a record that was not written.
 import { decodeBatch } from '../format/decode.js';
-import type { RandomAccessFile } from '../format/random-access.js';
+import { readExactly, type RandomAccessFile } from '../format/random-access.js';
 import { FingerprintSet, idFingerprint } from '../util/fingerprint-set.js';
 
 /** The ids a sink held when the run started. */
@@ -127,7 +127,7 @@ export class FileLedger implements CommittedIds {
       return cached;
     }
     const span = this.spans[batch]!;
-    const decoded = decodeBatch(this.schemaMessage(), await this.file.read(span.start, span.end - span.start));
+    const decoded = decodeBatch(this.schemaMessage(), await readExactly(this.file, span.start, span.end - span.start));
     const columns = { ids: decoded.getChild('id')!.toArray() as string[], textHashes: decoded.getChild('text_hash')!.toArray() as string[] };
     this.cache.set(batch, columns);
     if (this.cache.size > CACHED_BATCHES) this.cache.delete(this.cache.keys().next().value!);

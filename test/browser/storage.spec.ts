@@ -160,7 +160,7 @@ test('one writer per OPFS file and per IndexedDB store, across tabs: the second 
   await other.close();
 });
 
-test('a binary OPFS file with a float16 copy is searched in the OPFS worker, ranking as float32 does at the top; searches of one file at once, during a read of it and during a run writing it all answer', async ({ page }) => {
+test('a binary OPFS file with a float16 copy is searched in the OPFS worker, ranking as float32 does at the top; searches of one file at once, during a read of it and during a run writing it all answer; a reader whose file is overwritten fails with a typed error', async ({ page }) => {
   await ready(page);
   const result = await page.evaluate(async (records) => {
     const lib = (globalThis as any).bulkEmbed;
@@ -194,10 +194,25 @@ test('a binary OPFS file with a float16 copy is searched in the OPFS worker, ran
     let readRows = (await reading.next()).value.numRows;
     const duringRead = await lib.searchEmbeddings('runs/float.arrow', data, 3).then((hits: any[]) => hits[0].id, (e: Error) => `${e.name}: ${e.message}`);
     for (let r = await reading.next(); !r.done; r = await reading.next()) readRows += r.value.numRows;
+    // A writer overwriting the file under a reader: the reader fails with a typed error, never reads garbage.
+    const cutReader = lib.readEmbeddings('runs/binary.arrow')[Symbol.asyncIterator]();
+    await cutReader.next();
+    const overwriting = await lib.opfsArrowSink('runs/binary.arrow', { overwrite: true });
+    await overwriting.resumeState();
+    const cut = await (async () => {
+      for (let r = await cutReader.next(); !r.done; r = await cutReader.next());
+      return 'no error';
+    })().catch((e: Error) => `${e.name}: ${e.message}`);
+    await overwriting.close();
     const missing = await lib.searchEmbeddings('runs/none.arrow', data, 3).then(() => 'no error', (e: Error) => `${e.name}: ${e.message}`);
+    // The live file is whole, and every shared handle was given back: the files can be removed.
+    let liveRows = 0;
+    for await (const batch of lib.readEmbeddings('runs/live.arrow')) liveRows += batch.numRows;
+    const runs = await (await navigator.storage.getDirectory()).getDirectoryHandle('runs');
+    const removed = await Promise.all(['float.arrow', 'live.arrow', 'binary.arrow'].map((f) => runs.removeEntry(f).then(() => 'removed', (e: Error) => `${f}: ${e.name}`)));
     return {
       binary: binary.map((h: any) => h.id), exact: exact.map((h: any) => h.id), bytesRead: stats.bytesRead, missing, together,
-      duringRead, readRows, duringWrite,
+      duringRead, readRows, duringWrite, liveRows, removed, cut,
     };
   }, records);
   expect(result.binary[0]).toBe('rec-42');
@@ -208,6 +223,9 @@ test('a binary OPFS file with a float16 copy is searched in the OPFS worker, ran
   expect(result.duringRead).toBe('rec-42');
   expect(result.readRows).toBe(300);
   expect(result.duringWrite).toBe('rec-42');
+  expect(result.liveRows).toBe(300);
+  expect(result.cut).toMatch(/^EmbeddingsFileError: opfs:runs\/binary\.arrow: changed while being read/);
+  expect(result.removed).toEqual(['removed', 'removed', 'removed']);
 });
 
 test('IndexedDB commits a batch and the run description in one transaction: a batch that fails leaves neither', async ({ page }) => {

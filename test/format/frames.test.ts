@@ -26,7 +26,7 @@ const stream = new Uint8Array([...first.schema, ...first.batch, ...second.batch,
 async function fileWalk(bytes: Uint8Array) {
   const end: WalkEnd = { validEnd: 0, closed: false };
   const frames = [];
-  const file = { size: async () => bytes.length, read: async (at: number, length: number) => bytes.slice(at, at + length) };
+  const file = { name: 'bytes', size: async () => bytes.length, read: async (at: number, length: number) => bytes.slice(at, at + length) };
   for await (const { start, end: stop, kind } of readFrames(file, end)) frames.push({ start, end: stop, kind });
   return { frames, ...end };
 }

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { Table, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  AbortError, arrowFileSink, createEmbedder, EmbeddingsFileError, FileLockedError, readEmbeddings, type NodeEmbedder,
+  AbortError, arrowFileSink, createEmbedder, EmbeddingsFileError, FileLockedError, readEmbeddings, searchEmbeddings, type NodeEmbedder,
 } from '../../src/node.js';
 import { openNodeFile } from '../../src/node/node-file.js';
 import type { RandomAccessFile } from '../../src/format/random-access.js';
@@ -310,6 +310,35 @@ describe('integrity', () => {
       return false;
     }
   }
+
+  it('a file cut while it is read (a writer resuming or overwriting it): reads and searches fail with a typed error naming it, after right rows only', async () => {
+    const bytes = new Uint8Array(readFileSync(good));
+    /** The good file until `cutAfter` reads have answered; from then on cut to its first 100 bytes. */
+    const cutWhileRead = (name: string, cutAfter: number): RandomAccessFile => {
+      let reads = 0;
+      const now = () => (reads > cutAfter ? bytes.subarray(0, 100) : bytes);
+      return {
+        name, size: async () => now().length, read: async (at, length) => (reads++, now().slice(at, at + length)),
+        append: async () => undefined, truncate: async () => undefined, sync: async () => undefined, close: async () => undefined,
+      };
+    };
+    const query = Float32Array.from(want.values().next().value!);
+    for (const cutAfter of [1, 2, 4]) {
+      let rows = 0;
+      const reading = (async () => {
+        for await (const batch of readEmbeddings(cutWhileRead('cut.arrow', cutAfter))) {
+          const ids = batch.getChild('id')!.toArray() as string[];
+          ids.forEach((id, r) => expect(Array.from(batch.getChild('embedding')!.get(r)!.toArray() as Float32Array)).toEqual(want.get(id)));
+          rows += ids.length;
+        }
+      })();
+      await expect(reading, `cut after ${cutAfter} reads`).rejects.toThrow(/^cut\.arrow: changed while being read: \d+ of \d+ bytes at byte \d+/);
+      expect(rows).toBeLessThan(records.length);
+      const searching = searchEmbeddings(cutWhileRead('cut-search.arrow', cutAfter), query, 5);
+      await expect(searching, `cut after ${cutAfter} reads`).rejects.toThrow(EmbeddingsFileError);
+      await expect(searchEmbeddings(cutWhileRead('cut-search.arrow', cutAfter), query, 5)).rejects.toThrow(/^cut-search\.arrow: changed while being read/);
+    }
+  });
 
   it('bits flipped at 200 seeded places: every read gives the right rows or a typed error; every resume ends with each id once and the right vectors', async () => {
     const bytes = readFileSync(good);
