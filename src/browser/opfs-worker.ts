@@ -65,7 +65,7 @@ export const opfsApi = {
     // Kept while it opens, so two opens at once share one handle too. An open that may create the
     // file does not inherit the NotFound of one in flight that may not (a search beside a new run).
     const pending = !inFlight ? share(key, openShared(path, create))
-      : create ? share(key, inFlight.catch(() => openShared(path, true)))
+      : create ? share(key, inFlight.catch((error: Error) => (error.name === 'NotFoundError' ? openShared(path, true) : Promise.reject(error))))
         : inFlight;
     const shared = await pending;
     shared.users += 1;

@@ -4,6 +4,7 @@ import { EmbeddingsFileError } from '../base/errors.js';
 export interface RandomAccessFile {
   readonly name: string;
   size(): Promise<number>;
+  /** Every byte asked for below size() (fewer only past the end: readers take that as the file cut under them). */
   read(offset: number, length: number): Promise<Uint8Array>;
   /** Writes at the end of the file. */
   append(bytes: Uint8Array): Promise<void>;
