@@ -39,6 +39,13 @@ const writing = (id: number): SyncHandle => {
   return u.shared.handle;
 };
 
+/** Up to `length` bytes at `offset` (fewer past the end of the file). */
+function readAt(id: number, offset: number, length: number): Uint8Array {
+  const buffer = new Uint8Array(length);
+  const got = handle(id).read(buffer, { at: offset });
+  return got === length ? buffer : buffer.slice(0, got);
+}
+
 async function openShared(path: string, create: boolean): Promise<SharedHandle> {
   let dir = await navigator.storage.getDirectory();
   const parts = path.split('/').filter(Boolean);
@@ -75,9 +82,7 @@ export const opfsApi = {
   },
   size: (id: number): number => handle(id).getSize(),
   read(id: number, offset: number, length: number): Uint8Array {
-    const buffer = new Uint8Array(length);
-    const got = handle(id).read(buffer, { at: offset });
-    const out = got === length ? buffer : buffer.slice(0, got);
+    const out = readAt(id, offset, length);
     return Comlink.transfer(out, [out.buffer]);
   },
   append(id: number, bytes: Uint8Array): void {
@@ -101,34 +106,26 @@ export const opfsApi = {
     byPath.delete(shared.path); // no open can be waiting on it: one would have counted itself already
     shared.handle.close();
   },
-  /** Searches a stored file here, in the worker: the page's thread only receives the hits. */
-  search: (path: string, query: Float32Array, k: number, options: Omit<SearchOptions, 'stats'>): Promise<{ hits: SearchHit[]; bytesRead: number }> =>
-    searchOnce(path, query, k, options),
+  /** Searches a stored file here, in the worker (the page's thread only receives the hits), through its shared handle. */
+  async search(path: string, query: Float32Array, k: number, options: Omit<SearchOptions, 'stats'>): Promise<{ hits: SearchHit[]; bytesRead: number }> {
+    const id = await opfsApi.open(path, false);
+    const stats = { bytesRead: 0 };
+    try {
+      const file = {
+        name: `opfs:${path}`,
+        size: async () => opfsApi.size(id),
+        read: async (offset: number, length: number) => readAt(id, offset, length),
+        append: async () => { throw new Error('read only'); },
+        truncate: async () => { throw new Error('read only'); },
+        sync: async () => undefined,
+        close: async () => undefined,
+      };
+      return { hits: await searchFile(file, query, k, { ...options, stats }), bytesRead: stats.bytesRead };
+    } finally {
+      opfsApi.close(id);
+    }
+  },
 };
-
-/** One search of a stored file through its shared handle, given back at the end. */
-async function searchOnce(path: string, query: Float32Array, k: number, options: Omit<SearchOptions, 'stats'>): Promise<{ hits: SearchHit[]; bytesRead: number }> {
-  const id = await opfsApi.open(path, false);
-  const stats = { bytesRead: 0 };
-  try {
-    const file = {
-      name: `opfs:${path}`,
-      size: async () => opfsApi.size(id),
-      read: async (offset: number, length: number) => {
-        const buffer = new Uint8Array(length);
-        const got = handle(id).read(buffer, { at: offset });
-        return got === length ? buffer : buffer.slice(0, got);
-      },
-      append: async () => { throw new Error('read only'); },
-      truncate: async () => { throw new Error('read only'); },
-      sync: async () => undefined,
-      close: async () => undefined,
-    };
-    return { hits: await searchFile(file, query, k, { ...options, stats }), bytesRead: stats.bytesRead };
-  } finally {
-    opfsApi.close(id);
-  }
-}
 
 export type OpfsApi = typeof opfsApi;
 
