@@ -1,6 +1,7 @@
-// Tokenization spread over threads: a window of texts is cut into contiguous slices of about equal
-// characters, one per thread, and the slices' ids are joined back in order. A thread that fails is
-// dropped and its slice tokenized in place, so a broken worker costs speed, never rows.
+// Tokenization spread over threads: a window of texts is cut into contiguous pieces of about equal
+// characters, a few per thread, handed out as threads finish the ones they hold, and the pieces'
+// ids are joined back in order. A thread that fails is dropped and its pieces tokenized in place,
+// so a broken worker costs speed, never rows.
 // The threads themselves are a runtime's business (Node: worker_threads, node/tokenizer-threads.ts).
 import type { TokenizedTexts, Truncation } from './tokenizer.js';
 
@@ -40,16 +41,36 @@ export function splitByCharacters(texts: readonly string[], parts: number): [num
  */
 export const SMALL_CALL_TEXTS = 16;
 
+/**
+ * Pieces a call is cut into per thread. One slice per thread left the call waiting on the slowest:
+ * threads do not run at one speed (one shares its core with the model's worker; characters are not
+ * a text's exact cost), and in Chromium two tokenizer workers ended 6-17 % of a run apart.
+ */
+export const PIECES_PER_THREAD = 4;
+/** Texts a piece holds at least, unless the call is smaller: each piece is a message each way. */
+export const MIN_PIECE_TEXTS = 32;
+/** Pieces a thread holds at once: the next one waits in the thread while it tokenizes one, so it never idles for a message. */
+export const PIECES_HELD = 2;
+
 /** A tokenize function over threads, and how many of its threads are left. */
 export type ParallelTokenize = ((texts: string[], maxTokens: number, truncation: Truncation) => Promise<TokenizedTexts>) & {
   /** Threads still tokenizing (0: every call is tokenized in place). */
   threadsLeft(): number;
 };
 
+/** A piece of a call, waiting for a thread. */
+interface Piece {
+  texts: string[];
+  maxTokens: number;
+  truncation: Truncation;
+  done: (result: TokenizedTexts | Promise<TokenizedTexts>) => void;
+}
+
 /**
- * A tokenize function over threads, with `inPlace` (in this thread, or elsewhere) for slices whose
+ * A tokenize function over threads, with `inPlace` (in this thread, or elsewhere) for pieces whose
  * thread failed, and a report of failures. Calls of fewer than `inPlaceBelow` texts (default 0)
  * are tokenized in place: a query must not queue behind a bulk window a thread is tokenizing.
+ * Pieces go out in the order calls came, each to the thread holding fewest.
  */
 export function parallelTokenize(
   threads: TokenizerThread[],
@@ -58,25 +79,46 @@ export function parallelTokenize(
   inPlaceBelow = 0,
 ): ParallelTokenize {
   const live = [...threads];
+  const held = new Map(threads.map((t) => [t, 0]));
+  const waiting: Piece[] = [];
+  const tokenizeInPlace = (piece: Piece) => piece.done(Promise.resolve().then(() => inPlace(piece.texts, piece.maxTokens, piece.truncation)));
+  const drop = (thread: TokenizerThread, error: Error) => {
+    const at = live.indexOf(thread);
+    if (at < 0) return;
+    live.splice(at, 1);
+    void thread.terminate().catch(() => undefined);
+    onThreadLost?.(error, live.length);
+  };
+  const handOut = () => {
+    while (waiting.length > 0) {
+      if (live.length === 0) {
+        tokenizeInPlace(waiting.shift()!);
+        continue;
+      }
+      const thread = live.reduce((a, b) => (held.get(b)! < held.get(a)! ? b : a));
+      if (held.get(thread)! >= PIECES_HELD) return;
+      const piece = waiting.shift()!;
+      held.set(thread, held.get(thread)! + 1);
+      new Promise<TokenizedTexts>((answer) => answer(thread.encode(piece.texts, piece.maxTokens, piece.truncation))).then(piece.done, (error: Error) => {
+        drop(thread, error);
+        tokenizeInPlace(piece);
+      }).finally(() => {
+        held.set(thread, held.get(thread)! - 1);
+        handOut();
+      });
+    }
+  };
   const tokenize = async (texts: string[], maxTokens: number, truncation: Truncation): Promise<TokenizedTexts> => {
     if (live.length === 0 || texts.length < inPlaceBelow) return inPlace(texts, maxTokens, truncation);
-    const slices = splitByCharacters(texts, live.length);
-    const parts = await Promise.all(slices.map(async ([start, end], i) => {
-      const thread = live[i]!;
-      const slice = texts.slice(start, end);
-      try {
-        return await thread.encode(slice, maxTokens, truncation);
-      } catch (error) {
-        const at = live.indexOf(thread);
-        if (at >= 0) {
-          live.splice(at, 1);
-          void thread.terminate().catch(() => undefined);
-          onThreadLost?.(error as Error, live.length);
-        }
-        return inPlace(slice, maxTokens, truncation);
-      }
+    // One thread has no one to wait for: its call stays whole, one message each way.
+    const pieces = live.length === 1 ? 1 : Math.min(live.length * PIECES_PER_THREAD, Math.ceil(texts.length / MIN_PIECE_TEXTS));
+    const cuts = splitByCharacters(texts, pieces);
+    const parts = cuts.map(([start, end]) => new Promise<TokenizedTexts>((done) => {
+      waiting.push({ texts: texts.slice(start, end), maxTokens, truncation, done });
     }));
-    return { ids: parts.flatMap((p) => p.ids), truncated: parts.reduce((a, p) => a + p.truncated, 0) };
+    handOut();
+    const results = await Promise.all(parts);
+    return { ids: results.flatMap((p) => p.ids), truncated: results.reduce((a, p) => a + p.truncated, 0) };
   };
   return Object.assign(tokenize, { threadsLeft: () => live.length });
 }

@@ -21,7 +21,7 @@ test('free inference: unit vectors of the model\'s dim, the GPU layout, every te
   const { out: runs, cores } = await page.evaluate(async ({ model, texts }) => {
     const g = globalThis as any;
     const out = [];
-    for (const layout of [{}, { tokenizerWorkers: 0 }, { tokenizerWorkers: 0, batchesInFlight: 1 }]) {
+    for (const layout of [{}, { tokenizerWorkers: 0 }, { tokenizerWorkers: 0, batchesInFlight: 1 }, { tokenizerWorkers: 2 }]) {
       const before = g.workerLog.length;
       const e = await g.bulkEmbed.createEmbedder({ model, freeInference: true, ...layout });
       const r = await e.embed(texts);
@@ -57,4 +57,6 @@ test('free inference: unit vectors of the model\'s dim, the GPU layout, every te
   const tokenizers = Math.min(4, Math.max(0, cores - 1));
   expect(runs[0]!.started).toEqual(['bulk-embed-gpu', ...Array.from({ length: tokenizers }, (_, i) => `bulk-embed-tokenizer-${i}`)]);
   expect(runs[1]!.started).toEqual(['bulk-embed-gpu']);
+  // Two tokenizer workers take the windows in pieces, as they finish them: every text still tokenized once.
+  expect(runs[3]!.started).toEqual(['bulk-embed-gpu', 'bulk-embed-tokenizer-0', 'bulk-embed-tokenizer-1']);
 });

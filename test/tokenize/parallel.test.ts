@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parallelTokenize, splitByCharacters, type TokenizerThread } from '../../src/tokenize/parallel.js';
+import { parallelTokenize, PIECES_HELD, splitByCharacters, type TokenizerThread } from '../../src/tokenize/parallel.js';
 import type { TokenizedTexts } from '../../src/tokenize/tokenizer.js';
 
 /** A stand-in tokenizer: one id per character code, cut at maxTokens. */
@@ -11,12 +11,22 @@ const encode = (texts: string[], maxTokens: number): TokenizedTexts => {
   });
   return { ids, truncated };
 };
-const thread = (fail = false): TokenizerThread & { calls: number } => ({
+const thread = (fail = false, delayMs = 0): TokenizerThread & { calls: number; holding: number; mostHeld: number; seen: string[] } => ({
   calls: 0,
+  holding: 0,
+  mostHeld: 0,
+  seen: [],
   async encode(texts, maxTokens) {
     this.calls++;
-    if (fail) throw new Error('thread died');
-    return encode(texts, maxTokens);
+    this.seen.push(texts[0]!);
+    this.mostHeld = Math.max(this.mostHeld, ++this.holding);
+    try {
+      if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+      if (fail) throw new Error('thread died');
+      return encode(texts, maxTokens);
+    } finally {
+      this.holding--;
+    }
   },
   terminate: async () => undefined,
 });
@@ -48,7 +58,38 @@ describe('parallelTokenize', () => {
     const threads = [thread(), thread(), thread()];
     const got = await parallelTokenize(threads, encode)(texts, 20, 'cut');
     expect(got).toEqual(encode(texts, 20));
-    expect(threads.map((t) => t.calls)).toEqual([1, 1, 1]);
+    // 200 texts: 7 pieces of at least 32 texts, spread over all three threads.
+    expect(threads.reduce((a, t) => a + t.calls, 0)).toBe(7);
+    for (const t of threads) expect(t.calls).toBeGreaterThan(0);
+  });
+  it('hands a slow thread fewer pieces, never more than it may hold, and keeps the order', async () => {
+    const many = Array.from({ length: 1024 }, (_, i) => `text ${i} ${'z'.repeat(i % 40)}`);
+    const fast = thread();
+    const slow = thread(false, 60);
+    const got = await parallelTokenize([slow, fast], encode)(many, 30, 'cut');
+    expect(got).toEqual(encode(many, 30));
+    // 8 pieces: the slow thread holds its first two for 60 ms while the fast one takes the other six.
+    expect(slow.calls).toBe(PIECES_HELD);
+    expect(fast.calls).toBe(8 - PIECES_HELD);
+    expect(Math.max(slow.mostHeld, fast.mostHeld)).toBeLessThanOrEqual(PIECES_HELD);
+  });
+  it('hands a lone thread each call whole', async () => {
+    const only = thread();
+    expect(await parallelTokenize([only], encode)(texts, 20, 'cut')).toEqual(encode(texts, 20));
+    expect(only.calls).toBe(1);
+  });
+  it('gives every one of calls made at once its own ids, its pieces handed out after the earlier call\'s', async () => {
+    const a = Array.from({ length: 300 }, (_, i) => `first call ${i}`);
+    const b = Array.from({ length: 300 }, (_, i) => `second call ${i}`);
+    const threads = [thread(false, 5), thread(false, 5)];
+    const tokenize = parallelTokenize(threads, encode);
+    const [gotA, gotB] = await Promise.all([tokenize(a, 12, 'cut'), tokenize(b, 12, 'cut')]);
+    expect(gotA).toEqual(encode(a, 12));
+    expect(gotB).toEqual(encode(b, 12));
+    for (const t of threads) {
+      const firstOfB = t.seen.findIndex((s) => s.startsWith('second'));
+      expect(t.seen.slice(firstOfB).every((s) => s.startsWith('second'))).toBe(true);
+    }
   });
   it('tokenizes a failed thread\'s slice in place, drops the thread and says so', async () => {
     const lost: string[] = [];
@@ -56,7 +97,16 @@ describe('parallelTokenize', () => {
     const tokenize = parallelTokenize(threads, encode, (e, left) => lost.push(`${e.message}, ${left} left`));
     expect(await tokenize(texts, 30, 'cut')).toEqual(encode(texts, 30));
     expect(lost).toEqual(['thread died, 1 left']);
+    const asked = threads[1]!.calls;
     expect(await tokenize(texts, 30, 'cut')).toEqual(encode(texts, 30));
-    expect(threads[1]!.calls).toBe(1); // not asked again
+    expect(threads[1]!.calls).toBe(asked); // not asked again
+  });
+  it('tokenizes every piece in place once no thread is left', async () => {
+    const lost: string[] = [];
+    const threads = [thread(true), thread(true)];
+    const tokenize = parallelTokenize(threads, encode, (e, left) => lost.push(`${e.message}, ${left} left`));
+    expect(await tokenize(texts, 25, 'cut')).toEqual(encode(texts, 25));
+    expect(lost).toEqual(['thread died, 1 left', 'thread died, 0 left']);
+    expect(tokenize.threadsLeft()).toBe(0);
   });
 });
