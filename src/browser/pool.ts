@@ -2,7 +2,7 @@
 // them to the shared engine as lanes. The main thread only coordinates: tokenizing and inference
 // run in the workers, and token rows and vectors cross as transferred buffers.
 import * as Comlink from 'comlink';
-import { AbortError, LaneFaultError, WorkerStartError } from '../base/errors.js';
+import { AbortError, LaneFaultError, TokenizerThreadError, WorkerStartError } from '../base/errors.js';
 import type { EmbedderInfo } from '../base/types.js';
 import type { TokenizerThread } from '../tokenize/parallel.js';
 import { unflattenRows } from '../tokenize/tokenizer.js';
@@ -188,6 +188,8 @@ export async function startTokenizerWorker(
       return { ids: unflattenRows(result), truncated: result.truncated };
     },
     async terminate() {
+      // Calls still out end now, as in Node: releasing the proxy drops their replies unanswered.
+      fail(new TokenizerThreadError(name, 'stopped'));
       api[Comlink.releaseProxy]();
       worker.terminate();
     },

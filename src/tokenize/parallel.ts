@@ -36,8 +36,8 @@ export function splitByCharacters(texts: readonly string[], parts: number): [num
 }
 
 /**
- * Calls of fewer texts than this are tokenized in place (a query): one window of a bulk run, or two
- * queued on a thread, would otherwise stand before it.
+ * Calls of fewer texts than this are tokenized in place (a query): the pieces of the two windows a
+ * bulk run keeps queued would otherwise stand before it.
  */
 export const SMALL_CALL_TEXTS = 16;
 
@@ -47,7 +47,7 @@ export const SMALL_CALL_TEXTS = 16;
  * a text's exact cost), and in Chromium two tokenizer workers ended 6-17 % of a run apart.
  */
 export const PIECES_PER_THREAD = 4;
-/** Texts a piece holds at least, unless the call is smaller: each piece is a message each way. */
+/** Texts per piece, about (a call of n texts makes at most n / 32 pieces, rounded up): each piece is a message each way. */
 export const MIN_PIECE_TEXTS = 32;
 /** Pieces a thread holds at once: the next one waits in the thread while it tokenizes one, so it never idles for a message. */
 export const PIECES_HELD = 2;
@@ -58,11 +58,12 @@ export type ParallelTokenize = ((texts: string[], maxTokens: number, truncation:
   threadsLeft(): number;
 };
 
-/** A piece of a call, waiting for a thread. */
+/** A piece of a call, waiting for a thread or held by one. */
 interface Piece {
   texts: string[];
   maxTokens: number;
   truncation: Truncation;
+  /** Settles the piece's promise (a promise settles once: a dropped thread's late answer is ignored). */
   done: (result: TokenizedTexts | Promise<TokenizedTexts>) => void;
 }
 
@@ -79,14 +80,22 @@ export function parallelTokenize(
   inPlaceBelow = 0,
 ): ParallelTokenize {
   const live = [...threads];
-  const held = new Map(threads.map((t) => [t, 0]));
+  /** The pieces each thread holds. */
+  const held = new Map(threads.map((t) => [t, new Set<Piece>()]));
   const waiting: Piece[] = [];
   const tokenizeInPlace = (piece: Piece) => piece.done(Promise.resolve().then(() => inPlace(piece.texts, piece.maxTokens, piece.truncation)));
+  /**
+   * Drops a failed thread and tokenizes in place every piece it held, not only the one that
+   * failed: a stopped thread need not answer the others (a released Comlink proxy never does).
+   */
   const drop = (thread: TokenizerThread, error: Error) => {
+    const orphans = [...held.get(thread)!];
+    held.get(thread)!.clear();
+    orphans.forEach(tokenizeInPlace);
     const at = live.indexOf(thread);
     if (at < 0) return;
     live.splice(at, 1);
-    void thread.terminate().catch(() => undefined);
+    void Promise.resolve().then(() => thread.terminate()).catch(() => undefined);
     onThreadLost?.(error, live.length);
   };
   const handOut = () => {
@@ -95,17 +104,19 @@ export function parallelTokenize(
         tokenizeInPlace(waiting.shift()!);
         continue;
       }
-      const thread = live.reduce((a, b) => (held.get(b)! < held.get(a)! ? b : a));
-      if (held.get(thread)! >= PIECES_HELD) return;
+      const thread = live.reduce((a, b) => (held.get(b)!.size < held.get(a)!.size ? b : a));
+      const holding = held.get(thread)!;
+      if (holding.size >= PIECES_HELD) return;
       const piece = waiting.shift()!;
-      held.set(thread, held.get(thread)! + 1);
-      new Promise<TokenizedTexts>((answer) => answer(thread.encode(piece.texts, piece.maxTokens, piece.truncation))).then(piece.done, (error: Error) => {
-        drop(thread, error);
-        tokenizeInPlace(piece);
-      }).finally(() => {
-        held.set(thread, held.get(thread)! - 1);
-        handOut();
-      });
+      holding.add(piece);
+      new Promise<TokenizedTexts>((answer) => answer(thread.encode(piece.texts, piece.maxTokens, piece.truncation))).then(
+        (result) => {
+          holding.delete(piece);
+          piece.done(result);
+        },
+        (error: Error) => drop(thread, error),
+      ).catch(() => undefined) // a failing onThreadLost: the pieces were settled before it ran
+        .finally(handOut);
     }
   };
   const tokenize = async (texts: string[], maxTokens: number, truncation: Truncation): Promise<TokenizedTexts> => {

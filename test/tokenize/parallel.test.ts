@@ -58,7 +58,7 @@ describe('parallelTokenize', () => {
     const threads = [thread(), thread(), thread()];
     const got = await parallelTokenize(threads, encode)(texts, 20, 'cut');
     expect(got).toEqual(encode(texts, 20));
-    // 200 texts: 7 pieces of at least 32 texts, spread over all three threads.
+    // 200 texts: 7 pieces (about 32 texts each), spread over all three threads.
     expect(threads.reduce((a, t) => a + t.calls, 0)).toBe(7);
     for (const t of threads) expect(t.calls).toBeGreaterThan(0);
   });
@@ -86,12 +86,14 @@ describe('parallelTokenize', () => {
     const [gotA, gotB] = await Promise.all([tokenize(a, 12, 'cut'), tokenize(b, 12, 'cut')]);
     expect(gotA).toEqual(encode(a, 12));
     expect(gotB).toEqual(encode(b, 12));
+    // Each thread saw some of each call, and no piece of the first call after one of the second.
     for (const t of threads) {
       const firstOfB = t.seen.findIndex((s) => s.startsWith('second'));
+      expect(firstOfB).toBeGreaterThan(0);
       expect(t.seen.slice(firstOfB).every((s) => s.startsWith('second'))).toBe(true);
     }
   });
-  it('tokenizes a failed thread\'s slice in place, drops the thread and says so', async () => {
+  it('tokenizes a failed thread\'s pieces in place, drops the thread and says so', async () => {
     const lost: string[] = [];
     const threads = [thread(), thread(true)];
     const tokenize = parallelTokenize(threads, encode, (e, left) => lost.push(`${e.message}, ${left} left`));
@@ -100,6 +102,27 @@ describe('parallelTokenize', () => {
     const asked = threads[1]!.calls;
     expect(await tokenize(texts, 30, 'cut')).toEqual(encode(texts, 30));
     expect(threads[1]!.calls).toBe(asked); // not asked again
+  });
+  it('tokenizes in place every piece a failed thread held, though the thread never answers the others', async () => {
+    const many = Array.from({ length: 512 }, (_, i) => `text ${i}`);
+    let asked = 0;
+    const silent: TokenizerThread = {
+      // The first piece fails; the second is never answered, as by a worker whose proxy was released.
+      encode: () => (asked++ === 0 ? Promise.reject(new Error('worker threw')) : new Promise<never>(() => undefined)),
+      terminate: async () => undefined,
+    };
+    const lost: string[] = [];
+    const healthy = thread();
+    const got = await parallelTokenize([silent, healthy], encode, (e, left) => lost.push(`${e.message}, ${left} left`))(many, 10, 'cut');
+    expect(got).toEqual(encode(many, 10));
+    expect(asked).toBe(PIECES_HELD);
+    expect(lost).toEqual(['worker threw, 1 left']);
+  });
+  it('still settles every piece when the loss report itself throws', async () => {
+    const tokenize = parallelTokenize([thread(true), thread()], encode, () => {
+      throw new Error('report failed');
+    });
+    expect(await tokenize(texts, 15, 'cut')).toEqual(encode(texts, 15));
   });
   it('tokenizes every piece in place once no thread is left', async () => {
     const lost: string[] = [];
