@@ -182,12 +182,16 @@ export async function startTokenizerWorker(
     signal?.removeEventListener('abort', abort);
   }
   const untilFailed = raceAgainst(failed);
+  let stopped = false;
   return {
     async encode(texts) {
       const result = await untilFailed(api.tokenize(texts));
       return { ids: unflattenRows(result), truncated: result.truncated };
     },
     async terminate() {
+      // Once: a worker dropped after a failure is stopped again at dispose, and a released proxy throws.
+      if (stopped) return;
+      stopped = true;
       // Calls still out end now, as in Node: releasing the proxy drops their replies unanswered.
       fail(new TokenizerThreadError(name, 'stopped'));
       api[Comlink.releaseProxy]();

@@ -59,6 +59,40 @@ test('workers terminated mid-batch at 3 seeded moments: the embed completes with
   expect(minRowCosine(out.data, want.data, want.dim)).toBeGreaterThanOrEqual(0.9999);
 });
 
+test('a tokenizer worker whose piece fails: its pieces, the failed one and the one it held, are tokenized elsewhere and the run completes', async ({ page }) => {
+  await openPage(page);
+  const out = await page.evaluate(async ({ texts, model }) => {
+    const g = globalThis as any;
+    // The first tokenize call to tokenizer worker 0 carries no texts, so the worker throws; the
+    // worker holds a second piece by then, whose answer a stopped worker's released proxy drops.
+    let spoiled = 0;
+    const factory = (name: string): Worker => {
+      const worker: Worker = g.bulkEmbed.defaultWorkerFactory(name);
+      if (name !== 'bulk-embed-tokenizer-0') return worker;
+      const post = worker.postMessage.bind(worker) as (message: unknown, transfer?: Transferable[]) => void;
+      worker.postMessage = ((message: any, transfer?: Transferable[]) => {
+        if (message?.type === 'APPLY' && message.path?.[0] === 'tokenize' && spoiled++ === 0) message = { ...message, argumentList: [{ type: 'RAW', value: null }] };
+        post(message, transfer);
+      }) as Worker['postMessage'];
+      return worker;
+    };
+    const options = { model, freeInference: true, tokenizerWorkers: 2 };
+    const calm = await g.bulkEmbed.createEmbedder(options);
+    await calm.embed(texts);
+    const calmTokens = calm.stats.tokens;
+    await calm.dispose();
+    const e = await g.bulkEmbed.createEmbedder({ ...options, workerFactory: factory });
+    const r = await Promise.race([e.embed(texts), new Promise((_, reject) => setTimeout(() => reject(new Error('the run hung')), 20_000))]) as { data: Float32Array; dim: number };
+    const result = { rows: r.data.length / r.dim, tokens: e.stats.tokens, calmTokens, reasons: e.info.reasons as string[], spoiled };
+    await e.dispose();
+    return result;
+  }, { texts, model: `/models/${MODEL}` });
+  expect(out.spoiled).toBeGreaterThanOrEqual(1);
+  expect(out.rows).toBe(texts.length);
+  expect(out.tokens).toBe(out.calmTokens); // every text tokenized once, none lost
+  expect(out.reasons.filter((r) => /; 1 tokenizer workers left$/.test(r))).toHaveLength(1);
+});
+
 test('with every worker failing, the embed rejects with LanesFailedError within 10 s', async ({ page }) => {
   await openPage(page, '?coi=0');
   const out = await page.evaluate(async ({ texts, model }) => {
