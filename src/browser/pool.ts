@@ -39,7 +39,21 @@ export const DEFAULT_LOAD_TIMEOUT_MS = 60_000;
 /** Default of `batchTimeoutMs`: the longest one batch may run before its worker is counted as hung. */
 export const DEFAULT_BATCH_TIMEOUT_MS = 300_000;
 
+const WORKER_ENDED = 'the worker ended (terminated, crashed or out of memory)';
+
 let lockSerial = 0;
+
+/**
+ * A Web Lock for a worker to hold for its whole life, and a way to learn when it ends: the browser
+ * grants the lock here the moment the worker ends in any way (terminated, crashed, killed for
+ * memory), where no event says so. No name where the browser has no Web Locks.
+ */
+function aliveLockFor(name: string): { lock?: string; onEnd: (ended: () => void) => void } {
+  const locks = (globalThis.navigator as Navigator & { locks?: LockManager } | undefined)?.locks;
+  if (!locks) return { onEnd: () => undefined };
+  const lock = `bulk-embed-alive-${name}-${Date.now()}-${lockSerial++}-${Math.random().toString(36).slice(2)}`;
+  return { lock, onEnd: (ended) => void locks.request(lock, () => ended()) };
+}
 
 /**
  * Starts one worker and loads the model in it. Rejects with the load's own error when loading
@@ -88,16 +102,14 @@ export async function startMember(
       arm();
       onProgress(name, p);
     });
-    const locks = (globalThis.navigator as Navigator & { locks?: LockManager } | undefined)?.locks;
-    const aliveLock = locks ? `bulk-embed-alive-${name}-${Date.now()}-${lockSerial++}-${Math.random().toString(36).slice(2)}` : undefined;
-    const result = await Promise.race([api.load({ ...request, aliveLock }, report), failed]);
+    const alive = aliveLockFor(name);
+    const result = await Promise.race([api.load({ ...request, aliveLock: alive.lock }, report), failed]);
     const member: PoolMember = {
       name, device: request.device, info: result.info, api, worker, gpuBytes: await Promise.race([api.gpuBytes(), failed]),
       shape: result.shape, maxBufferBytes: result.maxBufferBytes, died, stopping: false,
     };
     loaded = true;
-    // The worker holds this lock for life, so it is granted here the moment the worker ends.
-    if (aliveLock) void locks!.request(aliveLock, () => faulted(new LaneFaultError(name, 'crashed', 'the worker ended (terminated, crashed or out of memory)')));
+    alive.onEnd(() => faulted(new LaneFaultError(name, 'crashed', WORKER_ENDED)));
     return member;
   } catch (error) {
     // Errors thrown by the load itself arrive through Comlink with their name and message kept.
@@ -172,8 +184,9 @@ export async function startTokenizerWorker(
   if (signal?.aborted) abort();
   worker.addEventListener('error', (e) => fail(new WorkerStartError(name, e.message || 'its script did not load or threw')));
   const timer = setTimeout(() => fail(new WorkerStartError(name, `the tokenizer did not load in ${timeoutMs} ms`)), timeoutMs);
+  const alive = aliveLockFor(name);
   try {
-    await Promise.race([api.loadTokenizer(request), failed]);
+    await Promise.race([api.loadTokenizer({ ...request, aliveLock: alive.lock }), failed]);
   } catch (error) {
     worker.terminate();
     throw error;
@@ -181,6 +194,8 @@ export async function startTokenizerWorker(
     clearTimeout(timer);
     signal?.removeEventListener('abort', abort);
   }
+  // A worker that ends fails its calls still out (else they would wait for ever); after a stop, a no-op.
+  alive.onEnd(() => fail(new TokenizerThreadError(name, WORKER_ENDED)));
   const untilFailed = raceAgainst(failed);
   let stopped = false;
   return {

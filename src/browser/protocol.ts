@@ -54,6 +54,8 @@ export interface TokenizerLoadRequest {
   retry?: RetryPolicy;
   maxTokens: number;
   truncation: Truncation;
+  /** As WorkerLoadRequest's: a lock held for life, whose release says the worker ended. */
+  aliveLock?: string;
 }
 
 export interface WorkerApi {

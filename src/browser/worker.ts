@@ -177,6 +177,7 @@ const api: WorkerApi = {
   },
 
   async loadTokenizer(request) {
+    if (request.aliveLock) await holdForLife(request.aliveLock);
     const files = await resolveModelFiles(request.model, { hub: request.hub, retry: request.retry });
     tokenizerOnly = { tokenizer: await loadTokenizer(files), maxTokens: request.maxTokens, truncation: request.truncation };
   },
