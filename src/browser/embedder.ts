@@ -229,7 +229,9 @@ async function startEngine(
   // Started once the model's cut (maxTokens) is known.
   const tokenizerCount = options.tokenizerWorkers ?? load.plan.tokenizerWorkers;
   const tokenizerRequest = { model: load.model, hub: options.hub, retry: options.retry, maxTokens: first.info.maxTokens, truncation: first.info.truncation };
-  const startedTokenizers = await Promise.allSettled(Array.from({ length: tokenizerCount }, (_, i) => startTokenizerWorker(factory, `bulk-embed-tokenizer-${i}`, tokenizerRequest, loadTimeoutMs, options.signal)));
+  const batchTimeoutMs = positiveInteger('batchTimeoutMs', options.batchTimeoutMs ?? DEFAULT_BATCH_TIMEOUT_MS);
+  const startedTokenizers = await Promise.allSettled(Array.from({ length: tokenizerCount }, (_, i) =>
+    startTokenizerWorker(factory, `bulk-embed-tokenizer-${i}`, tokenizerRequest, loadTimeoutMs, options.signal, batchTimeoutMs)));
   const tokenizers: TokenizerThread[] = startedTokenizers.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   if (options.signal?.aborted) {
     await Promise.all([stopMembers(members), ...tokenizers.map((t) => t.terminate())]);
@@ -243,7 +245,7 @@ async function startEngine(
   }));
   const settings: SeatSettings = {
     factory, loadTimeoutMs,
-    batchTimeoutMs: positiveInteger('batchTimeoutMs', options.batchTimeoutMs ?? DEFAULT_BATCH_TIMEOUT_MS),
+    batchTimeoutMs,
     maxBufferBytes: load.caps.maxBufferBytes,
     fallback: load.fallback,
     maxDeviceLosses: 2,

@@ -168,11 +168,13 @@ export async function stopMembers(members: readonly PoolMember[]): Promise<void>
 
 /**
  * Starts a worker that only tokenizes (worker.js, loading the tokenizer files alone). Rejects with
- * a WorkerStartError when it does not load within `timeoutMs`; a worker that fails later rejects
- * its calls, and the caller tokenizes those texts elsewhere.
+ * a WorkerStartError when it does not load within `timeoutMs`; a worker that fails later (ends,
+ * throws, or takes longer than `callTimeoutMs` over a call) rejects its calls, and the caller
+ * tokenizes those texts elsewhere.
  */
 export async function startTokenizerWorker(
   factory: WorkerFactory, name: string, request: TokenizerLoadRequest, timeoutMs = DEFAULT_LOAD_TIMEOUT_MS, signal?: AbortSignal,
+  callTimeoutMs = DEFAULT_BATCH_TIMEOUT_MS,
 ): Promise<TokenizerThread> {
   const worker = factory(name);
   const api = Comlink.wrap<WorkerApi>(worker);
@@ -182,7 +184,10 @@ export async function startTokenizerWorker(
   const abort = () => fail(new AbortError(signal?.reason));
   signal?.addEventListener('abort', abort, { once: true });
   if (signal?.aborted) abort();
-  worker.addEventListener('error', (e) => fail(new WorkerStartError(name, e.message || 'its script did not load or threw')));
+  let loaded = false;
+  worker.addEventListener('error', (e) => fail(loaded
+    ? new TokenizerThreadError(name, `uncaught error in the worker: ${e.message || 'unknown'}`)
+    : new WorkerStartError(name, e.message || 'its script did not load or threw')));
   const timer = setTimeout(() => fail(new WorkerStartError(name, `the tokenizer did not load in ${timeoutMs} ms`)), timeoutMs);
   const alive = aliveLockFor(name);
   try {
@@ -194,14 +199,24 @@ export async function startTokenizerWorker(
     clearTimeout(timer);
     signal?.removeEventListener('abort', abort);
   }
+  loaded = true;
   // A worker that ends fails its calls still out (else they would wait for ever); after a stop, a no-op.
   alive.onEnd(() => fail(new TokenizerThreadError(name, WORKER_ENDED)));
   const untilFailed = raceAgainst(failed);
   let stopped = false;
   return {
     async encode(texts) {
-      const result = await untilFailed(api.tokenize(texts));
-      return { ids: unflattenRows(result), truncated: result.truncated };
+      // A worker that neither ends nor answers (stuck) is bounded as a model worker's batch is.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new TokenizerThreadError(name, `a call took longer than ${callTimeoutMs} ms (see batchTimeoutMs)`)), callTimeoutMs);
+      });
+      try {
+        const result = await Promise.race([untilFailed(api.tokenize(texts)), late]);
+        return { ids: unflattenRows(result), truncated: result.truncated };
+      } finally {
+        clearTimeout(timer);
+      }
     },
     async terminate() {
       // Once: a worker dropped after a failure is stopped again at dispose, and a released proxy throws.

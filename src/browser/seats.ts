@@ -2,7 +2,7 @@
 // worker ends, hangs or loses its GPU, the seat is filled again by a new worker (after repeated
 // GPU device losses, by a WASM worker), while the engine runs the failed batch elsewhere.
 import * as Comlink from 'comlink';
-import { LaneFaultError } from '../base/errors.js';
+import { DisposedError, LaneFaultError } from '../base/errors.js';
 import type { Lane } from '../engine/lane-runner.js';
 import { maxRowsWithin } from './plan.js';
 import { callMember, startMember, stopMember, type PoolMember, type WorkerFactory } from './pool.js';
@@ -63,6 +63,8 @@ export function respawn(seat: Seat, settings: SeatSettings, fault: LaneFaultErro
   seat.respawning ??= (async () => {
     const old = seat.member;
     void stopMember(old, 0);
+    // After dispose nothing is replaced (a tokenizer worker's pieces, failed by its stop, come here).
+    if (settings.closed()) throw new DisposedError();
     if (fault.kind === 'device-lost' && !lossCounted.has(old)) {
       lossCounted.add(old);
       seat.deviceLosses++;
@@ -134,6 +136,7 @@ export function seatTokenizer(seats: readonly Seat[], settings: SeatSettings) {
     const candidates = wasm.length ? wasm : seats;
     let last: Error | null = null;
     for (let tries = 0; tries < candidates.length + 2; tries++) {
+      if (settings.closed()) throw new DisposedError();
       const seat = candidates[turn++ % candidates.length]!;
       try {
         await seat.respawning?.catch(() => undefined);

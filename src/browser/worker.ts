@@ -41,10 +41,11 @@ const inTurn = createInTurn();
 function holdForLife(name: string): Promise<void> {
   const locks = (navigator as Navigator & { locks?: LockManager }).locks;
   if (!locks) return Promise.resolve();
+  // A page where Web Locks refuse requests (an opaque origin) loads without the lock, as without Web Locks.
   return new Promise((held) => void locks.request(name, () => {
     held();
     return new Promise<never>(() => {});
-  }));
+  }).catch(() => held()));
 }
 
 /** The parts of a GPUDevice used here (no dependency on WebGPU's type package). */

@@ -59,7 +59,7 @@ test('workers terminated mid-batch at 3 seeded moments: the embed completes with
   expect(minRowCosine(out.data, want.data, want.dim)).toBeGreaterThanOrEqual(0.9999);
 });
 
-test('a tokenizer worker that fails or ends mid-window: its pieces, the failed one and the one it held, are tokenized elsewhere and the run completes', async ({ page }) => {
+test('a tokenizer worker that fails, ends or stalls mid-window: its pieces are tokenized elsewhere and the run completes; disposed with a piece out, nothing starts', async ({ page }) => {
   await openPage(page);
   const out = await page.evaluate(async ({ texts, model }) => {
     const g = globalThis as any;
@@ -68,31 +68,51 @@ test('a tokenizer worker that fails or ends mid-window: its pieces, the failed o
     await calm.embed(texts);
     const calmTokens = calm.stats.tokens;
     await calm.dispose();
-    const runs = [];
-    // 'throws': the first tokenize call to tokenizer worker 0 carries no texts, so the worker throws,
-    // holding a second piece whose answer a stopped worker's released proxy drops. 'ends': the worker
-    // is terminated once it has its first piece, which no event reports (its life lock does).
-    for (const fault of ['throws', 'ends']) {
-      let hit = 0;
+    /**
+     * Worker factory whose tokenizer worker 0 meets `fault` at its first tokenize call. 'throws': the
+     * call carries no texts, so the worker throws, holding a second piece whose answer a stopped
+     * worker's released proxy drops. 'ends': the worker is terminated, which no event reports (its
+     * life lock does). 'stalls': the call never reaches the worker, so it never answers.
+     */
+    const faulty = (fault: string) => {
+      const log = { hit: 0, started: 0 };
       const factory = (name: string): Worker => {
+        log.started++;
         const worker: Worker = g.bulkEmbed.defaultWorkerFactory(name);
         if (name !== 'bulk-embed-tokenizer-0') return worker;
         const post = worker.postMessage.bind(worker) as (message: unknown, transfer?: Transferable[]) => void;
         worker.postMessage = ((message: any, transfer?: Transferable[]) => {
-          const first = message?.type === 'APPLY' && message.path?.[0] === 'tokenize' && hit++ === 0;
+          const first = message?.type === 'APPLY' && message.path?.[0] === 'tokenize' && log.hit++ === 0;
           if (first && fault === 'throws') message = { ...message, argumentList: [{ type: 'RAW', value: null }] };
-          post(message, transfer);
+          if (!(first && fault === 'stalls')) post(message, transfer);
           if (first && fault === 'ends') setTimeout(() => worker.terminate(), 1);
         }) as Worker['postMessage'];
         return worker;
       };
-      const e = await g.bulkEmbed.createEmbedder({ ...options, workerFactory: factory });
+      return { factory, log };
+    };
+    const runs = [];
+    for (const fault of ['throws', 'ends', 'stalls']) {
+      const { factory, log } = faulty(fault);
+      const e = await g.bulkEmbed.createEmbedder({ ...options, workerFactory: factory, batchTimeoutMs: 1500 });
       const hung = new Promise((_, reject) => setTimeout(() => reject(new Error(`the run hung (${fault})`)), 20_000));
       const r = await Promise.race([e.embed(texts), hung]) as { data: Float32Array; dim: number };
-      runs.push({ fault, rows: r.data.length / r.dim, tokens: e.stats.tokens, reasons: e.info.reasons as string[], hit });
+      runs.push({ fault, rows: r.data.length / r.dim, tokens: e.stats.tokens, reasons: e.info.reasons as string[], hit: log.hit });
       await e.dispose();
     }
-    return { runs, calmTokens };
+    // A run aborted while a stalled piece is out, then disposed: the stop fails the piece, and
+    // nothing tokenizes it or starts a worker to replace one.
+    const { factory, log } = faulty('stalls');
+    const e = await g.bulkEmbed.createEmbedder({ ...options, workerFactory: factory });
+    const startedBefore = log.started;
+    const abort = new AbortController();
+    const run = e.embed(texts, { signal: abort.signal }).then(() => 'completed', (error: Error) => error.name);
+    while (log.hit === 0) await new Promise((r) => setTimeout(r, 5));
+    abort.abort();
+    const ending = await run;
+    await e.dispose();
+    await new Promise((r) => setTimeout(r, 500));
+    return { runs, calmTokens, disposed: { ending, startedAfter: log.started - startedBefore } };
   }, { texts, model: `/models/${MODEL}` });
   for (const run of out.runs) {
     expect(run.hit, run.fault).toBeGreaterThanOrEqual(1);
@@ -101,6 +121,8 @@ test('a tokenizer worker that fails or ends mid-window: its pieces, the failed o
     expect(run.reasons.filter((r) => /; 1 tokenizer workers left$/.test(r)), run.fault).toHaveLength(1);
   }
   expect(out.runs[1]!.reasons).toContain('tokenizer thread bulk-embed-tokenizer-0: the worker ended (terminated, crashed or out of memory); 1 tokenizer workers left');
+  expect(out.runs[2]!.reasons).toContain('tokenizer thread bulk-embed-tokenizer-0: a call took longer than 1500 ms (see batchTimeoutMs); 1 tokenizer workers left');
+  expect(out.disposed).toEqual({ ending: 'AbortError', startedAfter: 0 });
 });
 
 test('with every worker failing, the embed rejects with LanesFailedError within 10 s', async ({ page }) => {
