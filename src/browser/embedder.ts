@@ -7,7 +7,7 @@ import { formatOf, parseTextRecords, type TextFormat } from '../source/text-form
 import type { EmbedRecord, RecordOptions } from '../source/records.js';
 import { streamingEmbedder, type GenericSource, type StreamingEmbedder } from '../stream/embedder.js';
 import { AbortError, InvalidOptionError, WorkerUnavailableError } from '../base/errors.js';
-import { positiveInteger } from '../base/validate.js';
+import { positiveInteger, timerMs } from '../base/validate.js';
 import { DEFAULT_MODEL, modelOptions } from '../base/options.js';
 import type { Dtype, EmbedderInfo, EmbedderOptions, EmbedProgress } from '../base/types.js';
 import { DTYPE_FILES, resolveModelFiles, type HubSettings } from '../model/files.js';
@@ -229,7 +229,7 @@ async function startEngine(
   // Started once the model's cut (maxTokens) is known.
   const tokenizerCount = options.tokenizerWorkers ?? load.plan.tokenizerWorkers;
   const tokenizerRequest = { model: load.model, hub: options.hub, retry: options.retry, maxTokens: first.info.maxTokens, truncation: first.info.truncation };
-  const batchTimeoutMs = positiveInteger('batchTimeoutMs', options.batchTimeoutMs ?? DEFAULT_BATCH_TIMEOUT_MS);
+  const batchTimeoutMs = timerMs('batchTimeoutMs', options.batchTimeoutMs ?? DEFAULT_BATCH_TIMEOUT_MS);
   const startedTokenizers = await Promise.allSettled(Array.from({ length: tokenizerCount }, (_, i) =>
     startTokenizerWorker(factory, `bulk-embed-tokenizer-${i}`, tokenizerRequest, loadTimeoutMs, options.signal, batchTimeoutMs)));
   const tokenizers: TokenizerThread[] = startedTokenizers.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
@@ -286,7 +286,9 @@ export async function createBrowserEmbedder(options: BrowserEmbedderOptions & Br
   if (options.tokenizerWorkers !== undefined && !(Number.isInteger(options.tokenizerWorkers) && options.tokenizerWorkers >= 0)) {
     throw new InvalidOptionError('tokenizerWorkers', `${String(options.tokenizerWorkers)} is not an integer >= 0`);
   }
-  const loadTimeoutMs = positiveInteger('loadTimeoutMs', options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS);
+  const loadTimeoutMs = timerMs('loadTimeoutMs', options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS);
+  // Checked before any worker starts: a bad value found after the load left the loaded workers running.
+  timerMs('batchTimeoutMs', options.batchTimeoutMs ?? DEFAULT_BATCH_TIMEOUT_MS);
   if (options.batchesInFlight !== undefined) positiveInteger('batchesInFlight', options.batchesInFlight);
   checkEngineSettings(options);
   if (options.signal?.aborted) throw new AbortError(options.signal.reason);

@@ -46,13 +46,15 @@ let lockSerial = 0;
 /**
  * A Web Lock for a worker to hold for its whole life, and a way to learn when it ends: the browser
  * grants the lock here the moment the worker ends in any way (terminated, crashed, killed for
- * memory), where no event says so. No name where the browser has no Web Locks.
+ * memory), where no event says so. No name where the browser has no Web Locks; `onEnd` is called
+ * only once the worker says it holds the lock (else the lock would be granted at once), and a
+ * request the page is refused (an opaque origin) learns nothing.
  */
 function aliveLockFor(name: string): { lock?: string; onEnd: (ended: () => void) => void } {
   const locks = (globalThis.navigator as Navigator & { locks?: LockManager } | undefined)?.locks;
   if (!locks) return { onEnd: () => undefined };
   const lock = `bulk-embed-alive-${name}-${Date.now()}-${lockSerial++}-${Math.random().toString(36).slice(2)}`;
-  return { lock, onEnd: (ended) => void locks.request(lock, () => ended()) };
+  return { lock, onEnd: (ended) => void locks.request(lock, () => ended()).catch(() => undefined) };
 }
 
 /**
@@ -109,7 +111,7 @@ export async function startMember(
       shape: result.shape, maxBufferBytes: result.maxBufferBytes, died, stopping: false,
     };
     loaded = true;
-    alive.onEnd(() => faulted(new LaneFaultError(name, 'crashed', WORKER_ENDED)));
+    if (result.aliveLockHeld) alive.onEnd(() => faulted(new LaneFaultError(name, 'crashed', WORKER_ENDED)));
     return member;
   } catch (error) {
     // Errors thrown by the load itself arrive through Comlink with their name and message kept.
@@ -190,8 +192,9 @@ export async function startTokenizerWorker(
     : new WorkerStartError(name, e.message || 'its script did not load or threw')));
   const timer = setTimeout(() => fail(new WorkerStartError(name, `the tokenizer did not load in ${timeoutMs} ms`)), timeoutMs);
   const alive = aliveLockFor(name);
+  let aliveLockHeld = false;
   try {
-    await Promise.race([api.loadTokenizer({ ...request, aliveLock: alive.lock }), failed]);
+    ({ aliveLockHeld } = await Promise.race([api.loadTokenizer({ ...request, aliveLock: alive.lock }), failed]));
   } catch (error) {
     worker.terminate();
     throw error;
@@ -201,7 +204,7 @@ export async function startTokenizerWorker(
   }
   loaded = true;
   // A worker that ends fails its calls still out (else they would wait for ever); after a stop, a no-op.
-  alive.onEnd(() => fail(new TokenizerThreadError(name, WORKER_ENDED)));
+  if (aliveLockHeld) alive.onEnd(() => fail(new TokenizerThreadError(name, WORKER_ENDED)));
   const untilFailed = raceAgainst(failed);
   let stopped = false;
   return {

@@ -45,6 +45,8 @@ export interface WorkerLoadResult {
   shape: ModelShape | null;
   /** The GPU device's largest buffer binding (WebGPU workers). */
   maxBufferBytes: number | null;
+  /** The worker holds the request's aliveLock (false without Web Locks, or where they refuse it). */
+  aliveLockHeld: boolean;
 }
 
 /** What a tokenizer-only worker needs: the model's files (tokenizer.json, tokenizer_config.json) and the cut. */
@@ -61,7 +63,7 @@ export interface TokenizerLoadRequest {
 export interface WorkerApi {
   load(request: WorkerLoadRequest, onProgress?: (p: WorkerLoadProgress) => void): Promise<WorkerLoadResult>;
   /** Loads only the tokenizer (no session, no onnxruntime files): the worker then only tokenizes. */
-  loadTokenizer(request: TokenizerLoadRequest): Promise<void>;
+  loadTokenizer(request: TokenizerLoadRequest): Promise<{ aliveLockHeld: boolean }>;
   tokenize(texts: string[]): Promise<FlatRows & { truncated: number }>;
   /** Runs a batch; `exact` runs it on the fp32 model (loaded on first need) when the worker runs fp16. */
   run(rows: FlatRows, seq: number, exact?: boolean, maskPrefix?: number): Promise<{ vectors: Float32Array; gpuBytes: number }>;

@@ -61,10 +61,11 @@ export function respawn(seat: Seat, settings: SeatSettings, fault: LaneFaultErro
   const from = faultedMember.get(fault);
   if (from && from !== seat.member) return Promise.resolve(); // already replaced
   seat.respawning ??= (async () => {
+    // After dispose nothing is replaced (a tokenizer worker's pieces, failed by its stop, come here);
+    // the old worker is left to release, which gives it time to free its session.
+    if (settings.closed()) throw new DisposedError();
     const old = seat.member;
     void stopMember(old, 0);
-    // After dispose nothing is replaced (a tokenizer worker's pieces, failed by its stop, come here).
-    if (settings.closed()) throw new DisposedError();
     if (fault.kind === 'device-lost' && !lossCounted.has(old)) {
       lossCounted.add(old);
       seat.deviceLosses++;

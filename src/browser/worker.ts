@@ -37,15 +37,16 @@ const inTurn = createInTurn();
 /**
  * Holds a Web Lock for as long as this worker lives: the browser releases it when the worker ends
  * in any way (terminated, crashed, killed for memory), which is how the coordinator learns of it.
+ * Resolves whether it holds it: a worker without Web Locks, or whose requests are refused (an opaque
+ * origin), loads without it, and the coordinator must not wait on a lock nobody holds.
  */
-function holdForLife(name: string): Promise<void> {
+function holdForLife(name: string | undefined): Promise<boolean> {
   const locks = (navigator as Navigator & { locks?: LockManager }).locks;
-  if (!locks) return Promise.resolve();
-  // A page where Web Locks refuse requests (an opaque origin) loads without the lock, as without Web Locks.
+  if (!locks || !name) return Promise.resolve(false);
   return new Promise((held) => void locks.request(name, () => {
-    held();
+    held(true);
     return new Promise<never>(() => {});
-  }).catch(() => held()));
+  }).catch(() => held(false)));
 }
 
 /** The parts of a GPUDevice used here (no dependency on WebGPU's type package). */
@@ -127,7 +128,7 @@ async function runAfterCheck(model: LoadedModel, feeds: ReturnType<typeof prepar
 
 const api: WorkerApi = {
   async load(request, onProgress) {
-    if (request.aliveLock) await holdForLife(request.aliveLock);
+    const aliveLockHeld = await holdForLife(request.aliveLock);
     ort.env.wasm.wasmPaths = request.wasmPaths; // never a CDN: the app serves these files
     ort.env.wasm.numThreads = request.threads;
     ort.env.wasm.proxy = false;
@@ -174,13 +175,14 @@ const api: WorkerApi = {
       watchDevice(device);
       maxBufferBytes = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
     }
-    return { info: chosen.info, shape: chosen.shape, maxBufferBytes };
+    return { info: chosen.info, shape: chosen.shape, maxBufferBytes, aliveLockHeld };
   },
 
   async loadTokenizer(request) {
-    if (request.aliveLock) await holdForLife(request.aliveLock);
+    const aliveLockHeld = await holdForLife(request.aliveLock);
     const files = await resolveModelFiles(request.model, { hub: request.hub, retry: request.retry });
     tokenizerOnly = { tokenizer: await loadTokenizer(files), maxTokens: request.maxTokens, truncation: request.truncation };
+    return { aliveLockHeld };
   },
 
   async tokenize(texts) {

@@ -5,7 +5,7 @@
 // an Inf or an off-unit row is run again in full precision. Every wait is bounded: a batch runs at
 // most `maxAttempts` times and a lane is rebuilt at most `maxRecoveries` times in a row.
 import type { PackedBatch } from '../batch/pack.js';
-import { AbortError, InvalidOutputError, LaneFaultError, LanesFailedError } from '../base/errors.js';
+import { AbortError, DisposedError, InvalidOutputError, LaneFaultError, LanesFailedError } from '../base/errors.js';
 import { createLaneGate, type LaneGate, type Priority } from './lane-gate.js';
 import { jitteredBackoff } from '../util/backoff.js';
 
@@ -215,6 +215,8 @@ export async function runOnLanes(
           if (rebuilt !== false) events.recovered?.(slot.name, performance.now() - started);
           return;
         } catch (error) {
+          // Disposed meanwhile: nothing is lost, and nothing is left to rebuild for.
+          if (error instanceof DisposedError) return;
           errors.push(error as Error);
         }
       }
