@@ -7,7 +7,7 @@ import type { EmbedderInfo } from '../base/types.js';
 import type { TokenizerThread } from '../tokenize/parallel.js';
 import { unflattenRows } from '../tokenize/tokenizer.js';
 import type { TokenizerLoadRequest, WorkerApi, WorkerLoadProgress, WorkerLoadRequest, WorkerLoadResult } from './protocol.js';
-import { raceAgainst } from '../util/race.js';
+import { raceAgainst, withTimeout } from '../util/race.js';
 
 /** Makes a dedicated module worker running worker.js; injectable for tests and unusual bundlers. */
 export type WorkerFactory = (name: string) => Worker;
@@ -133,17 +133,12 @@ function untilDeath(member: PoolMember): <T>(call: Promise<T>) => Promise<T> {
 
 /** Calls a worker, bounded: a worker that ends, throws uncaught, loses its GPU or exceeds the timeout gives a LaneFaultError. */
 export async function callMember<T>(member: PoolMember, call: () => Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new LaneFaultError(member.name, 'timeout', `a call took longer than ${timeoutMs} ms (see batchTimeoutMs)`)), timeoutMs);
-  });
   try {
-    return await Promise.race([untilDeath(member)(call()), timeout]);
+    return await withTimeout(untilDeath(member)(call()), timeoutMs,
+      () => new LaneFaultError(member.name, 'timeout', `a call took longer than ${timeoutMs} ms (see batchTimeoutMs)`));
   } catch (error) {
     if ((error as Error).name === 'DeviceLostError') throw new LaneFaultError(member.name, 'device-lost', (error as Error).message, { cause: error });
     throw error;
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -210,16 +205,9 @@ export async function startTokenizerWorker(
   return {
     async encode(texts) {
       // A worker that neither ends nor answers (stuck) is bounded as a model worker's batch is.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new TokenizerThreadError(name, `a call took longer than ${callTimeoutMs} ms (see batchTimeoutMs)`)), callTimeoutMs);
-      });
-      try {
-        const result = await Promise.race([untilFailed(api.tokenize(texts)), late]);
-        return { ids: unflattenRows(result), truncated: result.truncated };
-      } finally {
-        clearTimeout(timer);
-      }
+      const result = await withTimeout(untilFailed(api.tokenize(texts)), callTimeoutMs,
+        () => new TokenizerThreadError(name, `a call took longer than ${callTimeoutMs} ms (see batchTimeoutMs)`));
+      return { ids: unflattenRows(result), truncated: result.truncated };
     },
     async terminate() {
       // Once: a worker dropped after a failure is stopped again at dispose, and a released proxy throws.

@@ -26,3 +26,19 @@ export function raceAgainst(failure: Promise<unknown>): <T>(call: Promise<T>) =>
     void call.then(resolve, reject).finally(() => waiting.delete(reject));
   });
 }
+
+/**
+ * `call`, or `timedOut()`'s error if it has not settled within `ms`; the timer is cleared either
+ * way, so a settled call leaves nothing behind (a bound on a worker call, not a cancel: the call runs on).
+ */
+export async function withTimeout<T>(call: Promise<T>, ms: number, timedOut: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timedOut()), ms);
+  });
+  try {
+    return await Promise.race([call, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

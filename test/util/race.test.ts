@@ -3,8 +3,8 @@
 // the failure; a bulk run kept every batch's vectors that way.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { describe, expect, it } from 'vitest';
-import { raceAgainst } from '../../src/util/race.js';
+import { describe, expect, it, vi } from 'vitest';
+import { raceAgainst, withTimeout } from '../../src/util/race.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -48,5 +48,20 @@ describe('raceAgainst', () => {
     const race = raceAgainst(Promise.resolve('not a failure'));
     await new Promise((r) => setTimeout(r, 0));
     expect(await race(Promise.resolve(3))).toBe(3);
+  });
+});
+
+describe('withTimeout', () => {
+  it('gives the call\'s result, or the timeout\'s error once the time is up, and clears its timer', async () => {
+    expect(await withTimeout(Promise.resolve(7), 1000, () => new Error('late'))).toBe(7);
+    await expect(withTimeout(new Promise(() => undefined), 20, () => new Error('late'))).rejects.toThrow('late');
+    await expect(withTimeout(Promise.reject(new Error('own')), 1000, () => new Error('late'))).rejects.toThrow('own');
+    vi.useFakeTimers();
+    try {
+      await withTimeout(Promise.resolve(1), 60_000, () => new Error('late'));
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
