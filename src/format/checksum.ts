@@ -102,6 +102,18 @@ function feedUtf8At(crc: number, data: Utf8Data, row: number): number {
   return feedTagged(crc, TAG.UTF8, data.values, data.valueOffsets[i]!, data.valueOffsets[i + 1]!);
 }
 
+/**
+ * Whether row `row` of a decoded Utf8 column lies within its bytes. A flipped bit in an offset
+ * can point a string up to 2 GiB past them: its sum would then be fed from a billion reads past
+ * the end, taking seconds, to reach the mismatch this finds at once.
+ */
+function utf8InBounds(data: Utf8Data, row: number): boolean {
+  const i = data.offset + row;
+  const start = data.valueOffsets[i]!;
+  const end = data.valueOffsets[i + 1]!;
+  return start >= 0 && start <= end && end <= (data.values?.length ?? 0);
+}
+
 /** A metadata column's kind from its Arrow type, or null for a type this library never writes. */
 function kindOfType(typeId: string): ColumnKind | null {
   return typeId === 'Utf8' ? 'utf8' : typeId === 'Float64' ? 'float64' : typeId === 'Bool' ? 'bool' : null;
@@ -146,6 +158,7 @@ export function firstCorruptRow(batch: RecordBatch, firstRow: number | null): nu
     .map((f) => ({ kind: kindOfType(String(f.type)), vector: batch.getChild(f.name) }));
   if (meta.some((m) => m.kind === null || !m.vector || m.vector.length !== n)) return 0;
   for (let r = 0; r < n; r++) {
+    if (!utf8InBounds(idData, r) || !utf8InBounds(hashData, r)) return r;
     let crc = firstRow === null ? 0xffffffff : feedNumber(0xffffffff, firstRow + r);
     crc = feedUtf8At(crc, idData, r);
     crc = feedUtf8At(crc, hashData, r);
