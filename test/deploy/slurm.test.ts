@@ -12,7 +12,7 @@ import { parquetReadObjects } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardFileName, shardOf } from '../../src/source/shard.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
-import { runCli } from '../helpers/cli.js';
+import { CLI_ARGS, runCli } from '../helpers/cli.js';
 import { rowsOf, unionOfParts, worstDifference } from '../helpers/rows.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -79,8 +79,8 @@ describe.skipIf(skipReason !== null)('a Slurm job array over 20,000 records, one
   const input = join(dir, 'records.jsonl');
   const out = join(dir, 'parts');
   const parquet = join(dir, 'all.parquet');
-  // The tasks run the CLI from source, as test/helpers/cli.ts does; EMBED is how embed.sbatch is told.
-  const EMBED = `${process.execPath} --import ${join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')} ${join(ROOT, 'src', 'cli.ts')}`;
+  // The tasks run the CLI as test/helpers/cli.ts does; EMBED is how embed.sbatch is told.
+  const EMBED = [process.execPath, ...CLI_ARGS].join(' ');
   let single = new Map<string, Float32Array>();
   let singleSeconds = 0;
   const jobs: string[] = []; // cancelled at the end, so a failed run leaves no task holding the node's cores

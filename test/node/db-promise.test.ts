@@ -17,7 +17,7 @@ import { readMessageHeader } from '../../src/format/message.js';
 import { countClamped, dequantizer, type Precision, type QuantRanges } from '../../src/format/precision.js';
 import { exportBatches, type ExportFormat } from '../../src/node/export.js';
 import { createRng } from '../../tools/fixtures/rng.js';
-import { runCli } from '../helpers/cli.js';
+import { CLI_ARGS, runCli } from '../helpers/cli.js';
 import { cosine } from '../helpers/models.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -276,7 +276,7 @@ describe('export fuzz', () => {
 });
 
 describe('locks are leases: the Indexed Job flow', () => {
-  const CLI = ['--import', 'tsx', join(ROOT, 'src/cli.ts')];
+  const CLI = CLI_ARGS;
   const unshare = spawnSync('unshare', ['--pid', '--fork', '--kill-child', '--map-root-user', process.execPath, '-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
   const canUnshare = unshare.status === 0 && unshare.stdout === '1';
   const LEASE = { BULK_EMBED_LOCK_LEASE_MS: '1500' };
@@ -776,7 +776,7 @@ describe('records and messages name where they come from', () => {
 describe('Ctrl-C while waiting for input', () => {
   it('embed - with a stalled stdin stops on SIGINT at once (exit 130), not when input next arrives', async () => {
     const out = join(dir, 'stalled.arrow');
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), '-', '--out', out, '--model', TINY], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...CLI_ARGS, '-', '--out', out, '--model', TINY], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     child.stdin.write(`${JSON.stringify({ id: 'first', text: 'one record, then nothing' })}\n`); // stdin stays open and silent

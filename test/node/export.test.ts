@@ -9,7 +9,7 @@ import { parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmbedder, readEmbeddings, readRecordFile, shardFileName, shardRecords } from '../../src/node.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
-import { runCli } from '../helpers/cli.js';
+import { CLI_ARGS, runCli } from '../helpers/cli.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TINY = join(ROOT, 'models', 'fixture-tiny');
@@ -103,7 +103,7 @@ describe('embed export stopped by Ctrl-C', () => {
     const out = join(dir, 'large.parquet');
     const { spawn } = await import('node:child_process');
     const { existsSync, readdirSync } = await import('node:fs');
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'export', source, '--format', 'parquet', '--compression', 'zstd', '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...CLI_ARGS, 'export', source, '--format', 'parquet', '--compression', 'zstd', '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     const partials = () => readdirSync(dir).filter((f) => f.startsWith('large.parquet.partial'));
