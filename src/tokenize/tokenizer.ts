@@ -4,6 +4,7 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { ModelFileError } from '../base/errors.js';
 import { readModelJson, type ModelFiles } from '../model/files.js';
+import { directEncode } from './direct-encode.js';
 import { fastUnigram } from './unigram-lattice.js';
 import { memoizeByteLevel, memoizeWords } from './word-memo.js';
 import { fastBertNormalizer, fastWordPiece } from './wordpiece-fast.js';
@@ -84,7 +85,10 @@ export function buildTokenizer(json: Record<string, unknown>, config: Record<str
   // pad_token is a string, or an AddedToken object with the string in `content`.
   const padToken = typeof config.pad_token === 'string' ? config.pad_token : (config.pad_token as { content?: unknown } | undefined)?.content;
   const padId = typeof padToken === 'string' ? tokenizer.token_to_id?.(padToken) ?? null : null;
-  return wrapTokenizer(tokenizer, config.model_max_length, { padId, padLeft: side === 'left' });
+  // A text without added tokens in it skips the library's glue around the stages (direct-encode.ts).
+  const direct = directEncode(tokenizer);
+  const ids: IdTokenizer = direct ? { encode: (text, options) => ({ ids: direct(text, options.add_special_tokens) }) } : tokenizer;
+  return wrapTokenizer(ids, config.model_max_length, { padId, padLeft: side === 'left' });
 }
 
 const MIN_PREFIX_CHARS = 1024;
