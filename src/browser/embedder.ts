@@ -6,8 +6,8 @@ import type { EmbeddingSink } from '../store/arrow-file.js';
 import { formatOf, parseTextRecords, type TextFormat } from '../source/text-formats.js';
 import type { EmbedRecord, RecordOptions } from '../source/records.js';
 import { streamingEmbedder, type GenericSource, type StreamingEmbedder } from '../stream/embedder.js';
-import { AbortError, InvalidOptionError, WorkerUnavailableError } from '../base/errors.js';
-import { positiveInteger, timerMs } from '../base/validate.js';
+import { AbortError, WorkerUnavailableError } from '../base/errors.js';
+import { nonNegativeInteger, positiveInteger, timerMs } from '../base/validate.js';
 import { DEFAULT_MODEL, modelOptions } from '../base/options.js';
 import type { Dtype, EmbedderInfo, EmbedderOptions, EmbedProgress } from '../base/types.js';
 import { DTYPE_FILES, resolveModelFiles, type HubSettings } from '../model/files.js';
@@ -216,7 +216,7 @@ async function startPool(load: LoadPlan, factory: WorkerFactory, loadTimeoutMs: 
 
 /** Step 3: the members' merged info, tokenizer workers beside a lone GPU worker, seats that refill, and the engine over them. */
 async function startEngine(
-  options: BrowserEmbedderOptions, load: LoadPlan, members: PoolMember[], factory: WorkerFactory, loadTimeoutMs: number,
+  options: BrowserEmbedderOptions, load: LoadPlan, members: PoolMember[], factory: WorkerFactory, loadTimeoutMs: number, batchTimeoutMs: number,
 ): Promise<{ engine: Engine; seats: Seat[] }> {
   const first = members[0]!;
   const gpuMember = members.find((m) => m.device === 'webgpu');
@@ -229,7 +229,6 @@ async function startEngine(
   // Started once the model's cut (maxTokens) is known.
   const tokenizerCount = options.tokenizerWorkers ?? load.plan.tokenizerWorkers;
   const tokenizerRequest = { model: load.model, hub: options.hub, retry: options.retry, maxTokens: first.info.maxTokens, truncation: first.info.truncation };
-  const batchTimeoutMs = timerMs('batchTimeoutMs', options.batchTimeoutMs ?? DEFAULT_BATCH_TIMEOUT_MS);
   const startedTokenizers = await Promise.allSettled(Array.from({ length: tokenizerCount }, (_, i) =>
     startTokenizerWorker(factory, `bulk-embed-tokenizer-${i}`, tokenizerRequest, loadTimeoutMs, options.signal, batchTimeoutMs)));
   const tokenizers: TokenizerThread[] = startedTokenizers.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
@@ -283,12 +282,10 @@ async function startEngine(
 
 /** Loads a model in a pool of workers and returns an embedder; `signal` aborts loading (workers terminated, AbortError). */
 export async function createBrowserEmbedder(options: BrowserEmbedderOptions & BrowserSeams = {}): Promise<BrowserEmbedder> {
-  if (options.tokenizerWorkers !== undefined && !(Number.isInteger(options.tokenizerWorkers) && options.tokenizerWorkers >= 0)) {
-    throw new InvalidOptionError('tokenizerWorkers', `${String(options.tokenizerWorkers)} is not an integer >= 0`);
-  }
+  if (options.tokenizerWorkers !== undefined) nonNegativeInteger('tokenizerWorkers', options.tokenizerWorkers);
   const loadTimeoutMs = timerMs('loadTimeoutMs', options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS);
   // Checked before any worker starts: a bad value found after the load left the loaded workers running.
-  timerMs('batchTimeoutMs', options.batchTimeoutMs ?? DEFAULT_BATCH_TIMEOUT_MS);
+  const batchTimeoutMs = timerMs('batchTimeoutMs', options.batchTimeoutMs ?? DEFAULT_BATCH_TIMEOUT_MS);
   if (options.batchesInFlight !== undefined) positiveInteger('batchesInFlight', options.batchesInFlight);
   checkEngineSettings(options);
   if (options.signal?.aborted) throw new AbortError(options.signal.reason);
@@ -299,7 +296,7 @@ export async function createBrowserEmbedder(options: BrowserEmbedderOptions & Br
   const load = await planLoad(options, caps);
   const factory = options.workerFactory ?? defaultWorkerFactory;
   const members = await startPool(load, factory, loadTimeoutMs, options);
-  const { engine, seats } = await startEngine(options, load, members, factory, loadTimeoutMs);
+  const { engine, seats } = await startEngine(options, load, members, factory, loadTimeoutMs, batchTimeoutMs);
   // Step 4: the facade, with the live list of workers (a seat's worker changes when it is replaced).
   return Object.defineProperty(streamingEmbedder(engine, browserStreams(options.onProgress)), 'workers', {
     get: () => seats.map(({ member: m }) => ({ name: m.name, device: m.device, dtype: m.info.dtype })),
