@@ -31,11 +31,12 @@ interface LibraryTokenizer {
   post_processor: ((tokens: string[], pair: null, addSpecialTokens: boolean) => { tokens: string[] }) | null;
   remove_space?: unknown;
   do_lowercase_and_remove_accent?: unknown;
+  encode(text: string, options: { add_special_tokens: boolean }): { ids: number[] };
 }
 
 function isLibraryTokenizer(t: unknown): t is LibraryTokenizer {
   const s = t as Partial<LibraryTokenizer> | null;
-  return !!s && Array.isArray(s.added_tokens) && s.added_tokens_map instanceof Map && typeof s.model === 'function' &&
+  return !!s && typeof s.encode === 'function' && Array.isArray(s.added_tokens) && s.added_tokens_map instanceof Map && typeof s.model === 'function' &&
     s.model.tokens_to_ids instanceof Map && (s.normalizer === null || typeof s.normalizer === 'function') &&
     (s.pre_tokenizer === null || typeof s.pre_tokenizer === 'function') && (s.post_processor === null || typeof s.post_processor === 'function') &&
     // Options that rewrite a section before its normalizer: left to the library.
@@ -93,7 +94,6 @@ function preTokenizerOf(pre: NonNullable<LibraryTokenizer['pre_tokenizer']>): (t
 export function directEncode(tokenizer: unknown): ((text: string, addSpecialTokens: boolean) => number[]) | null {
   if (!isLibraryTokenizer(tokenizer)) return null;
   const t = tokenizer;
-  const library = (tokenizer as unknown as { encode(text: string, o: { add_special_tokens: boolean }): { ids: number[] } });
   // The two dictionaries, as the library's constructor splits them.
   const raw: string[] = [];
   const normalized: string[] = [];
@@ -112,11 +112,11 @@ export function directEncode(tokenizer: unknown): ((text: string, addSpecialToke
   const around = post === null ? [noSpecials, noSpecials] : [specialsAround(post, false), specialsAround(post, true)];
   const idOf = (token: string) => map.get(token)?.id ?? vocab.get(token) ?? unk!;
   return (text, addSpecialTokens) => {
-    if (inRaw?.test(text) || map.has(text)) return library.encode(text, { add_special_tokens: addSpecialTokens }).ids;
+    if (inRaw?.test(text) || map.has(text)) return t.encode(text, { add_special_tokens: addSpecialTokens }).ids;
     let words: string[] = [];
     if (text.length > 0) {
       const normal = t.normalizer !== null ? t.normalizer(text) : text;
-      if (inNormalized?.test(normal) || map.has(normal)) return library.encode(text, { add_special_tokens: addSpecialTokens }).ids;
+      if (inNormalized?.test(normal) || map.has(normal)) return t.encode(text, { add_special_tokens: addSpecialTokens }).ids;
       if (normal.length > 0) words = t.model(pre(normal));
     }
     const specials = around[addSpecialTokens ? 1 : 0];

@@ -1,6 +1,7 @@
 // Reads embeddings files back for the tests that compare runs: each id's vector, ids held twice,
 // and a sharded run's parts as one union.
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import { readEmbeddings } from '../../src/node.js';
 import { shardFileName, shardOf } from '../../src/source/shard.js';
 
@@ -48,4 +49,15 @@ export function worstDifference(rows: Map<string, Float32Array>, reference: Map<
     for (let j = 0; j < vector.length; j++) worst = Math.max(worst, Math.abs(vector[j]! - want[j]!));
   }
   return worst;
+}
+
+/**
+ * Expects `got` to hold exactly `want`'s values (Object.is, index by index, so a hole in a sparse
+ * array is a difference); `expect` runs only on a mismatch, for its message, which keeps sweeps
+ * over thousands of rows or texts fast.
+ */
+export function expectExactly(got: ArrayLike<number>, want: ArrayLike<number> | undefined, where: string): void {
+  let same = !!want && got.length === want.length;
+  for (let i = 0; same && i < want!.length; i++) same = Object.is(got[i], want![i]);
+  if (!same) expect(Array.from(got), where).toEqual(want && Array.from(want));
 }

@@ -16,6 +16,7 @@ import type { RandomAccessFile } from '../../src/format/random-access.js';
 import { textGenerator } from '../../tools/fixtures/corpus.js';
 import { createRng } from '../../tools/fixtures/rng.js';
 import { CLI_ARGS } from '../helpers/cli.js';
+import { expectExactly } from '../helpers/rows.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TINY = join(ROOT, 'models', 'fixture-tiny');
@@ -298,18 +299,12 @@ describe('integrity', () => {
     want = await readRows(good);
   });
 
-  /** Expects `got` to be `want` exactly; `expect` runs only on a mismatch (for its message), which keeps the sweeps over thousands of files fast. */
-  const expectVector = (got: ArrayLike<number>, want: number[] | undefined, where: string) => {
-    if (want && got.length === want.length && Array.prototype.every.call(got, (v: number, i: number) => Object.is(v, want[i]))) return;
-    expect(Array.from(got), where).toEqual(want);
-  };
-
   /** Reads a damaged file: every row it gives must be right; the only failure allowed is a typed one. Returns whether it read cleanly. */
   async function rightRowsOrTypedError(path: string, where: string): Promise<boolean> {
     try {
       for await (const batch of readEmbeddings(path)) {
         const ids = batch.getChild('id')!.toArray() as string[];
-        ids.forEach((id, r) => expectVector(batch.getChild('embedding')!.get(r)!.toArray() as Float32Array, want.get(id), `${where}, ${id}`));
+        ids.forEach((id, r) => expectExactly(batch.getChild('embedding')!.get(r)!.toArray() as Float32Array, want.get(id), `${where}, ${id}`));
       }
       return true;
     } catch (error) {
@@ -367,7 +362,7 @@ describe('integrity', () => {
       }
       const rows = await readRows(path);
       expect(rows.size, `byte ${at}`).toBe(records.length);
-      for (const [id, v] of rows) expectVector(v, want.get(id), `byte ${at}, ${id}`);
+      for (const [id, v] of rows) expectExactly(v, want.get(id), `byte ${at}, ${id}`);
       rmSync(path);
     }
     expect(typed).toBeGreaterThan(100); // most flips land in checksummed bytes and are caught
