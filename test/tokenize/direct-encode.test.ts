@@ -71,6 +71,18 @@ describe('directEncode', () => {
     expect(direct('say Hello World now', false)).toContain(5);
   });
 
+  it('a text that is exactly a normalized added token whose normalized form is empty is that token (no regular expression finds it)', () => {
+    const { json, config } = tokenizerOf('fixture-minilm');
+    // BertNormalizer's clean_text drops control characters, so this token normalizes to ''. It is
+    // the longest added token, so a text of its length must still be looked up.
+    const bell = '\u0007'.repeat(32);
+    const added = { id: 7, content: bell, single_word: false, lstrip: false, rstrip: false, normalized: true, special: false };
+    const variant = { ...json, added_tokens: [...json.added_tokens, added] };
+    const texts = [bell, bell.slice(1), `${bell}\u0007`, `a${bell}`, 'plain text that is longer than every added token'];
+    expectSameAsLibrary(variant, config, texts, 'empty normalized added token');
+    expect(directEncode(new Tokenizer(variant, config))!(bell, false)).toEqual([7]);
+  });
+
   it('a post-processor that does more than wrap the text (its sequence twice) is applied to each text', () => {
     const { json, config } = tokenizerOf('fixture-minilm');
     const twice = { ...json, post_processor: { ...json.post_processor, single: [{ SpecialToken: { id: '[CLS]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '[SEP]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 1 } }] } };
