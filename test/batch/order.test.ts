@@ -7,6 +7,20 @@ describe('foldDuplicates', () => {
     expect(unique).toEqual([0, 1, 3]);
     expect(Array.from(firstOf)).toEqual([0, 1, 0, 3, 1, 3]);
   });
+
+  it('tells apart texts of one length that differ only between the characters it samples, and folds their repeats', () => {
+    // 300 distinct texts of one length and template (one digit pair differs), each twice, shuffled,
+    // beside texts of other lengths: the first occurrence of each string wins, exactly as a Map would.
+    const texts: string[] = [];
+    for (let i = 0; i < 600; i++) texts.push(`doc ${String((i * 7919) % 300).padStart(3, '0')} ${'same words '.repeat(20)}`);
+    for (let i = 0; i < 50; i++) texts.push('x'.repeat(i % 10), `short ${i % 25}`);
+    const want = new Map<string, number>();
+    const expected = texts.map((t, i) => (want.has(t) ? want.get(t)! : (want.set(t, i), i)));
+    const { unique, firstOf } = foldDuplicates(texts);
+    expect(Array.from(firstOf)).toEqual(expected);
+    expect(unique).toEqual(expected.flatMap((first, i) => (first === i ? [i] : [])));
+    expect(unique.length).toBe(300 + 10 + 25);
+  });
 });
 
 describe('scatterRows + fillDuplicates', () => {
