@@ -51,17 +51,16 @@ export function prepareBatch(
   // ONNX Runtime runs on): BigInt() per token cost more than the rest of the loop together.
   // Ids and the mask are small non-negative numbers, so every high word stays 0.
   const idWords = new Int32Array(inputIds.buffer);
-  const maskWords = new Int32Array(attentionMask.buffer);
   if (padId !== 0) for (let i = 0; i < idWords.length; i += 2) idWords[i] = padId;
-  const starts = indices.map((index, r) => {
-    const row = ids[index]!;
+  const starts = new Array<number>(rows);
+  for (let r = 0; r < rows; r++) {
+    const row = ids[indices[r]!]!;
     const start = r * seq + (padLeft ? seq - row.length : 0);
-    for (let t = 0; t < row.length; t++) {
-      idWords[2 * (start + t)] = row[t]!;
-      maskWords[2 * (start + t)] = 1;
-    }
-    return start;
-  });
+    starts[r] = start;
+    for (let t = 0, w = 2 * start; t < row.length; t++, w += 2) idWords[w] = row[t]!;
+    // The mask's ones in one native fill: a quarter of this loop's time when written word by word.
+    attentionMask.fill(1n, start, start + row.length);
+  }
   let poolingMask = attentionMask;
   if (maskPrefix > 0) {
     poolingMask = attentionMask.slice();
