@@ -22,9 +22,12 @@ function pathWithoutNode(dir: string): string {
   return dir;
 }
 
-/** Runs a built kit from a copy on `icd` with a small corpus; returns report.json and the output. */
+/**
+ * Runs a built kit from a copy on `icd` with a small corpus; returns report.json and the output.
+ * `env` adds to or overrides the run's environment (a test's smaller corpus, say).
+ */
 export function runKitSmall(
-  kitDir: string, icd = LAVAPIPE_ICD,
+  kitDir: string, icd = LAVAPIPE_ICD, env: Record<string, string> = {},
 ): { report: Record<string, any>; pipeline: Record<string, any>; families: Record<string, any>; output: string; status: number | null } {
   const scratch = mkdtempSync(join(tmpdir(), 'gpu-kit-check-'));
   try {
@@ -34,7 +37,7 @@ export function runKitSmall(
     const run = spawnSync('bash', [join(kit, 'run.sh'), '--small', '--icd', icd, '--out', out, '--seconds', '300'], {
       cwd: scratch,
       encoding: 'utf8',
-      env: { HOME: scratch, PATH: pathWithoutNode(join(scratch, 'bin')), GPU_KIT_WORK: join(scratch, 'work'), GPU_BENCH_TEXTS: '40', GPU_BENCH_WARMUP: '8', GPU_BENCH_VARIANTS: 'default', GPU_BENCH_CORPUS_NAMES: 'mixed', BENCH_THREADS: '0,2' },
+      env: { HOME: scratch, PATH: pathWithoutNode(join(scratch, 'bin')), GPU_KIT_WORK: join(scratch, 'work'), GPU_BENCH_TEXTS: '40', GPU_BENCH_WARMUP: '8', GPU_BENCH_VARIANTS: 'default', GPU_BENCH_CORPUS_NAMES: 'mixed', BENCH_THREADS: '0,2', ...env },
       timeout: 600_000,
     });
     const read = (name: string) => (existsSync(join(out, name)) ? JSON.parse(readFileSync(join(out, name), 'utf8')) : {});
