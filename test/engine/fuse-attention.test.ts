@@ -62,7 +62,9 @@ describe.runIf(lavapipe)('attention fused at load, on the WebGPU device (lavapip
     expect(plain.info.dtype).toBe('fp16');
     expect(plain.info.reasons.join(' ')).not.toMatch(/attention/);
     const cpu = await load('fixture-minilm', { device: 'cpu', dtype: 'fp32', maxBatchTokens: 2048, maxTokens: 128 });
-    const some = texts.slice(0, 24);
+    // 12 texts (about a second each here, twice): 13 to 127 words in padded batches; the lowest
+    // cosine of the first 24 (0.99937, a 14-word text) is among them.
+    const some = texts.slice(0, 12);
     const [a, b, c] = [await fused.embed(some), await plain.embed(some), await cpu.embed(some)];
     const [toUnfused, toCpu] = [minRowCosine(a, b), minRowCosine(a, c)];
     console.log(`fused fp16 WebGPU vs unfused fp16 WebGPU: min cosine ${toUnfused.toFixed(6)}; vs CPU fp32: ${toCpu.toFixed(6)}`);
