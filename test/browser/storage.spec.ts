@@ -90,13 +90,19 @@ for (const kind of ['opfs', 'idb'] as const) {
     const node = await createNodeEmbedder({ model: 'models/fixture-tiny' });
     const want = await node.embed(records.map((r) => r.text));
     await node.dispose();
+    // Every row checked, with one expect each for the worst cosine and the wrong parts: 6,000
+    // calls of Playwright's expect took 31 s here.
+    let worst = 1;
+    const wrongParts: string[] = [];
     got.ids.forEach((id, i) => {
       const index = Number(id.slice(4));
       let dot = 0;
       for (let j = 0; j < want.dim; j++) dot += got.vectors[i]![j]! * want.data[index * want.dim + j]!;
-      expect(dot).toBeGreaterThanOrEqual(0.9999);
-      expect(got.parts[i]).toBe(index % 4);
+      worst = Math.min(worst, dot);
+      if (got.parts[i] !== index % 4) wrongParts.push(`${id}: part ${got.parts[i]}`);
     });
+    expect(worst).toBeGreaterThanOrEqual(0.9999);
+    expect(wrongParts).toEqual([]);
   });
 }
 
