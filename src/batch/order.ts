@@ -5,23 +5,28 @@
 const SKETCH_SAMPLES = 8;
 
 /**
- * A small integer from a text's length and a few of its characters. Equal texts have equal
- * sketches; texts with different sketches differ, so only texts whose sketch another text already
- * has need their whole string hashed.
+ * A small integer from a text's length and a few of its characters, spread from the first to the
+ * last (a template's number is often at one end); a short text's every character. Equal texts
+ * have equal sketches; texts with different sketches differ, so only texts whose sketch another
+ * text already has need their whole string hashed.
  */
 function sketchOf(text: string): number {
   const n = text.length;
   let h = n;
-  for (let k = 0; k < SKETCH_SAMPLES && k < n; k++) h = Math.imul(h ^ text.charCodeAt(Math.floor((k * n) / SKETCH_SAMPLES)), 0x9e3779b1);
+  if (n <= SKETCH_SAMPLES) {
+    for (let i = 0; i < n; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x9e3779b1);
+  } else {
+    for (let k = 0; k < SKETCH_SAMPLES; k++) h = Math.imul(h ^ text.charCodeAt(Math.floor((k * (n - 1)) / (SKETCH_SAMPLES - 1))), 0x9e3779b1);
+  }
   return (h ^ (h >>> 15)) & 0x3fffffff;
 }
 
 /**
  * Maps each text to the first position holding the same string, so each string runs once. A Map
- * keyed on the strings hashes every character of every text (14 ms for 9,000 mixed texts, more
+ * keyed on the strings hashes every character of every text (13-19 ms for 9,000 mixed texts, more
  * than 1 % of a tokenizer-bound run); texts are first told apart by a sketch of a few characters,
- * and only those sharing a sketch are compared whole (all of them, where every text repeats one
- * template: no worse than hashing each).
+ * and only those sharing a sketch are compared whole (where every text repeats one template and
+ * all share a sketch, this costs about what hashing each text would: 21-25 ms against 20 for 20,000).
  */
 export function foldDuplicates(texts: readonly string[]): { unique: number[]; firstOf: Int32Array } {
   /** Sketch -> the one text seen with it, or -1 once two were (their strings are then in `whole`). */
