@@ -83,6 +83,17 @@ describe('directEncode', () => {
     expect(directEncode(new Tokenizer(variant, config))!(bell, false)).toEqual([7]);
   });
 
+  it('a text whose normalized form is exactly the longest added token is that token', () => {
+    const { json, config } = tokenizerOf('fixture-minilm');
+    // Not normalized, so only the raw dictionary's expression holds it; the normalizer lowercases the
+    // text into it, and only the map finds a whole normalized text that is a token.
+    const content = 'abc def ghi jkl mno pqr stu vwx yz';
+    const added = { id: 7, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: false };
+    const variant = { ...json, added_tokens: [...json.added_tokens, added] };
+    expectSameAsLibrary(variant, config, [content.toUpperCase(), content, `${content.toUpperCase()} and more`], 'longest added token, normalized into');
+    expect(directEncode(new Tokenizer(variant, config))!(content.toUpperCase(), false)).toEqual([7]);
+  });
+
   it('a post-processor that does more than wrap the text (its sequence twice) is applied to each text', () => {
     const { json, config } = tokenizerOf('fixture-minilm');
     const twice = { ...json, post_processor: { ...json.post_processor, single: [{ SpecialToken: { id: '[CLS]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '[SEP]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 1 } }] } };
