@@ -1,14 +1,18 @@
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
-// Files whose assertions read a clock (batch times, latency in batches, "within N ms" bounds):
-// they run after the others, one at a time, with the machine to themselves.
+// Files whose assertions read a clock (batch times, latency in batches, "within N ms" bounds, leases
+// renewed on a timer, a scheduler's deadlines): they run after the others, one at a time, with the
+// machine to themselves.
 const TIMED = [
   'test/engine/priority.test.ts',
   'test/engine/feed.test.ts',
   'test/engine/lanes.test.ts',
   'test/engine/window-seam.test.ts',
   'test/model/fetch-retry.test.ts',
+  'test/engine/model-settings.test.ts',
+  'test/node/db-promise.test.ts',
+  'test/deploy/slurm.test.ts',
 ];
 
 // The longest files (CI, 2 cores), started first so that the two workers end together; without a
@@ -20,8 +24,6 @@ const LONGEST = [
   'test/engine/families.test.ts',
   'test/store/safety.test.ts',
   'test/engine/fuse-attention.test.ts',
-  'test/node/db-promise.test.ts',
-  'test/deploy/slurm.test.ts',
   'test/engine/fidelity.test.ts',
 ];
 
@@ -48,7 +50,7 @@ export default defineConfig({
         extends: true,
         // Two files at a time, also on 2 cores: much of a file's time is one-threaded (CLI process
         // starts, tsc, npm installs, tokenizing, waits), and the second core would sit idle.
-        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: TIMED, maxWorkers: 2 },
+        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...TIMED], maxWorkers: 2 },
       },
       {
         extends: true,
