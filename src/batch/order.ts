@@ -12,12 +12,10 @@ const SKETCH_SAMPLES = 8;
  */
 function sketchOf(text: string): number {
   const n = text.length;
+  // Reads k of 0..last at k * (n - 1) / last: every character where n <= SKETCH_SAMPLES.
+  const last = Math.min(n, SKETCH_SAMPLES) - 1;
   let h = n;
-  if (n <= SKETCH_SAMPLES) {
-    for (let i = 0; i < n; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x9e3779b1);
-  } else {
-    for (let k = 0; k < SKETCH_SAMPLES; k++) h = Math.imul(h ^ text.charCodeAt(Math.floor((k * (n - 1)) / (SKETCH_SAMPLES - 1))), 0x9e3779b1);
-  }
+  for (let k = 0; k <= last; k++) h = Math.imul(h ^ text.charCodeAt(last === 0 ? 0 : Math.floor((k * (n - 1)) / last)), 0x9e3779b1);
   return (h ^ (h >>> 15)) & 0x3fffffff;
 }
 
