@@ -64,7 +64,11 @@ export interface WorkerApi {
   load(request: WorkerLoadRequest, onProgress?: (p: WorkerLoadProgress) => void): Promise<WorkerLoadResult>;
   /** Loads only the tokenizer (no session, no onnxruntime files): the worker then only tokenizes. */
   loadTokenizer(request: TokenizerLoadRequest): Promise<{ aliveLockHeld: boolean }>;
-  tokenize(texts: string[]): Promise<FlatRows & { truncated: number }>;
+  /**
+   * Tokenizes texts. A GPU worker tokenizes in slices, serving its batches between them; `inOneGo`
+   * tokenizes in one call instead (bench:pipeline:browser's baseline: this worker's tokenizer alone).
+   */
+  tokenize(texts: string[], inOneGo?: boolean): Promise<FlatRows & { truncated: number }>;
   /** Runs a batch; `exact` runs it on the fp32 model (loaded on first need) when the worker runs fp16. */
   run(rows: FlatRows, seq: number, exact?: boolean, maskPrefix?: number): Promise<{ vectors: Float32Array; gpuBytes: number }>;
   gpuBytes(): number;

@@ -185,7 +185,7 @@ const api: WorkerApi = {
     return { aliveLockHeld };
   },
 
-  async tokenize(texts) {
+  async tokenize(texts, inOneGo) {
     const source = model ? { tokenizer: model.tokenizer, maxTokens: model.info.maxTokens, truncation: model.info.truncation } : tokenizerOnly;
     if (!source) throw new Error('worker: tokenize before load');
     // The GPU worker tokenizes (no tokenizer workers beside it): slices, so a batch waiting in its
@@ -193,7 +193,7 @@ const api: WorkerApi = {
     // holds the thread for the whole batch and the next one is always queued: slices there would
     // get one turn per batch and finish the window long after its batches.
     const sliced = () => encodeFlatSliced(source.tokenizer, texts, source.maxTokens, source.truncation, (pause ??= taskPause()));
-    const rows = model?.info.device === 'webgpu'
+    const rows = model?.info.device === 'webgpu' && !inOneGo
       ? await (texts.length >= TURN_FROM_TEXTS ? windowTurn(sliced) : sliced())
       : source.tokenizer.encodeFlat(texts, source.maxTokens, source.truncation);
     return Comlink.transfer(rows, [rows.flat.buffer, rows.offsets.buffer]);
