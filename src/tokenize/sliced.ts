@@ -3,7 +3,7 @@
 // hand over its result or start the next one, and the coordinator's next batch waits in the
 // worker's queue. Slices of a few milliseconds, with a pause between them in which the worker's
 // queued messages and callbacks run, keep the device fed while the same thread tokenizes.
-import type { FlatRows, TextTokenizer, Truncation } from './tokenizer.js';
+import { FlatRowsWriter, type FlatRows, type TextTokenizer, type Truncation } from './tokenizer.js';
 
 /** Work between pauses, in ms: a run that finishes mid-slice waits at most this long for the thread. */
 export const SLICE_MS = 4;
@@ -12,40 +12,23 @@ const TEXTS_PER_STEP = 16;
 
 /**
  * Tokenizes `texts` exactly as `tokenizer.encodeFlat` does, awaiting `pause()` whenever a slice
- * has taken `sliceMs`. Concurrent calls interleave at their pauses.
+ * has taken `sliceMs`. Concurrent calls interleave at their pauses. The slices write into one
+ * buffer (encodeInto), as one call does.
  */
 export async function encodeFlatSliced(
-  tokenizer: Pick<TextTokenizer, 'encodeFlat'>, texts: readonly string[], maxTokens: number, truncation: Truncation | undefined,
+  tokenizer: Pick<TextTokenizer, 'encodeInto'>, texts: readonly string[], maxTokens: number, truncation: Truncation = 'cut',
   pause: () => Promise<void>, sliceMs = SLICE_MS, now: () => number = () => performance.now(),
 ): Promise<FlatRows & { truncated: number }> {
-  const parts: (FlatRows & { truncated: number })[] = [];
+  const out = new FlatRowsWriter(texts);
   let sliceStart = now();
   for (let from = 0; from < texts.length; from += TEXTS_PER_STEP) {
-    parts.push(tokenizer.encodeFlat(texts.slice(from, from + TEXTS_PER_STEP), maxTokens, truncation));
+    tokenizer.encodeInto(texts, from, Math.min(texts.length, from + TEXTS_PER_STEP), maxTokens, truncation, out);
     if (from + TEXTS_PER_STEP < texts.length && now() - sliceStart >= sliceMs) {
       await pause();
       sliceStart = now();
     }
   }
-  return joinFlatRows(parts, texts.length);
-}
-
-/** Concatenates flat row sets (rows in order), summing their truncation counts. */
-export function joinFlatRows(parts: readonly (FlatRows & { truncated: number })[], rows: number): FlatRows & { truncated: number } {
-  if (parts.length === 1) return parts[0]!;
-  const offsets = new Int32Array(rows + 1);
-  const flat = new Int32Array(parts.reduce((n, p) => n + p.flat.length, 0));
-  let row = 0;
-  let at = 0;
-  let truncated = 0;
-  for (const part of parts) {
-    flat.set(part.flat, at);
-    for (let r = 1; r < part.offsets.length; r++) offsets[row + r] = at + part.offsets[r]!;
-    row += part.offsets.length - 1;
-    at += part.flat.length;
-    truncated += part.truncated;
-  }
-  return { flat, offsets, truncated };
+  return out.finish();
 }
 
 /**

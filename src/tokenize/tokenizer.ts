@@ -39,6 +39,53 @@ export function unflattenRows({ flat, offsets }: FlatRows): Int32Array[] {
   return Array.from({ length: offsets.length - 1 }, (_, i) => flat.subarray(offsets[i]!, offsets[i + 1]!));
 }
 
+/**
+ * Rows written one after another into one growing buffer, with their offsets: encodeFlat's output,
+ * whether written in one call or in steps (tokenize/sliced.ts), so a window tokenized in slices
+ * allocates one buffer, not one per slice and a join.
+ */
+export class FlatRowsWriter {
+  private flat: Int32Array<ArrayBuffer>;
+  private at = 0;
+  private row = 0;
+  /** Rows cut to maxTokens so far. */
+  truncated = 0;
+  readonly offsets: Int32Array<ArrayBuffer>;
+
+  /** For the rows of `texts`: the buffer starts at a guess from their characters and grows past it when needed. */
+  constructor(texts: readonly string[]) {
+    this.offsets = new Int32Array(texts.length + 1);
+    // About 4 characters a token in English, plus the special tokens: growing from 16 a row, a
+    // window of sentences allocated four times its ids, and a worker's collector swept them.
+    let chars = 0;
+    for (let i = 0; i < texts.length; i++) chars += texts[i]!.length;
+    this.flat = new Int32Array(Math.max(64, Math.ceil(chars / 4) + 2 * texts.length));
+  }
+
+  /** Appends ids[from..to) to the current row. */
+  put(ids: readonly number[], from: number, to: number): void {
+    if (this.at + to - from > this.flat.length) {
+      const grown = new Int32Array(Math.max(this.flat.length * 2, this.at + to - from));
+      grown.set(this.flat.subarray(0, this.at));
+      this.flat = grown;
+    }
+    let at = this.at;
+    const flat = this.flat;
+    for (let i = from; i < to; i++) flat[at++] = ids[i]!;
+    this.at = at;
+  }
+
+  /** Ends the current row. */
+  endRow(): void {
+    this.offsets[++this.row] = this.at;
+  }
+
+  /** The rows written, in a buffer of exactly their size. */
+  finish(): FlatRows & { truncated: number } {
+    return { flat: this.flat.slice(0, this.at), offsets: this.offsets, truncated: this.truncated };
+  }
+}
+
 /** A model's tokenizer, with the truncation rule of its template worked out once. */
 export interface TextTokenizer {
   /** Largest sequence the tokenizer declares (model_max_length), if any. */
@@ -51,6 +98,8 @@ export interface TextTokenizer {
   encode(texts: readonly string[], maxTokens: number, truncation?: Truncation): TokenizedTexts;
   /** The same ids, written straight into one buffer: what a tokenizer thread hands back in one transfer. */
   encodeFlat(texts: readonly string[], maxTokens: number, truncation?: Truncation): FlatRows & { truncated: number };
+  /** Tokenizes texts[from..to) into `out`, a row each: encodeFlat in steps. */
+  encodeInto(texts: readonly string[], from: number, to: number, maxTokens: number, truncation: Truncation, out: FlatRowsWriter): void;
 }
 
 /** Loads tokenizer.json and tokenizer_config.json and builds the tokenizer they describe. */
@@ -138,40 +187,33 @@ export function wrapTokenizer(
 
   // Rows are written straight into one growing buffer: a typed array per text is an ArrayBuffer per
   // text, and sweeping thousands of those took about 5 % of two busy tokenizer workers' time.
-  const encodeFlat = (texts: readonly string[], maxTokens: number, truncation: Truncation = 'cut') => {
-    let truncated = 0;
-    const offsets = new Int32Array(texts.length + 1);
-    let flat = new Int32Array(Math.max(64, texts.length * 16));
-    let at = 0;
-    const put = (ids: readonly number[], from: number, to: number) => {
-      if (at + to - from > flat.length) {
-        const grown = new Int32Array(Math.max(flat.length * 2, at + to - from));
-        grown.set(flat.subarray(0, at));
-        flat = grown;
-      }
-      for (let i = from; i < to; i++) flat[at++] = ids[i]!;
-    };
-    texts.forEach((text, r) => {
-      const all = bounded(text, maxTokens);
-      if (all.length <= maxTokens) put(all, 0, all.length);
+  const encodeInto = (texts: readonly string[], from: number, to: number, maxTokens: number, truncation: Truncation, out: FlatRowsWriter) => {
+    for (let r = from; r < to; r++) {
+      const all = bounded(texts[r]!, maxTokens);
+      if (all.length <= maxTokens) out.put(all, 0, all.length);
       else {
-        truncated++;
-        if (truncation === 'cut') put(all, 0, maxTokens);
+        out.truncated++;
+        if (truncation === 'cut') out.put(all, 0, maxTokens);
         else {
           const keep = Math.max(0, maxTokens - before - after);
-          put(all, 0, before + keep);
-          put(all, all.length - after, all.length);
+          out.put(all, 0, before + keep);
+          out.put(all, all.length - after, all.length);
         }
       }
-      offsets[r + 1] = at;
-    });
-    return { flat: flat.slice(0, at), offsets, truncated };
+      out.endRow();
+    }
+  };
+  const encodeFlat = (texts: readonly string[], maxTokens: number, truncation: Truncation = 'cut') => {
+    const out = new FlatRowsWriter(texts);
+    encodeInto(texts, 0, texts.length, maxTokens, truncation, out);
+    return out.finish();
   };
 
   return {
     modelMaxLength,
     ...padding,
     encodeFlat,
+    encodeInto,
     encode(texts, maxTokens, truncation = 'cut') {
       const { truncated, ...rows } = encodeFlat(texts, maxTokens, truncation);
       return { ids: unflattenRows(rows), truncated };

@@ -3,8 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { nodeFileAccess } from '../../src/node.js';
 import { resolveModelFiles } from '../../src/model/files.js';
-import { loadTokenizer } from '../../src/tokenize/tokenizer.js';
-import { encodeFlatSliced, joinFlatRows, taskPause } from '../../src/tokenize/sliced.js';
+import { FlatRowsWriter, loadTokenizer } from '../../src/tokenize/tokenizer.js';
+import { encodeFlatSliced, taskPause } from '../../src/tokenize/sliced.js';
 import { mixedCorpus } from '../../tools/fixtures/corpus.js';
 import { modelDir } from '../helpers/models.js';
 
@@ -32,15 +32,16 @@ describe('encodeFlatSliced', () => {
 
   it('concurrent calls take turns at the pauses, each getting rows of its own texts', async () => {
     // One id per text, its length: rows say which texts they came from.
-    const tokenizer = {
-      encodeFlat: (texts: readonly string[]) => ({
-        flat: Int32Array.from(texts.map((t) => t.length)), offsets: Int32Array.from({ length: texts.length + 1 }, (_, i) => i), truncated: 0,
-      }),
+    const encodeInto = (texts: readonly string[], from: number, to: number, _max: number, _cut: unknown, out: FlatRowsWriter) => {
+      for (let r = from; r < to; r++) {
+        out.put([texts[r]!.length], 0, 1);
+        out.endRow();
+      }
     };
     const pause = taskPause();
     const log: string[] = [];
     const traced = (name: string) => {
-      const t = { encodeFlat: (texts: readonly string[]) => (log.push(name), tokenizer.encodeFlat(texts)) };
+      const t = { encodeInto: (...args: Parameters<typeof encodeInto>) => (log.push(name), encodeInto(...args)) };
       return encodeFlatSliced(t, Array.from({ length: 64 }, (_, i) => 'x'.repeat(i)), 10, 'cut', pause, 0);
     };
     const [a, b] = await Promise.all([traced('a'), traced('b')]);
@@ -50,17 +51,25 @@ describe('encodeFlatSliced', () => {
   });
 });
 
-describe('joinFlatRows', () => {
-  it('concatenates rows in order and sums truncation', () => {
-    const part = (rows: number[][], truncated: number) => {
-      const offsets = new Int32Array(rows.length + 1);
-      rows.forEach((r, i) => (offsets[i + 1] = offsets[i]! + r.length));
-      return { flat: Int32Array.from(rows.flat()), offsets, truncated };
-    };
-    const joined = joinFlatRows([part([[1, 2], []], 1), part([[3]], 0), part([], 0), part([[4, 5, 6]], 2)], 4);
-    expect([...joined.flat]).toEqual([1, 2, 3, 4, 5, 6]);
-    expect([...joined.offsets]).toEqual([0, 2, 2, 3, 6]);
-    expect(joined.truncated).toBe(3);
+describe('FlatRowsWriter', () => {
+  it('writes rows one after another, growing past its first guess, and counts what was cut', () => {
+    // Four short texts: a first buffer of 64 ids (its floor), grown once below.
+    const out = new FlatRowsWriter(['ab', '', 'c', 'de']);
+    out.put([1, 2, 9], 0, 2);
+    out.endRow();
+    out.endRow();
+    out.put([3], 0, 1);
+    out.truncated++;
+    out.endRow();
+    // 200 ids: past twice the first buffer's 64, in one step.
+    const long = Array.from({ length: 250 }, (_, i) => i);
+    out.put(long, 5, 205);
+    out.endRow();
+    const rows = out.finish();
+    expect([...rows.offsets]).toEqual([0, 2, 2, 3, 203]);
+    expect([...rows.flat]).toEqual([1, 2, 3, ...long.slice(5, 205)]);
+    expect(rows.flat.buffer.byteLength).toBe(203 * 4);
+    expect(rows.truncated).toBe(1);
   });
 });
 

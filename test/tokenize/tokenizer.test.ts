@@ -62,7 +62,7 @@ describe('loadTokenizer', async () => {
     }
   });
 
-  it('encodeFlat grows its buffer past twice its first guess in one step (one text of 500 tokens)', () => {
+  it('encodeFlat cuts one long text at 500 tokens, in a buffer of exactly those ids', () => {
     const long = gen.text(2000);
     const rows = tokenizer.encodeFlat([long], 500);
     const want = reference.encode(long).slice(0, 500);
