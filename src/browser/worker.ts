@@ -8,7 +8,7 @@ import { resolveModelFiles } from '../model/files.js';
 import { loadTokenizer, unflattenRows, type TextTokenizer, type Truncation } from '../tokenize/tokenizer.js';
 import { encodeFlatSliced, taskPause, TURN_FROM_TEXTS } from '../tokenize/sliced.js';
 import type { RetryNotice } from '../model/fetch-retry.js';
-import { createOrtSession, type OrtModule } from '../run/session.js';
+import { createOrtSession, recycleBatch, type OrtModule } from '../run/session.js';
 import { gpuBufferBytes, trackGpuBuffers } from './gpu-memory.js';
 import { checkRuntimeFiles } from './runtime-files.js';
 import { createInTurn } from '../util/in-turn.js';
@@ -208,8 +208,13 @@ const api: WorkerApi = {
     const feeds = prepareRows(chosen, unflattenRows(rows), seq, maskPrefix);
     const turn = inTurn(async () => {
       // The fp32 model is created in a turn of its own, never beside a running batch on the device.
-      const target = exact && exactModel ? (exactLoaded = await exactModel()) : chosen;
-      return runAfterCheck(target, feeds);
+      try {
+        const target = exact && exactModel ? (exactLoaded = await exactModel()) : chosen;
+        return await runAfterCheck(target, feeds);
+      } finally {
+        // Once the run has settled, never sooner: a run outlived by a lost device's wait below may still read them.
+        recycleBatch(feeds);
+      }
     });
     // A lost device can leave a run waiting forever: the loss ends the wait.
     const vectors = await untilLost(turn);

@@ -8,7 +8,7 @@ import { readModelSummary, type ModelSummary } from '../model/onnx-model.js';
 import { fuseAttentionAtLoad } from '../model/fuse-attention.js';
 import { planFeeds } from '../run/feeds.js';
 import { readDeclaredSettings } from '../model/st-settings.js';
-import { prepareBatch, type EncoderSession, type PreparedBatch } from '../run/session.js';
+import { prepareBatch, recycleBatch, type EncoderSession, type PreparedBatch } from '../run/session.js';
 import type { EngineParts } from './engine.js';
 import { positiveInteger } from '../base/validate.js';
 import { loadTokenizer, type TextTokenizer, type TokenizedTexts } from '../tokenize/tokenizer.js';
@@ -194,8 +194,13 @@ function modelShape(config: Record<string, unknown>): ModelShape | null {
 }
 
 /** Runs token rows padded to `seq` on a loaded model. */
-export function runRows(model: LoadedModel, rows: Int32Array[], seq: number, maskPrefix = 0): Promise<Float32Array> {
-  return model.session.run(prepareRows(model, rows, seq, maskPrefix));
+export async function runRows(model: LoadedModel, rows: Int32Array[], seq: number, maskPrefix = 0): Promise<Float32Array> {
+  const batch = prepareRows(model, rows, seq, maskPrefix);
+  try {
+    return await model.session.run(batch);
+  } finally {
+    recycleBatch(batch);
+  }
 }
 
 /** The feed tensors of `rows` padded to `seq` as `model` takes them (runRows' first half, for callers that queue the run). */

@@ -45,8 +45,8 @@ export function prepareBatch(
   ids: readonly Int32Array[], indices: readonly number[], seq: number, padId: number, maskPrefix = 0, padLeft = false,
 ): PreparedBatch {
   const rows = indices.length;
-  const inputIds = new BigInt64Array(rows * seq);
-  const attentionMask = new BigInt64Array(rows * seq);
+  const inputIds = int64Buffer(rows * seq);
+  const attentionMask = int64Buffer(rows * seq);
   // int64 written as pairs of int32 (low word, then high word: little-endian, as every platform
   // ONNX Runtime runs on): BigInt() per token cost more than the rest of the loop together.
   // Ids and the mask are small non-negative numbers, so every high word stays 0.
@@ -67,6 +67,41 @@ export function prepareBatch(
     starts.forEach((start, r) => poolingMask.fill(0n, start, Math.min(start + maskPrefix, (r + 1) * seq)));
   }
   return { rows, seq, inputIds, attentionMask, tokenTypeIds: int64Zeros(rows * seq), poolingMask };
+}
+
+/** Feed buffers of finished batches (recycleBatch), reused by the next ones: at most this many are kept. */
+const SPARE_BUFFERS = 6;
+const spare: BigInt64Array[] = [];
+
+/**
+ * `length` int64 zeros: a spare buffer's view where one is large enough (zeroed again), else a new
+ * array. Two fresh feed arrays a batch were most of what a GPU worker allocated, and the collector's
+ * work with them a few percent of its time.
+ */
+function int64Buffer(length: number): BigInt64Array {
+  for (let i = 0; i < spare.length; i++) {
+    const buffer = spare[i]!;
+    if (buffer.length >= length) {
+      spare.splice(i, 1);
+      return buffer.subarray(0, length).fill(0n);
+    }
+  }
+  return new BigInt64Array(length);
+}
+
+/**
+ * Hands a batch's feed buffers back once its run has settled (the runtimes read their inputs
+ * during the run and keep nothing). Call it once per batch, never while the batch may still be read.
+ */
+export function recycleBatch(batch: PreparedBatch): void {
+  for (const view of batch.poolingMask === batch.attentionMask ? [batch.inputIds, batch.attentionMask] : [batch.inputIds, batch.attentionMask, batch.poolingMask]) {
+    if (spare.some((b) => b.buffer === view.buffer)) continue;
+    const whole = new BigInt64Array(view.buffer);
+    // The largest are kept: a small spare serves small batches only.
+    spare.push(whole);
+    spare.sort((a, b) => a.length - b.length);
+    if (spare.length > SPARE_BUFFERS) spare.shift();
+  }
 }
 
 let zeros = new BigInt64Array(0);

@@ -5,7 +5,7 @@ import { OnnxType } from '../../src/model/onnx-model.js';
 import { nodeFileAccess } from '../../src/node.js';
 import { resolveModelFiles } from '../../src/model/files.js';
 import { planFeeds, positionIdsFor } from '../../src/run/feeds.js';
-import { prepareBatch } from '../../src/run/session.js';
+import { prepareBatch, recycleBatch } from '../../src/run/session.js';
 import { loadTokenizer } from '../../src/tokenize/tokenizer.js';
 import { modelDir } from '../helpers/models.js';
 
@@ -44,6 +44,28 @@ describe('padding', () => {
   it('the prompt is masked out of pooling from where each row starts, on either side', () => {
     expect(Array.from(prepareBatch(rows, [0, 1], 4, 0, 2, true).poolingMask, Number)).toEqual([0, 0, 0, 1, 0, 0, 0, 0]);
     expect(Array.from(prepareBatch(rows, [0, 1], 4, 0, 2, false).poolingMask, Number)).toEqual([0, 0, 1, 0, 0, 0, 0, 0]);
+  });
+
+  it('a recycled batch\'s buffers serve the next batch exactly as fresh ones: every value written again', () => {
+    const plain = (b: ReturnType<typeof prepareBatch>) => [b.inputIds, b.attentionMask, b.poolingMask].map((a) => Array.from(a, Number));
+    const long = [Int32Array.from({ length: 40 }, (_, i) => i + 1), Int32Array.from({ length: 33 }, (_, i) => 50 + i)];
+    for (const [padId, padLeft, maskPrefix] of [[0, false, 0], [99, true, 0], [0, false, 2], [7, true, 1]] as const) {
+      const expected = plain(prepareBatch(rows, [1, 0], 4, padId, maskPrefix, padLeft));
+      // A larger batch, its buffers dirtied as a runtime could never do, handed back.
+      const used = prepareBatch(long, [0, 1, 0], 40, 5, 3, !padLeft);
+      for (const a of [used.inputIds, used.attentionMask, used.poolingMask]) a.fill(-3n);
+      recycleBatch(used);
+      const again = prepareBatch(rows, [1, 0], 4, padId, maskPrefix, padLeft);
+      expect(again.inputIds.buffer).toBe(used.inputIds.buffer);
+      expect(again.attentionMask.length).toBe(8);
+      expect(plain(again)).toEqual(expected);
+      recycleBatch(again);
+      // Handed back twice, a buffer is kept once: two batches never share one.
+      recycleBatch(again);
+      const a = prepareBatch(rows, [0, 1], 4, padId, 0, padLeft);
+      const b = prepareBatch(rows, [0, 1], 4, padId, 0, padLeft);
+      expect(new Set([a, b].flatMap((x) => [x.inputIds.buffer, x.attentionMask.buffer])).size).toBe(4);
+    }
   });
 
   it("the tokenizer says the side and the pad token: Qwen's left with <|endoftext|>, XLM-R's right with <pad>", async () => {
