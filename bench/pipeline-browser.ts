@@ -80,7 +80,8 @@ async function loadInPage(page: Page, model: string, workerCounts: number[] | nu
         if (name === 'bulk-embed-gpu') gpu = worker;
         return worker;
       };
-      const e = await createEmbedder({ model: url, freeInference: true, ...extra, ...(inFlight ? { batchesInFlight: inFlight } : {}), ...options, workerFactory });
+      const inFlightOption = inFlight ? { batchesInFlight: inFlight } : {};
+      const e = await createEmbedder({ model: url, freeInference: true, ...extra, ...inFlightOption, ...options, workerFactory });
       return { e, gpu: gpu!, layout: g.workerLog.slice(before).map((w: { name: string }) => w.name) as string[] };
     };
     // The default layout first: it says how many tokenizer workers this browser gets.
