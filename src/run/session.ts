@@ -50,7 +50,8 @@ export function prepareBatch(
   // int64 written as pairs of int32 (low word, then high word: little-endian, as every platform
   // ONNX Runtime runs on): BigInt() per token cost more than the rest of the loop together.
   // Ids and the mask are small non-negative numbers, so every high word stays 0.
-  const idWords = new Int32Array(inputIds.buffer);
+  // The view's own words: a recycled buffer may be longer than this batch.
+  const idWords = new Int32Array(inputIds.buffer, inputIds.byteOffset, 2 * inputIds.length);
   if (padId !== 0) for (let i = 0; i < idWords.length; i += 2) idWords[i] = padId;
   const starts = new Array<number>(rows);
   for (let r = 0; r < rows; r++) {

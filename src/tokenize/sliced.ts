@@ -19,7 +19,7 @@ export async function encodeFlatSliced(
   tokenizer: Pick<TextTokenizer, 'encodeInto'>, texts: readonly string[], maxTokens: number, truncation: Truncation = 'cut',
   pause: () => Promise<void>, sliceMs = SLICE_MS, now: () => number = () => performance.now(),
 ): Promise<FlatRows & { truncated: number }> {
-  const out = new FlatRowsWriter(texts);
+  const out = new FlatRowsWriter(texts, maxTokens);
   let sliceStart = now();
   for (let from = 0; from < texts.length; from += TEXTS_PER_STEP) {
     tokenizer.encodeInto(texts, from, Math.min(texts.length, from + TEXTS_PER_STEP), maxTokens, truncation, out);

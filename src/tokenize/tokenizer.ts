@@ -52,14 +52,23 @@ export class FlatRowsWriter {
   truncated = 0;
   readonly offsets: Int32Array<ArrayBuffer>;
 
-  /** For the rows of `texts`: the buffer starts at a guess from their characters and grows past it when needed. */
-  constructor(texts: readonly string[]) {
+  /**
+   * For the rows of `texts`, each cut to `maxTokens`: the buffer starts at a guess from their
+   * characters and grows past it when needed.
+   */
+  constructor(texts: readonly string[], maxTokens: number) {
     this.offsets = new Int32Array(texts.length + 1);
-    // About 4 characters a token in English, plus the special tokens: growing from 16 a row, a
-    // window of sentences allocated four times its ids, and a worker's collector swept them.
-    let chars = 0;
-    for (let i = 0; i < texts.length; i++) chars += texts[i]!.length;
-    this.flat = new Int32Array(Math.max(64, Math.ceil(chars / 4) + 2 * texts.length));
+    // About 4 characters a token in English, plus the special tokens, and never more than the cut
+    // (a 20 MB text makes 512 ids): growing from 16 a row, a window of sentences allocated four
+    // times its ids, and a worker's collector swept them.
+    let guess = 0;
+    for (let i = 0; i < texts.length; i++) guess += Math.min(maxTokens, Math.ceil(texts[i]!.length / 4) + 2);
+    this.flat = new Int32Array(Math.max(64, guess));
+  }
+
+  /** Ids the buffer holds before it grows. */
+  get capacity(): number {
+    return this.flat.length;
   }
 
   /** Appends ids[from..to) to the current row. */
@@ -204,7 +213,7 @@ export function wrapTokenizer(
     }
   };
   const encodeFlat = (texts: readonly string[], maxTokens: number, truncation: Truncation = 'cut') => {
-    const out = new FlatRowsWriter(texts);
+    const out = new FlatRowsWriter(texts, maxTokens);
     encodeInto(texts, 0, texts.length, maxTokens, truncation, out);
     return out.finish();
   };

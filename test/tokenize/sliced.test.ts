@@ -54,7 +54,8 @@ describe('encodeFlatSliced', () => {
 describe('FlatRowsWriter', () => {
   it('writes rows one after another, growing past its first guess, and counts what was cut', () => {
     // Four short texts: a first buffer of 64 ids (its floor), grown once below.
-    const out = new FlatRowsWriter(['ab', '', 'c', 'de']);
+    const out = new FlatRowsWriter(['ab', '', 'c', 'de'], 512);
+    expect(out.capacity).toBe(64);
     out.put([1, 2, 9], 0, 2);
     out.endRow();
     out.endRow();
@@ -70,6 +71,13 @@ describe('FlatRowsWriter', () => {
     expect([...rows.flat]).toEqual([1, 2, 3, ...long.slice(5, 205)]);
     expect(rows.flat.buffer.byteLength).toBe(203 * 4);
     expect(rows.truncated).toBe(1);
+  });
+
+  it('guesses the ids from the characters, never more than the cut: a 20 MB text starts a buffer of its cut, not of its length', () => {
+    // 2 + 4,000 / 4 ids for the first, the cut of 128 for the other two.
+    const out = new FlatRowsWriter(['w'.repeat(4000), 'w'.repeat(20_000_000), 'w'.repeat(600)], 128);
+    expect(out.capacity).toBe(128 + 128 + 128);
+    expect(new FlatRowsWriter(['w'.repeat(400), 'w'.repeat(1000)], 1000).capacity).toBe(102 + 252);
   });
 });
 

@@ -45,7 +45,8 @@ describe('loadTokenizer', async () => {
   });
 
   it('encodeFlat packs the same rows in one exactly sized buffer (what a tokenizer thread transfers)', () => {
-    // 40 texts of up to 120 words at 64 tokens outgrow the first guess of 16 ids a text: the buffer grows.
+    // 40 texts of up to 120 words, cut at 64 tokens: the rows in one buffer of exactly their ids (the
+    // writer's growth past its first guess is tested in sliced.test.ts).
     for (const truncation of ['cut', 'keep-special-tokens'] as const) {
       const rows = tokenizer.encodeFlat(['', ...texts], 64, truncation);
       const { ids, truncated } = tokenizer.encode(['', ...texts], 64, truncation);
