@@ -126,8 +126,9 @@ const cases = [
 ] as const;
 
 for (const [server, base, device, isolated] of cases) {
-  // SwiftShader runs WebGPU on the CPU (about 2 ms a token for fixture-tiny): 30 texts there.
-  const count = device === 'webgpu' ? 30 : 100;
+  // SwiftShader runs WebGPU on the CPU (about 2 ms a token for fixture-tiny): 12 texts there (the
+  // vectors themselves are checked on WebGPU by runtime.spec.ts; this checks the app's wiring).
+  const count = device === 'webgpu' ? 12 : 100;
   test(`${server}: the README snippet runs, and ${count} texts on ${device} equal the Node vectors`, async ({ page }) => {
     const lines = await openApp(page, base);
     await expect.poll(() => lines.find((l) => /^2 64 /.test(l)) ?? lines.join('\n'), { timeout: 60_000 }).toMatch(/^2 64 /);
