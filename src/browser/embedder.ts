@@ -160,12 +160,12 @@ async function planLoad(options: BrowserEmbedderOptions & BrowserSeams, caps: Br
   const requested = options.model ?? DEFAULT_MODEL;
   const base = baseUrl();
   const model = isUrlLike(requested) ? new URL(requested, base).href.replace(/\/+$/, '') : requested;
-  let plan = planDevices(options.device ?? 'auto', dtype, caps, options.workers);
+  let plan = planDevices(options.device ?? 'auto', dtype, caps, options.workers, null, options.tokenizerWorkers);
   if (dtype === 'auto' && plan.wasmWorkers > 0) {
     // 'auto' on WASM takes the 8-bit weights when the model has them (one HEAD request to find out).
     const available = await resolveModelFiles(model, { hub: options.hub, signal: options.signal })
       .then(async (files) => ((await files.exists?.(DTYPE_FILES.q8)) ? ['q8' as const] : []), () => null);
-    plan = planDevices(options.device ?? 'auto', dtype, caps, options.workers, available);
+    plan = planDevices(options.device ?? 'auto', dtype, caps, options.workers, available, options.tokenizerWorkers);
   }
   const shared = {
     model,
@@ -227,7 +227,7 @@ async function startEngine(
     reasons: [...load.plan.reasons, ...members.flatMap((m) => m.info.reasons)],
   };
   // Started once the model's cut (maxTokens) is known.
-  const tokenizerCount = options.tokenizerWorkers ?? load.plan.tokenizerWorkers;
+  const tokenizerCount = load.plan.tokenizerWorkers;
   const tokenizerRequest = { model: load.model, hub: options.hub, retry: options.retry, maxTokens: first.info.maxTokens, truncation: first.info.truncation };
   const startedTokenizers = await Promise.allSettled(Array.from({ length: tokenizerCount }, (_, i) =>
     startTokenizerWorker(factory, `bulk-embed-tokenizer-${i}`, tokenizerRequest, loadTimeoutMs, options.signal, batchTimeoutMs)));

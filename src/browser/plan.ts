@@ -42,11 +42,12 @@ export const MAX_TOKENIZER_WORKERS = 4;
 
 /**
  * Decides the workers from the request and the capabilities. `available` lists the dtypes whose
- * weights the model has (null: unknown), for 'auto' to pick q8 on WASM as transformers.js does.
+ * weights the model has (null: unknown), for 'auto' to pick q8 on WASM as transformers.js does;
+ * `tokenizerWorkersAsked` (the tokenizerWorkers option) replaces the tokenizer workers' default.
  */
 export function planDevices(
   request: BrowserDeviceRequest, dtype: Dtype, caps: BrowserCapabilities, workers?: number,
-  available: readonly WeightsDtype[] | null = null,
+  available: readonly WeightsDtype[] | null = null, tokenizerWorkersAsked?: number,
 ): DevicePlan {
   const wanted = normalise(request);
   const reasons: string[] = [];
@@ -105,11 +106,18 @@ export function planDevices(
     }
   }
   // A GPU worker alone would tokenize every window itself between its batches: the other cores tokenize.
+  const lone = gpu !== null && wasmWorkers === 0;
+  const workersOf = (n: number) => `${n} tokenizer worker${n > 1 ? 's' : ''}`;
   let tokenizerWorkers = 0;
-  if (gpu && wasmWorkers === 0) {
+  if (tokenizerWorkersAsked !== undefined) {
+    tokenizerWorkers = tokenizerWorkersAsked;
+    const asked = `(tokenizerWorkers: ${tokenizerWorkersAsked})`;
+    if (lone) reasons.push(tokenizerWorkers ? `${workersOf(tokenizerWorkers)} beside the GPU worker ${asked}, so it only feeds and runs` : `no tokenizer workers ${asked}: the GPU worker tokenizes between its batches`);
+    else if (tokenizerWorkers) reasons.push(`${workersOf(tokenizerWorkers)} beside the model workers ${asked}`);
+  } else if (lone) {
     tokenizerWorkers = Math.min(MAX_TOKENIZER_WORKERS, Math.max(0, (caps.cores || 1) - 1));
     reasons.push(tokenizerWorkers
-      ? `${tokenizerWorkers} tokenizer worker${tokenizerWorkers > 1 ? 's' : ''} beside the GPU worker, so it only feeds and runs`
+      ? `${workersOf(tokenizerWorkers)} beside the GPU worker, so it only feeds and runs`
       : 'no tokenizer workers: one core, the GPU worker tokenizes');
   }
   return { gpu, wasmWorkers, wasmThreads, wasmDtype, tokenizerWorkers, reasons };

@@ -23,6 +23,19 @@ describe('planDevices', () => {
     expect(planDevices('auto', 'auto', noGpu).tokenizerWorkers).toBe(0);
   });
 
+  it('tokenizerWorkers as asked replaces the default, and the reasons give the layout that runs', () => {
+    const none = planDevices('auto', 'auto', gpuF16, undefined, null, 0);
+    expect(none.tokenizerWorkers).toBe(0);
+    expect(none.reasons).toContain('no tokenizer workers (tokenizerWorkers: 0): the GPU worker tokenizes between its batches');
+    expect(none.reasons.join(' ')).not.toMatch(/beside the GPU worker/);
+    const two = planDevices('auto', 'auto', gpuF16, undefined, null, 2);
+    expect(two.tokenizerWorkers).toBe(2);
+    expect(two.reasons).toContain('2 tokenizer workers beside the GPU worker (tokenizerWorkers: 2), so it only feeds and runs');
+    const besideWasm = planDevices(['webgpu', 'wasm'], 'auto', gpuF16, undefined, null, 1);
+    expect(besideWasm).toMatchObject({ tokenizerWorkers: 1, reasons: expect.arrayContaining(['1 tokenizer worker beside the model workers (tokenizerWorkers: 1)']) });
+    expect(planDevices(['webgpu', 'wasm'], 'auto', gpuF16, undefined, null, 0).reasons.join(' ')).not.toMatch(/tokenizer/);
+  });
+
   it('auto without shader-f16: fp32 on the GPU, with the reason', () => {
     const plan = planDevices('auto', 'auto', gpuNoF16);
     expect(plan.gpu).toEqual({ dtype: 'fp32', tryFp16: false });
