@@ -12,21 +12,11 @@ export const CHROMIUM_ARGS = [
   '--enable-unsafe-webgpu', '--enable-features=Vulkan',
 ];
 
-// Specs whose assertions read a clock (the main thread never blocked 100 ms, an abort within 1 s, a
-// failure within 10 s, a faulty run against a calm one): they run after the others, one at a time.
-const TIMED = ['**/runtime.spec.ts', '**/faults.spec.ts'];
-
 export default defineConfig({
   testDir: 'test/browser',
   testMatch: '**/*.spec.ts',
   timeout: 240_000,
-  // Two files at a time, also on 2 cores: much of a spec's time is not Chromium's compute (npm
-  // installs, bundler builds, dev servers starting, page loads, reloads, waits for a service worker).
-  workers: 2,
-  projects: [
-    { name: 'chromium', testIgnore: TIMED },
-    { name: 'timed', testMatch: TIMED, workers: 1, dependencies: ['chromium'] },
-  ],
+  workers: 1,
   reporter: [['list']],
   outputDir: 'test-results/playwright',
   use: {
