@@ -24,7 +24,10 @@ export interface BrowserEmbedderOptions extends Omit<EmbedderOptions, 'device'>,
   device?: BrowserDeviceRequest;
   /** WASM pool size (workers, or threads when cross-origin isolated); default one per free core. */
   workers?: number;
-  /** Workers that only tokenize beside a lone GPU worker (default: the cores less one, at most 4; 0: the GPU worker tokenizes). */
+  /**
+   * Workers that only tokenize (default: the cores less one, at most 4, beside a lone GPU worker, none
+   * beside WASM workers; 0: the GPU worker tokenizes). A count given is started in any layout.
+   */
   tokenizerWorkers?: number;
   /** Batches sent to a worker at once (default 2 to the GPU worker, so the next is there when one ends; 1 to WASM workers). */
   batchesInFlight?: number;

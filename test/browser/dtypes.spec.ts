@@ -7,7 +7,7 @@ import { mixedCorpus } from '../../tools/fixtures/corpus.js';
 import { minRowCosine } from '../helpers/models.js';
 
 const texts = mixedCorpus(16, 555).map((t) => t.slice(0, 200));
-// SwiftShader runs WebGPU on the CPU (seconds per MiniLM-sized batch): WebGPU rows embed the first 6.
+// SwiftShader runs WebGPU on the CPU (seconds per MiniLM-sized batch): WebGPU rows embed the first 3.
 const textsOn = (device: 'wasm' | 'webgpu') => (device === 'webgpu' ? texts.slice(0, 3) : texts);
 const MODEL = 'fixture-minilm-quantized';
 

@@ -219,14 +219,14 @@ describe('options, interrupts and OS errors', () => {
 
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     it(`${signal} stops at a window boundary, says what is committed, exits ${code} with no stack; --resume finishes`, async () => {
-      // The signal goes at the first progress line with rows done, with most of 6,000 rows to go: with
-      // 3,000, sent at 300, a run whose progress lines reached this process late (its CPU taken by
-      // lavapipe in the other test file) once finished first and exited 0.
+      // The signal goes once two windows' rows are done, with most of 6,000 rows to go: with 3,000,
+      // sent at 300, a run whose progress lines reached this process late (its CPU taken by lavapipe
+      // in the other test file) once finished first and exited 0.
       const big = file(`${signal}.jsonl`, jsonl(docs(6000, signal)));
       const out = join(dir, `${signal}.arrow`);
       let sent = false;
       const r = await cliAsync([big, '--out', out, '--model', TINY, '--window', '100'], (done, child) => {
-        if (done >= 100 && !sent) {
+        if (done >= 200 && !sent) {
           sent = true;
           child.kill(signal);
         }
@@ -235,6 +235,8 @@ describe('options, interrupts and OS errors', () => {
       expect(r.stderr).toMatch(new RegExp(`stopped by ${signal}; \\d+ rows of this run committed to .*--resume to continue`));
       noStack(r.stderr);
       const committed = Number(/; (\d+) rows of this run/.exec(r.stderr)![1]);
+      expect(committed).toBeGreaterThan(0); // stopped mid-run: some windows committed, not all
+      expect(committed).toBeLessThan(6000);
       expect((await readIds(out)).length).toBe(committed);
       const resumed = cli(big, '--out', out, '--model', TINY, '--window', '100', '--resume');
       expect(resumed.code).toBe(0);
