@@ -107,18 +107,14 @@ export function planDevices(
   }
   // A GPU worker alone would tokenize every window itself between its batches: the other cores tokenize.
   const lone = gpu !== null && wasmWorkers === 0;
-  const workersOf = (n: number) => `${n} tokenizer worker${n > 1 ? 's' : ''}`;
-  let tokenizerWorkers = 0;
-  if (tokenizerWorkersAsked !== undefined) {
-    tokenizerWorkers = tokenizerWorkersAsked;
-    const asked = `(tokenizerWorkers: ${tokenizerWorkersAsked})`;
-    if (lone) reasons.push(tokenizerWorkers ? `${workersOf(tokenizerWorkers)} beside the GPU worker ${asked}, so it only feeds and runs` : `no tokenizer workers ${asked}: the GPU worker tokenizes between its batches`);
-    else if (tokenizerWorkers) reasons.push(`${workersOf(tokenizerWorkers)} beside the model workers ${asked}`);
-  } else if (lone) {
-    tokenizerWorkers = Math.min(MAX_TOKENIZER_WORKERS, Math.max(0, (caps.cores || 1) - 1));
-    reasons.push(tokenizerWorkers
-      ? `${workersOf(tokenizerWorkers)} beside the GPU worker, so it only feeds and runs`
-      : 'no tokenizer workers: one core, the GPU worker tokenizes');
+  const tokenizerWorkers = tokenizerWorkersAsked ?? (lone ? Math.min(MAX_TOKENIZER_WORKERS, Math.max(0, (caps.cores || 1) - 1)) : 0);
+  const asked = tokenizerWorkersAsked === undefined ? '' : ` (tokenizerWorkers: ${tokenizerWorkersAsked})`;
+  const some = `${tokenizerWorkers} tokenizer worker${tokenizerWorkers > 1 ? 's' : ''}`;
+  if (lone) {
+    reasons.push(tokenizerWorkers ? `${some} beside the GPU worker${asked}, so it only feeds and runs`
+      : asked ? `no tokenizer workers${asked}: the GPU worker tokenizes between its batches` : 'no tokenizer workers: one core, the GPU worker tokenizes');
+  } else if (tokenizerWorkers) {
+    reasons.push(`${some} beside the model workers${asked}`); // only when asked: none by default beside WASM workers
   }
   return { gpu, wasmWorkers, wasmThreads, wasmDtype, tokenizerWorkers, reasons };
 }
