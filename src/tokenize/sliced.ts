@@ -1,14 +1,20 @@
 // Tokenizing in slices, for a worker that also runs batches. One call over a window of 4,096 texts
 // holds the worker's thread for most of a second; a batch finishing on the GPU meanwhile cannot
 // hand over its result or start the next one, and the coordinator's next batch waits in the
-// worker's queue. Slices of a few milliseconds, with a pause between them in which the worker's
+// worker's queue. Slices of about a millisecond, with a pause between them in which the worker's
 // queued messages and callbacks run, keep the device fed while the same thread tokenizes.
 import { FlatRowsWriter, type FlatRows, type TextTokenizer, type Truncation } from './tokenizer.js';
 
-/** Work between pauses, in ms: a run that finishes mid-slice waits at most this long for the thread. */
-export const SLICE_MS = 4;
-/** Texts tokenized between two looks at the clock (a few hundred tokens each at most, well under a slice). */
-const TEXTS_PER_STEP = 16;
+/**
+ * Work between pauses, in ms: a run that finishes mid-slice waits up to this long for the thread to
+ * start the next one, and the coordinator's next batch waits as long in the queue. At 4 ms the GPU
+ * worker of bench:pipeline:browser (fixture-minilm, inference free) still had 48 of a pass's 134
+ * batches to run when it finished tokenizing, which took it 17-24 ms more; at 1 ms, 16 (the last
+ * window's own), 6-9 ms. A pause costs about 10 µs in Chromium's workers, 1 % of a slice.
+ */
+export const SLICE_MS = 1;
+/** Texts tokenized between two looks at the clock: four of 512 tokens take about 1 ms on a fast WordPiece. */
+const TEXTS_PER_STEP = 4;
 
 /**
  * Tokenizes `texts` exactly as `tokenizer.encodeFlat` does, awaiting `pause()` whenever a slice
