@@ -110,12 +110,10 @@ export function planDevices(
   const tokenizerWorkers = tokenizerWorkersAsked ?? (lone ? Math.min(MAX_TOKENIZER_WORKERS, Math.max(0, (caps.cores || 1) - 1)) : 0);
   const asked = tokenizerWorkersAsked === undefined ? '' : ` (tokenizerWorkers: ${tokenizerWorkersAsked})`;
   const some = `${tokenizerWorkers} tokenizer worker${tokenizerWorkers > 1 ? 's' : ''}`;
-  if (lone) {
-    reasons.push(tokenizerWorkers ? `${some} beside the GPU worker${asked}, so it only feeds and runs`
-      : asked ? `no tokenizer workers${asked}: the GPU worker tokenizes between its batches` : 'no tokenizer workers: one core, the GPU worker tokenizes');
-  } else if (tokenizerWorkers) {
-    reasons.push(`${some} beside the model workers${asked}`); // only when asked: none by default beside WASM workers
-  }
+  if (lone && tokenizerWorkers) reasons.push(`${some} beside the GPU worker${asked}, so it only feeds and runs`);
+  else if (lone && asked) reasons.push(`no tokenizer workers${asked}: the GPU worker tokenizes between its batches`);
+  else if (lone) reasons.push('no tokenizer workers: one core, the GPU worker tokenizes');
+  else if (tokenizerWorkers) reasons.push(`${some} beside the model workers${asked}`); // only when asked: none by default beside WASM workers
   return { gpu, wasmWorkers, wasmThreads, wasmDtype, tokenizerWorkers, reasons };
 }
 

@@ -15,7 +15,7 @@ import { FlatRowsWriter, type FlatRows, type TextTokenizer, type Truncation } fr
  */
 export const SLICE_MS = 1;
 /** Texts tokenized between two looks at the clock: four of 512 tokens take about 1 ms on a fast WordPiece. */
-const TEXTS_PER_STEP = 4;
+export const TEXTS_PER_STEP = 4;
 
 /**
  * Tokenizes `texts` exactly as `tokenizer.encodeFlat` does, awaiting `pause()` whenever a slice

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { nodeFileAccess } from '../../src/node.js';
 import { resolveModelFiles } from '../../src/model/files.js';
 import { FlatRowsWriter, loadTokenizer } from '../../src/tokenize/tokenizer.js';
-import { encodeFlatSliced, taskPause } from '../../src/tokenize/sliced.js';
+import { encodeFlatSliced, taskPause, TEXTS_PER_STEP } from '../../src/tokenize/sliced.js';
 import { mixedCorpus } from '../../tools/fixtures/corpus.js';
 import { modelDir } from '../helpers/models.js';
 
@@ -16,14 +16,14 @@ describe('encodeFlatSliced', () => {
       const whole = tokenizer.encodeFlat(texts, 128, truncation);
       let clock = 0;
       let pauses = 0;
-      // Every look at the clock is a millisecond later: a 4 ms slice is 4 steps of 4 texts.
+      // Every look at the clock is a millisecond later: a 4 ms slice is 4 steps of TEXTS_PER_STEP texts.
       const sliced = await encodeFlatSliced(tokenizer, texts, 128, truncation, async () => void pauses++, 4, () => clock++);
       expect(sliced.flat).toEqual(whole.flat);
       expect(sliced.offsets).toEqual(whole.offsets);
       expect(sliced.truncated).toBe(whole.truncated);
       expect(whole.truncated).toBeGreaterThan(0);
-      // 4 texts a step and a pause after every 4 steps but the last.
-      expect(pauses).toBe(Math.floor((Math.ceil(texts.length / 4) - 1) / 4));
+      // A pause after every 4 steps but the last.
+      expect(pauses).toBe(Math.floor((Math.ceil(texts.length / TEXTS_PER_STEP) - 1) / 4));
     }
     const none = await encodeFlatSliced(tokenizer, [], 128, 'cut', async () => undefined);
     expect([...none.offsets]).toEqual([0]);
@@ -45,7 +45,7 @@ describe('encodeFlatSliced', () => {
       return encodeFlatSliced(t, Array.from({ length: 64 }, (_, i) => 'x'.repeat(i)), 10, 'cut', pause, 0);
     };
     const [a, b] = await Promise.all([traced('a'), traced('b')]);
-    expect(log.join('')).toBe('ab'.repeat(16));
+    expect(log.join('')).toBe('ab'.repeat(64 / TEXTS_PER_STEP));
     expect([...a.flat]).toEqual(Array.from({ length: 64 }, (_, i) => i));
     expect([...b.offsets]).toEqual(Array.from({ length: 65 }, (_, i) => i));
   });
