@@ -57,12 +57,19 @@ export function foldDuplicates(texts: readonly string[]): { unique: number[]; fi
   return { unique, firstOf };
 }
 
-/** Writes batch row r (of `rows`, row-major) to output row targets[r]. */
-export function scatterRows(output: Float32Array, dim: number, targets: readonly number[], rows: Float32Array): void {
+/**
+ * Writes batch row r (of `rows`, row-major) to output row targets[r], or to positions[targets[r]]
+ * where `positions` is given (a window's text positions), so the caller need not map a batch's
+ * indices into a new array first.
+ */
+export function scatterRows(output: Float32Array, dim: number, targets: readonly number[], rows: Float32Array, positions?: readonly number[]): void {
   if (rows.length !== targets.length * dim) {
     throw new RangeError(`scatterRows: ${rows.length} values for ${targets.length} rows of ${dim}`);
   }
-  targets.forEach((target, r) => output.set(rows.subarray(r * dim, (r + 1) * dim), target * dim));
+  for (let r = 0; r < targets.length; r++) {
+    const target = positions ? positions[targets[r]!]! : targets[r]!;
+    output.set(rows.subarray(r * dim, (r + 1) * dim), target * dim);
+  }
 }
 
 /** Copies the row of each duplicate from the row of its first occurrence. */

@@ -362,7 +362,7 @@ export function createEngine(parts: EngineParts, settings: EngineSettings = {}):
           textIndex: (i: number) => window[i]!, onDrained: drained,
         };
         const windowRun = runOnLanes(slots, batches, ids, options, (batch, rows) => {
-          scatterRows(data, dim, batch.indices.map((i) => window[i]!), rows);
+          scatterRows(data, dim, batch.indices, rows, window);
           let tokens = 0;
           for (const i of batch.indices) tokens += lengths[i]!;
           stats.tokens += tokens;

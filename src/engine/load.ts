@@ -205,7 +205,7 @@ export async function runRows(model: LoadedModel, rows: Int32Array[], seq: numbe
 
 /** The feed tensors of `rows` padded to `seq` as `model` takes them (runRows' first half, for callers that queue the run). */
 export function prepareRows(model: LoadedModel, rows: Int32Array[], seq: number, maskPrefix = 0): PreparedBatch {
-  return prepareBatch(rows, rows.map((_, i) => i), seq, model.padId, maskPrefix, model.padLeft);
+  return prepareBatch(rows, null, seq, model.padId, maskPrefix, model.padLeft);
 }
 
 /**

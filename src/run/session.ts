@@ -36,15 +36,15 @@ interface OrtSession {
 }
 
 /**
- * Pads the texts at `indices` to `seq` tokens and lays them out as int64 tensors, padding on the
+ * Pads the texts at `indices` (null: every row of `ids`, in order) to `seq` tokens and lays them out as int64 tensors, padding on the
  * right, or on the left where the tokenizer declares padding_side 'left' (decoders, so that
  * every row's last token is the batch's last column). `maskPrefix` leading tokens of each row are
  * left out of the pooling mask (a prompt and its [CLS]).
  */
 export function prepareBatch(
-  ids: readonly Int32Array[], indices: readonly number[], seq: number, padId: number, maskPrefix = 0, padLeft = false,
+  ids: readonly Int32Array[], indices: readonly number[] | null, seq: number, padId: number, maskPrefix = 0, padLeft = false,
 ): PreparedBatch {
-  const rows = indices.length;
+  const rows = indices ? indices.length : ids.length;
   const inputIds = int64Buffer(rows * seq);
   const attentionMask = int64Buffer(rows * seq);
   // int64 written as pairs of int32 (low word, then high word: little-endian, as every platform
@@ -55,7 +55,7 @@ export function prepareBatch(
   if (padId !== 0) for (let i = 0; i < idWords.length; i += 2) idWords[i] = padId;
   const starts = new Array<number>(rows);
   for (let r = 0; r < rows; r++) {
-    const row = ids[indices[r]!]!;
+    const row = ids[indices ? indices[r]! : r]!;
     const start = r * seq + (padLeft ? seq - row.length : 0);
     starts[r] = start;
     for (let t = 0, w = 2 * start; t < row.length; t++, w += 2) idWords[w] = row[t]!;

@@ -34,6 +34,14 @@ describe('scatterRows + fillDuplicates', () => {
     expect(Array.from(out)).toEqual([0, 1, 10, 11, 0, 1, 30, 31, 30, 31]);
   });
 
+  it('maps batch indices through a window\'s text positions', () => {
+    const dim = 2;
+    const out = new Float32Array(4 * dim);
+    // A window holding texts 3 and 1 (window indices 0 and 1); its batch ran window index 1, then 0.
+    scatterRows(out, dim, [1, 0], Float32Array.from([10, 11, 30, 31]), [3, 1]);
+    expect(Array.from(out)).toEqual([0, 0, 10, 11, 0, 0, 30, 31]);
+  });
+
   it('refuses a result of the wrong size', () => {
     expect(() => scatterRows(new Float32Array(4), 2, [0, 1], new Float32Array(3))).toThrow(RangeError);
   });

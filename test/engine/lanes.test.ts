@@ -239,4 +239,27 @@ describe('resilience helpers', () => {
     expect(firstBadRow(Float32Array.from([2, 0]), 2, false)).toBeNull();
     expect(chunkRanges(10, 4)).toEqual([[0, 4], [4, 8], [8, 10]]);
   });
+
+  it('checks every component of rows of any width: a NaN, an Inf or a wrong length anywhere in a row is found', () => {
+    for (const dim of [1, 3, 4, 6, 384, 387]) {
+      const rows = 5;
+      // Unit rows whose length comes from all components alike (1 / sqrt(dim) each).
+      const unit = () => Float32Array.from({ length: rows * dim }, () => 1 / Math.sqrt(dim));
+      expect(firstBadRow(unit(), dim, true)).toBeNull();
+      // Each column in turn, so the four running sums and the remainder each meet a bad value.
+      for (let col = 0; col < dim; col += Math.max(1, Math.floor(dim / 7))) {
+        for (const [bad, reason] of [[NaN, /NaN or Inf/], [-Infinity, /NaN or Inf/], [3, /has length/]] as const) {
+          const v = unit();
+          v[3 * dim + col] = bad;
+          const found = firstBadRow(v, dim, true);
+          expect(found?.row, `dim ${dim}, column ${col}, value ${bad}`).toBe(3);
+          expect(found?.reason).toMatch(reason);
+        }
+      }
+      // Unnormalized output: only non-finite values count.
+      const long = unit().map((x) => 5 * x);
+      expect(firstBadRow(long, dim, false)).toBeNull();
+      expect(firstBadRow(long, dim, true)?.row).toBe(0);
+    }
+  });
 });
