@@ -101,8 +101,8 @@ export function isOutOfMemory(error: unknown): boolean {
 
 /**
  * The first row that is not a finite vector (of unit length when normalized), with why; null when all are.
- * Every value of every batch passes through here, on the thread that feeds the device: four sums
- * side by side take about half the time of one (9,000 MiniLM rows: 2.6 ms against 5.0 in Node).
+ * Every value of every batch passes through here, on the thread that runs the lanes: four
+ * independent sums take about half the time of one (bench/README.md, 2026-11-28).
  */
 export function firstBadRow(vectors: Float32Array, dim: number, normalized: boolean): { row: number; reason: string } | null {
   const rows = vectors.length / dim;

@@ -246,7 +246,7 @@ describe('resilience helpers', () => {
       // Unit rows whose length comes from all components alike (1 / sqrt(dim) each).
       const unit = () => Float32Array.from({ length: rows * dim }, () => 1 / Math.sqrt(dim));
       expect(firstBadRow(unit(), dim, true)).toBeNull();
-      // Each column in turn, so the four running sums and the remainder each meet a bad value.
+      // A spread of columns (every one for narrow rows), so the four running sums and the remainder each meet a bad value.
       for (let col = 0; col < dim; col += Math.max(1, Math.floor(dim / 7))) {
         for (const [bad, reason] of [[NaN, /NaN or Inf/], [-Infinity, /NaN or Inf/], [3, /has length/]] as const) {
           const v = unit();

@@ -41,6 +41,15 @@ describe('padding', () => {
     expect(Array.from(positionIdsFor(batch.attentionMask, 2, 4), Number)).toEqual([1, 0, 1, 2, 1, 1, 1, 0]);
   });
 
+  it('null indices take every row in order, as the indices 0..n-1 do', () => {
+    const plain = (b: ReturnType<typeof prepareBatch>) => [b.rows, ...[b.inputIds, b.attentionMask, b.poolingMask].map((a) => Array.from(a, Number))];
+    for (const padLeft of [false, true]) {
+      const whole = prepareBatch(rows, null, 4, 99, 1, padLeft);
+      expect(plain(whole)).toEqual(plain(prepareBatch(rows, [0, 1], 4, 99, 1, padLeft)));
+      expect(whole.rows).toBe(2);
+    }
+  });
+
   it('the prompt is masked out of pooling from where each row starts, on either side', () => {
     expect(Array.from(prepareBatch(rows, [0, 1], 4, 0, 2, true).poolingMask, Number)).toEqual([0, 0, 0, 1, 0, 0, 0, 0]);
     expect(Array.from(prepareBatch(rows, [0, 1], 4, 0, 2, false).poolingMask, Number)).toEqual([0, 0, 1, 0, 0, 0, 0, 0]);
