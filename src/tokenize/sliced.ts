@@ -8,10 +8,8 @@ import { FlatRowsWriter, type FlatRows, type TextTokenizer, type Truncation } fr
 /**
  * Work between pauses, in ms: a run that finishes mid-slice waits up to about this long (plus the
  * step under way) for the thread to start the next one, and the coordinator's next batch waits as
- * long in the queue. At 4 ms the GPU worker of bench:pipeline:browser (fixture-minilm, inference
- * free) still had 47-51 of a pass's 132-135 batches to run when it finished tokenizing, which took
- * it 12-24 ms more; at 1 ms, 16-17 (the last window's own), 6-9 ms. A pause costs about 10 µs in
- * Chromium's workers, 1 % of a slice.
+ * long in the queue. Longer slices left a backlog of batches to run after the last slice; a pause
+ * costs a small part of a slice (the counts: bench/README.md, 2026-11-28).
  */
 export const SLICE_MS = 1;
 /** Texts tokenized between two looks at the clock: four of 512 tokens take about 1 ms on a fast WordPiece. */
