@@ -2,7 +2,7 @@
 // with inference made free. The browser embedder's internal `freeInference` seam gives every worker
 // a session that returns unit vectors at once and touches no GPU device, and lays the workers out
 // as for a hardware GPU (one GPU worker, tokenizer workers beside it), so the layout a real GPU gets
-// is measured in headless Chromium without one. Over the 9,000 mixed texts bench:pipeline uses
+// is measured in headless Chromium without one. Over the 36,000 mixed texts a pass bench:pipeline uses
 // (the sample corpus's mix), for fixture-minilm, fixture-xlmr and fixture-decoder:
 //   - tokenize only, one worker: the model's tokenizer alone in one of the library's workers;
 //   - tokenize only, the GPU worker: the engine's own GPU worker tokenizing a pass in one call, the
@@ -10,7 +10,7 @@
 //     pass after pass: each worker's compiled code is its own, so another worker's speed is no baseline);
 //   - the engine with 0 tokenizer workers (the GPU worker tokenizes, feeds and runs);
 //   - the engine with 1..N tokenizer workers (N: the default here, or the core count if more).
-// Every pass gets texts of its own (sampleCorpus(9000, 2026 + pass)), as in bench:pipeline, so a
+// Every pass gets texts of its own (sampleCorpus(36000, 2026 + pass)), as in bench:pipeline, so a
 // worker's word memo never sees a pass twice. Medians of BENCH_RUNS runs (default 3) after a warm-up, alternating; bench/results/pipeline-browser.json
 // (BENCH_OUT: another folder; BENCH_MODELS, BENCH_TEXTS and BENCH_WORKERS=0,1,2 narrow it; BENCH_IN_FLIGHT=1 sets batchesInFlight; BENCH_OPTIONS adds embedder options as JSON). The page is
 // the browser tests' app (test/browser/app, the built dist/), built into its own folder and served on
@@ -27,7 +27,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MODELS = (process.env.BENCH_MODELS ?? 'fixture-minilm,fixture-xlmr,fixture-decoder').split(',');
 const OUT = resolve(process.env.BENCH_OUT ?? join(import.meta.dirname, 'results'));
 const ROOT = resolve(import.meta.dirname, '..');
-const TEXTS = Number(process.env.BENCH_TEXTS ?? 9000);
+const TEXTS = Number(process.env.BENCH_TEXTS ?? 36000);
 /** The texts of one pass: the same mix under seed 2026 + pass (a few short texts recur by chance; no pass repeats another). */
 const textsOf = (pass: number) => sampleCorpus(TEXTS, 2026 + pass);
 const TOKENIZE_ONLY = 'tokenize only, one worker';
