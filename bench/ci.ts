@@ -67,8 +67,8 @@ async function nodePart(): Promise<PartResult> {
 
 /**
  * The loop's ceiling (inference made free, tokenizer threads = cores) vs one-thread tokenize-only:
- * 9,000 sample texts as bench:pipeline (with 3,000 the first window and the window boundaries
- * weigh so much that the threads showed no gain), medians of 3.
+ * 9,000 sample texts, bench:pipeline's size before it took 36,000 (with 3,000 the first window and
+ * the window boundaries weigh so much that the threads showed no gain), medians of 3.
  */
 async function pipelinePart(): Promise<PartResult> {
   const TEXTS = 9000;

@@ -1,10 +1,10 @@
 // `npm run bench:pipeline`: the loop's own ceiling, with inference made free. An injected backend
 // whose session returns unit vectors at once (as a GPU that never makes the loop wait would) runs
 // the Node engine over 36,000 mixed texts a pass (the sample corpus's mix), for fixture-minilm
-// (WordPiece), fixture-xlmr (Unigram) and fixture-decoder (byte-level BPE). Passes of 9,000 (about
-// 0.35 s for MiniLM here) moved the one-thread share by 20 points from pass to pass: the collector's
-// work carried from one pass into the next and a call's ramp of small first windows weigh on a short
-// pass; a bulk run's ceiling is the long pass's (BENCH_TEXTS=9000 gives the short one). Rows:
+// (WordPiece), fixture-xlmr (Unigram) and fixture-decoder (byte-level BPE). Single passes of 9,000
+// (about 0.35 s for MiniLM here) gave one-thread shares from -14 to 23 % in one process: the
+// collector's work carried from one pass into the next weighs less on a longer pass
+// (bench/README.md, 2026-11-28, latest; BENCH_TEXTS=9000 gives the short one). Rows:
 //   - tokenize only, one thread: the model's tokenizer over texts of the same mix, nothing else;
 //   - the engine tokenizing in the main thread (tokenizerThreads 0), and the same with a session that
 //     returns a fresh output array each batch, as onnxruntime-node does (the zero-cost session
@@ -15,7 +15,8 @@
 // (tokenize/word-memo.ts) helps as much as in a real bulk run and no more.
 // Medians of BENCH_RUNS runs (default 3), alternating; bench/results/pipeline.json (BENCH_OUT: another folder;
 // BENCH_MODELS_DIR, BENCH_MODELS, BENCH_TEXTS and BENCH_THREADS narrow it, as the GPU kit does). The
-// "non-tokenizer share" is 1 - (engine rate / tokenize-only rate) for the one-thread row.
+// "non-tokenizer share" of each main-thread row is 1 - the median over runs of (engine rate /
+// tokenize-only rate), each run's engine against that run's tokenizer pass.
 import { availableParallelism, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
@@ -53,10 +54,12 @@ for (const model of MODELS) {
     const embedder = await createEmbedder({ model: dir, backend: freeBackend(dim), tokenizerThreads: threads });
     engines.push({ mode: threads ? `engine, ${threads} tokenizer thread${threads > 1 ? 's' : ''}` : MAIN_THREAD, threads, embedder });
   }
-  // Last, so that its garbage never falls on the pass of the main-thread engine next to it in the order.
+  // Third in the order, between thread engines where there are two: its garbage then falls on neither
+  // the tokenizer's pass (first in every run) nor the main-thread engine's (second, or last when the
+  // order is reversed). With BENCH_THREADS=0 the two main-thread engines are neighbours.
   if (THREADS.includes(0)) {
     const fresh = await createEmbedder({ model: dir, backend: freeBackend(dim, { freshOutput: true }), tokenizerThreads: 0 });
-    engines.push({ mode: MAIN_THREAD_FRESH, threads: 0, embedder: fresh });
+    engines.splice(Math.min(2, engines.length), 0, { mode: MAIN_THREAD_FRESH, threads: 0, embedder: fresh });
   }
   const maxTokens = engines[0]!.embedder.info.maxTokens;
   const rows = new Map<string, Row>();
