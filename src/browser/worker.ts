@@ -82,22 +82,43 @@ function backendFor(device: 'webgpu' | 'wasm', dtype: WorkerLoadRequest['dtype']
   };
 }
 
+/** The free session's unit rows in memory the page shares (crossOriginIsolated), grown as batches need. */
+let sharedUnitRows: { dim: number; rows: Float32Array } | null = null;
+
+/**
+ * `rows` unit vectors e0 of `dim`: where the page is cross-origin isolated, a view of one buffer of
+ * shared memory, which crosses to the page without a copy or a transfer and so serves every batch,
+ * as bench/shared.ts's free session in Node hands out views of one buffer; elsewhere a new array
+ * (a transferred buffer is gone from the worker). A new array a batch cost the worker about 50 µs
+ * (its first writes fault in the pages): about 25 ms of a 36,000-text MiniLM pass.
+ */
+function unitRows(rows: number, dim: number): Float32Array {
+  const length = rows * dim;
+  if (!globalThis.crossOriginIsolated) {
+    const out = new Float32Array(length);
+    for (let r = 0; r < rows; r++) out[r * dim] = 1;
+    return out;
+  }
+  if (!sharedUnitRows || sharedUnitRows.dim !== dim || sharedUnitRows.rows.length < length) {
+    const size = Math.max(length, 2 * (sharedUnitRows?.dim === dim ? sharedUnitRows.rows.length : 0));
+    const shared = new Float32Array(new SharedArrayBuffer(4 * size));
+    for (let at = 0; at < size; at += dim) shared[at] = 1;
+    sharedUnitRows = { dim, rows: shared };
+  }
+  return sharedUnitRows.rows.subarray(0, length);
+}
+
 /**
  * A backend whose sessions cost nothing (BrowserSeams.freeInference): every row comes back as the
- * unit vector e0 at once, as bench/shared.ts's freeBackend does in Node, so what is measured is the
- * loop around inference. `dim` is read at run time because the model's dim is known only once
- * loadModel has created the session.
+ * unit vector e0 at once (unitRows), so what is measured is the loop around inference. `dim` is
+ * read at run time because the model's dim is known only once loadModel has created the session.
  */
 function freeBackend(device: 'webgpu' | 'wasm', dim: () => number): InferenceBackend {
   return {
     // fp32: the one dtype every model has, and no fp16 probe (it would run the free session against itself).
     choose: async () => ({ device, dtype: 'fp32', reasons: ['inference made free (bench:pipeline:browser): sessions return unit vectors at once, no GPU device is used'] }),
     createSession: async () => ({
-      async run(batch) {
-        const out = new Float32Array(batch.rows * dim());
-        for (let r = 0; r < batch.rows; r++) out[r * dim()] = 1;
-        return out;
-      },
+      run: async (batch) => unitRows(batch.rows, dim()),
       release: async () => undefined,
     }),
   };
@@ -218,6 +239,9 @@ const api: WorkerApi = {
     });
     // A lost device can leave a run waiting forever: the loss ends the wait.
     const vectors = await untilLost(turn);
+    // Shared memory (the free session's) is seen by the page as it is: nothing to copy or transfer.
+    // (SharedArrayBuffer is not even defined where the page is not cross-origin isolated.)
+    if (typeof SharedArrayBuffer !== 'undefined' && vectors.buffer instanceof SharedArrayBuffer) return { vectors, gpuBytes: gpuBufferBytes() };
     const out = vectors.byteOffset === 0 && vectors.byteLength === vectors.buffer.byteLength ? vectors : vectors.slice();
     return Comlink.transfer({ vectors: out, gpuBytes: gpuBufferBytes() }, [out.buffer]);
   },

@@ -60,3 +60,23 @@ test('free inference: unit vectors of the model\'s dim, the GPU layout, every te
   // Two tokenizer workers take the windows in pieces, as they finish them: every text still tokenized once.
   expect(runs[3]!.started).toEqual(['bulk-embed-gpu', 'bulk-embed-tokenizer-0', 'bulk-embed-tokenizer-1']);
 });
+
+test('free inference without cross-origin isolation: the same unit vectors, from arrays of their own', async ({ page }) => {
+  // The free session shares one buffer of unit rows with the page only where the page is
+  // cross-origin isolated; here it hands out a new array a batch, which the worker transfers.
+  await page.goto('/?coi=0');
+  await expect(page.locator('#status')).toHaveText('ready');
+  const result = await page.evaluate(async ({ model, texts }) => {
+    const g = globalThis as any;
+    const e = await g.bulkEmbed.createEmbedder({ model, freeInference: true, tokenizerWorkers: 0 });
+    const r = await e.embed(texts);
+    let wrong = 0;
+    for (let row = 0; row < r.data.length / r.dim; row++) {
+      const v = r.data.subarray(row * r.dim, (row + 1) * r.dim);
+      if (v[0] !== 1 || v.some((x: number, j: number) => j > 0 && x !== 0)) wrong++;
+    }
+    await e.dispose();
+    return { isolated: globalThis.crossOriginIsolated, rows: r.data.length / r.dim, wrong };
+  }, { model: `/models/${MODEL}`, texts });
+  expect(result).toEqual({ isolated: false, rows: texts.length, wrong: 0 });
+});
