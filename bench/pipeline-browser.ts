@@ -119,19 +119,23 @@ async function loadInPage(page: Page, model: string, workerCounts: number[] | nu
 /** `workers` of the GPU worker's own tokenizer alone (tokenize only, in one call). */
 const GPU_TOKENIZES = -2;
 
-/** The path the page fetches a pass's texts from (textsFor answers it). */
+/** The path the page fetches a pass's texts from (serveTexts answers it). */
 const TEXTS_PATH = '/bench-pipeline-texts';
-/** The texts the page's next fetch of TEXTS_PATH gets. */
+/** The texts the page's next fetch of TEXTS_PATH gets (set before each pass). */
 const nextTexts = new WeakMap<Page, string[]>();
 
 /**
  * Hands each pass's texts to the page through an intercepted fetch. Passed as an argument of
- * page.evaluate, they stayed in the page's heap for good (Playwright sends them in the source of
- * the script it evaluates, and the inspector keeps every script): about 52 MB a 36,000-text pass,
- * so the heap the engine's coordinator collects grew by that much with every pass of a run.
+ * page.evaluate (as an array or as one JSON string), they stayed in the page's heap for good, as
+ * the inspector's evaluations do: about 52 MB a 36,000-text pass, so the heap the engine's
+ * coordinator collects grew by that much with every pass of a run.
  */
-async function textsFor(page: Page): Promise<void> {
-  await page.route(`**${TEXTS_PATH}`, (route) => route.fulfill({ contentType: 'application/json', body: JSON.stringify(nextTexts.get(page) ?? []) }));
+async function serveTexts(page: Page): Promise<void> {
+  await page.route(`**${TEXTS_PATH}`, (route) => {
+    const texts = nextTexts.get(page);
+    if (!texts) throw new Error(`the page fetched ${TEXTS_PATH} before a pass set its texts`);
+    return route.fulfill({ contentType: 'application/json', body: JSON.stringify(texts) });
+  });
 }
 
 /** One timed pass in the page: -1 is tokenize-only in a worker of its own, -2 in the GPU worker of the engine without tokenizer workers, else the engine with that many tokenizer workers. */
@@ -168,7 +172,7 @@ try {
   for (const model of MODELS) {
     const page = await browser.newPage();
     page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
-    await textsFor(page);
+    await serveTexts(page);
     await page.goto(server.url);
     await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready');
     // tsx compiles the functions below with esbuild's keepNames, which wraps them in a __name helper the page lacks.

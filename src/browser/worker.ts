@@ -84,6 +84,8 @@ function backendFor(device: 'webgpu' | 'wasm', dtype: WorkerLoadRequest['dtype']
 
 /** The free session's unit rows in memory the page shares (crossOriginIsolated), grown as batches need. */
 let sharedUnitRows: { dim: number; rows: Float32Array } | null = null;
+/** Every buffer unitRows has shared: only these cross to the page as they are (run). */
+const sharedByFreeSession = new WeakSet<ArrayBufferLike>();
 
 /**
  * `rows` unit vectors e0 of `dim`: where the page is cross-origin isolated, a view of one buffer of
@@ -104,6 +106,7 @@ function unitRows(rows: number, dim: number): Float32Array {
     const shared = new Float32Array(new SharedArrayBuffer(4 * size));
     for (let at = 0; at < size; at += dim) shared[at] = 1;
     sharedUnitRows = { dim, rows: shared };
+    sharedByFreeSession.add(shared.buffer);
   }
   return sharedUnitRows.rows.subarray(0, length);
 }
@@ -239,9 +242,9 @@ const api: WorkerApi = {
     });
     // A lost device can leave a run waiting forever: the loss ends the wait.
     const vectors = await untilLost(turn);
-    // Shared memory (the free session's) is seen by the page as it is: nothing to copy or transfer.
-    // (SharedArrayBuffer is not even defined where the page is not cross-origin isolated.)
-    if (typeof SharedArrayBuffer !== 'undefined' && vectors.buffer instanceof SharedArrayBuffer) return { vectors, gpuBytes: gpuBufferBytes() };
+    // The free session's shared rows never change, so the page may see them as they are. Any other
+    // shared memory (a threaded WASM heap) would be overwritten by later runs: it is copied below.
+    if (sharedByFreeSession.has(vectors.buffer)) return { vectors, gpuBytes: gpuBufferBytes() };
     const out = vectors.byteOffset === 0 && vectors.byteLength === vectors.buffer.byteLength ? vectors : vectors.slice();
     return Comlink.transfer({ vectors: out, gpuBytes: gpuBufferBytes() }, [out.buffer]);
   },
@@ -251,6 +254,7 @@ const api: WorkerApi = {
   async dispose() {
     const m = model;
     model = null;
+    sharedUnitRows = null;
     await m?.session.release();
     await exactLoaded?.session.release();
   },

@@ -18,7 +18,7 @@ test('free inference: unit vectors of the model\'s dim, the GPU layout, every te
   page.on('pageerror', (e) => console.log('page error:', e.message));
   await page.goto('/');
   await expect(page.locator('#status')).toHaveText('ready');
-  const { out: runs, cores } = await page.evaluate(async ({ model, texts }) => {
+  const { out: runs, cores, isolated } = await page.evaluate(async ({ model, texts }) => {
     const g = globalThis as any;
     const out = [];
     for (const layout of [{}, { tokenizerWorkers: 0 }, { tokenizerWorkers: 0, batchesInFlight: 1 }, { tokenizerWorkers: 2 }]) {
@@ -37,8 +37,10 @@ test('free inference: unit vectors of the model\'s dim, the GPU layout, every te
       });
       await e.dispose();
     }
-    return { out, cores: navigator.hardwareConcurrency };
+    return { out, cores: navigator.hardwareConcurrency, isolated: globalThis.crossOriginIsolated };
   }, { model: `/models/${MODEL}`, texts });
+  // Isolated: the free session's rows are shared with the page (the other test covers the rest).
+  expect(isolated).toBe(true);
   const want = tokenizer.encode(texts, runs[0]!.info.maxTokens).ids.reduce((a, ids) => a + ids.length, 0);
   for (const run of runs) {
     expect(run.dim).toBe(dim);
@@ -63,7 +65,7 @@ test('free inference: unit vectors of the model\'s dim, the GPU layout, every te
 
 test('free inference without cross-origin isolation: the same unit vectors, from arrays of their own', async ({ page }) => {
   // The free session shares one buffer of unit rows with the page only where the page is
-  // cross-origin isolated; here it hands out a new array a batch, which the worker transfers.
+  // cross-origin isolated (SharedArrayBuffer is not even defined here); here it makes a new array a batch.
   await page.goto('/?coi=0');
   await expect(page.locator('#status')).toHaveText('ready');
   const result = await page.evaluate(async ({ model, texts }) => {
