@@ -96,17 +96,15 @@ const sharedByFreeSession = new WeakSet<ArrayBufferLike>();
  */
 function unitRows(rows: number, dim: number): Float32Array {
   const length = rows * dim;
-  if (!globalThis.crossOriginIsolated) {
-    const out = new Float32Array(length);
-    for (let r = 0; r < rows; r++) out[r * dim] = 1;
+  const filled = (out: Float32Array) => {
+    for (let at = 0; at < out.length; at += dim) out[at] = 1;
     return out;
-  }
+  };
+  if (!globalThis.crossOriginIsolated) return filled(new Float32Array(length));
   if (!sharedUnitRows || sharedUnitRows.dim !== dim || sharedUnitRows.rows.length < length) {
     const size = Math.max(length, 2 * (sharedUnitRows?.dim === dim ? sharedUnitRows.rows.length : 0));
-    const shared = new Float32Array(new SharedArrayBuffer(4 * size));
-    for (let at = 0; at < size; at += dim) shared[at] = 1;
-    sharedUnitRows = { dim, rows: shared };
-    sharedByFreeSession.add(shared.buffer);
+    sharedUnitRows = { dim, rows: filled(new Float32Array(new SharedArrayBuffer(4 * size))) };
+    sharedByFreeSession.add(sharedUnitRows.rows.buffer);
   }
   return sharedUnitRows.rows.subarray(0, length);
 }
