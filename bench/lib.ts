@@ -40,9 +40,60 @@ export function writeJson(path: string, value: unknown): void {
   writeFileSync(path, JSON.stringify(value, null, 2) + '\n');
 }
 
+const pairRatios = (engine: readonly number[], alone: readonly number[]): number[] => engine.map((t, i) => t / alone[i]!);
+
 /**
  * The non-tokenizer share, 1 - engine / tokenizer alone, from the runs' pairs (`engine[i]` and
  * `alone[i]` measured seconds apart in run i): a drift of the shared machine's speed between runs
  * (15 % here) cancels out.
  */
-export const pairedShare = (engine: readonly number[], alone: readonly number[]): number => 1 - median(engine.map((t, i) => t / alone[i]!));
+export const pairedShare = (engine: readonly number[], alone: readonly number[]): number => 1 - median(pairRatios(engine, alone));
+
+/** A seeded generator (mulberry32): a bench's intervals come out the same for the same runs. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/**
+ * A percentile-bootstrap interval of the median of `xs`: where the median of as many runs like these
+ * falls in `level` of resamples. A median of 9 runs whose single values spread by +-15 % (a 2-core
+ * machine's tokenizer, pass to pass) moves by several points from one run of a bench to the next; the
+ * interval says how far, so a figure near a bound is read with its spread.
+ */
+export function medianInterval(xs: readonly number[], level = 0.95, resamples = 10_000, random: () => number = seededRandom(2026)): [number, number] {
+  if (!xs.length) return [NaN, NaN];
+  const medians = new Float64Array(resamples);
+  const sample = new Array<number>(xs.length);
+  for (let r = 0; r < resamples; r++) {
+    for (let i = 0; i < xs.length; i++) sample[i] = xs[Math.floor(random() * xs.length)]!;
+    medians[r] = median(sample);
+  }
+  medians.sort();
+  const tail = (1 - level) / 2;
+  return [medians[Math.floor(tail * (resamples - 1))]!, medians[Math.ceil((1 - tail) * (resamples - 1))]!];
+}
+
+/** pairedShare's 95 % interval (medianInterval of the pairs' ratios), low to high. */
+export function pairedShareInterval(engine: readonly number[], alone: readonly number[]): [number, number] {
+  const [low, high] = medianInterval(pairRatios(engine, alone));
+  return [1 - high, 1 - low];
+}
+
+/** A share with its interval, for a bench's JSON. */
+export function shareFigures(engine: readonly number[], alone: readonly number[]): { share: number; low95: number; high95: number } {
+  const [low95, high95] = pairedShareInterval(engine, alone);
+  return { share: pairedShare(engine, alone), low95, high95 };
+}
+
+/** A share and its interval as a table cell: "9.1% (5.2 to 12.0)". */
+export function shareCell(engine: readonly number[], alone: readonly number[]): string {
+  const { share, low95, high95 } = shareFigures(engine, alone);
+  return `${(100 * share).toFixed(1)}% (${(100 * low95).toFixed(1)} to ${(100 * high95).toFixed(1)})`;
+}

@@ -13,7 +13,7 @@
 // Every pass gets texts of its own (the sample corpus under another seed): words repeat across passes
 // as in any long run of natural text, but no pass repeats another's texts, so its word memo
 // (tokenize/word-memo.ts) helps as much as in a real bulk run and no more.
-// Medians of BENCH_RUNS runs (default 3), alternating; bench/results/pipeline.json (BENCH_OUT: another folder;
+// Medians of BENCH_RUNS runs (default 3), alternating, each share with a 95 % interval of its median; bench/results/pipeline.json (BENCH_OUT: another folder;
 // BENCH_MODELS_DIR, BENCH_MODELS, BENCH_TEXTS and BENCH_THREADS narrow it, as the GPU kit does). The
 // "non-tokenizer share" of each main-thread row is 1 - the median over runs of (engine rate /
 // tokenize-only rate), each run's engine against that run's tokenizer pass.
@@ -24,7 +24,7 @@ import { createEmbedder, nodeFileAccess, type NodeEmbedder } from '../src/node.j
 import { resolveModelFiles } from '../src/model/files.js';
 import { loadTokenizer } from '../src/tokenize/tokenizer.js';
 import { sampleCorpus } from '../tools/fixtures/corpus.js';
-import { median, pairedShare, printTable, writeJson } from './lib.js';
+import { median, shareCell, shareFigures, printTable, writeJson } from './lib.js';
 import { freeBackend } from './shared.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -95,17 +95,20 @@ for (const model of MODELS) {
 }
 
 const med = (r: Row) => median(r.tokensPerSec);
-const table = printTable(['model', 'mode', 'tokens/s', 'vs main thread', 'tokens/s per tokenizer thread', 'non-tokenizer share'], results.map((r) => {
+const table = printTable(['model', 'mode', 'tokens/s', 'vs main thread', 'tokens/s per tokenizer thread', 'non-tokenizer share (95 % interval)'], results.map((r) => {
   const base = results.find((x) => x.model === r.model && x.mode === MAIN_THREAD)!;
   const alone = results.find((x) => x.model === r.model && x.mode === 'tokenize only, one thread')!;
   return [
     r.model, r.mode, med(r).toFixed(0), r.mode.startsWith('engine') ? `${(med(r) / med(base)).toFixed(2)}x` : '',
     r.threads && r.mode.startsWith('engine,') ? (med(r) / r.threads).toFixed(0) : '',
-    r.threads === 0 ? `${(100 * pairedShare(r.tokensPerSec, alone.tokensPerSec)).toFixed(1)}%` : '',
+    r.threads === 0 ? shareCell(r.tokensPerSec, alone.tokensPerSec) : '',
   ];
 }));
 writeJson(join(OUT, 'pipeline.json'), {
   texts: TEXTS, corpus: 'sampleCorpus(texts, 2026 + pass), a seed per pass', runs: RUNS, cores: CORES, cpu: cpus()[0]?.model ?? null, node: process.version, date: new Date().toISOString(),
-  rows: results.map((r) => ({ ...r, medianTokensPerSec: med(r) })), table,
+  rows: results.map((r) => {
+    const alone = r.threads === 0 ? results.find((x) => x.model === r.model && x.mode === 'tokenize only, one thread') : undefined;
+    return { ...r, medianTokensPerSec: med(r), ...(alone ? { share: shareFigures(r.tokensPerSec, alone.tokensPerSec) } : {}) };
+  }), table,
   notes: 'Inference made free (an injected backend returning unit vectors, views of one buffer; the "fresh output a batch" row: a new array a batch, as onnxruntime-node returns): the loop\'s own ceiling. The engine runs with 2 batches in flight (device webgpu as far as the engine knows).',
 });
