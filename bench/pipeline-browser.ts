@@ -237,6 +237,6 @@ writeJson(join(OUT, 'pipeline-browser.json'), {
   notes: 'Inference made free in Chromium\'s workers (the browser embedder\'s freeInference seam): the browser loop\'s own ceiling in the layout a '
     + 'hardware GPU gets (one GPU worker; tokenizer workers beside it). Non-tokenizer share: 1 - the median over runs of (engine / tokenize only) within each run; '
     + 'for the GPU worker alone, against that same worker\'s tokenizer called in one go (two identical workers in one page ran 10-18 % apart, pass after pass), '
-    + 'and for it and the one-tokenizer-worker engine also against the separate tokenize-only worker. In brackets, a 95 % percentile-bootstrap interval of that median '
-    + '(10,000 resamples of the runs\' pairs): single passes of one tokenizer spread by about 15 % on a 2-core machine, so a median of 9 moves by several points between runs.',
+    + 'and for it and the one-tokenizer-worker engine also against the separate tokenize-only worker. In brackets, the 95 % interval of that median '
+    + '(order statistics of the runs\' pairs, bench/lib.ts medianInterval): single passes of one tokenizer spread by about +-15 % on a 2-core machine; the interval reads that spread within this run, not a drift between runs.',
 });

@@ -110,5 +110,6 @@ writeJson(join(OUT, 'pipeline.json'), {
     const alone = r.threads === 0 ? results.find((x) => x.model === r.model && x.mode === 'tokenize only, one thread') : undefined;
     return { ...r, medianTokensPerSec: med(r), ...(alone ? { share: shareFigures(r.tokensPerSec, alone.tokensPerSec) } : {}) };
   }), table,
-  notes: 'Inference made free (an injected backend returning unit vectors, views of one buffer; the "fresh output a batch" row: a new array a batch, as onnxruntime-node returns): the loop\'s own ceiling. The engine runs with 2 batches in flight (device webgpu as far as the engine knows).',
+  notes: 'Inference made free (an injected backend returning unit vectors, views of one buffer; the "fresh output a batch" row: a new array a batch, as onnxruntime-node returns): the loop\'s own ceiling. The engine runs with 2 batches in flight (device webgpu as far as the engine knows). '
+    + 'In brackets, the 95 % interval of each share\'s median (order statistics of the runs\' pairs, bench/lib.ts medianInterval): the spread within this run, not a drift between runs.',
 });

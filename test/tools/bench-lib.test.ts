@@ -1,38 +1,36 @@
 // The benchmarks' statistics: a share's interval is what tells a real change from a 2-core machine's
-// spread, so it must contain the median it brackets, narrow as runs are added, and not move between
-// two reports of the same runs.
+// spread, so it must be the order statistics that hold the median with 95 % confidence, whatever
+// the order the runs came in, and turn the pairs' ratios into shares the right way round.
 import { describe, expect, it } from 'vitest';
-import { median, medianInterval, pairedShare, pairedShareInterval, seededRandom, shareCell } from '../../bench/lib.js';
+import { medianInterval, pairedShare, pairedShareInterval, shareCell } from '../../bench/lib.js';
 
-/** `n` values around `center`, spread evenly by +-`spread` (relative), in a shuffled order. */
-function spreadAround(center: number, spread: number, n: number): number[] {
-  const values = Array.from({ length: n }, (_, i) => center * (1 - spread + (2 * spread * i) / (n - 1)));
-  const random = seededRandom(7);
-  return values.sort(() => random() - 0.5);
-}
+const oneTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+/** A fixed shuffle, so that the order of the runs is not sorted. */
+const shuffled = (xs: number[]) => xs.map((x, i) => [(i * 7919) % xs.length, x] as const).sort((a, b) => a[0] - b[0]).map(([, x]) => x);
 
 describe('bench statistics', () => {
-  it('brackets the median, and narrows with more runs', () => {
-    const nine = spreadAround(1, 0.15, 9);
-    const eightyOne = spreadAround(1, 0.15, 81);
-    const [lo9, hi9] = medianInterval(nine);
-    const [lo81, hi81] = medianInterval(eightyOne);
-    expect(lo9).toBeLessThanOrEqual(median(nine));
-    expect(hi9).toBeGreaterThanOrEqual(median(nine));
-    expect(hi9 - lo9).toBeGreaterThan(0.05);
-    expect(hi81 - lo81).toBeLessThan((hi9 - lo9) / 2);
-    expect(medianInterval(nine)).toEqual([lo9, hi9]);
+  it('takes the order statistics that hold the median with at least 95 %', () => {
+    // Tables of the sign test: 2nd to 8th of 9 (96.1 %), 4th to 12th of 15 (96.5 %), 6th to 15th of 20, 14th to 27th of 40.
+    expect(medianInterval(shuffled(oneTo(9)))).toEqual([2, 8]);
+    expect(medianInterval(shuffled(oneTo(15)))).toEqual([4, 12]);
+    expect(medianInterval(shuffled(oneTo(20)))).toEqual([6, 15]);
+    expect(medianInterval(shuffled(oneTo(40)))).toEqual([14, 27]);
+    // Five runs cannot reach 95 % (2 / 32 miss): the whole range, never a narrower one.
+    expect(medianInterval([5, 1, 4, 2, 3])).toEqual([1, 5]);
+    expect(medianInterval([3])).toEqual([3, 3]);
+    expect(medianInterval([])).toEqual([NaN, NaN]);
   });
 
-  it('gives a share of exactly 5 % a point interval, and turns ratios into shares low to high', () => {
-    const alone = spreadAround(2e6, 0.15, 9);
+  it('turns the ratios of pairs into shares, low to high', () => {
+    const alone = shuffled(oneTo(9).map((i) => 2e6 + 1e5 * i));
     expect(pairedShareInterval(alone.map((t) => 0.95 * t), alone).map((x) => x.toFixed(6))).toEqual(['0.050000', '0.050000']);
-    const engine = alone.map((t, i) => t * (0.9 + (i % 3) * 0.05));
+    // Ratios 0.91 .. 0.99: the share's interval is 1 - the 8th ratio to 1 - the 2nd.
+    const engine = alone.map((t, i) => t * (0.9 + 0.01 * ((i * 4) % 9 + 1)));
     const [low, high] = pairedShareInterval(engine, alone);
-    expect(low).toBeLessThanOrEqual(pairedShare(engine, alone));
-    expect(high).toBeGreaterThanOrEqual(pairedShare(engine, alone));
-    expect(low).toBeGreaterThanOrEqual(0);
-    expect(high).toBeLessThanOrEqual(0.1 + 1e-9);
-    expect(shareCell(alone.map((t) => 0.95 * t), alone)).toBe('5.0% (5.0 to 5.0)');
+    expect(low).toBeCloseTo(0.02, 9);
+    expect(high).toBeCloseTo(0.08, 9);
+    expect(pairedShare(engine, alone)).toBeCloseTo(0.05, 9);
+    expect(shareCell(engine, alone)).toBe('5.0% (2.0 to 8.0)');
+    expect(() => pairedShare(engine.slice(1), alone)).toThrow(/8 engine runs against 9/);
   });
 });
