@@ -85,14 +85,14 @@ export function pairedShareInterval(engine: readonly number[], alone: readonly n
   return [1 - high, 1 - low];
 }
 
-/** A share with its interval, for a bench's JSON. */
+/** A share with its interval, for a bench's JSON (below 6 runs, `low95` to `high95` is only the pairs' range). */
 export function shareFigures(engine: readonly number[], alone: readonly number[]): { share: number; low95: number; high95: number } {
   const [low95, high95] = pairedShareInterval(engine, alone);
   return { share: pairedShare(engine, alone), low95, high95 };
 }
 
-/** A share and its interval as a table cell: "9.1% (5.2 to 12.0)". */
+/** A share and its interval as a table cell: "9.1% (5.2 to 12.0)", or "(range 5.2 to 12.0)" below 6 runs, where no interval reaches 95 %. */
 export function shareCell(engine: readonly number[], alone: readonly number[]): string {
   const { share, low95, high95 } = shareFigures(engine, alone);
-  return `${(100 * share).toFixed(1)}% (${(100 * low95).toFixed(1)} to ${(100 * high95).toFixed(1)})`;
+  return `${(100 * share).toFixed(1)}% (${engine.length < 6 ? 'range ' : ''}${(100 * low95).toFixed(1)} to ${(100 * high95).toFixed(1)})`;
 }

@@ -32,5 +32,7 @@ describe('bench statistics', () => {
     expect(pairedShare(engine, alone)).toBeCloseTo(0.05, 9);
     expect(shareCell(engine, alone)).toBe('5.0% (2.0 to 8.0)');
     expect(() => pairedShare(engine.slice(1), alone)).toThrow(/8 engine runs against 9/);
+    // Three runs: the pairs' whole range, said to be only that.
+    expect(shareCell(engine.slice(0, 3), alone.slice(0, 3))).toMatch(/^\d+\.\d% \(range -?\d+\.\d to -?\d+\.\d\)$/);
   });
 });
