@@ -65,34 +65,46 @@ export function medianInterval(xs: readonly number[], level = 0.95): [number, nu
   const n = xs.length;
   if (!n) return [NaN, NaN];
   const sorted = [...xs].sort((a, b) => a - b);
-  // [k-th smallest, k-th largest] holds the median unless k or more values fall on one side of it:
-  // it misses with probability 2 P(Bin(n, 1/2) <= k - 1). `term` is C(n, j) / 2^n, `atMost` P(Bin <= j).
+  const { k } = medianOrder(n, level);
+  return [sorted[k - 1]!, sorted[n - k]!];
+}
+
+/**
+ * The order k of medianInterval for `n` values, and how often [k-th smallest, k-th largest] holds
+ * the median: it misses when k or more values fall on one side of it, with probability
+ * 2 P(Bin(n, 1/2) <= k - 1). Below `level` only where no order reaches it (k = 1, the whole range).
+ */
+export function medianOrder(n: number, level = 0.95): { k: number; coverage: number } {
+  // `term` is C(n, j) / 2^n, `atMost` P(Bin <= j), `missed` the chance order k misses.
   let k = 1;
   let term = 2 ** -n;
   let atMost = term;
+  let missed = 2 * atMost;
   for (let j = 1; 2 * j < n; j++) {
     term = (term * (n - j + 1)) / j;
     atMost += term;
     if (2 * atMost > 1 - level) break;
     k = j + 1;
+    missed = 2 * atMost;
   }
-  return [sorted[k - 1]!, sorted[n - k]!];
+  return { k, coverage: 1 - missed };
 }
 
 /** pairedShare's interval (medianInterval of the pairs' ratios, 95 %), low to high. */
 export function pairedShareInterval(engine: readonly number[], alone: readonly number[]): [number, number] {
-  const [low, high] = medianInterval(pairRatios(engine, alone));
-  return [1 - high, 1 - low];
+  const { low95, high95 } = shareFigures(engine, alone);
+  return [low95, high95];
 }
 
 /** A share with its interval, for a bench's JSON (below 6 runs, `low95` to `high95` is only the pairs' range). */
 export function shareFigures(engine: readonly number[], alone: readonly number[]): { share: number; low95: number; high95: number } {
-  const [low95, high95] = pairedShareInterval(engine, alone);
-  return { share: pairedShare(engine, alone), low95, high95 };
+  const ratios = pairRatios(engine, alone);
+  const [low, high] = medianInterval(ratios);
+  return { share: 1 - median(ratios), low95: 1 - high, high95: 1 - low };
 }
 
 /** A share and its interval as a table cell: "9.1% (5.2 to 12.0)", or "(range 5.2 to 12.0)" below 6 runs, where no interval reaches 95 %. */
 export function shareCell(engine: readonly number[], alone: readonly number[]): string {
   const { share, low95, high95 } = shareFigures(engine, alone);
-  return `${(100 * share).toFixed(1)}% (${engine.length < 6 ? 'range ' : ''}${(100 * low95).toFixed(1)} to ${(100 * high95).toFixed(1)})`;
+  return `${(100 * share).toFixed(1)}% (${medianOrder(engine.length).coverage < 0.95 ? 'range ' : ''}${(100 * low95).toFixed(1)} to ${(100 * high95).toFixed(1)})`;
 }

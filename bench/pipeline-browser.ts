@@ -213,10 +213,12 @@ try {
 }
 
 const med = (r: Row) => median(r.tokensPerSec);
+/** The GPU worker's own tokenizer in one call: the baseline of its model's GPU-worker-tokenizes share. */
+const ownTokenizerOf = (r: Row) => results.find((x) => x.model === r.model && x.mode === GPU_WORKER_ALONE);
 const table = printTable(['model', 'mode', 'tokens/s', 'vs GPU worker alone', 'tokens/s per tokenizer worker', 'non-tokenizer share (vs the GPU worker\'s own tokenizer; 95 % interval)', 'vs tokenize only, one worker (95 % interval)'], results.map((r) => {
   const alone = results.find((x) => x.model === r.model && x.mode === modeOf(0));
   const tokenizeOnly = results.find((x) => x.model === r.model && x.mode === TOKENIZE_ONLY)!;
-  const ownTokenizer = results.find((x) => x.model === r.model && x.mode === GPU_WORKER_ALONE);
+  const ownTokenizer = ownTokenizerOf(r);
   const share = (base: Row) => shareCell(r.tokensPerSec, base.tokensPerSec);
   return [
     r.model, r.mode, med(r).toFixed(0),
@@ -231,7 +233,7 @@ writeJson(join(OUT, 'pipeline-browser.json'), {
   cpu: cpus()[0]?.model ?? null, chromium: chromiumVersion,
   date: new Date().toISOString(),
   rows: results.map((r) => {
-    const own = r.mode === modeOf(0) ? results.find((x) => x.model === r.model && x.mode === GPU_WORKER_ALONE) : undefined;
+    const own = r.mode === modeOf(0) ? ownTokenizerOf(r) : undefined;
     return { ...r, medianTokensPerSec: med(r), ...(own ? { shareVsOwnTokenizer: shareFigures(r.tokensPerSec, own.tokensPerSec) } : {}) };
   }), table,
   notes: 'Inference made free in Chromium\'s workers (the browser embedder\'s freeInference seam): the browser loop\'s own ceiling in the layout a '

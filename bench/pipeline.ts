@@ -95,21 +95,21 @@ for (const model of MODELS) {
 }
 
 const med = (r: Row) => median(r.tokensPerSec);
+/** The row a main-thread row's share is taken against: its model's tokenizer alone. */
+const aloneOf = (r: Row) => results.find((x) => x.model === r.model && x.mode === 'tokenize only, one thread')!;
 const table = printTable(['model', 'mode', 'tokens/s', 'vs main thread', 'tokens/s per tokenizer thread', 'non-tokenizer share (95 % interval)'], results.map((r) => {
   const base = results.find((x) => x.model === r.model && x.mode === MAIN_THREAD)!;
-  const alone = results.find((x) => x.model === r.model && x.mode === 'tokenize only, one thread')!;
   return [
     r.model, r.mode, med(r).toFixed(0), r.mode.startsWith('engine') ? `${(med(r) / med(base)).toFixed(2)}x` : '',
     r.threads && r.mode.startsWith('engine,') ? (med(r) / r.threads).toFixed(0) : '',
-    r.threads === 0 ? shareCell(r.tokensPerSec, alone.tokensPerSec) : '',
+    r.threads === 0 ? shareCell(r.tokensPerSec, aloneOf(r).tokensPerSec) : '',
   ];
 }));
 writeJson(join(OUT, 'pipeline.json'), {
   texts: TEXTS, corpus: 'sampleCorpus(texts, 2026 + pass), a seed per pass', runs: RUNS, cores: CORES, cpu: cpus()[0]?.model ?? null, node: process.version, date: new Date().toISOString(),
-  rows: results.map((r) => {
-    const alone = r.threads === 0 ? results.find((x) => x.model === r.model && x.mode === 'tokenize only, one thread') : undefined;
-    return { ...r, medianTokensPerSec: med(r), ...(alone ? { share: shareFigures(r.tokensPerSec, alone.tokensPerSec) } : {}) };
-  }), table,
+  rows: results.map((r) => ({
+    ...r, medianTokensPerSec: med(r), ...(r.threads === 0 ? { share: shareFigures(r.tokensPerSec, aloneOf(r).tokensPerSec) } : {}),
+  })), table,
   notes: 'Inference made free (an injected backend returning unit vectors, views of one buffer; the "fresh output a batch" row: a new array a batch, as onnxruntime-node returns): the loop\'s own ceiling. The engine runs with 2 batches in flight (device webgpu as far as the engine knows). '
     + 'In brackets, the 95 % interval of each share\'s median (order statistics of the runs\' pairs, bench/lib.ts medianInterval): the spread within this run, not a drift between runs.',
 });
