@@ -399,6 +399,9 @@ function fail(code: number, message: string): number {
   return code;
 }
 
+// Every path through main ends in process.exit, so the event loop running dry first means a promise
+// nothing will settle: a bug, reported as a failure rather than passed off as success (exit 0).
+process.once('beforeExit', () => process.exit(fail(1, 'internal error: the command stopped with its work unfinished (nothing left to wait for); please report it')));
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {

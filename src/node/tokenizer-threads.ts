@@ -45,7 +45,8 @@ export async function startNodeTokenizerThread(
     const p = pending.get(reply.id);
     if (!p) return;
     pending.delete(reply.id);
-    if (pending.size === 0 && started) worker.unref();
+    // Once stopping (failure set), the thread stays held until its exit, even as its last replies come in.
+    if (pending.size === 0 && started && !failure) worker.unref();
     if (reply.error !== undefined) return p.reject(new TokenizerThreadError(name, reply.error));
     p.resolve({ ids: unflattenRows({ flat: reply.flat!, offsets: reply.offsets! }), truncated: reply.truncated! });
   });
@@ -67,6 +68,9 @@ export async function startNodeTokenizerThread(
     },
     async terminate() {
       failure ??= new TokenizerThreadError(name, 'stopped');
+      // An idle thread is unref'd, and so is its exit: without ref() the process could run out of
+      // work and end (exit 0, the caller's next lines never run) before this promise settles.
+      worker.ref();
       await worker.terminate();
     },
   };
