@@ -49,4 +49,13 @@ describe('a Node tokenizer thread', () => {
     expect(worker.heldAtExit).toBe(true); // its last reply came in before the exit, and did not let go
     await expect(thread.encode(['after'], 16, 'cut')).rejects.toThrow(/stopped/);
   });
+
+  it('idle when stopped (as dispose() finds it after a run), holds the process until its exit', async () => {
+    const thread = await startNodeTokenizerThread({}, {}, '/models/x', 'tokenizer 1');
+    const worker = FakeWorker.last;
+    await thread.encode(['a'], 16, 'cut');
+    expect(worker.held).toBe(false);
+    await thread.terminate();
+    expect(worker.heldAtExit).toBe(true);
+  });
 });
