@@ -35,7 +35,7 @@ vi.mock('node:worker_threads', () => ({ Worker: FakeWorker }));
 const { startNodeTokenizerThread } = await import('../../src/node/tokenizer-threads.js');
 
 describe('a Node tokenizer thread', () => {
-  it('idle, does not hold the process open; terminating, holds it until the thread has exited', async () => {
+  it('holds the process only while a slice is in flight, and, stopped with one in flight, until its exit', async () => {
     const thread = await startNodeTokenizerThread({}, {}, '/models/x', 'tokenizer 1');
     const worker = FakeWorker.last;
     expect(worker.held).toBe(false); // ready and idle
