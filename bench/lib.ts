@@ -46,13 +46,6 @@ function pairRatios(engine: readonly number[], alone: readonly number[]): number
 }
 
 /**
- * The non-tokenizer share, 1 - engine / tokenizer alone, from the runs' pairs (`engine[i]` and
- * `alone[i]` measured seconds apart in run i): a drift of the shared machine's speed between runs
- * (15 % here) cancels out.
- */
-export const pairedShare = (engine: readonly number[], alone: readonly number[]): number => 1 - median(pairRatios(engine, alone));
-
-/**
  * The distribution-free interval of a median: the k-th smallest and k-th largest of `xs`, with k the
  * largest order whose interval holds the true median with at least `level` probability (each value
  * falls below the median with probability 1/2, so how many do is binomial): the 2nd to the 8th of 9
@@ -90,13 +83,12 @@ export function medianOrder(n: number, level = 0.95): { k: number; coverage: num
   return { k, coverage: 1 - missed };
 }
 
-/** pairedShare's interval (medianInterval of the pairs' ratios, 95 %), low to high. */
-export function pairedShareInterval(engine: readonly number[], alone: readonly number[]): [number, number] {
-  const { low95, high95 } = shareFigures(engine, alone);
-  return [low95, high95];
-}
-
-/** A share with its interval, for a bench's JSON (below 6 runs, `low95` to `high95` is only the pairs' range). */
+/**
+ * The non-tokenizer share, 1 - engine / tokenizer alone, from the runs' pairs (`engine[i]` and
+ * `alone[i]` measured seconds apart in run i: a drift of the shared machine's speed between runs,
+ * 15 % here, cancels out), with the 95 % interval of its median, low to high, for a bench's JSON
+ * (below 6 runs, `low95` to `high95` is only the pairs' range).
+ */
 export function shareFigures(engine: readonly number[], alone: readonly number[]): { share: number; low95: number; high95: number } {
   const ratios = pairRatios(engine, alone);
   const [low, high] = medianInterval(ratios);

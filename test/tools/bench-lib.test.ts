@@ -2,7 +2,7 @@
 // spread, so it must be the order statistics that hold the median with 95 % confidence, whatever
 // the order the runs came in, and turn the pairs' ratios into shares the right way round.
 import { describe, expect, it } from 'vitest';
-import { medianInterval, pairedShare, pairedShareInterval, shareCell } from '../../bench/lib.js';
+import { medianInterval, shareCell, shareFigures } from '../../bench/lib.js';
 
 const oneTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 /** A fixed shuffle, so that the order of the runs is not sorted. */
@@ -23,15 +23,16 @@ describe('bench statistics', () => {
 
   it('turns the ratios of pairs into shares, low to high', () => {
     const alone = shuffled(oneTo(9).map((i) => 2e6 + 1e5 * i));
-    expect(pairedShareInterval(alone.map((t) => 0.95 * t), alone).map((x) => x.toFixed(6))).toEqual(['0.050000', '0.050000']);
+    const even = shareFigures(alone.map((t) => 0.95 * t), alone);
+    expect([even.low95, even.high95].map((x) => x.toFixed(6))).toEqual(['0.050000', '0.050000']);
     // Ratios 0.91 .. 0.99: the share's interval is 1 - the 8th ratio to 1 - the 2nd.
     const engine = alone.map((t, i) => t * (0.9 + 0.01 * ((i * 4) % 9 + 1)));
-    const [low, high] = pairedShareInterval(engine, alone);
-    expect(low).toBeCloseTo(0.02, 9);
-    expect(high).toBeCloseTo(0.08, 9);
-    expect(pairedShare(engine, alone)).toBeCloseTo(0.05, 9);
+    const { share, low95, high95 } = shareFigures(engine, alone);
+    expect(low95).toBeCloseTo(0.02, 9);
+    expect(high95).toBeCloseTo(0.08, 9);
+    expect(share).toBeCloseTo(0.05, 9);
     expect(shareCell(engine, alone)).toBe('5.0% (2.0 to 8.0)');
-    expect(() => pairedShare(engine.slice(1), alone)).toThrow(/8 engine runs against 9/);
+    expect(() => shareFigures(engine.slice(1), alone)).toThrow(/8 engine runs against 9/);
     // Three runs: the pairs' whole range, said to be only that.
     expect(shareCell(engine.slice(0, 3), alone.slice(0, 3))).toMatch(/^\d+\.\d% \(range -?\d+\.\d to -?\d+\.\d\)$/);
   });
